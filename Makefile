@@ -1,0 +1,46 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TOOLS := .tools
+BUF := $(TOOLS)/node_modules/.bin/buf
+BUF_VERSION := 1.75.0
+STAMP := $(VENV)/.installed
+GEN_DIR := clients/python/seatclient/v1
+
+.PHONY: run test proto check-proto buf-lint lint bench clean
+
+$(STAMP): pyproject.toml clients/python/pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e clients/python -e '.[dev]'
+	touch $@
+
+$(BUF):
+	mkdir -p $(TOOLS)
+	npm install --silent --no-save --no-fund --no-audit --prefix $(TOOLS) @bufbuild/buf@$(BUF_VERSION)
+
+run: $(STAMP)
+	$(VENV)/bin/seatd serve --state-dir var --listen 127.0.0.1:7117 --admin-socket var/admin.sock
+
+test: $(STAMP) check-proto buf-lint
+	$(PY) -m pytest -q
+
+proto: $(STAMP)
+	$(PY) proto/generate.py $(GEN_DIR)
+
+# The committed generated code must be exactly what `make proto` writes.
+check-proto: $(STAMP)
+	rm -rf $(VENV)/genproto && $(PY) proto/generate.py $(VENV)/genproto
+	diff -r -x __pycache__ $(VENV)/genproto $(GEN_DIR) \
+		|| { echo "generated code differs from proto/: run 'make proto' and commit"; exit 1; }
+
+buf-lint: $(BUF)
+	$(BUF) lint proto
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check seatd clients tests proto
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) $(TOOLS) var

@@ -1,0 +1,49 @@
+"""seatclient: hold a seat of a seatd-licensed application.
+
+    from seatclient import SeatClient
+
+    with SeatClient("seats.example.lan:7117") as client, \\
+            client.acquire(user_code="BB", user_name="Bruno B") as seat:
+        run_the_erp()   # the seat is renewed in the background and released on exit
+"""
+
+from seatclient.blocking import Seat, SeatClient
+from seatclient.errors import (
+    DaemonUnavailable,
+    Evicted,
+    InvalidRequest,
+    LeaseLost,
+    LicenceInvalid,
+    SeatError,
+    SeatsExhausted,
+    TakeoverDenied,
+)
+from seatclient.events import (
+    Draining,
+    LicenceChanged,
+    SeatEvent,
+    SeatState,
+    SessionInfo,
+    StateChanged,
+)
+from seatclient.events import Evicted as EvictedEvent
+
+__all__ = [
+    "DaemonUnavailable",
+    "Draining",
+    "Evicted",
+    "EvictedEvent",
+    "InvalidRequest",
+    "LeaseLost",
+    "LicenceChanged",
+    "LicenceInvalid",
+    "Seat",
+    "SeatClient",
+    "SeatError",
+    "SeatEvent",
+    "SeatState",
+    "SeatsExhausted",
+    "SessionInfo",
+    "StateChanged",
+    "TakeoverDenied",
+]

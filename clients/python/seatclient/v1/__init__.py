@@ -1,0 +1,1 @@
+"""Generated from proto/seatd/v1 by `make proto`."""

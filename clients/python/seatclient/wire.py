@@ -1,0 +1,101 @@
+"""What the blocking and asyncio APIs share: requests, channel options, responses."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from importlib import metadata
+
+from seatclient.events import Draining, Evicted, LicenceChanged, SeatEvent
+from seatclient.lease import Terms
+from seatclient.v1 import seat_pb2, types_pb2
+
+# Detect a dead connection within a keepalive interval or so; the daemon never refuses pings.
+CHANNEL_OPTIONS = [
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2_000),
+]
+
+
+def library_version() -> str:
+    try:
+        return metadata.version("seat-client")
+    except metadata.PackageNotFoundError:
+        return "0"
+
+
+def acquire_request(
+    *,
+    user_code: str,
+    user_name: str,
+    hostname: str | None,
+    client_version: str,
+    evict_session: int | None,
+    reason: str,
+    wait: float | None,
+) -> seat_pb2.AcquireRequest:
+    request = seat_pb2.AcquireRequest(
+        user_code=user_code,
+        user_name=user_name,
+        hostname=hostname if hostname is not None else socket.gethostname(),
+        client_version=client_version or f"seat-client/{library_version()}",
+        # One key per login, kept across retries: a retry after a lost reply is the same seat.
+        idempotency_key=secrets.token_urlsafe(18),
+        evict_session_id=evict_session or 0,
+        evict_reason=reason,
+    )
+    if wait:
+        request.wait.FromTimedelta(timedelta(seconds=wait))
+    return request
+
+
+@dataclass(frozen=True, slots=True)
+class Granted:
+    session_id: int
+    token: str
+    terms: Terms
+    licence: types_pb2.LicenceSummary
+    started_at: datetime
+
+
+def granted(response: seat_pb2.AcquireResponse) -> Granted:
+    return Granted(
+        session_id=response.session_id,
+        token=response.lease_token,
+        terms=Terms(
+            ttl=response.ttl.ToTimedelta().total_seconds(),
+            keepalive_interval=response.keepalive_interval.ToTimedelta().total_seconds(),
+            reattach_grace=response.reattach_grace.ToTimedelta().total_seconds(),
+        ),
+        licence=response.licence,
+        started_at=response.session.started_at.ToDatetime(tzinfo=UTC),
+    )
+
+
+def attach_request(session_id: int, token: str) -> seat_pb2.KeepaliveRequest:
+    return seat_pb2.KeepaliveRequest(
+        attach=seat_pb2.Attach(session_id=session_id, lease_token=token)
+    )
+
+
+def ping_request(seq: int) -> seat_pb2.KeepaliveRequest:
+    return seat_pb2.KeepaliveRequest(ping=seat_pb2.Ping(seq=seq))
+
+
+def pushed_event(response: seat_pb2.KeepaliveResponse) -> SeatEvent | None:
+    """The event a keepalive response carries for the application, if any."""
+    kind = response.WhichOneof("event")
+    if kind == "evicted":
+        e = response.evicted
+        return Evicted(e.session_id, e.reason, e.by, e.at.ToDatetime(tzinfo=UTC))
+    if kind == "licence_changed":
+        return LicenceChanged(response.licence_changed.licence)
+    if kind == "draining":
+        return Draining(response.draining.reattach_after.ToTimedelta().total_seconds())
+    return None

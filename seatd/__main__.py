@@ -1,0 +1,3 @@
+from seatd.cli import main
+
+main()

@@ -1,0 +1,307 @@
+"""The seat table as a pure, synchronous state machine.
+
+Theory of operation
+-------------------
+The arbiter decides; it never performs. It holds the live sessions in memory and answers
+each request with a decision and the events that record it (`Granted`, `Ended`). It does no
+I/O, no logging and reads no clock: every method takes `now`, an `Instant` carrying the
+monotonic reading (for deadlines) and the wall reading (for display and the journal). The
+service persists the events in one LMDB transaction and acknowledges only after the commit;
+should a commit fail, it rebuilds the arbiter from the store with `resync`.
+
+A lease is a deadline on the monotonic clock. The reaper frees a seat at `expires_at`, which
+is the lease deadline plus `grace` after every renewal, and is pulled in to `now +
+reattach_grace` when the session's keepalive stream drops (a crashed workstation comes back
+in seconds; a silent network keeps the stream and so the full TTL).
+
+Illegal operations raise a `SeatdError` and change nothing.
+
+Invariants (DESIGN.md section 4, each with a test)
+---------------------------------------------------
+1. A grant never makes the live sessions exceed the seat cap. A lowered cap evicts no one;
+   it refuses grants until the count falls under it.
+2. Grants are idempotent per client key: a retry gets the same session and token.
+5. A seat is freed only at `deadline + grace`, or `reattach_grace` after its stream dropped.
+6. `restore` gives every stored session a fresh deadline of TTL + restart grace; the session
+   keeps its id and token.
+7. An ended session's token is dead for good: later calls get `SessionEnded` with the reason.
+"""
+
+from __future__ import annotations
+
+import enum
+import hmac
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from seatd.errors import (
+    InvalidArgument,
+    InvalidToken,
+    SeatsExhausted,
+    SessionEnded,
+    SessionNotFound,
+    TakeoverDenied,
+)
+from seatd.model import (
+    DEFAULT_EVICT_REASON,
+    EndKind,
+    Ended,
+    Ending,
+    Grant,
+    Granted,
+    Holder,
+    Instant,
+    Session,
+    check_text,
+)
+
+# Endings remembered so that a late call learns why its session ended.
+ENDINGS_KEPT = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseTerms:
+    """Lease timing, in seconds. Bounds are checked by the config (`seatd.config`)."""
+
+    ttl: float = 30.0
+    keepalive_interval: float = 10.0
+    grace: float = 5.0
+    reattach_grace: float = 10.0
+    restart_grace: float = 30.0
+
+
+class TakeoverPolicy(enum.Enum):
+    """Who may take a seat over at capacity by evicting a live session."""
+
+    ANYONE = "anyone"
+    SAME_USER = "same-user"
+    ADMIN_ONLY = "admin-only"
+
+
+@dataclass(frozen=True, slots=True)
+class Takeover:
+    """A request to evict `session_id` to make room, with the reason shown to its user."""
+
+    session_id: int
+    reason: str
+    policy: TakeoverPolicy
+
+
+class Arbiter:
+    def __init__(self, terms: LeaseTerms, next_id: int = 1) -> None:
+        self.terms = terms
+        self.next_id = next_id
+        self._sessions: dict[int, Session] = {}
+        self._by_key: dict[str, int] = {}
+        self._endings: OrderedDict[int, Ending] = OrderedDict()
+
+    # -- queries ---------------------------------------------------------------------------
+
+    @property
+    def in_use(self) -> int:
+        return len(self._sessions)
+
+    def sessions(self) -> list[Session]:
+        """Live sessions, oldest first."""
+        return sorted(self._sessions.values(), key=lambda s: s.id)
+
+    def get(self, session_id: int) -> Session:
+        """The live session, or `SessionEnded` / `SessionNotFound`."""
+        session = self._sessions.get(session_id)
+        if session is not None:
+            return session
+        ending = self._endings.get(session_id)
+        if ending is not None:
+            raise SessionEnded(ending)
+        raise SessionNotFound(session_id)
+
+    def ending(self, session_id: int) -> Ending | None:
+        return self._endings.get(session_id)
+
+    def next_expiry(self) -> float | None:
+        return min((s.expires_at for s in self._sessions.values()), default=None)
+
+    # -- decisions -------------------------------------------------------------------------
+
+    def grant(
+        self,
+        holder: Holder,
+        *,
+        key: str,
+        token: str,
+        now: Instant,
+        cap: int | None,
+        takeover: Takeover | None = None,
+    ) -> Grant:
+        """Grant a seat to `holder`, or return the session this `key` already holds."""
+        key = check_text("idempotency_key", key)
+        existing = self._by_key.get(key)
+        if existing is not None:
+            session = self._sessions[existing]
+            if session.holder.user_code != holder.user_code:
+                raise InvalidArgument(
+                    "idempotency_key", "already used by another user; use a fresh random key"
+                )
+            return Grant(session)
+
+        events: list[Granted | Ended] = []
+        if cap is not None and self.in_use >= cap:
+            if takeover is None:
+                raise SeatsExhausted(cap, self.in_use, self.sessions(), self.terms.keepalive_interval)
+            victim = self._takeover_victim(holder, takeover)
+            # Evicting one seat must bring us under the cap; a lowered cap may need more.
+            if self.in_use - 1 >= cap:
+                raise SeatsExhausted(cap, self.in_use, self.sessions(), self.terms.keepalive_interval)
+            by = f"{holder.user_code}@{holder.hostname}" if holder.hostname else holder.user_code
+            reason = check_text("reason", takeover.reason, required=False) or DEFAULT_EVICT_REASON
+            events.append(Ended(self._end(victim, EndKind.EVICTED, reason, by, now)))
+
+        session = Session(
+            id=self.next_id,
+            holder=holder,
+            key=key,
+            token=token,
+            started_at=now.wall,
+            last_seen_at=now.wall,
+            renewed_at=now.mono,
+            expires_at=now.mono + self.terms.ttl + self.terms.grace,
+        )
+        self.next_id += 1
+        self._sessions[session.id] = session
+        self._by_key[key] = session.id
+        events.append(Granted(session))
+        return Grant(session, tuple(events))
+
+    def _takeover_victim(self, holder: Holder, takeover: Takeover) -> Session:
+        if takeover.policy is TakeoverPolicy.ADMIN_ONLY:
+            raise TakeoverDenied(takeover.policy.value, "only an administrator may disconnect a session")
+        victim = self.get(takeover.session_id)
+        if (
+            takeover.policy is TakeoverPolicy.SAME_USER
+            and victim.holder.user_code != holder.user_code
+        ):
+            raise TakeoverDenied(
+                takeover.policy.value,
+                f"session {victim.id} belongs to another user; only your own sessions",
+            )
+        return victim
+
+    def attach(self, session_id: int, token: str, now: Instant) -> Session:
+        """A keepalive stream attached: renew the lease and mark the session attached."""
+        session = self._owned(session_id, token)
+        return self._put(replace(self._renewed(session, now), attached=True))
+
+    def renew(self, session_id: int, token: str, now: Instant) -> Session:
+        """A ping: the lease runs TTL (+ grace) from now."""
+        session = self._owned(session_id, token)
+        return self._put(self._renewed(session, now))
+
+    def detach(self, session_id: int, now: Instant) -> Session | None:
+        """The session's stream dropped: keep the seat only for the reattach grace."""
+        session = self._sessions.get(session_id)
+        if session is None:
+            return None
+        expires_at = min(session.expires_at, now.mono + self.terms.reattach_grace)
+        return self._put(replace(session, attached=False, expires_at=expires_at))
+
+    def release(self, session_id: int, token: str, now: Instant) -> Ended | None:
+        """Give the seat back. Idempotent: an already ended session returns None."""
+        if session_id not in self._sessions:
+            if session_id in self._endings or 0 < session_id < self.next_id:
+                return None
+            raise SessionNotFound(session_id)
+        session = self._owned(session_id, token)
+        return Ended(self._end(session, EndKind.RELEASED, "released", session.holder.user_code, now))
+
+    def evict(self, session_id: int, *, reason: str, by: str, now: Instant) -> Ended:
+        """End someone else's session on purpose; always with a reason and who did it."""
+        reason = check_text("reason", reason, required=False) or DEFAULT_EVICT_REASON
+        by = check_text("by", by)
+        session = self.get(session_id)
+        return Ended(self._end(session, EndKind.EVICTED, reason, by, now))
+
+    def expire(self, now: Instant) -> list[Ended]:
+        """Free every seat whose `expires_at` has come."""
+        due = [s for s in self.sessions() if s.expires_at <= now.mono]
+        return [
+            Ended(
+                self._end(
+                    s,
+                    EndKind.EXPIRED,
+                    "no keepalive within the lease",
+                    "seatd",
+                    now,
+                    silent_for=now.mono - s.renewed_at,
+                )
+            )
+            for s in due
+        ]
+
+    # -- restart and recovery ---------------------------------------------------------------
+
+    def restore(self, stored: Iterable[Session], next_id: int, now: Instant) -> None:
+        """Load the sessions found in the store after a restart, each with a fresh deadline."""
+        self._load([self._restarted(s, now) for s in stored], next_id)
+
+    def resync(self, stored: Iterable[Session], next_id: int, now: Instant) -> None:
+        """Make the table match the store again after a failed commit.
+
+        Sessions still live keep their in-memory lease; any the store has that memory lost
+        get a restart deadline. Decisions that did not commit are forgotten.
+        """
+        known = self._sessions
+        self._load([known.get(s.id) or self._restarted(s, now) for s in stored], next_id)
+
+    def _restarted(self, session: Session, now: Instant) -> Session:
+        t = self.terms
+        return replace(
+            session,
+            attached=False,
+            renewed_at=now.mono,
+            expires_at=now.mono + t.ttl + t.restart_grace + t.grace,
+        )
+
+    def _load(self, sessions: list[Session], next_id: int) -> None:
+        self._sessions = {s.id: s for s in sessions}
+        self._by_key = {s.key: s.id for s in sessions}
+        for sid in self._sessions:
+            self._endings.pop(sid, None)
+        self.next_id = max([next_id, *(s.id + 1 for s in sessions)])
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _owned(self, session_id: int, token: str) -> Session:
+        session = self.get(session_id)
+        if not hmac.compare_digest(session.token.encode(), token.encode()):
+            raise InvalidToken(session_id)
+        return session
+
+    def _renewed(self, session: Session, now: Instant) -> Session:
+        return replace(
+            session,
+            last_seen_at=now.wall,
+            renewed_at=now.mono,
+            expires_at=now.mono + self.terms.ttl + self.terms.grace,
+        )
+
+    def _put(self, session: Session) -> Session:
+        self._sessions[session.id] = session
+        return session
+
+    def _end(
+        self,
+        session: Session,
+        kind: EndKind,
+        reason: str,
+        by: str,
+        now: Instant,
+        silent_for: float = 0.0,
+    ) -> Ending:
+        ending = Ending(session, kind, reason, by, now.wall, silent_for)
+        del self._sessions[session.id]
+        self._by_key.pop(session.key, None)
+        self._endings[session.id] = ending
+        if len(self._endings) > ENDINGS_KEPT:
+            self._endings.popitem(last=False)
+        return ending

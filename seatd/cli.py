@@ -1,0 +1,100 @@
+"""`seatd`: the daemon's command line."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import structlog
+
+from seatd import __version__, daemon
+from seatd import config as config_mod
+from seatd.clock import SystemClock
+from seatd.errors import ConfigError, StateError
+from seatd.log import configure
+
+log = structlog.get_logger("seatd")
+
+
+def _overrides(**flags: Any) -> dict[str, dict[str, Any]]:
+    where = {
+        "listen": ("server", "listen"),
+        "admin_socket": ("server", "admin_socket"),
+        "state_dir": ("store", "state_dir"),
+        "lease_ttl": ("lease", "ttl"),
+        "keepalive_interval": ("lease", "keepalive_interval"),
+        "reattach_grace": ("lease", "reattach_grace"),
+        "restart_grace": ("lease", "restart_grace"),
+        "lease_grace": ("lease", "grace"),
+        "reaper_tick": ("reaper", "tick"),
+        "takeover": ("policy", "takeover"),
+        "dev_seats": ("dev", "seats"),
+    }
+    out: dict[str, dict[str, Any]] = {}
+    for flag, value in flags.items():
+        if value is not None:
+            section, key = where[flag]
+            out.setdefault(section, {})[key] = value
+    return out
+
+
+def _config_options(fn: Any) -> Any:
+    opts = [
+        click.option("--config", "config_file", type=click.Path(path_type=Path),
+                     help=f"TOML config file (default {config_mod.DEFAULT_CONFIG_PATH} if present)."),
+        click.option("--listen", help="HOST:PORT for workstations (default 127.0.0.1:7117)."),
+        click.option("--state-dir", type=click.Path(path_type=Path), help="LMDB state directory."),
+        click.option("--admin-socket", type=click.Path(path_type=Path), help="Admin unix socket."),
+        click.option("--lease-ttl", type=float, help="Lease TTL in seconds (default 30)."),
+        click.option("--keepalive-interval", type=float, help="Keepalive interval (default 10)."),
+        click.option("--reattach-grace", type=float, help="Seconds a dropped stream keeps its seat."),
+        click.option("--restart-grace", type=float, help="Extra seconds after a restart (default 30)."),
+        click.option("--lease-grace", type=float, help="Server grace after the lease deadline."),
+        click.option("--reaper-tick", type=float, help="Seconds between reaper passes."),
+        click.option("--takeover", type=click.Choice(["anyone", "same-user", "admin-only"]),
+                     help="Who may take a seat over at capacity."),
+        click.option("--dev-seats", type=int,
+                     help="FOR DEVELOPMENT ONLY: cap the seats at N without a licence."),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn
+
+
+def _load(config_file: Path | None, flags: dict[str, Any]) -> config_mod.Config:
+    if config_file is None and config_mod.DEFAULT_CONFIG_PATH.exists():
+        config_file = config_mod.DEFAULT_CONFIG_PATH
+    try:
+        return config_mod.load(config_file, _overrides(**flags))
+    except ConfigError as exc:
+        raise click.ClickException(f"bad configuration: {exc}") from None
+
+
+@click.group()
+@click.version_option(__version__, prog_name="seatd")
+def main() -> None:
+    """seatd: seat arbitration for software sold per concurrent connection."""
+
+
+@main.command()
+@_config_options
+def serve(config_file: Path | None, **flags: Any) -> None:
+    """Run the daemon until SIGTERM or SIGINT."""
+    configure()
+    config = _load(config_file, flags)
+    try:
+        asyncio.run(daemon.run(config, SystemClock()))
+    except StateError as exc:
+        log.error("daemon.cannot_start", error=str(exc))
+        click.echo(f"seatd: cannot start: {exc}", err=True)
+        sys.exit(1)
+
+
+@main.command("check-config")
+@_config_options
+def check_config(config_file: Path | None, **flags: Any) -> None:
+    """Validate the configuration and print the effective settings."""
+    click.echo(config_mod.render(_load(config_file, flags)), nl=False)

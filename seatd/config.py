@@ -1,0 +1,174 @@
+"""One configuration, assembled from the components' own frozen dataclasses.
+
+Each component keeps its settings and defaults next to its code (`LeaseTerms` in the
+arbiter, `StoreConfig` in the store, ...). This module knows their bounds, reads the TOML
+file (`tomllib`), applies command-line overrides and refuses any value out of bounds with a
+message naming the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from seatd.arbiter import LeaseTerms, TakeoverPolicy
+from seatd.errors import ConfigError
+from seatd.reaper import ReaperConfig
+from seatd.server import ServerConfig
+from seatd.store import StoreConfig
+
+DEFAULT_CONFIG_PATH = Path("/etc/seatd/seatd.toml")
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyConfig:
+    # Who may take a seat over at capacity: "anyone", "same-user" or "admin-only".
+    takeover: TakeoverPolicy = TakeoverPolicy.ANYONE
+
+
+@dataclass(frozen=True, slots=True)
+class DevConfig:
+    # A seat cap for development and tests only; 0 means none. Never use in production.
+    seats: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    lease: LeaseTerms = field(default_factory=LeaseTerms)
+    reaper: ReaperConfig = field(default_factory=ReaperConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    dev: DevConfig = field(default_factory=DevConfig)
+
+
+# (low, high) inclusive, per "section.key".
+BOUNDS: dict[str, tuple[float, float]] = {
+    "server.max_pending_requests": (1_000, 1_000_000),
+    "server.admin_socket_mode": (0o600, 0o777),
+    "lease.ttl": (1.0, 3600.0),
+    "lease.keepalive_interval": (0.2, 600.0),
+    "lease.grace": (0.0, 600.0),
+    "lease.reattach_grace": (0.5, 3600.0),
+    "lease.restart_grace": (0.0, 3600.0),
+    "reaper.tick": (0.05, 60.0),
+    "store.map_size": (1 << 20, 1 << 40),
+    "dev.seats": (0, 100_000),
+}
+
+
+def _coerce(name: str, current: Any, value: Any) -> Any:
+    if isinstance(current, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name}: expected true or false, got {value!r}")
+        return value
+    if isinstance(current, TakeoverPolicy):
+        try:
+            return TakeoverPolicy(value)
+        except ValueError:
+            allowed = ", ".join(repr(p.value) for p in TakeoverPolicy)
+            raise ConfigError(f"{name}: expected one of {allowed}, got {value!r}") from None
+    if isinstance(current, Path):
+        if not isinstance(value, str | Path) or not str(value):
+            raise ConfigError(f"{name}: expected a path, got {value!r}")
+        return Path(value)
+    if isinstance(current, int) and name.endswith("_mode"):
+        try:
+            return int(value, 8) if isinstance(value, str) else int(value)
+        except ValueError:
+            raise ConfigError(f"{name}: expected an octal mode such as \"0660\"") from None
+    if isinstance(current, float | int):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{name}: expected a number, got {value!r}")
+        if isinstance(current, int) and not isinstance(current, bool) and value != int(value):
+            raise ConfigError(f"{name}: expected a whole number, got {value!r}")
+        return type(current)(value)
+    if isinstance(current, str):
+        if not isinstance(value, str):
+            raise ConfigError(f"{name}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{name}: cannot be set")
+
+
+def build(overrides: Mapping[str, Mapping[str, Any]]) -> Config:
+    """Apply `{section: {key: value}}` to the defaults, checking names, types and bounds."""
+    config = Config()
+    sections = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    for section, values in overrides.items():
+        if section not in sections:
+            raise ConfigError(f"unknown section [{section}]; known: {', '.join(sections)}")
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"[{section}] must be a table")
+        current = sections[section]
+        known = {f.name for f in dataclasses.fields(current)}
+        changes: dict[str, Any] = {}
+        for key, value in values.items():
+            name = f"{section}.{key}"
+            if key not in known:
+                raise ConfigError(f"unknown key {name}; known: {', '.join(sorted(known))}")
+            coerced = _coerce(name, getattr(current, key), value)
+            if name in BOUNDS:
+                low, high = BOUNDS[name]
+                if not low <= coerced <= high:
+                    raise ConfigError(f"{name}: must be between {low:g} and {high:g}, got {value!r}")
+            changes[key] = coerced
+        sections[section] = dataclasses.replace(current, **changes)
+    config = Config(**sections)
+    _check_together(config)
+    return config
+
+
+def _check_together(config: Config) -> None:
+    lease = config.lease
+    if lease.keepalive_interval * 2 > lease.ttl:
+        raise ConfigError(
+            f"lease.keepalive_interval ({lease.keepalive_interval:g} s) must be at most half of "
+            f"lease.ttl ({lease.ttl:g} s), so one lost ping never costs a seat"
+        )
+    if lease.reattach_grace > lease.ttl + lease.grace:
+        raise ConfigError("lease.reattach_grace must not exceed lease.ttl + lease.grace")
+
+
+def load(path: Path | None, overrides: Mapping[str, Mapping[str, Any]]) -> Config:
+    """Defaults, then the TOML file (if any), then `overrides` (the command line)."""
+    merged: dict[str, dict[str, Any]] = {}
+    if path is not None:
+        try:
+            with path.open("rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        for section, values in data.items():
+            if not isinstance(values, dict):
+                raise ConfigError(f"{section}: expected a [{section}] table")
+            merged[section] = dict(values)
+    for section, values in overrides.items():
+        merged.setdefault(section, {}).update(values)
+    return build(merged)
+
+
+def render(config: Config) -> str:
+    """The effective configuration as TOML."""
+    lines: list[str] = []
+    for f in dataclasses.fields(config):
+        lines.append(f"[{f.name}]")
+        for sub in dataclasses.fields(getattr(config, f.name)):
+            value = getattr(getattr(config, f.name), sub.name)
+            if isinstance(value, TakeoverPolicy):
+                value = value.value
+            if sub.name.endswith("_mode"):
+                lines.append(f'{sub.name} = "{value:04o}"')
+            elif isinstance(value, bool):
+                lines.append(f"{sub.name} = {str(value).lower()}")
+            elif isinstance(value, str | Path):
+                lines.append(f'{sub.name} = "{value}"')
+            else:
+                lines.append(f"{sub.name} = {value}")
+        lines.append("")
+    return "\n".join(lines)

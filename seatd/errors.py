@@ -1,0 +1,165 @@
+"""Domain errors, defined once.
+
+Each carries a stable `reason` (a machine code a client can translate) and an English
+message for people. The transport maps each class to a gRPC status through one table
+(`seatd.transport.status`); anything not listed there is INTERNAL and logged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from seatd.model import Ending, Session
+
+
+class SeatdError(Exception):
+    reason: ClassVar[str] = "SEATD_ERROR"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        return {}
+
+
+class InvalidArgument(SeatdError):
+    """A request field is missing or malformed (gRPC INVALID_ARGUMENT)."""
+
+    reason = "INVALID_ARGUMENT"
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        return {"field": self.field}
+
+
+class SeatsExhausted(SeatdError):
+    """Every seat the licence allows is in use (gRPC RESOURCE_EXHAUSTED)."""
+
+    reason = "SEATS_EXHAUSTED"
+
+    def __init__(
+        self,
+        cap: int,
+        in_use: int,
+        sessions: Sequence[Session],
+        retry_after: float,
+        queue_position: int = 0,
+    ) -> None:
+        super().__init__(
+            f"all {cap} connections allowed by the licence are in use ({in_use} open): "
+            "try again later, order one more connection, or disconnect one of the sessions"
+        )
+        self.cap = cap
+        self.in_use = in_use
+        self.sessions = tuple(sessions)
+        self.retry_after = retry_after
+        self.queue_position = queue_position
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        return {"cap": str(self.cap), "in_use": str(self.in_use)}
+
+
+class SessionNotFound(SeatdError):
+    """No such session (gRPC NOT_FOUND)."""
+
+    reason = "SESSION_NOT_FOUND"
+
+    def __init__(self, session_id: int, message: str | None = None) -> None:
+        super().__init__(message or f"session {session_id} does not exist")
+        self.session_id = session_id
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        return {"session_id": str(self.session_id)}
+
+
+class SessionEnded(SessionNotFound):
+    """The session existed and has ended; its token is dead for good (gRPC NOT_FOUND)."""
+
+    def __init__(self, ending: Ending) -> None:
+        super().__init__(ending.session.id, ending.describe())
+        self.ending = ending
+
+    @property
+    def reason(self) -> str:  # type: ignore[override]
+        return f"SESSION_{self.ending.kind.name}"
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        return {
+            "session_id": str(self.session_id),
+            "by": self.ending.by,
+            "ended_reason": self.ending.reason,
+        }
+
+
+class InvalidToken(SeatdError):
+    """The lease token does not match the session (gRPC UNAUTHENTICATED)."""
+
+    reason = "INVALID_LEASE_TOKEN"
+
+    def __init__(self, session_id: int) -> None:
+        super().__init__(f"the lease token does not match session {session_id}")
+        self.session_id = session_id
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        return {"session_id": str(self.session_id)}
+
+
+class TakeoverDenied(SeatdError):
+    """The takeover policy forbids this eviction (gRPC PERMISSION_DENIED)."""
+
+    reason = "TAKEOVER_DENIED"
+
+    def __init__(self, policy: str, detail: str) -> None:
+        super().__init__(f"taking over a seat is not allowed here (policy {policy!r}): {detail}")
+        self.policy = policy
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        return {"policy": self.policy}
+
+
+class Unavailable(SeatdError):
+    """The daemon cannot take the change now; nothing was changed (gRPC UNAVAILABLE)."""
+
+    reason = "UNAVAILABLE"
+
+
+class StorageFailed(Unavailable):
+    """The write transaction did not commit; nothing was changed (gRPC UNAVAILABLE)."""
+
+    reason = "STORAGE_FAILED"
+
+    def __init__(self, cause: str) -> None:
+        super().__init__(
+            f"the daemon could not save the change ({cause}); nothing was changed. "
+            "Ask the administrator to check the server's disk, then retry."
+        )
+
+
+class Draining(Unavailable):
+    """The daemon is shutting down and grants nothing new (gRPC UNAVAILABLE)."""
+
+    reason = "DRAINING"
+
+    def __init__(self) -> None:
+        super().__init__("the seat server is restarting; retry in a few seconds")
+
+
+class StateError(Exception):
+    """The state directory cannot be used (at startup; not a gRPC error)."""
+
+
+class ConfigError(Exception):
+    """A configuration value is out of bounds; the message names the key."""

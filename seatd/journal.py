@@ -1,0 +1,93 @@
+"""The session journal: an append-only, SHA-256 hash-chained record of seat events.
+
+Each entry is canonical JSON (sorted keys, no spaces) holding its sequence number, the wall
+time in UTC, the event's fields and `prev`, the hash of the entry before it. Its own `hash`
+covers everything else, so changing any byte of any entry breaks the chain at that entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from seatd.model import Ended, Event, Granted, Session
+
+GENESIS = "0" * 64
+
+
+def canonical(obj: Mapping[str, Any]) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _session_fields(session: Session) -> dict[str, Any]:
+    h = session.holder
+    return {
+        "session_id": session.id,
+        "user_code": h.user_code,
+        "user_name": h.user_name,
+        "hostname": h.hostname,
+        "ip": h.ip,
+        "client_version": h.client_version,
+    }
+
+
+def fields_of(event: Event) -> dict[str, Any]:
+    """The journal fields of one event (without seq, prev and hash)."""
+    if isinstance(event, Granted):
+        s = event.session
+        return {"kind": "granted", "at": _iso(s.started_at), "actor": s.holder.user_code,
+                **_session_fields(s)}
+    e = event.ending
+    fields = {
+        "kind": e.kind.name.lower(),
+        "at": _iso(e.at),
+        "actor": e.by,
+        "reason": e.reason,
+        "held_for": round((e.at - e.session.started_at).total_seconds(), 3),
+        **_session_fields(e.session),
+    }
+    if isinstance(event, Ended) and e.silent_for:
+        fields["silent_for"] = round(e.silent_for, 3)
+    return fields
+
+
+def _iso(when: Any) -> str:
+    return str(when.isoformat().replace("+00:00", "Z"))
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """One entry as stored: its sequence number and canonical bytes."""
+
+    seq: int
+    raw: bytes
+
+
+def chain(fields: Mapping[str, Any], seq: int, prev: str) -> tuple[bytes, str]:
+    """Seal one entry after `prev`: return its stored bytes and its hash."""
+    body = {**fields, "seq": seq, "prev": prev}
+    digest = hashlib.sha256(canonical(body)).hexdigest()
+    return canonical({**body, "hash": digest}), digest
+
+
+def first_broken(links: Iterable[Link], start_prev: str = GENESIS) -> int | None:
+    """Walk the chain; return the seq of the first entry that does not verify, or None."""
+    prev = start_prev
+    for link in links:
+        try:
+            entry = json.loads(link.raw)
+            claimed = entry.pop("hash")
+            ok = (
+                entry.get("seq") == link.seq
+                and entry.get("prev") == prev
+                and hashlib.sha256(canonical(entry)).hexdigest() == claimed
+            )
+        except (ValueError, KeyError, AttributeError):
+            ok = False
+        if not ok:
+            return link.seq
+        prev = claimed
+    return None

@@ -1,0 +1,139 @@
+"""The seat table's nouns: who asks, sessions, how they end, and the events that change them.
+
+Plain frozen values, shared by the arbiter (which makes them), the store and journal (which
+persist them) and the transport (which shows them). No I/O here.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+DEFAULT_EVICT_REASON = "Connection limit exceeded"
+
+_LIMITS = {
+    "user_code": 64,
+    "user_name": 128,
+    "hostname": 255,
+    "client_version": 64,
+    "idempotency_key": 128,
+    "reason": 256,
+    "by": 128,
+}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_text(field_name: str, value: str, *, required: bool = True) -> str:
+    """Return `value` stripped, or raise InvalidArgument naming the field."""
+    from seatd.errors import InvalidArgument
+
+    text = value.strip()
+    if required and not text:
+        raise InvalidArgument(field_name, "is required")
+    limit = _LIMITS[field_name]
+    if len(text) > limit:
+        raise InvalidArgument(field_name, f"is longer than {limit} characters")
+    if _CONTROL.search(text):
+        raise InvalidArgument(field_name, "contains control characters")
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class Instant:
+    """One reading of the clock: monotonic for deadlines, wall for display and the journal."""
+
+    mono: float
+    wall: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """Who asks for a seat: a user at a workstation."""
+
+    user_code: str
+    user_name: str
+    hostname: str
+    ip: str
+    client_version: str
+
+    @classmethod
+    def checked(
+        cls, *, user_code: str, user_name: str, hostname: str, ip: str, client_version: str
+    ) -> Holder:
+        return cls(
+            user_code=check_text("user_code", user_code),
+            user_name=check_text("user_name", user_name, required=False),
+            hostname=check_text("hostname", hostname, required=False),
+            ip=ip,
+            client_version=check_text("client_version", client_version, required=False),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """One logged-in client holding a seat."""
+
+    id: int
+    holder: Holder
+    key: str
+    token: str
+    started_at: datetime
+    last_seen_at: datetime
+    # Monotonic instant of the last renewal (grant, attach, ping or restart).
+    renewed_at: float
+    # Monotonic instant at which the reaper may free the seat.
+    expires_at: float
+    attached: bool = False
+
+
+class EndKind(enum.Enum):
+    RELEASED = 1
+    EXPIRED = 2
+    EVICTED = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """How a session ended: kind, reason, who did it, when (wall) and how long it was silent."""
+
+    session: Session
+    kind: EndKind
+    reason: str
+    by: str
+    at: datetime
+    silent_for: float = 0.0
+
+    def describe(self) -> str:
+        sid = self.session.id
+        if self.kind is EndKind.EVICTED:
+            return f"session {sid} was disconnected by {self.by}: {self.reason}"
+        if self.kind is EndKind.EXPIRED:
+            return f"session {sid} expired after {self.silent_for:.0f} s without keepalive"
+        return f"session {sid} was released"
+
+
+@dataclass(frozen=True, slots=True)
+class Granted:
+    """Event: a seat was granted."""
+
+    session: Session
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """Event: a session ended (released, expired or evicted)."""
+
+    ending: Ending
+
+
+Event = Granted | Ended
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """The arbiter's answer to a grant: the session, and the events to persist (none on a retry)."""
+
+    session: Session
+    events: tuple[Event, ...] = field(default=())

@@ -1,0 +1,238 @@
+"""The one place where decision -> durable commit -> acknowledgement happens.
+
+All decisions run on the event loop, synchronously from the arbiter's call to the commit
+submission, so the loop itself is the lock: no other request interleaves between a decision
+and its place in the commit order. A caller is answered only after the transaction holding
+its decision has committed (DESIGN.md invariant 3). Events for a session's workstation
+(eviction, draining) are pushed to its keepalive stream only after the commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from dataclasses import dataclass
+
+import structlog
+
+from seatd.arbiter import Arbiter, Takeover, TakeoverPolicy
+from seatd.clock import Clock
+from seatd.committer import Committer
+from seatd.entitlement import Entitlement, LicenceView
+from seatd.errors import Draining, SeatdError, SeatsExhausted
+from seatd.model import EndKind, Ended, Ending, Event, Granted, Holder, Instant, Session
+from seatd.store import Store
+
+log = structlog.get_logger("seatd")
+
+
+@dataclass(frozen=True, slots=True)
+class AcquireRequest:
+    user_code: str
+    user_name: str
+    hostname: str
+    client_version: str
+    idempotency_key: str
+    ip: str
+    evict_session_id: int = 0
+    evict_reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Pong:
+    seq: int
+    ttl: float
+
+
+@dataclass(frozen=True, slots=True)
+class EvictedNotice:
+    ending: Ending
+
+
+@dataclass(frozen=True, slots=True)
+class DrainingNotice:
+    reattach_after: float
+
+
+@dataclass(frozen=True, slots=True)
+class LicenceNotice:
+    licence: LicenceView
+
+
+Notice = Pong | EvictedNotice | DrainingNotice | LicenceNotice
+
+
+class Stream:
+    """One attached keepalive stream: an outbox the transport writes out in order."""
+
+    def __init__(self, session_id: int, token: str) -> None:
+        self.session_id = session_id
+        self.token = token
+        self.outbox: asyncio.Queue[Notice | None] = asyncio.Queue()
+        self.error: SeatdError | None = None
+
+    def push(self, notice: Notice) -> None:
+        self.outbox.put_nowait(notice)
+
+    def close(self, error: SeatdError | None = None) -> None:
+        """End the stream after what is queued; with `error`, end it with that status."""
+        self.error = error
+        self.outbox.put_nowait(None)
+
+
+class SeatService:
+    def __init__(
+        self,
+        *,
+        arbiter: Arbiter,
+        store: Store,
+        clock: Clock,
+        entitlement: Entitlement,
+        takeover: TakeoverPolicy = TakeoverPolicy.ANYONE,
+    ) -> None:
+        self.arbiter = arbiter
+        self.store = store
+        self.clock = clock
+        self.entitlement = entitlement
+        self.takeover = takeover
+        self.committer = Committer(store, self._resync)
+        self.draining = False
+        self._streams: dict[int, Stream] = {}
+
+    def now(self) -> Instant:
+        return Instant(self.clock.monotonic(), self.clock.wall())
+
+    @property
+    def stream_count(self) -> int:
+        return len(self._streams)
+
+    # -- workstation calls ------------------------------------------------------------------
+
+    async def acquire(self, req: AcquireRequest) -> Session:
+        if self.draining:
+            raise Draining()
+        holder = Holder.checked(
+            user_code=req.user_code,
+            user_name=req.user_name,
+            hostname=req.hostname,
+            ip=req.ip,
+            client_version=req.client_version,
+        )
+        takeover = (
+            Takeover(req.evict_session_id, req.evict_reason, self.takeover)
+            if req.evict_session_id
+            else None
+        )
+        try:
+            grant = self.arbiter.grant(
+                holder,
+                key=req.idempotency_key,
+                token=secrets.token_urlsafe(24),
+                now=self.now(),
+                cap=self.entitlement.seat_cap(),
+                takeover=takeover,
+            )
+        except SeatsExhausted as refused:
+            log.info("seat.refused", user_code=holder.user_code, hostname=holder.hostname,
+                     cap=refused.cap, in_use=refused.in_use)
+            raise
+        await self._commit(grant.events)
+        return grant.session
+
+    async def release(self, session_id: int, token: str) -> bool:
+        ended = self.arbiter.release(session_id, token, self.now())
+        if ended is None:
+            await self.committer.submit(())
+            return False
+        await self._commit((ended,))
+        return True
+
+    def attach(self, session_id: int, token: str) -> tuple[Session, Stream]:
+        """Bind a new keepalive stream to the session; an older stream is superseded."""
+        session = self.arbiter.attach(session_id, token, self.now())
+        stream = Stream(session_id, token)
+        previous = self._streams.get(session_id)
+        if previous is not None:
+            previous.close()
+        self._streams[session_id] = stream
+        log.info("seat.attached", session_id=session_id, user_code=session.holder.user_code)
+        return session, stream
+
+    def ping(self, stream: Stream, seq: int) -> None:
+        if self._streams.get(stream.session_id) is not stream:
+            stream.close()
+            return
+        try:
+            self.arbiter.renew(stream.session_id, stream.token, self.now())
+        except SeatdError as gone:
+            self._streams.pop(stream.session_id, None)
+            stream.close(gone)
+            return
+        stream.push(Pong(seq, self.arbiter.terms.ttl))
+
+    def detach(self, stream: Stream) -> None:
+        """The stream ended: a live session keeps its seat only for the reattach grace."""
+        if self._streams.get(stream.session_id) is not stream:
+            return
+        del self._streams[stream.session_id]
+        session = self.arbiter.detach(stream.session_id, self.now())
+        if session is not None:
+            log.info("seat.detached", session_id=session.id, user_code=session.holder.user_code,
+                     reattach_grace=self.arbiter.terms.reattach_grace)
+
+    # -- admin and housekeeping -------------------------------------------------------------
+
+    async def evict(self, session_id: int, *, reason: str, by: str) -> Ending:
+        ended = self.arbiter.evict(session_id, reason=reason, by=by, now=self.now())
+        await self._commit((ended,))
+        return ended.ending
+
+    async def reap(self) -> list[Ending]:
+        expired = self.arbiter.expire(self.now())
+        if expired:
+            await self._commit(expired)
+        return [e.ending for e in expired]
+
+    async def drain(self) -> None:
+        """Stop granting, tell every workstation to reattach later, and commit what is queued."""
+        self.draining = True
+        for stream in list(self._streams.values()):
+            stream.push(DrainingNotice(self.arbiter.terms.keepalive_interval))
+            stream.close()
+        self._streams.clear()
+        await self.committer.drain()
+
+    def licence_changed(self) -> None:
+        view = self.entitlement.view()
+        for stream in self._streams.values():
+            stream.push(LicenceNotice(view))
+
+    # -- internals ---------------------------------------------------------------------------
+
+    async def _commit(self, events: tuple[Event, ...] | list[Ended]) -> None:
+        await self.committer.submit(events)
+        for event in events:
+            self._announce(event)
+
+    def _announce(self, event: Event) -> None:
+        if isinstance(event, Granted):
+            s = event.session
+            log.info("seat.granted", session_id=s.id, user_code=s.holder.user_code,
+                     hostname=s.holder.hostname, ip=s.holder.ip, in_use=self.arbiter.in_use)
+            return
+        e = event.ending
+        stream = self._streams.pop(e.session.id, None)
+        name = f"seat.{e.kind.name.lower()}"
+        log.info(name, session_id=e.session.id, user_code=e.session.holder.user_code,
+                 reason=e.reason, by=e.by, silent_for=round(e.silent_for, 3))
+        if stream is None:
+            return
+        if e.kind is EndKind.EVICTED:
+            stream.push(EvictedNotice(e))
+        stream.close()
+
+    def _resync(self) -> None:
+        snapshot = self.store.load()
+        self.arbiter.resync(snapshot.sessions, snapshot.next_id, self.now())
+        log.error("store.commit_failed", in_use=self.arbiter.in_use,
+                  action="uncommitted decisions were refused; the seat table was reloaded")

@@ -1,0 +1,175 @@
+"""LMDB state: sessions, journal and meta, in one environment.
+
+A seat change and its journal entry always commit in one write transaction (`commit`),
+which only the writer thread of `seatd.committer` calls. Reads (`load`, `journal`) use read
+transactions and may run on any thread. The store owns the state directory for the life of
+the process through an exclusive lock file, so two daemons never share one seat table.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import struct
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import lmdb
+
+from seatd import journal
+from seatd.errors import StateError, StorageFailed
+from seatd.model import Ended, Event, Granted, Holder, Session
+
+SCHEMA_VERSION = 1
+DEFAULT_MAP_SIZE = 1 << 30
+_U64 = struct.Struct(">Q")
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    state_dir: Path = Path("/var/lib/seatd")
+    # LMDB map size in bytes: the most the state may ever take (the file grows as needed).
+    map_size: int = DEFAULT_MAP_SIZE
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    sessions: list[Session]
+    next_id: int
+
+
+def _key(n: int) -> bytes:
+    return _U64.pack(n)
+
+
+def _encode_session(s: Session) -> bytes:
+    h = s.holder
+    return journal.canonical({
+        "id": s.id, "user_code": h.user_code, "user_name": h.user_name, "hostname": h.hostname,
+        "ip": h.ip, "client_version": h.client_version, "key": s.key, "token": s.token,
+        "started_at": s.started_at.isoformat(), "last_seen_at": s.last_seen_at.isoformat(),
+    })
+
+
+def _decode_session(raw: bytes) -> Session:
+    d: dict[str, Any] = json.loads(raw)
+    holder = Holder(d["user_code"], d["user_name"], d["hostname"], d["ip"], d["client_version"])
+    return Session(
+        id=d["id"], holder=holder, key=d["key"], token=d["token"],
+        started_at=datetime.fromisoformat(d["started_at"]),
+        last_seen_at=datetime.fromisoformat(d["last_seen_at"]),
+        renewed_at=0.0, expires_at=0.0,
+    )
+
+
+class Store:
+    def __init__(self, config: StoreConfig) -> None:
+        self.path = config.state_dir
+        self._lock_fd = self._lock(config.state_dir)
+        try:
+            self._env = lmdb.open(
+                str(config.state_dir / "seatd.lmdb"),
+                map_size=config.map_size,
+                max_dbs=8,
+                mode=0o600,
+            )
+        except lmdb.Error as exc:
+            os.close(self._lock_fd)
+            raise StateError(f"cannot open the seat table in {config.state_dir}: {exc}") from exc
+        self._meta = self._env.open_db(b"meta")
+        self._sessions = self._env.open_db(b"sessions")
+        self._journal = self._env.open_db(b"journal")
+        self._check_schema()
+        self._head = self._journal_head()
+
+    @staticmethod
+    def _lock(state_dir: Path) -> int:
+        try:
+            state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(state_dir / "seatd.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise StateError(
+                f"cannot use state directory {state_dir}: {exc.strerror or exc}"
+            ) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise StateError(
+                f"another seatd (pid {holder}) is using state directory {state_dir}"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        return fd
+
+    def _check_schema(self) -> None:
+        with self._env.begin(write=True, db=self._meta) as txn:
+            found = txn.get(b"schema_version")
+            if found is None:
+                txn.put(b"schema_version", str(SCHEMA_VERSION).encode())
+                txn.put(b"next_session_id", b"1")
+                return
+        if int(found) != SCHEMA_VERSION:
+            self.close()
+            raise StateError(
+                f"the seat table in {self.path} has schema version {int(found)}, this seatd "
+                f"reads version {SCHEMA_VERSION}: restore a backup made by a matching version"
+            )
+
+    def _journal_head(self) -> tuple[int, str]:
+        with self._env.begin(db=self._journal) as txn:
+            cursor = txn.cursor()
+            if not cursor.last():
+                return 0, journal.GENESIS
+            seq = _U64.unpack(cursor.key())[0]
+            return seq, str(json.loads(cursor.value())["hash"])
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def load(self) -> Snapshot:
+        with self._env.begin() as txn:
+            next_id = int(txn.get(b"next_session_id", db=self._meta) or b"1")
+            sessions = [_decode_session(v) for _, v in txn.cursor(db=self._sessions)]
+        return Snapshot(sessions, next_id)
+
+    def journal_links(self) -> Iterator[journal.Link]:
+        with self._env.begin(db=self._journal) as txn:
+            for k, v in txn.cursor():
+                yield journal.Link(_U64.unpack(k)[0], bytes(v))
+
+    def journal_entries(self) -> list[dict[str, Any]]:
+        return [json.loads(link.raw) for link in self.journal_links()]
+
+    # -- the one write path -----------------------------------------------------------------
+
+    def commit(self, events: Sequence[Event]) -> None:
+        """Persist seat changes and their journal entries in one transaction."""
+        seq, prev = self._head
+        try:
+            with self._env.begin(write=True) as txn:
+                for event in events:
+                    if isinstance(event, Granted):
+                        s = event.session
+                        txn.put(_key(s.id), _encode_session(s), db=self._sessions)
+                        txn.put(b"next_session_id", str(s.id + 1).encode(), db=self._meta)
+                    elif isinstance(event, Ended):
+                        txn.delete(_key(event.ending.session.id), db=self._sessions)
+                    seq += 1
+                    raw, prev = journal.chain(journal.fields_of(event), seq, prev)
+                    txn.put(_key(seq), raw, db=self._journal, append=True)
+        except lmdb.MapFullError as exc:
+            raise StorageFailed("the seat table has reached its configured map size") from exc
+        except (lmdb.Error, OSError) as exc:
+            no_space = getattr(exc, "errno", None) == errno.ENOSPC or "space" in str(exc)
+            raise StorageFailed("the disk is full" if no_space else f"write failed: {exc}") from exc
+        self._head = (seq, prev)
+
+    def close(self) -> None:
+        self._env.close()
+        os.close(self._lock_fd)

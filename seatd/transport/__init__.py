@@ -1,0 +1,1 @@
+"""gRPC servicers: translate proto <-> domain and domain errors -> statuses. No rules here."""

@@ -1,0 +1,155 @@
+"""SeatService: workstations take a seat, keep it alive and give it back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import unquote
+
+import grpc
+from seatclient.v1 import seat_pb2, seat_pb2_grpc
+
+from seatd import errors
+from seatd.service import (
+    AcquireRequest,
+    DrainingNotice,
+    EvictedNotice,
+    LicenceNotice,
+    Notice,
+    Pong,
+    SeatService,
+    Stream,
+)
+from seatd.transport import convert
+from seatd.transport.status import abort, translated
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+def peer_ip(peer: str) -> str:
+    """'ipv4:10.0.0.5:4242' -> '10.0.0.5'; 'ipv6:[::1]:4242' -> '::1'; else the peer as is."""
+    kind, _, rest = peer.partition(":")
+    if kind == "ipv4":
+        return rest.rpartition(":")[0]
+    if kind == "ipv6":
+        return unquote(rest.rpartition(":")[0]).strip("[]")
+    return kind or peer
+
+
+class SeatServicer(seat_pb2_grpc.SeatServiceServicer):
+    def __init__(self, service: SeatService) -> None:
+        self.service = service
+
+    def _terms(self) -> dict[str, Any]:
+        t = self.service.arbiter.terms
+        return {
+            "ttl": convert.duration(t.ttl),
+            "keepalive_interval": convert.duration(t.keepalive_interval),
+            "reattach_grace": convert.duration(t.reattach_grace),
+        }
+
+    @translated
+    async def Acquire(
+        self, request: seat_pb2.AcquireRequest, context: Context
+    ) -> seat_pb2.AcquireResponse:
+        session = await self.service.acquire(
+            AcquireRequest(
+                user_code=request.user_code,
+                user_name=request.user_name,
+                hostname=request.hostname,
+                client_version=request.client_version,
+                idempotency_key=request.idempotency_key,
+                ip=peer_ip(context.peer()),
+                evict_session_id=request.evict_session_id,
+                evict_reason=request.evict_reason,
+            )
+        )
+        return seat_pb2.AcquireResponse(
+            session_id=session.id,
+            lease_token=session.token,
+            licence=convert.licence(self.service.entitlement.view()),
+            session=convert.session(session, self.service.clock.wall()),
+            **self._terms(),
+        )
+
+    @translated
+    async def Release(
+        self, request: seat_pb2.ReleaseRequest, context: Context
+    ) -> seat_pb2.ReleaseResponse:
+        released = await self.service.release(request.session_id, request.lease_token)
+        return seat_pb2.ReleaseResponse(released=released)
+
+    @translated
+    async def GetLicence(
+        self, request: seat_pb2.GetLicenceRequest, context: Context
+    ) -> seat_pb2.GetLicenceResponse:
+        return seat_pb2.GetLicenceResponse(
+            licence=convert.licence(self.service.entitlement.view()),
+            in_use=self.service.arbiter.in_use,
+        )
+
+    @translated
+    async def Keepalive(  # type: ignore[override]
+        self, request_iterator: AsyncIterator[seat_pb2.KeepaliveRequest], context: Context
+    ) -> None:
+        try:
+            first = await anext(request_iterator)
+        except StopAsyncIteration:
+            return
+        if first.WhichOneof("kind") != "attach":
+            raise errors.InvalidArgument("attach", "the first keepalive message must attach")
+        attach = first.attach
+        session, stream = self.service.attach(attach.session_id, attach.lease_token)
+        await context.write(
+            seat_pb2.KeepaliveResponse(
+                attached=seat_pb2.Attached(session_id=session.id, **self._terms())
+            )
+        )
+        reader = asyncio.create_task(self._read(request_iterator, stream))
+        try:
+            while (notice := await stream.outbox.get()) is not None:
+                await context.write(self._response(notice))
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+            self.service.detach(stream)
+        if stream.error is not None:
+            await abort(context, stream.error, self.service.clock.wall())
+
+    async def _read(
+        self, requests: AsyncIterator[seat_pb2.KeepaliveRequest], stream: Stream
+    ) -> None:
+        try:
+            async for request in requests:
+                if request.WhichOneof("kind") != "ping":
+                    stream.close(errors.InvalidArgument("ping", "expected a ping after attach"))
+                    return
+                self.service.ping(stream, request.ping.seq)
+        except grpc.RpcError:
+            pass
+        # The workstation closed its side or the connection broke.
+        stream.close()
+
+    def _response(self, notice: Notice) -> seat_pb2.KeepaliveResponse:
+        if isinstance(notice, Pong):
+            return seat_pb2.KeepaliveResponse(
+                pong=seat_pb2.Pong(seq=notice.seq, ttl=convert.duration(notice.ttl))
+            )
+        if isinstance(notice, EvictedNotice):
+            e = notice.ending
+            return seat_pb2.KeepaliveResponse(
+                evicted=seat_pb2.Evicted(
+                    session_id=e.session.id, reason=e.reason, by=e.by, at=convert.timestamp(e.at)
+                )
+            )
+        if isinstance(notice, DrainingNotice):
+            return seat_pb2.KeepaliveResponse(
+                draining=seat_pb2.Draining(reattach_after=convert.duration(notice.reattach_after))
+            )
+        assert isinstance(notice, LicenceNotice)
+        return seat_pb2.KeepaliveResponse(
+            licence_changed=seat_pb2.LicenceChanged(licence=convert.licence(notice.licence))
+        )
