@@ -1,0 +1,199 @@
+"""Decision -> durable commit -> acknowledgement, on a real LMDB, with a fake clock."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from seatd.errors import SeatsExhausted, SessionEnded, StorageFailed
+from seatd.model import Event
+from seatd.reaper import Reaper, ReaperConfig
+from seatd.service import AcquireRequest, EvictedNotice, SeatService
+from seatd.store import Store, StoreConfig
+from tests.fakes import FakeClock
+from tests.integration.conftest import start_service, stop_service
+
+
+def request(user: str = "AA", key: str | None = None, **kw: object) -> AcquireRequest:
+    return AcquireRequest(user_code=user, user_name=f"{user} name", hostname="PC-1",
+                          client_version="15", idempotency_key=key or f"key-{user}",
+                          ip="10.0.0.1", **kw)  # type: ignore[arg-type]
+
+
+class GatedStore(Store):
+    """The real store, whose commits wait for the test to open a gate."""
+
+    def __init__(self, config: StoreConfig) -> None:
+        super().__init__(config)
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+        self.batches: list[int] = []
+
+    def commit(self, events: Sequence[Event]) -> None:
+        self.entered.set()
+        self.gate.wait(5)
+        self.batches.append(len(events))
+        super().commit(events)
+
+
+async def until(predicate: object, steps: int = 500) -> None:
+    for _ in range(steps):
+        if predicate():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached")
+
+
+async def test_acquire_is_answered_only_after_its_commit(tmp_path: Path, clock: FakeClock) -> None:
+    """While the commit holding a grant has not finished, the caller has no answer."""
+    store = GatedStore(StoreConfig(tmp_path))
+    service = await start_service(store, clock)
+    pending = asyncio.create_task(service.acquire(request()))
+    await until(store.entered.is_set)
+    await asyncio.sleep(0.05)
+    assert not pending.done()
+    store.gate.set()
+    session = await pending
+    assert [s.id for s in store.load().sessions] == [session.id]
+    assert store.journal_entries()[-1]["kind"] == "granted"
+    await stop_service(service)
+    store.close()
+
+
+async def test_decisions_waiting_together_share_one_transaction(tmp_path: Path, clock: FakeClock) -> None:
+    """Grants that arrive while a commit runs go together into the next transaction."""
+    store = GatedStore(StoreConfig(tmp_path))
+    service = await start_service(store, clock, cap=100)
+    first = asyncio.create_task(service.acquire(request("U0")))
+    await until(store.entered.is_set)
+    rest = [asyncio.create_task(service.acquire(request(f"U{i}"))) for i in range(1, 21)]
+    await asyncio.sleep(0.05)
+    store.gate.set()
+    await asyncio.gather(first, *rest)
+    assert store.batches == [1, 20]
+    assert len(store.load().sessions) == 21
+    await stop_service(service)
+    store.close()
+
+
+async def test_retry_waits_for_the_original_commit(tmp_path: Path, clock: FakeClock) -> None:
+    """An idempotent retry is not answered before the grant it returns is durable."""
+    store = GatedStore(StoreConfig(tmp_path))
+    service = await start_service(store, clock)
+    original = asyncio.create_task(service.acquire(request(key="same")))
+    await until(store.entered.is_set)
+    retry = asyncio.create_task(service.acquire(request(key="same")))
+    await asyncio.sleep(0.05)
+    assert not retry.done()
+    store.gate.set()
+    assert (await original).id == (await retry).id
+    await stop_service(service)
+    store.close()
+
+
+class FailingStore(Store):
+    fail = False
+
+    def commit(self, events: Sequence[Event]) -> None:
+        if self.fail:
+            raise StorageFailed("the disk is full")
+        super().commit(events)
+
+
+async def test_failed_commit_refuses_and_restores_the_table(tmp_path: Path, clock: FakeClock) -> None:
+    """A failed commit answers StorageFailed, and the table is back to what is stored."""
+    store = FailingStore(StoreConfig(tmp_path))
+    service = await start_service(store, clock, cap=2)
+    kept = await service.acquire(request("AA"))
+    store.fail = True
+    with pytest.raises(StorageFailed, match="disk is full"):
+        await service.acquire(request("BB"))
+    with pytest.raises(StorageFailed):
+        await service.evict(kept.id, reason="r", by="admin")
+    assert [s.id for s in service.arbiter.sessions()] == [kept.id]
+    store.fail = False
+    again = await service.acquire(request("BB"))
+    assert [s.id for s in store.load().sessions] == [kept.id, again.id]
+    await stop_service(service)
+    store.close()
+
+
+async def test_refusal_at_capacity_lists_the_sessions(service: SeatService) -> None:
+    """The third acquire on a cap of two is refused with both sessions listed."""
+    await service.acquire(request("AA"))
+    await service.acquire(request("BB"))
+    with pytest.raises(SeatsExhausted) as refused:
+        await service.acquire(request("CC"))
+    assert [s.holder.user_code for s in refused.value.sessions] == ["AA", "BB"]
+
+
+async def test_eviction_is_pushed_to_the_stream_before_it_closes(service: SeatService) -> None:
+    """The evicted session's stream gets the eviction notice, then ends."""
+    s = await service.acquire(request())
+    _, stream = service.attach(s.id, s.token)
+    await service.evict(s.id, reason="lunch", by="admin")
+    notice = stream.outbox.get_nowait()
+    assert isinstance(notice, EvictedNotice) and notice.ending.reason == "lunch"
+    assert stream.outbox.get_nowait() is None
+    with pytest.raises(SessionEnded):
+        service.attach(s.id, s.token)
+
+
+async def test_reaper_tick_frees_a_silent_session(service: SeatService, clock: FakeClock) -> None:
+    """A tick after TTL + grace frees the seat and journals the expiry; before, nothing."""
+    s = await service.acquire(request())
+    reaper = Reaper(service, ReaperConfig())
+    clock.advance(34)
+    assert await reaper.tick() == []
+    clock.advance(1)
+    assert [e.session.id for e in await reaper.tick()] == [s.id]
+    assert service.store.load().sessions == []
+    assert service.store.journal_entries()[-1]["kind"] == "expired"
+
+
+async def test_dropped_stream_frees_the_seat_after_the_reattach_grace(
+    service: SeatService, clock: FakeClock
+) -> None:
+    """A stream that drops (a killed workstation) frees the seat 10 s later."""
+    s = await service.acquire(request())
+    _, stream = service.attach(s.id, s.token)
+    service.detach(stream)
+    reaper = Reaper(service, ReaperConfig())
+    clock.advance(9.9)
+    assert await reaper.tick() == []
+    clock.advance(0.1)
+    assert len(await reaper.tick()) == 1
+
+
+async def test_restart_restores_sessions_with_their_tokens(tmp_path: Path, clock: FakeClock) -> None:
+    """After a restart, stored sessions reattach with their tokens and keep their ids."""
+    store = Store(StoreConfig(tmp_path))
+    service = await start_service(store, clock)
+    a = await service.acquire(request("AA"))
+    b = await service.acquire(request("BB"))
+    await stop_service(service)
+    store.close()
+
+    store = Store(StoreConfig(tmp_path))
+    restarted = await start_service(store, FakeClock(mono=3.0))
+    assert restarted.attach(a.id, a.token)[0].id == a.id
+    assert restarted.attach(b.id, b.token)[0].id == b.id
+    with pytest.raises(SeatsExhausted):
+        await restarted.acquire(request("CC"))
+    await stop_service(restarted)
+    store.close()
+
+
+async def test_drain_refuses_grants_and_tells_streams(service: SeatService) -> None:
+    """Draining pushes a reattach-later notice to every stream and refuses new grants."""
+    s = await service.acquire(request())
+    _, stream = service.attach(s.id, s.token)
+    await service.drain()
+    assert type(stream.outbox.get_nowait()).__name__ == "DrainingNotice"
+    from seatd.errors import Draining
+    with pytest.raises(Draining):
+        await service.acquire(request("BB"))

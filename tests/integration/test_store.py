@@ -1,0 +1,86 @@
+"""The LMDB store: one transaction per batch, reopened intact, clear errors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import lmdb
+import pytest
+
+from seatd.errors import StateError, StorageFailed
+from seatd.model import EndKind, Ended, Ending, Granted, Holder, Session
+from seatd.store import SCHEMA_VERSION, Store, StoreConfig
+
+WHEN = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+def session(sid: int, user: str = "AA") -> Session:
+    return Session(sid, Holder(user, f"{user} name", "PC-1", "10.0.0.1", "15"), f"k{sid}",
+                   f"token-{sid}", WHEN, WHEN, 0.0, 35.0)
+
+
+def test_committed_sessions_are_found_after_reopen(tmp_path: Path) -> None:
+    """Every committed session, with its token and key, is there after a reopen."""
+    store = Store(StoreConfig(tmp_path))
+    store.commit([Granted(session(1)), Granted(session(2, "BB"))])
+    store.close()
+    reopened = Store(StoreConfig(tmp_path))
+    snap = reopened.load()
+    assert [(s.id, s.token, s.key, s.holder.user_code) for s in snap.sessions] == [
+        (1, "token-1", "k1", "AA"), (2, "token-2", "k2", "BB")]
+    assert snap.next_id == 3
+    reopened.close()
+
+
+def test_ended_sessions_are_gone_and_journaled(tmp_path: Path) -> None:
+    """An ended session is removed and its journal entry written in the same commit."""
+    store = Store(StoreConfig(tmp_path))
+    store.commit([Granted(session(1))])
+    store.commit([Ended(Ending(session(1), EndKind.EVICTED, "lunch", "admin", WHEN))])
+    assert store.load().sessions == []
+    kinds = [(e["seq"], e["kind"], e.get("reason")) for e in store.journal_entries()]
+    assert kinds == [(1, "granted", None), (2, "evicted", "lunch")]
+    store.close()
+
+
+def test_second_store_on_the_same_directory_is_refused(tmp_path: Path) -> None:
+    """Two daemons never share a seat table: the second open names the first's pid."""
+    store = Store(StoreConfig(tmp_path))
+    with pytest.raises(StateError, match="another seatd"):
+        Store(StoreConfig(tmp_path))
+    store.close()
+
+
+def test_schema_mismatch_is_a_clear_error(tmp_path: Path) -> None:
+    """A seat table of another schema version is refused with both versions named."""
+    Store(StoreConfig(tmp_path)).close()
+    env = lmdb.open(str(tmp_path / "seatd.lmdb"), max_dbs=8)
+    with env.begin(write=True, db=env.open_db(b"meta")) as txn:
+        txn.put(b"schema_version", b"99")
+    env.close()
+    with pytest.raises(StateError, match=rf"version 99.*version {SCHEMA_VERSION}"):
+        Store(StoreConfig(tmp_path))
+
+
+def test_unusable_state_directory_is_a_clear_error(tmp_path: Path) -> None:
+    """A state directory that cannot be created is named in the error."""
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(StateError, match="cannot use state directory"):
+        Store(StoreConfig(blocker / "state"))
+
+
+def test_full_store_fails_the_batch_and_keeps_what_was_there(tmp_path: Path) -> None:
+    """When the map is full, the batch fails as StorageFailed and the stored state is intact."""
+    store = Store(StoreConfig(tmp_path, map_size=1 << 20))
+    store.commit([Granted(session(1))])
+    big = [Granted(session(i)) for i in range(2, 6000)]
+    with pytest.raises(StorageFailed, match="map size"):
+        store.commit(big)
+    assert [s.id for s in store.load().sessions] == [1]
+    assert len(store.journal_entries()) == 1
+    store.commit([Granted(session(2))])
+    from seatd import journal
+    assert journal.first_broken(store.journal_links()) is None
+    store.close()

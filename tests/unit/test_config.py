@@ -1,0 +1,59 @@
+"""Configuration: defaults, file, flags, and bounds named by key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from seatd import config
+from seatd.arbiter import TakeoverPolicy
+from seatd.errors import ConfigError
+
+
+def test_defaults_follow_the_design() -> None:
+    """With nothing set, the lease timings are DESIGN.md section 6's."""
+    c = config.build({})
+    assert (c.lease.ttl, c.lease.keepalive_interval, c.lease.reattach_grace,
+            c.lease.restart_grace, c.reaper.tick) == (30, 10, 10, 30, 1)
+    assert c.server.max_pending_requests > 3_000
+
+
+def test_flags_override_the_file(tmp_path: Path) -> None:
+    """A flag wins over the file, which wins over the default."""
+    f = tmp_path / "seatd.toml"
+    f.write_text('[lease]\nttl = 60\nkeepalive_interval = 20\n[policy]\ntakeover = "same-user"\n')
+    c = config.load(f, {"lease": {"ttl": 50}})
+    assert (c.lease.ttl, c.lease.keepalive_interval) == (50, 20)
+    assert c.policy.takeover is TakeoverPolicy.SAME_USER
+
+
+@pytest.mark.parametrize(("overrides", "named"), [
+    ({"lease": {"ttl": 0}}, "lease.ttl"),
+    ({"lease": {"ttl": "long"}}, "lease.ttl"),
+    ({"lease": {"tll": 3}}, "lease.tll"),
+    ({"leases": {}}, "[leases]"),
+    ({"policy": {"takeover": "everyone"}}, "policy.takeover"),
+    ({"dev": {"seats": 1.5}}, "dev.seats"),
+    ({"lease": {"keepalive_interval": 20}}, "lease.keepalive_interval"),
+])
+def test_bad_values_name_the_key(overrides: dict[str, dict[str, object]], named: str) -> None:
+    """Each bad setting is refused with a message naming its key."""
+    with pytest.raises(ConfigError, match=named.replace("[", r"\[")):
+        config.build(overrides)
+
+
+def test_invalid_toml_is_refused_with_the_file_name(tmp_path: Path) -> None:
+    """A file that is not TOML is named in the error."""
+    f = tmp_path / "bad.toml"
+    f.write_text("[lease\nttl=")
+    with pytest.raises(ConfigError, match="bad.toml"):
+        config.load(f, {})
+
+
+def test_render_round_trips(tmp_path: Path) -> None:
+    """The printed effective config loads back to the same config."""
+    c = config.build({"lease": {"ttl": 40}, "server": {"admin_socket_mode": "0600"}})
+    f = tmp_path / "out.toml"
+    f.write_text(config.render(c))
+    assert config.load(f, {}) == c
