@@ -23,7 +23,7 @@ $(BUF):
 run: $(STAMP)
 	$(VENV)/bin/seatd serve --state-dir var --listen 127.0.0.1:7117 --admin-socket var/admin.sock
 
-test: $(STAMP) check-proto buf-lint
+test: $(STAMP) check-proto buf-lint lint
 	$(PY) -m pytest -q
 
 proto: $(STAMP)

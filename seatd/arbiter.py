@@ -45,9 +45,9 @@ from seatd.errors import (
 )
 from seatd.model import (
     DEFAULT_EVICT_REASON,
-    EndKind,
     Ended,
     Ending,
+    EndKind,
     Grant,
     Granted,
     Holder,
@@ -148,11 +148,15 @@ class Arbiter:
         events: list[Granted | Ended] = []
         if cap is not None and self.in_use >= cap:
             if takeover is None:
-                raise SeatsExhausted(cap, self.in_use, self.sessions(), self.terms.keepalive_interval)
+                raise SeatsExhausted(
+                    cap, self.in_use, self.sessions(), self.terms.keepalive_interval
+                )
             victim = self._takeover_victim(holder, takeover)
             # Evicting one seat must bring us under the cap; a lowered cap may need more.
             if self.in_use - 1 >= cap:
-                raise SeatsExhausted(cap, self.in_use, self.sessions(), self.terms.keepalive_interval)
+                raise SeatsExhausted(
+                    cap, self.in_use, self.sessions(), self.terms.keepalive_interval
+                )
             by = f"{holder.user_code}@{holder.hostname}" if holder.hostname else holder.user_code
             reason = check_text("reason", takeover.reason, required=False) or DEFAULT_EVICT_REASON
             events.append(Ended(self._end(victim, EndKind.EVICTED, reason, by, now)))
@@ -175,7 +179,9 @@ class Arbiter:
 
     def _takeover_victim(self, holder: Holder, takeover: Takeover) -> Session:
         if takeover.policy is TakeoverPolicy.ADMIN_ONLY:
-            raise TakeoverDenied(takeover.policy.value, "only an administrator may disconnect a session")
+            raise TakeoverDenied(
+                takeover.policy.value, "only an administrator may disconnect a session"
+            )
         victim = self.get(takeover.session_id)
         if (
             takeover.policy is TakeoverPolicy.SAME_USER
@@ -212,7 +218,9 @@ class Arbiter:
                 return None
             raise SessionNotFound(session_id)
         session = self._owned(session_id, token)
-        return Ended(self._end(session, EndKind.RELEASED, "released", session.holder.user_code, now))
+        return Ended(
+            self._end(session, EndKind.RELEASED, "released", session.holder.user_code, now)
+        )
 
     def evict(self, session_id: int, *, reason: str, by: str, now: Instant) -> Ended:
         """End someone else's session on purpose; always with a reason and who did it."""

@@ -43,21 +43,35 @@ def _overrides(**flags: Any) -> dict[str, dict[str, Any]]:
 
 def _config_options(fn: Any) -> Any:
     opts = [
-        click.option("--config", "config_file", type=click.Path(path_type=Path),
-                     help=f"TOML config file (default {config_mod.DEFAULT_CONFIG_PATH} if present)."),
+        click.option(
+            "--config",
+            "config_file",
+            type=click.Path(path_type=Path),
+            help=f"TOML config file (default {config_mod.DEFAULT_CONFIG_PATH} if present).",
+        ),
         click.option("--listen", help="HOST:PORT for workstations (default 127.0.0.1:7117)."),
         click.option("--state-dir", type=click.Path(path_type=Path), help="LMDB state directory."),
         click.option("--admin-socket", type=click.Path(path_type=Path), help="Admin unix socket."),
         click.option("--lease-ttl", type=float, help="Lease TTL in seconds (default 30)."),
         click.option("--keepalive-interval", type=float, help="Keepalive interval (default 10)."),
-        click.option("--reattach-grace", type=float, help="Seconds a dropped stream keeps its seat."),
-        click.option("--restart-grace", type=float, help="Extra seconds after a restart (default 30)."),
+        click.option(
+            "--reattach-grace", type=float, help="Seconds a dropped stream keeps its seat."
+        ),
+        click.option(
+            "--restart-grace", type=float, help="Extra seconds after a restart (default 30)."
+        ),
         click.option("--lease-grace", type=float, help="Server grace after the lease deadline."),
         click.option("--reaper-tick", type=float, help="Seconds between reaper passes."),
-        click.option("--takeover", type=click.Choice(["anyone", "same-user", "admin-only"]),
-                     help="Who may take a seat over at capacity."),
-        click.option("--dev-seats", type=int,
-                     help="FOR DEVELOPMENT ONLY: cap the seats at N without a licence."),
+        click.option(
+            "--takeover",
+            type=click.Choice(["anyone", "same-user", "admin-only"]),
+            help="Who may take a seat over at capacity.",
+        ),
+        click.option(
+            "--dev-seats",
+            type=int,
+            help="FOR DEVELOPMENT ONLY: cap the seats at N without a licence.",
+        ),
     ]
     for opt in reversed(opts):
         fn = opt(fn)

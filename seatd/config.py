@@ -80,7 +80,7 @@ def _coerce(name: str, current: Any, value: Any) -> Any:
         try:
             return int(value, 8) if isinstance(value, str) else int(value)
         except ValueError:
-            raise ConfigError(f"{name}: expected an octal mode such as \"0660\"") from None
+            raise ConfigError(f'{name}: expected an octal mode such as "0660"') from None
     if isinstance(current, float | int):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{name}: expected a number, got {value!r}")
@@ -114,7 +114,9 @@ def build(overrides: Mapping[str, Mapping[str, Any]]) -> Config:
             if name in BOUNDS:
                 low, high = BOUNDS[name]
                 if not low <= coerced <= high:
-                    raise ConfigError(f"{name}: must be between {low:g} and {high:g}, got {value!r}")
+                    raise ConfigError(
+                        f"{name}: must be between {low:g} and {high:g}, got {value!r}"
+                    )
             changes[key] = coerced
         sections[section] = dataclasses.replace(current, **changes)
     config = Config(**sections)

@@ -34,11 +34,13 @@ class Ctx:
 
 
 def fail_rpc(exc: grpc.RpcError, socket: Path) -> NoReturn:
-    code = exc.code()  # type: ignore[attr-defined]
-    details = exc.details()  # type: ignore[attr-defined]
+    code = exc.code()
+    details = exc.details()
     if code is grpc.StatusCode.UNAVAILABLE and not socket.exists():
-        msg = (f"cannot reach seatd: no admin socket at {socket}. Is the daemon running? "
-               "(systemctl status seatd), or pass --socket PATH")
+        msg = (
+            f"cannot reach seatd: no admin socket at {socket}. Is the daemon running? "
+            "(systemctl status seatd), or pass --socket PATH"
+        )
     elif code is grpc.StatusCode.UNAVAILABLE and "connect" in (details or "").lower():
         msg = f"cannot reach seatd on {socket}: {details}. Is the daemon running?"
     else:
@@ -78,8 +80,14 @@ def session_json(s: types_pb2.Session) -> dict[str, Any]:
 
 
 @click.group()
-@click.option("--socket", type=click.Path(path_type=Path), default=DEFAULT_SOCKET,
-              envvar="SEATD_ADMIN_SOCKET", show_default=True, help="The daemon's admin socket.")
+@click.option(
+    "--socket",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_SOCKET,
+    envvar="SEATD_ADMIN_SOCKET",
+    show_default=True,
+    help="The daemon's admin socket.",
+)
 @click.pass_context
 def main(ctx: click.Context, socket: Path) -> None:
     """Manage a running seatd."""
@@ -97,41 +105,63 @@ def sessions(obj: Ctx, as_json: bool) -> None:
     local = now.astimezone(timezone(timedelta(seconds=r.server_utc_offset_seconds)))
     cap = r.seat_cap if r.HasField("seat_cap") else None
     if as_json:
-        click.echo(json.dumps({
-            "cap": cap,
-            "in_use": r.in_use,
-            "server_time_utc": _iso(now),
-            "server_time_local": local.isoformat(timespec="seconds"),
-            "sessions": [session_json(s) for s in r.sessions],
-        }, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "cap": cap,
+                    "in_use": r.in_use,
+                    "server_time_utc": _iso(now),
+                    "server_time_local": local.isoformat(timespec="seconds"),
+                    "sessions": [session_json(s) for s in r.sessions],
+                },
+                indent=2,
+            )
+        )
         return
-    table = Table(title=f"Open sessions: {r.in_use} in use of "
-                        f"{cap if cap is not None else 'unlimited'}")
-    for col in ("Id", "User", "Name", "IP address", "Computer", "Started (local)", "Duration",
-                "Last seen"):
+    table = Table(
+        title=f"Open sessions: {r.in_use} in use of {cap if cap is not None else 'unlimited'}"
+    )
+    for col in (
+        "Id",
+        "User",
+        "Name",
+        "IP address",
+        "Computer",
+        "Started (local)",
+        "Duration",
+        "Last seen",
+    ):
         table.add_column(col, justify="right" if col == "Id" else "left")
     offset = timedelta(seconds=r.server_utc_offset_seconds)
     for s in r.sessions:
         table.add_row(
-            str(s.id), s.user_code, s.user_name, s.ip, s.hostname,
+            str(s.id),
+            s.user_code,
+            s.user_name,
+            s.ip,
+            s.hostname,
             (_dt(s.started_at) + offset).strftime("%d/%m/%Y %H:%M:%S"),
             _hms(s.duration.seconds),
             f"{int((now - _dt(s.last_seen_at)).total_seconds())} s ago",
         )
     console = Console()
     console.print(table)
-    console.print(f"UTC time: {now:%H:%M:%S}   Local time ({r.server_timezone}): "
-                  f"{local:%H:%M:%S}")
+    console.print(f"UTC time: {now:%H:%M:%S}   Local time ({r.server_timezone}): {local:%H:%M:%S}")
 
 
 @main.command()
 @click.argument("session_id", type=int)
-@click.option("--reason", default="Connection limit exceeded", show_default=True,
-              help="Shown to the user and kept in the session journal.")
+@click.option(
+    "--reason",
+    default="Connection limit exceeded",
+    show_default=True,
+    help="Shown to the user and kept in the session journal.",
+)
 @click.pass_obj
 def evict(obj: Ctx, session_id: int, reason: str) -> None:
     """Disconnect a session, telling its user why."""
     with obj.admin() as admin:
-        r = admin.Evict(admin_pb2.EvictRequest(session_id=session_id, reason=reason),
-                        timeout=TIMEOUT)
+        r = admin.Evict(
+            admin_pb2.EvictRequest(session_id=session_id, reason=reason), timeout=TIMEOUT
+        )
     click.echo(f"session {r.ended.session_id} disconnected: {r.ended.reason}")

@@ -24,8 +24,11 @@ STOP_GRACE = 2.0
 
 def entitlement_of(config: Config) -> Entitlement:
     if config.dev.seats:
-        log.warning("daemon.dev_seats", seats=config.dev.seats,
-                    note="development cap from --dev-seats; not a licence")
+        log.warning(
+            "daemon.dev_seats",
+            seats=config.dev.seats,
+            note="development cap from --dev-seats; not a licence",
+        )
         return DevSeats(config.dev.seats)
     return FreeStandard()
 
@@ -51,8 +54,11 @@ async def _serve(config: Config, clock: Clock, store: Store) -> None:
     )
     arbiter.restore(snapshot.sessions, snapshot.next_id, service.now())
     if snapshot.sessions:
-        log.info("daemon.restored", sessions=len(snapshot.sessions),
-                 restart_grace=config.lease.restart_grace)
+        log.info(
+            "daemon.restored",
+            sessions=len(snapshot.sessions),
+            restart_grace=config.lease.restart_grace,
+        )
     servers = build(config.server, service)
     tasks = [
         asyncio.create_task(service.committer.run(), name="committer"),
@@ -66,10 +72,14 @@ async def _serve(config: Config, clock: Clock, store: Store) -> None:
         await servers.start()
         secure_socket(config.server)
         host = config.server.listen.rpartition(":")[0]
-        log.info("daemon.ready", listen=f"{host}:{servers.port}",
-                 admin_socket=str(config.server.admin_socket),
-                 state_dir=str(config.store.state_dir), seat_cap=service.entitlement.seat_cap(),
-                 in_use=arbiter.in_use)
+        log.info(
+            "daemon.ready",
+            listen=f"{host}:{servers.port}",
+            admin_socket=str(config.server.admin_socket),
+            state_dir=str(config.store.state_dir),
+            seat_cap=service.entitlement.seat_cap(),
+            in_use=arbiter.in_use,
+        )
         await stop.wait()
         log.info("daemon.stopping", in_use=arbiter.in_use)
         await service.drain()

@@ -38,8 +38,12 @@ def fields_of(event: Event) -> dict[str, Any]:
     """The journal fields of one event (without seq, prev and hash)."""
     if isinstance(event, Granted):
         s = event.session
-        return {"kind": "granted", "at": _iso(s.started_at), "actor": s.holder.user_code,
-                **_session_fields(s)}
+        return {
+            "kind": "granted",
+            "at": _iso(s.started_at),
+            "actor": s.holder.user_code,
+            **_session_fields(s),
+        }
     e = event.ending
     fields = {
         "kind": e.kind.name.lower(),

@@ -20,7 +20,7 @@ from seatd.clock import Clock
 from seatd.committer import Committer
 from seatd.entitlement import Entitlement, LicenceView
 from seatd.errors import Draining, SeatdError, SeatsExhausted
-from seatd.model import EndKind, Ended, Ending, Event, Granted, Holder, Instant, Session
+from seatd.model import Ended, Ending, EndKind, Event, Granted, Holder, Instant, Session
 from seatd.store import Store
 
 log = structlog.get_logger("seatd")
@@ -133,8 +133,13 @@ class SeatService:
                 takeover=takeover,
             )
         except SeatsExhausted as refused:
-            log.info("seat.refused", user_code=holder.user_code, hostname=holder.hostname,
-                     cap=refused.cap, in_use=refused.in_use)
+            log.info(
+                "seat.refused",
+                user_code=holder.user_code,
+                hostname=holder.hostname,
+                cap=refused.cap,
+                in_use=refused.in_use,
+            )
             raise
         await self._commit(grant.events)
         return grant.session
@@ -177,8 +182,12 @@ class SeatService:
         del self._streams[stream.session_id]
         session = self.arbiter.detach(stream.session_id, self.now())
         if session is not None:
-            log.info("seat.detached", session_id=session.id, user_code=session.holder.user_code,
-                     reattach_grace=self.arbiter.terms.reattach_grace)
+            log.info(
+                "seat.detached",
+                session_id=session.id,
+                user_code=session.holder.user_code,
+                reattach_grace=self.arbiter.terms.reattach_grace,
+            )
 
     # -- admin and housekeeping -------------------------------------------------------------
 
@@ -217,14 +226,26 @@ class SeatService:
     def _announce(self, event: Event) -> None:
         if isinstance(event, Granted):
             s = event.session
-            log.info("seat.granted", session_id=s.id, user_code=s.holder.user_code,
-                     hostname=s.holder.hostname, ip=s.holder.ip, in_use=self.arbiter.in_use)
+            log.info(
+                "seat.granted",
+                session_id=s.id,
+                user_code=s.holder.user_code,
+                hostname=s.holder.hostname,
+                ip=s.holder.ip,
+                in_use=self.arbiter.in_use,
+            )
             return
         e = event.ending
         stream = self._streams.pop(e.session.id, None)
         name = f"seat.{e.kind.name.lower()}"
-        log.info(name, session_id=e.session.id, user_code=e.session.holder.user_code,
-                 reason=e.reason, by=e.by, silent_for=round(e.silent_for, 3))
+        log.info(
+            name,
+            session_id=e.session.id,
+            user_code=e.session.holder.user_code,
+            reason=e.reason,
+            by=e.by,
+            silent_for=round(e.silent_for, 3),
+        )
         if stream is None:
             return
         if e.kind is EndKind.EVICTED:
@@ -234,5 +255,8 @@ class SeatService:
     def _resync(self) -> None:
         snapshot = self.store.load()
         self.arbiter.resync(snapshot.sessions, snapshot.next_id, self.now())
-        log.error("store.commit_failed", in_use=self.arbiter.in_use,
-                  action="uncommitted decisions were refused; the seat table was reloaded")
+        log.error(
+            "store.commit_failed",
+            in_use=self.arbiter.in_use,
+            action="uncommitted decisions were refused; the seat table was reloaded",
+        )

@@ -49,21 +49,34 @@ def _key(n: int) -> bytes:
 
 def _encode_session(s: Session) -> bytes:
     h = s.holder
-    return journal.canonical({
-        "id": s.id, "user_code": h.user_code, "user_name": h.user_name, "hostname": h.hostname,
-        "ip": h.ip, "client_version": h.client_version, "key": s.key, "token": s.token,
-        "started_at": s.started_at.isoformat(), "last_seen_at": s.last_seen_at.isoformat(),
-    })
+    return journal.canonical(
+        {
+            "id": s.id,
+            "user_code": h.user_code,
+            "user_name": h.user_name,
+            "hostname": h.hostname,
+            "ip": h.ip,
+            "client_version": h.client_version,
+            "key": s.key,
+            "token": s.token,
+            "started_at": s.started_at.isoformat(),
+            "last_seen_at": s.last_seen_at.isoformat(),
+        }
+    )
 
 
 def _decode_session(raw: bytes) -> Session:
     d: dict[str, Any] = json.loads(raw)
     holder = Holder(d["user_code"], d["user_name"], d["hostname"], d["ip"], d["client_version"])
     return Session(
-        id=d["id"], holder=holder, key=d["key"], token=d["token"],
+        id=d["id"],
+        holder=holder,
+        key=d["key"],
+        token=d["token"],
         started_at=datetime.fromisoformat(d["started_at"]),
         last_seen_at=datetime.fromisoformat(d["last_seen_at"]),
-        renewed_at=0.0, expires_at=0.0,
+        renewed_at=0.0,
+        expires_at=0.0,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 import grpc
 import structlog
@@ -41,7 +41,7 @@ STATUS: dict[type[errors.SeatdError], grpc.StatusCode] = {
 def code_of(exc: errors.SeatdError) -> grpc.StatusCode:
     for cls in type(exc).__mro__:
         if cls in STATUS:
-            return STATUS[cls]  # type: ignore[index]
+            return STATUS[cls]
     return grpc.StatusCode.INTERNAL
 
 
@@ -99,8 +99,11 @@ def translated(
 
     @functools.wraps(method)
     async def wrapper(
-        self: S, request: Any, context: grpc.aio.ServicerContext[Any, Any],
-        *args: P.args, **kwargs: P.kwargs,
+        self: S,
+        request: Any,
+        context: grpc.aio.ServicerContext[Any, Any],
+        *args: P.args,
+        **kwargs: P.kwargs,
     ) -> R:
         try:
             return await method(self, request, context, *args, **kwargs)
@@ -113,7 +116,10 @@ def translated(
             await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the seatd log")
         raise AssertionError("unreachable: abort raises")
 
-    return wrapper
+    return cast(
+        Callable[Concatenate[S, Any, grpc.aio.ServicerContext[Any, Any], P], Awaitable[R]],
+        wrapper,
+    )
 
 
 def clock_now(servicer: Any) -> datetime:

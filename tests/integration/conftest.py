@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,12 +34,14 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s.close()
 
 
-async def start_service(store: Store, clock: FakeClock, cap: int = 2,
-                        takeover: TakeoverPolicy = TakeoverPolicy.ANYONE) -> SeatService:
+async def start_service(
+    store: Store, clock: FakeClock, cap: int = 2, takeover: TakeoverPolicy = TakeoverPolicy.ANYONE
+) -> SeatService:
     arbiter = Arbiter(TERMS)
     snapshot = store.load()
-    service = SeatService(arbiter=arbiter, store=store, clock=clock, entitlement=DevSeats(cap),
-                          takeover=takeover)
+    service = SeatService(
+        arbiter=arbiter, store=store, clock=clock, entitlement=DevSeats(cap), takeover=takeover
+    )
     arbiter.restore(snapshot.sessions, snapshot.next_id, service.now())
     service._committer_task = asyncio.create_task(service.committer.run())  # type: ignore[attr-defined]
     return service
@@ -47,10 +50,8 @@ async def start_service(store: Store, clock: FakeClock, cap: int = 2,
 async def stop_service(service: SeatService) -> None:
     task: asyncio.Task[None] = service._committer_task  # type: ignore[attr-defined]
     task.cancel()
-    try:
+    with contextlib.suppress(asyncio.CancelledError):
         await task
-    except asyncio.CancelledError:
-        pass
     service.committer.close()
 
 
@@ -77,8 +78,13 @@ async def running(service: SeatService, tmp_path: Path) -> AsyncIterator[Running
     await servers.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{servers.port}")
     admin_channel = grpc.aio.insecure_channel(f"unix:{config.admin_socket}")
-    yield Running(service, seat_pb2_grpc.SeatServiceStub(channel),
-                  admin_pb2_grpc.AdminServiceStub(admin_channel), channel, servers.port)
+    yield Running(
+        service,
+        seat_pb2_grpc.SeatServiceStub(channel),
+        admin_pb2_grpc.AdminServiceStub(admin_channel),
+        channel,
+        servers.port,
+    )
     await channel.close()
     await admin_channel.close()
     await servers.stop(0)

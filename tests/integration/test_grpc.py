@@ -17,8 +17,14 @@ from tests.integration.conftest import Running
 
 
 def acquire(user: str = "AA", key: str | None = None, **kw: Any) -> seat_pb2.AcquireRequest:
-    return seat_pb2.AcquireRequest(user_code=user, user_name=f"{user} name", hostname="PC-1",
-                                   client_version="15.2", idempotency_key=key or f"k-{user}", **kw)
+    return seat_pb2.AcquireRequest(
+        user_code=user,
+        user_name=f"{user} name",
+        hostname="PC-1",
+        client_version="15.2",
+        idempotency_key=key or f"k-{user}",
+        **kw,
+    )
 
 
 async def sessions(r: Running) -> list[tuple[int, str]]:
@@ -56,7 +62,11 @@ async def test_full_house_is_resource_exhausted_with_rich_details(running: Runni
     status = await rpc_status.aio.from_call(call)
     found: dict[str, Any] = {}
     for detail in status.details:
-        for cls in (error_details_pb2.ErrorInfo, error_details_pb2.RetryInfo, types_pb2.ErrorDetail):
+        for cls in (
+            error_details_pb2.ErrorInfo,
+            error_details_pb2.RetryInfo,
+            types_pb2.ErrorDetail,
+        ):
             if detail.Is(cls.DESCRIPTOR):
                 msg = cls()
                 detail.Unpack(msg)
@@ -106,8 +116,9 @@ async def test_wrong_token_is_unauthenticated_and_changes_nothing(running: Runni
     await call.write(attach(r.session_id, "not-the-token"))
     assert await call.code() is grpc.StatusCode.UNAUTHENTICATED
     with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await running.seat.Release(seat_pb2.ReleaseRequest(session_id=r.session_id,
-                                                           lease_token="nope"))
+        await running.seat.Release(
+            seat_pb2.ReleaseRequest(session_id=r.session_id, lease_token="nope")
+        )
     assert refused.value.code() is grpc.StatusCode.UNAUTHENTICATED
     assert await sessions(running) == [(r.session_id, "AA")]
 
@@ -117,8 +128,10 @@ async def test_unknown_session_is_not_found(running: Running) -> None:
     call = running.seat.Keepalive()
     await call.write(attach(404, "t"))
     assert await call.code() is grpc.StatusCode.NOT_FOUND
-    for rpc in (running.seat.Release(seat_pb2.ReleaseRequest(session_id=404, lease_token="t")),
-                running.admin.Evict(admin_pb2.EvictRequest(session_id=404))):
+    for rpc in (
+        running.seat.Release(seat_pb2.ReleaseRequest(session_id=404, lease_token="t")),
+        running.admin.Evict(admin_pb2.EvictRequest(session_id=404)),
+    ):
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await rpc
         assert refused.value.code() is grpc.StatusCode.NOT_FOUND
@@ -133,15 +146,22 @@ async def test_evicted_token_reattach_says_why(running: Running) -> None:
     assert await call.code() is grpc.StatusCode.NOT_FOUND
     trailers = dict(await call.trailing_metadata())
     detail = types_pb2.ErrorDetail.FromString(trailers["seatd-error-bin"])
-    assert (detail.reason, detail.ended.reason, detail.ended.by) == ("SESSION_EVICTED", "audit", "admin")
+    assert (detail.reason, detail.ended.reason, detail.ended.by) == (
+        "SESSION_EVICTED",
+        "audit",
+        "admin",
+    )
 
 
-@pytest.mark.parametrize(("fields", "named"), [
-    ({"user_code": ""}, "user_code"),
-    ({"user_code": "x" * 65}, "user_code"),
-    ({"user_name": "bad\x07name"}, "user_name"),
-    ({"idempotency_key": ""}, "idempotency_key"),
-])
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"user_code": ""}, "user_code"),
+        ({"user_code": "x" * 65}, "user_code"),
+        ({"user_name": "bad\x07name"}, "user_name"),
+        ({"idempotency_key": ""}, "idempotency_key"),
+    ],
+)
 async def test_malformed_acquire_is_invalid_argument(
     running: Running, fields: dict[str, str], named: str
 ) -> None:

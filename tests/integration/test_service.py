@@ -19,9 +19,15 @@ from tests.integration.conftest import start_service, stop_service
 
 
 def request(user: str = "AA", key: str | None = None, **kw: object) -> AcquireRequest:
-    return AcquireRequest(user_code=user, user_name=f"{user} name", hostname="PC-1",
-                          client_version="15", idempotency_key=key or f"key-{user}",
-                          ip="10.0.0.1", **kw)  # type: ignore[arg-type]
+    return AcquireRequest(
+        user_code=user,
+        user_name=f"{user} name",
+        hostname="PC-1",
+        client_version="15",
+        idempotency_key=key or f"key-{user}",
+        ip="10.0.0.1",
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 class GatedStore(Store):
@@ -64,7 +70,9 @@ async def test_acquire_is_answered_only_after_its_commit(tmp_path: Path, clock: 
     store.close()
 
 
-async def test_decisions_waiting_together_share_one_transaction(tmp_path: Path, clock: FakeClock) -> None:
+async def test_decisions_waiting_together_share_one_transaction(
+    tmp_path: Path, clock: FakeClock
+) -> None:
     """Grants that arrive while a commit runs go together into the next transaction."""
     store = GatedStore(StoreConfig(tmp_path))
     service = await start_service(store, clock, cap=100)
@@ -104,7 +112,9 @@ class FailingStore(Store):
         super().commit(events)
 
 
-async def test_failed_commit_refuses_and_restores_the_table(tmp_path: Path, clock: FakeClock) -> None:
+async def test_failed_commit_refuses_and_restores_the_table(
+    tmp_path: Path, clock: FakeClock
+) -> None:
     """A failed commit answers StorageFailed, and the table is back to what is stored."""
     store = FailingStore(StoreConfig(tmp_path))
     service = await start_service(store, clock, cap=2)
@@ -169,7 +179,9 @@ async def test_dropped_stream_frees_the_seat_after_the_reattach_grace(
     assert len(await reaper.tick()) == 1
 
 
-async def test_restart_restores_sessions_with_their_tokens(tmp_path: Path, clock: FakeClock) -> None:
+async def test_restart_restores_sessions_with_their_tokens(
+    tmp_path: Path, clock: FakeClock
+) -> None:
     """After a restart, stored sessions reattach with their tokens and keep their ids."""
     store = Store(StoreConfig(tmp_path))
     service = await start_service(store, clock)
@@ -195,5 +207,6 @@ async def test_drain_refuses_grants_and_tells_streams(service: SeatService) -> N
     await service.drain()
     assert type(stream.outbox.get_nowait()).__name__ == "DrainingNotice"
     from seatd.errors import Draining
+
     with pytest.raises(Draining):
         await service.acquire(request("BB"))

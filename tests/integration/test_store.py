@@ -9,15 +9,23 @@ import lmdb
 import pytest
 
 from seatd.errors import StateError, StorageFailed
-from seatd.model import EndKind, Ended, Ending, Granted, Holder, Session
+from seatd.model import Ended, Ending, EndKind, Granted, Holder, Session
 from seatd.store import SCHEMA_VERSION, Store, StoreConfig
 
 WHEN = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
 def session(sid: int, user: str = "AA") -> Session:
-    return Session(sid, Holder(user, f"{user} name", "PC-1", "10.0.0.1", "15"), f"k{sid}",
-                   f"token-{sid}", WHEN, WHEN, 0.0, 35.0)
+    return Session(
+        sid,
+        Holder(user, f"{user} name", "PC-1", "10.0.0.1", "15"),
+        f"k{sid}",
+        f"token-{sid}",
+        WHEN,
+        WHEN,
+        0.0,
+        35.0,
+    )
 
 
 def test_committed_sessions_are_found_after_reopen(tmp_path: Path) -> None:
@@ -28,7 +36,9 @@ def test_committed_sessions_are_found_after_reopen(tmp_path: Path) -> None:
     reopened = Store(StoreConfig(tmp_path))
     snap = reopened.load()
     assert [(s.id, s.token, s.key, s.holder.user_code) for s in snap.sessions] == [
-        (1, "token-1", "k1", "AA"), (2, "token-2", "k2", "BB")]
+        (1, "token-1", "k1", "AA"),
+        (2, "token-2", "k2", "BB"),
+    ]
     assert snap.next_id == 3
     reopened.close()
 
@@ -82,5 +92,6 @@ def test_full_store_fails_the_batch_and_keeps_what_was_there(tmp_path: Path) -> 
     assert len(store.journal_entries()) == 1
     store.commit([Granted(session(2))])
     from seatd import journal
+
     assert journal.first_broken(store.journal_links()) is None
     store.close()

@@ -16,7 +16,7 @@ from seatd.errors import (
     SessionNotFound,
     TakeoverDenied,
 )
-from seatd.model import EndKind, Ended, Granted, Holder, Instant, Session
+from seatd.model import Ended, EndKind, Granted, Holder, Instant, Session
 from tests.fakes import FakeClock
 
 TERMS = LeaseTerms(ttl=30, keepalive_interval=10, grace=5, reattach_grace=10, restart_grace=30)
@@ -40,18 +40,27 @@ def now(clock: FakeClock) -> Instant:
     return Instant(clock.monotonic(), clock.wall())
 
 
-def grant(arbiter: Arbiter, clock: FakeClock, user: str = "AA", key: str | None = None,
-          cap: int | None = None, **kw: object) -> Session:
+def grant(
+    arbiter: Arbiter,
+    clock: FakeClock,
+    user: str = "AA",
+    key: str | None = None,
+    cap: int | None = None,
+    **kw: object,
+) -> Session:
     key = key or f"key-{user}-{arbiter.next_id}"
-    return arbiter.grant(holder(user), key=key, token=f"tok-{key}", now=now(clock), cap=cap,
-                         **kw).session  # type: ignore[arg-type]
+    return arbiter.grant(
+        holder(user), key=key, token=f"tok-{key}", now=now(clock), cap=cap, **kw
+    ).session  # type: ignore[arg-type]
 
 
 def snapshot(arbiter: Arbiter) -> tuple[object, ...]:
     return (copy.deepcopy(arbiter.sessions()), arbiter.next_id, arbiter.in_use)
 
 
-def assert_refused_unchanged(arbiter: Arbiter, exc: type[Exception], call: Callable[[], object]) -> None:
+def assert_refused_unchanged(
+    arbiter: Arbiter, exc: type[Exception], call: Callable[[], object]
+) -> None:
     before = snapshot(arbiter)
     with pytest.raises(exc):
         call()
@@ -66,7 +75,7 @@ def test_grants_up_to_the_cap(arbiter: Arbiter, clock: FakeClock) -> None:
 
 
 def test_refuses_beyond_the_cap_and_changes_nothing(arbiter: Arbiter, clock: FakeClock) -> None:
-    """At capacity a grant raises SeatsExhausted listing the live sessions; the table is unchanged."""
+    """At capacity a grant raises SeatsExhausted listing the live sessions; nothing changes."""
     grant(arbiter, clock, "AA", cap=2)
     grant(arbiter, clock, "BB", cap=2)
     before = snapshot(arbiter)
@@ -98,14 +107,17 @@ def test_retry_with_the_same_key_gets_the_same_session(arbiter: Arbiter, clock: 
 def test_key_reused_by_another_user_is_refused(arbiter: Arbiter, clock: FakeClock) -> None:
     """An idempotency key already held by another user is an invalid argument."""
     grant(arbiter, clock, "AA", key="shared")
-    assert_refused_unchanged(arbiter, InvalidArgument, lambda: grant(arbiter, clock, "BB", key="shared"))
+    assert_refused_unchanged(
+        arbiter, InvalidArgument, lambda: grant(arbiter, clock, "BB", key="shared")
+    )
 
 
 @pytest.mark.parametrize("key", ["", "   ", "x" * 129, "bad\x00key"])
 def test_malformed_key_is_refused(arbiter: Arbiter, clock: FakeClock, key: str) -> None:
     """An empty, too long or control-character key is refused before anything changes."""
     assert_refused_unchanged(
-        arbiter, InvalidArgument,
+        arbiter,
+        InvalidArgument,
         lambda: arbiter.grant(holder(), key=key, token="t", now=now(clock), cap=None),
     )
 
@@ -172,10 +184,16 @@ def test_evict_ends_with_reason_and_actor(arbiter: Arbiter, clock: FakeClock) ->
     """Eviction carries the reason, who did it and when."""
     s = grant(arbiter, clock)
     clock.advance(60)
-    ended = arbiter.evict(s.id, reason="Dépassement connexions autorisées", by="admin", now=now(clock))
+    ended = arbiter.evict(
+        s.id, reason="Dépassement connexions autorisées", by="admin", now=now(clock)
+    )
     e = ended.ending
     assert (e.kind, e.reason, e.by, e.at) == (
-        EndKind.EVICTED, "Dépassement connexions autorisées", "admin", clock.wall())
+        EndKind.EVICTED,
+        "Dépassement connexions autorisées",
+        "admin",
+        clock.wall(),
+    )
     assert arbiter.in_use == 0
 
 
@@ -183,7 +201,8 @@ def test_evict_without_reason_uses_the_default(arbiter: Arbiter, clock: FakeCloc
     """An empty reason becomes "Connection limit exceeded"."""
     s = grant(arbiter, clock)
     assert arbiter.evict(s.id, reason="", by="admin", now=now(clock)).ending.reason == (
-        "Connection limit exceeded")
+        "Connection limit exceeded"
+    )
 
 
 def test_evicted_token_is_dead_for_good(arbiter: Arbiter, clock: FakeClock) -> None:
@@ -220,7 +239,9 @@ def test_renewed_session_does_not_expire(arbiter: Arbiter, clock: FakeClock) -> 
         assert arbiter.expire(now(clock)) == []
 
 
-def test_dropped_stream_keeps_the_seat_for_the_reattach_grace(arbiter: Arbiter, clock: FakeClock) -> None:
+def test_dropped_stream_keeps_the_seat_for_the_reattach_grace(
+    arbiter: Arbiter, clock: FakeClock
+) -> None:
     """After a detach the seat is freed reattach_grace later, not TTL + grace later."""
     s = grant(arbiter, clock)
     arbiter.attach(s.id, s.token, now(clock))
@@ -278,10 +299,14 @@ def test_restored_idempotency_key_still_works(arbiter: Arbiter, clock: FakeClock
     a = arbiter.grant(holder(), key="k", token="t", now=now(clock), cap=1).session
     restarted = Arbiter(TERMS)
     restarted.restore([a], next_id=2, now=now(clock))
-    assert restarted.grant(holder(), key="k", token="other", now=now(clock), cap=1).session.id == a.id
+    assert (
+        restarted.grant(holder(), key="k", token="other", now=now(clock), cap=1).session.id == a.id
+    )
 
 
-def test_lowered_cap_evicts_no_one_and_refuses_until_under(arbiter: Arbiter, clock: FakeClock) -> None:
+def test_lowered_cap_evicts_no_one_and_refuses_until_under(
+    arbiter: Arbiter, clock: FakeClock
+) -> None:
     """With 3 live and a cap lowered to 1, nobody is evicted and grants wait until fewer than 1."""
     sessions = [grant(arbiter, clock, u, cap=3) for u in ("AA", "BB", "CC")]
     assert_refused_unchanged(arbiter, SeatsExhausted, lambda: grant(arbiter, clock, "DD", cap=1))
@@ -297,54 +322,100 @@ def test_takeover_evicts_the_chosen_session(arbiter: Arbiter, clock: FakeClock) 
     """At capacity, a takeover evicts the chosen session with its reason and grants the seat."""
     victim = grant(arbiter, clock, "AA", cap=1)
     result = arbiter.grant(
-        holder("BB", "PC-2"), key="kb", token="tb", now=now(clock), cap=1,
+        holder("BB", "PC-2"),
+        key="kb",
+        token="tb",
+        now=now(clock),
+        cap=1,
         takeover=Takeover(victim.id, "", TakeoverPolicy.ANYONE),
     )
     ended, granted = result.events
     assert isinstance(ended, Ended) and isinstance(granted, Granted)
     assert (ended.ending.session.id, ended.ending.by, ended.ending.reason) == (
-        victim.id, "BB@PC-2", "Connection limit exceeded")
+        victim.id,
+        "BB@PC-2",
+        "Connection limit exceeded",
+    )
     assert [s.holder.user_code for s in arbiter.sessions()] == ["BB"]
 
 
 def test_takeover_below_capacity_evicts_no_one(arbiter: Arbiter, clock: FakeClock) -> None:
     """When a seat is free, a takeover request just takes the free seat."""
     other = grant(arbiter, clock, "AA", cap=2)
-    result = arbiter.grant(holder("BB"), key="kb", token="tb", now=now(clock), cap=2,
-                           takeover=Takeover(other.id, "r", TakeoverPolicy.ANYONE))
+    result = arbiter.grant(
+        holder("BB"),
+        key="kb",
+        token="tb",
+        now=now(clock),
+        cap=2,
+        takeover=Takeover(other.id, "r", TakeoverPolicy.ANYONE),
+    )
     assert len(result.events) == 1 and arbiter.in_use == 2
 
 
 def test_same_user_policy_refuses_another_users_session(arbiter: Arbiter, clock: FakeClock) -> None:
     """Under "same-user", taking over another user's session is denied and changes nothing."""
     victim = grant(arbiter, clock, "AA", cap=1)
-    assert_refused_unchanged(arbiter, TakeoverDenied, lambda: arbiter.grant(
-        holder("BB"), key="kb", token="tb", now=now(clock), cap=1,
-        takeover=Takeover(victim.id, "r", TakeoverPolicy.SAME_USER)))
+    assert_refused_unchanged(
+        arbiter,
+        TakeoverDenied,
+        lambda: arbiter.grant(
+            holder("BB"),
+            key="kb",
+            token="tb",
+            now=now(clock),
+            cap=1,
+            takeover=Takeover(victim.id, "r", TakeoverPolicy.SAME_USER),
+        ),
+    )
 
 
 def test_same_user_policy_allows_own_session(arbiter: Arbiter, clock: FakeClock) -> None:
     """Under "same-user", a user may take over their own other session."""
     victim = grant(arbiter, clock, "AA", cap=1)
-    result = arbiter.grant(holder("AA", "PC-2"), key="k2", token="t2", now=now(clock), cap=1,
-                           takeover=Takeover(victim.id, "moved desk", TakeoverPolicy.SAME_USER))
+    result = arbiter.grant(
+        holder("AA", "PC-2"),
+        key="k2",
+        token="t2",
+        now=now(clock),
+        cap=1,
+        takeover=Takeover(victim.id, "moved desk", TakeoverPolicy.SAME_USER),
+    )
     assert result.session.holder.hostname == "PC-2" and arbiter.in_use == 1
 
 
 def test_admin_only_policy_refuses_every_takeover(arbiter: Arbiter, clock: FakeClock) -> None:
     """Under "admin-only", users cannot take over at all."""
     victim = grant(arbiter, clock, "AA", cap=1)
-    assert_refused_unchanged(arbiter, TakeoverDenied, lambda: arbiter.grant(
-        holder("AA"), key="k2", token="t2", now=now(clock), cap=1,
-        takeover=Takeover(victim.id, "r", TakeoverPolicy.ADMIN_ONLY)))
+    assert_refused_unchanged(
+        arbiter,
+        TakeoverDenied,
+        lambda: arbiter.grant(
+            holder("AA"),
+            key="k2",
+            token="t2",
+            now=now(clock),
+            cap=1,
+            takeover=Takeover(victim.id, "r", TakeoverPolicy.ADMIN_ONLY),
+        ),
+    )
 
 
 def test_takeover_of_unknown_session_is_not_found(arbiter: Arbiter, clock: FakeClock) -> None:
     """Taking over a session that does not exist is NOT_FOUND and grants nothing."""
     grant(arbiter, clock, "AA", cap=1)
-    assert_refused_unchanged(arbiter, SessionNotFound, lambda: arbiter.grant(
-        holder("BB"), key="kb", token="tb", now=now(clock), cap=1,
-        takeover=Takeover(42, "r", TakeoverPolicy.ANYONE)))
+    assert_refused_unchanged(
+        arbiter,
+        SessionNotFound,
+        lambda: arbiter.grant(
+            holder("BB"),
+            key="kb",
+            token="tb",
+            now=now(clock),
+            cap=1,
+            takeover=Takeover(42, "r", TakeoverPolicy.ANYONE),
+        ),
+    )
 
 
 def test_resync_forgets_uncommitted_decisions(arbiter: Arbiter, clock: FakeClock) -> None:

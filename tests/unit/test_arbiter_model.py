@@ -38,8 +38,13 @@ class SeatTable(RuleBasedStateMachine):
         key = f"k{self.keys}"
         before = len(self.live)
         try:
-            s = self.arbiter.grant(Holder(user, user, "pc", "ip", "1"), key=key, token=key,
-                                   now=self.now(), cap=self.cap).session
+            s = self.arbiter.grant(
+                Holder(user, user, "pc", "ip", "1"),
+                key=key,
+                token=key,
+                now=self.now(),
+                cap=self.cap,
+            ).session
         except SeatsExhausted:
             assert before >= self.cap
             return

@@ -15,7 +15,7 @@ def test_lease_counts_from_the_send_time() -> None:
     """Chubby's rule: a renewal answered late still counts from when it was sent."""
     lease = Lease(TERMS, granted_sent_at=100)
     seq = lease.ping_sent(110)
-    lease.acknowledged(seq)   # the answer arrives much later; it does not matter
+    lease.acknowledged(seq)  # the answer arrives much later; it does not matter
     assert lease.assured_until == 140
 
 

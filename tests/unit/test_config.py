@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,13 @@ from seatd.errors import ConfigError
 def test_defaults_follow_the_design() -> None:
     """With nothing set, the lease timings are DESIGN.md section 6's."""
     c = config.build({})
-    assert (c.lease.ttl, c.lease.keepalive_interval, c.lease.reattach_grace,
-            c.lease.restart_grace, c.reaper.tick) == (30, 10, 10, 30, 1)
+    assert (
+        c.lease.ttl,
+        c.lease.keepalive_interval,
+        c.lease.reattach_grace,
+        c.lease.restart_grace,
+        c.reaper.tick,
+    ) == (30, 10, 10, 30, 1)
     assert c.server.max_pending_requests > 3_000
 
 
@@ -28,18 +34,21 @@ def test_flags_override_the_file(tmp_path: Path) -> None:
     assert c.policy.takeover is TakeoverPolicy.SAME_USER
 
 
-@pytest.mark.parametrize(("overrides", "named"), [
-    ({"lease": {"ttl": 0}}, "lease.ttl"),
-    ({"lease": {"ttl": "long"}}, "lease.ttl"),
-    ({"lease": {"tll": 3}}, "lease.tll"),
-    ({"leases": {}}, "[leases]"),
-    ({"policy": {"takeover": "everyone"}}, "policy.takeover"),
-    ({"dev": {"seats": 1.5}}, "dev.seats"),
-    ({"lease": {"keepalive_interval": 20}}, "lease.keepalive_interval"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"lease": {"ttl": 0}}, "lease.ttl"),
+        ({"lease": {"ttl": "long"}}, "lease.ttl"),
+        ({"lease": {"tll": 3}}, "lease.tll"),
+        ({"leases": {}}, "[leases]"),
+        ({"policy": {"takeover": "everyone"}}, "policy.takeover"),
+        ({"dev": {"seats": 1.5}}, "dev.seats"),
+        ({"lease": {"keepalive_interval": 20}}, "lease.keepalive_interval"),
+    ],
+)
 def test_bad_values_name_the_key(overrides: dict[str, dict[str, object]], named: str) -> None:
     """Each bad setting is refused with a message naming its key."""
-    with pytest.raises(ConfigError, match=named.replace("[", r"\[")):
+    with pytest.raises(ConfigError, match=re.escape(named)):
         config.build(overrides)
 
 
@@ -47,7 +56,7 @@ def test_invalid_toml_is_refused_with_the_file_name(tmp_path: Path) -> None:
     """A file that is not TOML is named in the error."""
     f = tmp_path / "bad.toml"
     f.write_text("[lease\nttl=")
-    with pytest.raises(ConfigError, match="bad.toml"):
+    with pytest.raises(ConfigError, match=r"bad\.toml"):
         config.load(f, {})
 
 

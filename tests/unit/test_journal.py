@@ -7,21 +7,25 @@ from datetime import UTC, datetime
 import pytest
 
 from seatd import journal
-from seatd.model import EndKind, Ended, Ending, Granted, Holder, Session
+from seatd.model import Ended, Ending, EndKind, Granted, Holder, Session
 
 WHEN = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
 def session(sid: int) -> Session:
-    return Session(sid, Holder("AA", "A A", "PC-1", "10.0.0.1", "15"), f"k{sid}", "t",
-                   WHEN, WHEN, 0.0, 35.0)
+    return Session(
+        sid, Holder("AA", "A A", "PC-1", "10.0.0.1", "15"), f"k{sid}", "t", WHEN, WHEN, 0.0, 35.0
+    )
 
 
 def links(n: int) -> list[journal.Link]:
     out, prev = [], journal.GENESIS
     for seq in range(1, n + 1):
-        event = Granted(session(seq)) if seq % 2 else Ended(
-            Ending(session(seq - 1), EndKind.EVICTED, "lunch", "admin", WHEN))
+        event = (
+            Granted(session(seq))
+            if seq % 2
+            else Ended(Ending(session(seq - 1), EndKind.EVICTED, "lunch", "admin", WHEN))
+        )
         raw, prev = journal.chain(journal.fields_of(event), seq, prev)
         out.append(journal.Link(seq, raw))
     return out
@@ -40,7 +44,7 @@ def test_any_single_byte_change_is_detected(victim: int) -> None:
     for offset in range(0, len(raw), 7):
         tampered = bytearray(raw)
         tampered[offset] ^= 0x01
-        changed = [*chain[:victim], journal.Link(victim + 1, bytes(tampered)), *chain[victim + 1:]]
+        changed = [*chain[:victim], journal.Link(victim + 1, bytes(tampered)), *chain[victim + 1 :]]
         assert journal.first_broken(changed) == victim + 1
 
 
@@ -55,4 +59,8 @@ def test_eviction_entry_keeps_reason_and_actor() -> None:
     """An eviction's journal fields hold the reason and who did it."""
     fields = journal.fields_of(Ended(Ending(session(1), EndKind.EVICTED, "lunch", "admin", WHEN)))
     assert (fields["kind"], fields["reason"], fields["actor"], fields["session_id"]) == (
-        "evicted", "lunch", "admin", 1)
+        "evicted",
+        "lunch",
+        "admin",
+        1,
+    )

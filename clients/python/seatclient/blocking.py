@@ -9,6 +9,7 @@ from datetime import UTC
 from typing import Any
 
 import grpc
+
 from seatclient import wire
 from seatclient.clock import Clock, SystemClock
 from seatclient.errors import DaemonUnavailable, Evicted, LeaseLost, detail_of, from_rpc_error
@@ -150,8 +151,12 @@ class Seat:
                     timeout=timeout,
                 )
             except grpc.RpcError as exc:
-                log.warning("seat %s: release failed (%s); the daemon frees it within %.0f s",
-                            self.session_id, exc.code(), self.terms.reattach_grace)
+                log.warning(
+                    "seat %s: release failed (%s); the daemon frees it within %.0f s",
+                    self.session_id,
+                    exc.code(),
+                    self.terms.reattach_grace,
+                )
         if self._call is not None:
             self._call.cancel()
         self._thread.join(timeout)
@@ -186,7 +191,10 @@ class Seat:
             self._emit(change)
             attempt = 0 if attached.is_set() else attempt + 1
             if self._drain_after is not None:
-                delay, self._drain_after = self._drain_after * (0.5 + self.client.backoff.rng.random()), None
+                delay, self._drain_after = (
+                    self._drain_after * (0.5 + self.client.backoff.rng.random()),
+                    None,
+                )
             else:
                 delay = self.client.backoff.delay(attempt)
             self._stop.wait(delay)
@@ -242,8 +250,11 @@ class Seat:
         error = from_rpc_error(exc, self.client.target)
         if isinstance(error, Evicted):
             ended = detail_of(exc).ended
-            self._emit(EvictedEvent(self.session_id, ended.reason, ended.by,
-                                    ended.at.ToDatetime(tzinfo=UTC)))
+            self._emit(
+                EvictedEvent(
+                    self.session_id, ended.reason, ended.by, ended.at.ToDatetime(tzinfo=UTC)
+                )
+            )
             self._end(SeatState.EVICTED)
         elif isinstance(error, LeaseLost):
             log.warning("seat %s: %s", self.session_id, error)

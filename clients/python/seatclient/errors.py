@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import grpc
+
 from seatclient.events import SessionInfo
 from seatclient.v1 import types_pb2
 
@@ -89,7 +91,7 @@ class InvalidRequest(SeatError):
 
 
 def detail_of(exc: grpc.RpcError) -> types_pb2.ErrorDetail:
-    trailers = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
+    trailers: Any = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
     for key, value in trailers or ():
         if key == DETAIL_KEY and isinstance(value, bytes):
             return types_pb2.ErrorDetail.FromString(value)
@@ -98,9 +100,9 @@ def detail_of(exc: grpc.RpcError) -> types_pb2.ErrorDetail:
 
 def from_rpc_error(exc: grpc.RpcError, target: str) -> SeatError:
     """Turn a gRPC error from the daemon into the library's typed error."""
-    code: grpc.StatusCode = exc.code()  # type: ignore[attr-defined]
+    code: grpc.StatusCode = exc.code()
     detail = detail_of(exc)
-    message = detail.message or exc.details() or code.name  # type: ignore[attr-defined]
+    message = detail.message or exc.details() or code.name
     if code is grpc.StatusCode.RESOURCE_EXHAUSTED and detail.reason == "SEATS_EXHAUSTED":
         return SeatsExhausted(
             message,

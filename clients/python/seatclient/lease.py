@@ -34,7 +34,7 @@ class Backoff:
     rng: random.Random = field(default_factory=random.Random)
 
     def ceiling(self, attempt: int) -> float:
-        return min(self.cap, self.base * (2 ** min(attempt, 30)))
+        return min(self.cap, self.base * 2.0 ** min(attempt, 30))
 
     def delay(self, attempt: int) -> float:
         return self.rng.uniform(0.0, self.ceiling(attempt))
