@@ -14,11 +14,12 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from seatclient.v1 import admin_pb2, admin_pb2_grpc, seat_pb2, seat_pb2_grpc
+from seatclient.v1 import admin_pb2, seat_pb2
 
 from seatd.errors import StateError
 from seatd.service import SeatService
 from seatd.transport.admin import AdminServicer
+from seatd.transport.handlers import add_service
 from seatd.transport.seat import SeatServicer
 
 
@@ -100,10 +101,9 @@ class Servers:
 def build(config: ServerConfig, service: SeatService) -> Servers:
     opts = options(config)
     seat = grpc.aio.server(options=opts)
-    seat_pb2_grpc.add_SeatServiceServicer_to_server(SeatServicer(service), seat)
-    seat_health = _serve_health_and_reflection(
-        seat, [seat_pb2.DESCRIPTOR.services_by_name["SeatService"].full_name]
-    )
+    seat_service = seat_pb2.DESCRIPTOR.services_by_name["SeatService"]
+    add_service(seat, seat_service, SeatServicer(service))
+    seat_health = _serve_health_and_reflection(seat, [seat_service.full_name])
     try:
         port = seat.add_insecure_port(config.listen)
     except RuntimeError:
@@ -115,10 +115,9 @@ def build(config: ServerConfig, service: SeatService) -> Servers:
         )
 
     admin = grpc.aio.server(options=opts)
-    admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(service), admin)
-    admin_health = _serve_health_and_reflection(
-        admin, [admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name]
-    )
+    admin_service = admin_pb2.DESCRIPTOR.services_by_name["AdminService"]
+    add_service(admin, admin_service, AdminServicer(service))
+    admin_health = _serve_health_and_reflection(admin, [admin_service.full_name])
     _claim_socket(config.admin_socket)
     try:
         admin.add_insecure_port(f"unix:{config.admin_socket}")

@@ -23,6 +23,7 @@ from seatd.service import (
     Stream,
 )
 from seatd.transport import convert
+from seatd.transport.handlers import Malformed
 from seatd.transport.status import abort, translated
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -98,7 +99,7 @@ class SeatServicer(seat_pb2_grpc.SeatServiceServicer):
             first = await anext(request_iterator)
         except StopAsyncIteration:
             return
-        if first.WhichOneof("kind") != "attach":
+        if isinstance(first, Malformed) or first.WhichOneof("kind") != "attach":
             raise errors.InvalidArgument("attach", "the first keepalive message must attach")
         attach = first.attach
         session, stream = self.service.attach(attach.session_id, attach.lease_token)
@@ -124,7 +125,7 @@ class SeatServicer(seat_pb2_grpc.SeatServiceServicer):
     ) -> None:
         try:
             async for request in requests:
-                if request.WhichOneof("kind") != "ping":
+                if isinstance(request, Malformed) or request.WhichOneof("kind") != "ping":
                     stream.close(errors.InvalidArgument("ping", "expected a ping after attach"))
                     return
                 self.service.ping(stream, request.ping.seq)

@@ -22,6 +22,7 @@ from seatclient.v1 import types_pb2
 
 from seatd import errors
 from seatd.transport import convert
+from seatd.transport.handlers import Malformed
 
 log = structlog.get_logger("seatd")
 
@@ -106,6 +107,8 @@ def translated(
         **kwargs: P.kwargs,
     ) -> R:
         try:
+            if isinstance(request, Malformed):
+                raise errors.InvalidArgument("request", f"is not a valid {request.expected}")
             return await method(self, request, context, *args, **kwargs)
         except errors.SeatdError as exc:
             await abort(context, exc, clock_now(self))

@@ -1,0 +1,55 @@
+"""Register a servicer from its service descriptor, with deserializers that never raise.
+
+grpc answers a request it cannot decode with UNKNOWN before any servicer runs. Here a
+message that does not decode becomes a `Malformed` marker, which `translated` turns into
+INVALID_ARGUMENT naming the expected message type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.protobuf import message_factory
+from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.message import DecodeError, Message
+
+
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    """A request that did not decode as `expected`."""
+
+    expected: str
+
+
+def _decoder(cls: type[Message]) -> Callable[[bytes], Message | Malformed]:
+    def decode(raw: bytes) -> Message | Malformed:
+        try:
+            return cls.FromString(raw)
+        except DecodeError:
+            return Malformed(cls.DESCRIPTOR.full_name)
+
+    return decode
+
+
+def add_service(server: grpc.aio.Server, service: ServiceDescriptor, servicer: Any) -> None:
+    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
+    for method in service.methods:
+        request_cls = message_factory.GetMessageClass(method.input_type)
+        response_cls = message_factory.GetMessageClass(method.output_type)
+        factory = {
+            (False, False): grpc.unary_unary_rpc_method_handler,
+            (False, True): grpc.unary_stream_rpc_method_handler,
+            (True, False): grpc.stream_unary_rpc_method_handler,
+            (True, True): grpc.stream_stream_rpc_method_handler,
+        }[(method.client_streaming, method.server_streaming)]
+        handlers[method.name] = factory(
+            getattr(servicer, method.name),
+            request_deserializer=_decoder(request_cls),
+            response_serializer=response_cls.SerializeToString,
+        )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(service.full_name, handlers),)
+    )

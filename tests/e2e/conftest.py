@@ -1,0 +1,175 @@
+"""The real daemon as a subprocess, with short real TTLs, driven by the real client and CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Short real timings: TTL 2 s, pings every 0.5 s, a dropped stream keeps its seat 1 s.
+FAST = [
+    "--lease-ttl",
+    "2",
+    "--keepalive-interval",
+    "0.5",
+    "--lease-grace",
+    "0.5",
+    "--reattach-grace",
+    "1",
+    "--restart-grace",
+    "2",
+    "--reaper-tick",
+    "0.1",
+]
+READY = re.compile(r"event=daemon\.ready listen=[\d.]+:(\d+)")
+BIN = Path(sys.executable).parent
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@dataclass
+class Daemon:
+    state_dir: Path
+    socket: Path
+    log: Path
+    flags: list[str]
+    port: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+    runs: int = field(default=0)
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> Daemon:
+        self.runs += 1
+        log = self.log.with_suffix(f".{self.runs}.log")
+        cmd = [
+            sys.executable,
+            "-m",
+            "seatd",
+            "serve",
+            "--listen",
+            f"127.0.0.1:{self.port}",
+            "--state-dir",
+            str(self.state_dir),
+            "--admin-socket",
+            str(self.socket),
+            *self.flags,
+        ]
+        with log.open("wb") as out:
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        proc = self.proc
+
+        def ready() -> int | None:
+            if proc.poll() is not None:
+                raise AssertionError(f"seatd exited with {proc.returncode}:\n{log.read_text()}")
+            found = READY.search(log.read_text())
+            return int(found.group(1)) if found else None
+
+        self.port = wait_for(ready, 20, "daemon.ready")
+        self.log_path = log
+        return self
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> int:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(10)
+
+    def ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BIN / "seatctl"), "--socket", str(self.socket), *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    def sessions(self) -> dict[str, Any]:
+        out = self.ctl("sessions", "--json")
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def short_dir() -> Iterator[Path]:
+    """A short directory: unix socket paths must stay under 108 bytes."""
+    path = Path(tempfile.mkdtemp(prefix="seatd-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def make_daemon(tmp_path: Path, short_dir: Path) -> Iterator[Callable[..., Daemon]]:
+    started: list[Daemon] = []
+
+    def make(*flags: str, name: str = "d") -> Daemon:
+        d = Daemon(
+            tmp_path / f"state-{name}", short_dir / f"{name}.sock", tmp_path / name, [*FAST, *flags]
+        )
+        started.append(d)
+        return d.start()
+
+    yield make
+    for d in started:
+        if d.proc is not None and d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait(10)
+
+
+HOLDER = """
+import signal, sys, threading
+from seatclient import SeatClient
+client = SeatClient(sys.argv[1])
+seat = client.acquire(user_code=sys.argv[2], user_name="worker")
+print("holding", seat.session_id, flush=True)
+threading.Event().wait(60)
+"""
+
+
+@pytest.fixture
+def holder_process() -> Iterator[Callable[[str, str], tuple[subprocess.Popen[str], int]]]:
+    procs: list[subprocess.Popen[str]] = []
+
+    def spawn(target: str, user: str) -> tuple[subprocess.Popen[str], int]:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        proc = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, target, user], stdout=subprocess.PIPE, text=True, env=env
+        )
+        procs.append(proc)
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("holding "), line
+        return proc, int(line.split()[1])
+
+    yield spawn
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait(10)

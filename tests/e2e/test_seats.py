@@ -1,0 +1,162 @@
+"""End to end: the daemon as a subprocess, real clients, real seatctl, short real TTLs."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from seatclient import (
+    EvictedEvent,
+    SeatClient,
+    SeatEvent,
+    SeatsExhausted,
+    SeatState,
+)
+
+from tests.e2e.conftest import Daemon, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+def test_third_client_is_refused_with_both_sessions_listed(
+    make_daemon: Callable[..., Daemon],
+) -> None:
+    """Cap 2: two clients hold seats; the third gets SEATS_EXHAUSTED listing both sessions."""
+    daemon = make_daemon("--dev-seats", "2")
+    with SeatClient(daemon.target) as client:
+        a = client.acquire(user_code="AA", user_name="A A")
+        b = client.acquire(user_code="BB", user_name="B B")
+        with pytest.raises(SeatsExhausted) as refused:
+            client.acquire(user_code="CC", user_name="C C")
+        assert (refused.value.cap, refused.value.in_use) == (2, 2)
+        assert [(s.id, s.user_code) for s in refused.value.sessions] == [
+            (a.session_id, "AA"),
+            (b.session_id, "BB"),
+        ]
+        assert "try again later" in str(refused.value)
+        a.release()
+        b.release()
+
+
+def test_evicted_client_hears_the_reason_within_a_second(
+    make_daemon: Callable[..., Daemon],
+) -> None:
+    """`seatctl evict` reaches the evicted client's callback with the reason within 1 s,
+    and its seat is free for the third client."""
+    daemon = make_daemon("--dev-seats", "2")
+    heard: list[SeatEvent] = []
+    got_it = threading.Event()
+
+    def listen(event: SeatEvent) -> None:
+        heard.append(event)
+        if isinstance(event, EvictedEvent):
+            got_it.set()
+
+    with SeatClient(daemon.target) as client:
+        victim = client.acquire(user_code="AA", user_name="A A", on_event=listen)
+        other = client.acquire(user_code="BB", user_name="B B")
+        wait_for(lambda: daemon.sessions()["sessions"][0]["attached"], 5, "attached stream")
+        started = time.monotonic()
+        out = daemon.ctl("evict", str(victim.session_id), "--reason", "Dépassement connexions")
+        assert out.returncode == 0, out.stderr
+        assert got_it.wait(1.0), f"no eviction within 1 s: {heard}"
+        assert time.monotonic() - started < 1.0 + 0.5  # seatctl start-up included
+        evicted = next(e for e in heard if isinstance(e, EvictedEvent))
+        assert (evicted.reason, evicted.by) == ("Dépassement connexions", "admin")
+        assert victim.wait(2) is SeatState.EVICTED
+        third = client.acquire(user_code="CC", user_name="C C")
+        assert third.session_id > other.session_id
+        other.release()
+        third.release()
+
+
+def test_killed_workstation_frees_its_seat_within_ttl_and_grace(
+    make_daemon: Callable[..., Daemon],
+    holder_process: Callable[[str, str], tuple[Any, int]],
+) -> None:
+    """A client process killed with SIGKILL loses its seat within TTL + grace (2.5 s here)."""
+    daemon = make_daemon("--dev-seats", "1")
+    proc, _ = holder_process(daemon.target, "AA")
+    wait_for(lambda: daemon.sessions()["sessions"][0]["attached"], 5, "attached stream")
+    proc.kill()
+    proc.wait(5)
+    killed = time.monotonic()
+    wait_for(lambda: daemon.sessions()["in_use"] == 0, 2.5, "the seat to be freed")
+    freed_after = time.monotonic() - killed
+    assert freed_after <= 2.5
+    with SeatClient(daemon.target) as client:
+        client.acquire(user_code="BB").release()
+
+
+def test_daemon_killed_and_restarted_keeps_every_seat(make_daemon: Callable[..., Daemon]) -> None:
+    """SIGKILL the daemon and restart it: both clients reattach with their tokens, keep their
+    session ids, and a third still cannot get in."""
+    daemon = make_daemon("--dev-seats", "2")
+    states: dict[str, list[SeatState]] = {"AA": [], "BB": []}
+
+    def track(user: str) -> Callable[[SeatEvent], None]:
+        def on(event: SeatEvent) -> None:
+            if hasattr(event, "new"):
+                states[user].append(event.new)
+
+        return on
+
+    with SeatClient(daemon.target) as client:
+        a = client.acquire(user_code="AA", on_event=track("AA"))
+        b = client.acquire(user_code="BB", on_event=track("BB"))
+        ids = {a.session_id, b.session_id}
+        daemon.kill9()
+        wait_for(
+            lambda: a.state is SeatState.JEOPARDY and b.state is SeatState.JEOPARDY,
+            5,
+            "both clients in jeopardy",
+        )
+        daemon.start()
+
+        def both_back() -> bool:
+            listed = daemon.sessions()["sessions"]
+            return {s["id"] for s in listed if s["attached"]} == ids
+
+        wait_for(both_back, 10, "both clients reattached")
+        assert a.state is SeatState.ACTIVE and b.state is SeatState.ACTIVE
+        assert states["AA"][-2:] == [SeatState.JEOPARDY, SeatState.ACTIVE]
+        with pytest.raises(SeatsExhausted):
+            client.acquire(user_code="CC")
+        a.release()
+        b.release()
+
+
+def test_sessions_json_is_the_documented_shape(make_daemon: Callable[..., Daemon]) -> None:
+    """`seatctl sessions --json` prints cap, in_use, server times and the sessions' fields."""
+    daemon = make_daemon()
+    with SeatClient(daemon.target, client_version="ERP 15.2") as client:
+        seat = client.acquire(user_code="AA", user_name="Anne A")
+        out = daemon.sessions()
+        assert out["cap"] is None and out["in_use"] == 1
+        assert out["server_time_utc"].endswith("Z") and out["server_time_local"]
+        (s,) = out["sessions"]
+        assert {
+            "id",
+            "user_code",
+            "user_name",
+            "hostname",
+            "ip",
+            "client_version",
+            "started_at",
+            "duration_seconds",
+            "last_seen_at",
+        } <= set(s)
+        assert (s["id"], s["user_code"], s["user_name"], s["ip"], s["client_version"]) == (
+            seat.session_id,
+            "AA",
+            "Anne A",
+            "127.0.0.1",
+            "ERP 15.2",
+        )
+        assert s["started_at"].endswith("Z")
+        table = daemon.ctl("sessions")
+        assert table.returncode == 0 and "Anne A" in table.stdout
+        seat.release()
