@@ -77,7 +77,7 @@ async def _serve(config: Config, clock: Clock, store: Store) -> None:
             listen=f"{host}:{servers.port}",
             admin_socket=str(config.server.admin_socket),
             state_dir=str(config.store.state_dir),
-            seat_cap=service.entitlement.seat_cap(),
+            seat_cap=cap if (cap := service.entitlement.seat_cap()) is not None else "unlimited",
             in_use=arbiter.in_use,
         )
         await stop.wait()

@@ -25,6 +25,12 @@ from seatd.store import Store
 
 log = structlog.get_logger("seatd")
 
+ENDED_EVENT = {
+    EndKind.RELEASED: "seat.released",
+    EndKind.EXPIRED: "seat.expired",
+    EndKind.EVICTED: "seat.evicted",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class AcquireRequest:
@@ -237,14 +243,14 @@ class SeatService:
             return
         e = event.ending
         stream = self._streams.pop(e.session.id, None)
-        name = f"seat.{e.kind.name.lower()}"
+        fields: dict[str, object] = {"reason": e.reason, "by": e.by}
+        if e.kind is EndKind.EXPIRED:
+            fields["silent_for"] = round(e.silent_for, 3)
         log.info(
-            name,
+            ENDED_EVENT[e.kind],
             session_id=e.session.id,
             user_code=e.session.holder.user_code,
-            reason=e.reason,
-            by=e.by,
-            silent_for=round(e.silent_for, 3),
+            **fields,
         )
         if stream is None:
             return

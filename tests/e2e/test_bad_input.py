@@ -159,3 +159,9 @@ def test_sigterm_stops_cleanly_and_keeps_the_seats(make_daemon: Callable[..., Da
         daemon.start()
         assert [s["id"] for s in daemon.sessions()["sessions"]] == [seat.session_id]
         seat.release()
+
+
+def test_admin_socket_is_not_world_accessible(make_daemon: Callable[..., Daemon]) -> None:
+    """The admin socket is created with mode 0660: owner and admin group only."""
+    daemon = make_daemon()
+    assert daemon.socket.stat().st_mode & 0o777 == 0o660

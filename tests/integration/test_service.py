@@ -210,3 +210,30 @@ async def test_drain_refuses_grants_and_tells_streams(service: SeatService) -> N
 
     with pytest.raises(Draining):
         await service.acquire(request("BB"))
+
+
+async def test_every_seat_change_is_a_log_event(service: SeatService, clock: FakeClock) -> None:
+    """Grant, refusal, eviction, release and expiry each log their own named event."""
+    from structlog.testing import capture_logs
+
+    with capture_logs() as logs:
+        a = await service.acquire(request("AA"))
+        b = await service.acquire(request("BB"))
+        with pytest.raises(SeatsExhausted):
+            await service.acquire(request("CC"))
+        await service.evict(a.id, reason="lunch", by="admin")
+        await service.release(b.id, b.token)
+        c = await service.acquire(request("DD"))
+        clock.advance(35)
+        await service.reap()
+    events = [(e["event"], e.get("session_id")) for e in logs]
+    assert events == [
+        ("seat.granted", a.id),
+        ("seat.granted", b.id),
+        ("seat.refused", None),
+        ("seat.evicted", a.id),
+        ("seat.released", b.id),
+        ("seat.granted", c.id),
+        ("seat.expired", c.id),
+    ]
+    assert logs[3]["reason"] == "lunch" and logs[3]["by"] == "admin"
