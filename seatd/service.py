@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -19,11 +21,14 @@ from seatd.arbiter import Arbiter, Takeover, TakeoverPolicy
 from seatd.clock import Clock
 from seatd.committer import Committer
 from seatd.entitlement import Entitlement, LicenceView
-from seatd.errors import Draining, SeatdError, SeatsExhausted
-from seatd.model import Ended, Ending, EndKind, Event, Granted, Holder, Instant, Session
+from seatd.errors import Draining, InvalidArgument, SeatdError, SeatsExhausted
+from seatd.model import Ended, Ending, EndKind, Event, Grant, Granted, Holder, Instant, Session
 from seatd.store import Store
 
 log = structlog.get_logger("seatd")
+
+# The longest a request may wait in the queue for a seat.
+MAX_WAIT = 3600.0
 
 ENDED_EVENT = {
     EndKind.RELEASED: "seat.released",
@@ -42,6 +47,8 @@ class AcquireRequest:
     ip: str
     evict_session_id: int = 0
     evict_reason: str = ""
+    # Seconds to wait in the queue at capacity; 0 refuses at once.
+    wait: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +73,25 @@ class LicenceNotice:
 
 
 Notice = Pong | EvictedNotice | DrainingNotice | LicenceNotice
+
+
+@dataclass(frozen=True, slots=True)
+class Acquired:
+    session: Session
+    # Position in the wait queue when the request joined it; 0 if a seat was free.
+    queue_position: int = 0
+    waited: float = 0.0
+
+
+OnQueued = Callable[[int], Awaitable[None]]
+
+
+@dataclass(eq=False, slots=True)
+class _Waiter:
+    holder: Holder
+    key: str
+    # Resolves to the grant and the future of its commit once a seat is handed over.
+    outcome: asyncio.Future[tuple[Grant, asyncio.Future[None]]]
 
 
 class Stream:
@@ -104,6 +130,7 @@ class SeatService:
         self.committer = Committer(store, self._resync)
         self.draining = False
         self._streams: dict[int, Stream] = {}
+        self._queue: deque[_Waiter] = deque()
 
     def now(self) -> Instant:
         return Instant(self.clock.monotonic(), self.clock.wall())
@@ -114,7 +141,8 @@ class SeatService:
 
     # -- workstation calls ------------------------------------------------------------------
 
-    async def acquire(self, req: AcquireRequest) -> Session:
+    async def acquire(self, req: AcquireRequest, on_queued: OnQueued | None = None) -> Acquired:
+        """Grant a seat; at capacity, refuse, or with `req.wait` queue for the next free seat."""
         if self.draining:
             raise Draining()
         holder = Holder.checked(
@@ -124,20 +152,15 @@ class SeatService:
             ip=req.ip,
             client_version=req.client_version,
         )
+        if not 0 <= req.wait <= MAX_WAIT:
+            raise InvalidArgument("wait", f"must be between 0 and {MAX_WAIT:g} seconds")
         takeover = (
             Takeover(req.evict_session_id, req.evict_reason, self.takeover)
             if req.evict_session_id
             else None
         )
         try:
-            grant = self.arbiter.grant(
-                holder,
-                key=req.idempotency_key,
-                token=secrets.token_urlsafe(24),
-                now=self.now(),
-                cap=self.entitlement.seat_cap(),
-                takeover=takeover,
-            )
+            grant = self._grant(holder, req.idempotency_key, takeover)
         except SeatsExhausted as refused:
             log.info(
                 "seat.refused",
@@ -145,10 +168,78 @@ class SeatService:
                 hostname=holder.hostname,
                 cap=refused.cap,
                 in_use=refused.in_use,
+                waiting=len(self._queue),
             )
-            raise
+            if req.wait <= 0 or takeover is not None:
+                raise
+            return await self._wait(holder, req, on_queued)
         await self._commit(grant.events)
-        return grant.session
+        return Acquired(grant.session)
+
+    def _grant(self, holder: Holder, key: str, takeover: Takeover | None) -> Grant:
+        return self.arbiter.grant(
+            holder,
+            key=key,
+            token=secrets.token_urlsafe(24),
+            now=self.now(),
+            cap=self.entitlement.seat_cap(),
+            takeover=takeover,
+        )
+
+    async def _wait(
+        self, holder: Holder, req: AcquireRequest, on_queued: OnQueued | None
+    ) -> Acquired:
+        """Queue behind earlier waiters; `_serve_queue` hands seats out in arrival order."""
+        waiter = _Waiter(holder, req.idempotency_key, asyncio.get_running_loop().create_future())
+        self._queue.append(waiter)
+        joined_at = len(self._queue)
+        started = self.clock.monotonic()
+        log.info("seat.queued", user_code=holder.user_code, position=joined_at, wait=req.wait)
+        try:
+            if on_queued is not None:
+                await on_queued(joined_at)
+            await asyncio.wait({waiter.outcome}, timeout=req.wait)
+        finally:
+            position = self._leave_queue(waiter)
+        if not waiter.outcome.done():
+            raise self._exhausted(queue_position=position)
+        grant, committed = waiter.outcome.result()
+        await self._settle(grant.events, committed)
+        return Acquired(grant.session, joined_at, self.clock.monotonic() - started)
+
+    def _leave_queue(self, waiter: _Waiter) -> int:
+        """Remove a waiter that was not served; return the position it had."""
+        if waiter.outcome.done():
+            return 0
+        position = self._queue.index(waiter) + 1
+        del self._queue[position - 1]
+        return position
+
+    def _serve_queue(self) -> None:
+        """Hand every free seat to the waiters, first come first served. Runs synchronously
+        right after each decision that may free a seat, so nobody can slip in between."""
+        cap = self.entitlement.seat_cap()
+        while self._queue and (cap is None or self.arbiter.in_use < cap):
+            waiter = self._queue.popleft()
+            try:
+                grant = self._grant(waiter.holder, waiter.key, None)
+            except SeatdError as exc:
+                waiter.outcome.set_exception(exc)
+                continue
+            waiter.outcome.set_result((grant, self.committer.submit(grant.events)))
+
+    def _exhausted(self, queue_position: int = 0) -> SeatsExhausted:
+        return SeatsExhausted(
+            self.entitlement.seat_cap() or 0,
+            self.arbiter.in_use,
+            self.arbiter.sessions(),
+            self.arbiter.terms.keepalive_interval,
+            queue_position=queue_position,
+        )
+
+    @property
+    def waiting(self) -> int:
+        return len(self._queue)
 
     async def release(self, session_id: int, token: str) -> bool:
         ended = self.arbiter.release(session_id, token, self.now())
@@ -218,14 +309,23 @@ class SeatService:
         await self.committer.drain()
 
     def licence_changed(self) -> None:
+        self._serve_queue()
         view = self.entitlement.view()
         for stream in self._streams.values():
             stream.push(LicenceNotice(view))
 
     # -- internals ---------------------------------------------------------------------------
 
-    async def _commit(self, events: tuple[Event, ...] | list[Ended]) -> None:
-        await self.committer.submit(events)
+    async def _commit(self, events: Sequence[Event]) -> None:
+        """Submit the events of a decision just made, serve the queue if a seat freed, and
+        return once they are durable."""
+        committed = self.committer.submit(events)
+        if any(isinstance(e, Ended) for e in events):
+            self._serve_queue()
+        await self._settle(events, committed)
+
+    async def _settle(self, events: Sequence[Event], committed: asyncio.Future[None]) -> None:
+        await committed
         for event in events:
             self._announce(event)
 
@@ -261,6 +361,7 @@ class SeatService:
     def _resync(self) -> None:
         snapshot = self.store.load()
         self.arbiter.resync(snapshot.sessions, snapshot.next_id, self.now())
+        self._serve_queue()
         log.error(
             "store.commit_failed",
             in_use=self.arbiter.in_use,

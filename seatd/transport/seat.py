@@ -28,6 +28,9 @@ from seatd.transport.status import abort, translated
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
+# Sent as initial metadata as soon as an acquire joins the wait queue.
+QUEUE_POSITION_KEY = "seatd-queue-position"
+
 
 def peer_ip(peer: str) -> str:
     """'ipv4:10.0.0.5:4242' -> '10.0.0.5'; 'ipv6:[::1]:4242' -> '::1'; else the peer as is."""
@@ -55,7 +58,10 @@ class SeatServicer(seat_pb2_grpc.SeatServiceServicer):
     async def Acquire(
         self, request: seat_pb2.AcquireRequest, context: Context
     ) -> seat_pb2.AcquireResponse:
-        session = await self.service.acquire(
+        async def queued(position: int) -> None:
+            await context.send_initial_metadata(((QUEUE_POSITION_KEY, str(position)),))
+
+        acquired = await self.service.acquire(
             AcquireRequest(
                 user_code=request.user_code,
                 user_name=request.user_name,
@@ -65,13 +71,18 @@ class SeatServicer(seat_pb2_grpc.SeatServiceServicer):
                 ip=peer_ip(context.peer()),
                 evict_session_id=request.evict_session_id,
                 evict_reason=request.evict_reason,
-            )
+                wait=request.wait.ToTimedelta().total_seconds(),
+            ),
+            on_queued=queued,
         )
+        session = acquired.session
         return seat_pb2.AcquireResponse(
             session_id=session.id,
             lease_token=session.token,
             licence=convert.licence(self.service.entitlement.view()),
             session=convert.session(session, self.service.clock.wall()),
+            queue_position=acquired.queue_position,
+            waited=convert.duration(acquired.waited),
             **self._terms(),
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from seatd.errors import SeatsExhausted, SessionEnded, StorageFailed
-from seatd.model import Event
+from seatd.model import Event, Session
 from seatd.reaper import Reaper, ReaperConfig
 from seatd.service import AcquireRequest, EvictedNotice, SeatService
 from seatd.store import Store, StoreConfig
@@ -46,6 +47,10 @@ class GatedStore(Store):
         super().commit(events)
 
 
+async def take(service: SeatService, req: AcquireRequest) -> Session:
+    return (await service.acquire(req)).session
+
+
 async def until(predicate: object, steps: int = 500) -> None:
     for _ in range(steps):
         if predicate():  # type: ignore[operator]
@@ -63,7 +68,7 @@ async def test_acquire_is_answered_only_after_its_commit(tmp_path: Path, clock: 
     await asyncio.sleep(0.05)
     assert not pending.done()
     store.gate.set()
-    session = await pending
+    session = (await pending).session
     assert [s.id for s in store.load().sessions] == [session.id]
     assert store.journal_entries()[-1]["kind"] == "granted"
     await stop_service(service)
@@ -98,7 +103,7 @@ async def test_retry_waits_for_the_original_commit(tmp_path: Path, clock: FakeCl
     await asyncio.sleep(0.05)
     assert not retry.done()
     store.gate.set()
-    assert (await original).id == (await retry).id
+    assert (await original).session.id == (await retry).session.id
     await stop_service(service)
     store.close()
 
@@ -118,7 +123,7 @@ async def test_failed_commit_refuses_and_restores_the_table(
     """A failed commit answers StorageFailed, and the table is back to what is stored."""
     store = FailingStore(StoreConfig(tmp_path))
     service = await start_service(store, clock, cap=2)
-    kept = await service.acquire(request("AA"))
+    kept = await take(service, request("AA"))
     store.fail = True
     with pytest.raises(StorageFailed, match="disk is full"):
         await service.acquire(request("BB"))
@@ -126,7 +131,7 @@ async def test_failed_commit_refuses_and_restores_the_table(
         await service.evict(kept.id, reason="r", by="admin")
     assert [s.id for s in service.arbiter.sessions()] == [kept.id]
     store.fail = False
-    again = await service.acquire(request("BB"))
+    again = await take(service, request("BB"))
     assert [s.id for s in store.load().sessions] == [kept.id, again.id]
     await stop_service(service)
     store.close()
@@ -143,7 +148,7 @@ async def test_refusal_at_capacity_lists_the_sessions(service: SeatService) -> N
 
 async def test_eviction_is_pushed_to_the_stream_before_it_closes(service: SeatService) -> None:
     """The evicted session's stream gets the eviction notice, then ends."""
-    s = await service.acquire(request())
+    s = await take(service, request())
     _, stream = service.attach(s.id, s.token)
     await service.evict(s.id, reason="lunch", by="admin")
     notice = stream.outbox.get_nowait()
@@ -155,7 +160,7 @@ async def test_eviction_is_pushed_to_the_stream_before_it_closes(service: SeatSe
 
 async def test_reaper_tick_frees_a_silent_session(service: SeatService, clock: FakeClock) -> None:
     """A tick after TTL + grace frees the seat and journals the expiry; before, nothing."""
-    s = await service.acquire(request())
+    s = await take(service, request())
     reaper = Reaper(service, ReaperConfig())
     clock.advance(34)
     assert await reaper.tick() == []
@@ -169,7 +174,7 @@ async def test_dropped_stream_frees_the_seat_after_the_reattach_grace(
     service: SeatService, clock: FakeClock
 ) -> None:
     """A stream that drops (a killed workstation) frees the seat 10 s later."""
-    s = await service.acquire(request())
+    s = await take(service, request())
     _, stream = service.attach(s.id, s.token)
     service.detach(stream)
     reaper = Reaper(service, ReaperConfig())
@@ -185,8 +190,8 @@ async def test_restart_restores_sessions_with_their_tokens(
     """After a restart, stored sessions reattach with their tokens and keep their ids."""
     store = Store(StoreConfig(tmp_path))
     service = await start_service(store, clock)
-    a = await service.acquire(request("AA"))
-    b = await service.acquire(request("BB"))
+    a = await take(service, request("AA"))
+    b = await take(service, request("BB"))
     await stop_service(service)
     store.close()
 
@@ -202,7 +207,7 @@ async def test_restart_restores_sessions_with_their_tokens(
 
 async def test_drain_refuses_grants_and_tells_streams(service: SeatService) -> None:
     """Draining pushes a reattach-later notice to every stream and refuses new grants."""
-    s = await service.acquire(request())
+    s = await take(service, request())
     _, stream = service.attach(s.id, s.token)
     await service.drain()
     assert type(stream.outbox.get_nowait()).__name__ == "DrainingNotice"
@@ -217,13 +222,13 @@ async def test_every_seat_change_is_a_log_event(service: SeatService, clock: Fak
     from structlog.testing import capture_logs
 
     with capture_logs() as logs:
-        a = await service.acquire(request("AA"))
-        b = await service.acquire(request("BB"))
+        a = await take(service, request("AA"))
+        b = await take(service, request("BB"))
         with pytest.raises(SeatsExhausted):
             await service.acquire(request("CC"))
         await service.evict(a.id, reason="lunch", by="admin")
         await service.release(b.id, b.token)
-        c = await service.acquire(request("DD"))
+        c = await take(service, request("DD"))
         clock.advance(35)
         await service.reap()
     events = [(e["event"], e.get("session_id")) for e in logs]
@@ -237,3 +242,75 @@ async def test_every_seat_change_is_a_log_event(service: SeatService, clock: Fak
         ("seat.expired", c.id),
     ]
     assert logs[3]["reason"] == "lunch" and logs[3]["by"] == "admin"
+
+
+async def test_waiter_gets_the_seat_when_one_frees(service: SeatService) -> None:
+    """A waiting acquire is granted as soon as a seat is released, with its queue position."""
+    a = await take(service, request("AA"))
+    await take(service, request("BB"))
+    positions: list[int] = []
+
+    async def queued(position: int) -> None:
+        positions.append(position)
+
+    waiting = asyncio.create_task(service.acquire(request("CC", wait=30), on_queued=queued))
+    await until(lambda: service.waiting == 1)
+    assert positions == [1]
+    await service.release(a.id, a.token)
+    acquired = await asyncio.wait_for(waiting, 1)
+    assert acquired.session.holder.user_code == "CC"
+    assert acquired.queue_position == 1
+
+
+async def test_waiters_are_served_first_come_first_served(service: SeatService) -> None:
+    """Two waiters get the next two free seats in the order they arrived."""
+    a = await take(service, request("AA"))
+    b = await take(service, request("BB"))
+    first = asyncio.create_task(service.acquire(request("W1", wait=30)))
+    await until(lambda: service.waiting == 1)
+    second = asyncio.create_task(service.acquire(request("W2", wait=30)))
+    await until(lambda: service.waiting == 2)
+    await service.evict(b.id, reason="r", by="admin")
+    assert (await asyncio.wait_for(first, 1)).session.holder.user_code == "W1"
+    assert not second.done()
+    await service.release(a.id, a.token)
+    assert (await asyncio.wait_for(second, 1)).session.holder.user_code == "W2"
+
+
+async def test_newcomer_cannot_jump_the_queue(service: SeatService) -> None:
+    """When a seat frees with someone waiting, a newcomer without wait is still refused."""
+    a = await take(service, request("AA"))
+    await take(service, request("BB"))
+    waiting = asyncio.create_task(service.acquire(request("W1", wait=30)))
+    await until(lambda: service.waiting == 1)
+    releasing = asyncio.create_task(service.release(a.id, a.token))
+    await asyncio.sleep(0)
+    with pytest.raises(SeatsExhausted):
+        await service.acquire(request("NEW"))
+    await releasing
+    assert (await waiting).session.holder.user_code == "W1"
+
+
+async def test_wait_that_times_out_says_its_position(service: SeatService) -> None:
+    """A wait that ends without a seat is refused with the position it had reached."""
+    await take(service, request("AA"))
+    await take(service, request("BB"))
+    ahead = asyncio.create_task(service.acquire(request("W1", wait=30)))
+    await until(lambda: service.waiting == 1)
+    with pytest.raises(SeatsExhausted) as refused:
+        await service.acquire(request("W2", wait=0.05))
+    assert refused.value.queue_position == 2
+    assert service.waiting == 1
+    ahead.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await ahead
+    assert service.waiting == 0
+
+
+async def test_wait_out_of_bounds_is_invalid(service: SeatService) -> None:
+    """A negative or over-long wait is refused as an invalid argument."""
+    from seatd.errors import InvalidArgument
+
+    for wait in (-1, 10_000):
+        with pytest.raises(InvalidArgument, match="wait"):
+            await service.acquire(request("AA", wait=wait))

@@ -7,6 +7,7 @@
         run_the_erp()   # the seat is renewed in the background and released on exit
 """
 
+from seatclient.aio import AsyncSeat, AsyncSeatClient
 from seatclient.blocking import Seat, SeatClient
 from seatclient.errors import (
     DaemonUnavailable,
@@ -29,6 +30,8 @@ from seatclient.events import (
 from seatclient.events import Evicted as EvictedEvent
 
 __all__ = [
+    "AsyncSeat",
+    "AsyncSeatClient",
     "DaemonUnavailable",
     "Draining",
     "Evicted",

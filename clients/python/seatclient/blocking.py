@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from collections.abc import Callable, Iterator
-from datetime import UTC
 from typing import Any
 
 import grpc
 
 from seatclient import wire
 from seatclient.clock import Clock, SystemClock
-from seatclient.errors import DaemonUnavailable, Evicted, LeaseLost, detail_of, from_rpc_error
-from seatclient.events import Draining, LicenceChanged, SeatEvent, SeatState, StateChanged
-from seatclient.events import Evicted as EvictedEvent
-from seatclient.lease import TERMINAL, Backoff, Lease
+from seatclient.core import SeatCore
+from seatclient.errors import DaemonUnavailable, from_rpc_error
+from seatclient.events import SeatEvent, SeatState
+from seatclient.lease import Backoff
 from seatclient.v1 import seat_pb2, seat_pb2_grpc, types_pb2
 
 log = logging.getLogger("seatclient")
 
 Listener = Callable[[SeatEvent], None]
+QueueListener = Callable[[int], None]
 
 
 class SeatClient:
@@ -43,11 +44,10 @@ class SeatClient:
         self.timeout = timeout
         self.clock: Clock = clock or SystemClock()
         self.backoff = backoff or Backoff()
-        if credentials is None:
-            self._channel = grpc.insecure_channel(target, options=wire.CHANNEL_OPTIONS)
-        else:
-            self._channel = grpc.secure_channel(target, credentials, options=wire.CHANNEL_OPTIONS)
+        self._channel = wire.channel(grpc, target, credentials)
         self.stub = seat_pb2_grpc.SeatServiceStub(self._channel)
+        self._acquire_stream = wire.acquire_as_stream(self._channel)
+        self._seats: weakref.WeakSet[Seat] = weakref.WeakSet()
 
     def acquire(
         self,
@@ -58,9 +58,15 @@ class SeatClient:
         reason: str = "",
         wait: float | None = None,
         on_event: Listener | None = None,
+        on_queued: QueueListener | None = None,
     ) -> Seat:
-        """Take a seat. Raises `SeatsExhausted` at capacity (unless `wait` seconds pass in the
-        queue first), `DaemonUnavailable` when the daemon cannot be reached within the timeout.
+        """Take a seat.
+
+        At capacity this raises `SeatsExhausted`, unless `wait` is given: then the request
+        queues for the next free seat (first come, first served) and returns as soon as one
+        frees, calling `on_queued(position)` once it joins the queue. `evict_session` takes
+        that session's seat over when the daemon's policy allows it. Raises
+        `DaemonUnavailable` when the daemon cannot be reached within the timeout.
         """
         request = wire.acquire_request(
             user_code=user_code,
@@ -76,7 +82,12 @@ class SeatClient:
         while True:
             sent_at = self.clock.monotonic()
             try:
-                response = self.stub.Acquire(request, timeout=max(0.1, deadline - sent_at))
+                call = self._acquire_stream(request, timeout=max(0.1, deadline - sent_at))
+                if on_queued is not None:
+                    position = wire.queue_position(call.initial_metadata())
+                    if position:
+                        on_queued(position)
+                response = next(call)
             except grpc.RpcError as exc:
                 error = from_rpc_error(exc, self.target)
                 delay = self.backoff.delay(attempt)
@@ -85,15 +96,24 @@ class SeatClient:
                     threading.Event().wait(delay)
                     continue
                 raise error from None
-            return Seat(self, wire.granted(response), sent_at, on_event)
+            core = SeatCore(wire.granted(response), sent_at, self.backoff, self.target)
+            seat = Seat(self, core, on_event)
+            self._seats.add(seat)
+            return seat
 
     def licence(self) -> seat_pb2.GetLicenceResponse:
         try:
-            return self.stub.GetLicence(seat_pb2.GetLicenceRequest(), timeout=self.timeout)
+            response: seat_pb2.GetLicenceResponse = self.stub.GetLicence(
+                seat_pb2.GetLicenceRequest(), timeout=self.timeout
+            )
         except grpc.RpcError as exc:
             raise from_rpc_error(exc, self.target) from None
+        return response
 
     def close(self) -> None:
+        """Release every seat still held through this client, then close the channel."""
+        for seat in list(self._seats):
+            seat.release()
         self._channel.close()
 
     def __enter__(self) -> SeatClient:
@@ -107,21 +127,15 @@ class Seat:
     """A held seat. Renews itself in a background thread and reattaches after network loss
     or a daemon restart; releases on `release()` or when leaving a `with` block."""
 
-    def __init__(
-        self, client: SeatClient, grant: wire.Granted, sent_at: float, listener: Listener | None
-    ) -> None:
+    def __init__(self, client: SeatClient, core: SeatCore, listener: Listener | None) -> None:
         self.client = client
-        self.session_id = grant.session_id
-        self.token = grant.token
-        self.terms = grant.terms
-        self.licence: types_pb2.LicenceSummary = grant.licence
-        self._lease = Lease(grant.terms, sent_at)
+        self._core = core
+        self.session_id = core.session_id
         self._lock = threading.Lock()
         self._listeners: list[Listener] = [listener] if listener else []
         self._stop = threading.Event()
         self._ended = threading.Event()
         self._call: Any = None
-        self._drain_after: float | None = None
         self._thread = threading.Thread(
             target=self._run, name=f"seat-{self.session_id}", daemon=True
         )
@@ -129,7 +143,11 @@ class Seat:
 
     @property
     def state(self) -> SeatState:
-        return self._lease.state
+        return self._core.state
+
+    @property
+    def licence(self) -> types_pb2.LicenceSummary:
+        return self._core.licence
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -144,25 +162,20 @@ class Seat:
         if self._stop.is_set():
             return
         self._stop.set()
-        if self.state not in TERMINAL:
+        if not self._core.ended:
             try:
-                self.client.stub.Release(
-                    seat_pb2.ReleaseRequest(session_id=self.session_id, lease_token=self.token),
-                    timeout=timeout,
-                )
+                self.client.stub.Release(self._core.release_request(), timeout=timeout)
             except grpc.RpcError as exc:
                 log.warning(
                     "seat %s: release failed (%s); the daemon frees it within %.0f s",
                     self.session_id,
                     exc.code(),
-                    self.terms.reattach_grace,
+                    self._core.terms.reattach_grace,
                 )
         if self._call is not None:
             self._call.cancel()
         self._thread.join(timeout)
-        with self._lock:
-            change = self._lease.end(SeatState.RELEASED)
-        self._emit(change)
+        self._publish(self._core.on_released)
         self._ended.set()
 
     def __enter__(self) -> Seat:
@@ -174,103 +187,51 @@ class Seat:
     # -- the keepalive thread ----------------------------------------------------------------
 
     def _run(self) -> None:
-        attempt = 0
-        while not self._stop.is_set() and self.state not in TERMINAL:
-            attached = threading.Event()
+        clock = self.client.clock
+        while not self._stop.is_set() and not self._core.ended:
+            done = threading.Event()
             try:
-                self._stream_once(attached)
+                attach_sent = clock.monotonic()
+                self._call = self.client.stub.Keepalive(self._requests(done))
+                for response in self._call:
+                    self._publish(self._core.on_response, response, attach_sent)
             except grpc.RpcError as exc:
                 if not self._stop.is_set():
-                    self._on_refused(exc)
+                    self._publish(self._core.on_refused, exc)
             except Exception:
                 log.exception("seat %s: keepalive failed", self.session_id)
-            if self._stop.is_set() or self.state in TERMINAL:
+            finally:
+                done.set()
+            if self._stop.is_set() or self._core.ended:
                 break
             with self._lock:
-                change = self._lease.broken(self.client.clock.monotonic())
-            self._emit(change)
-            attempt = 0 if attached.is_set() else attempt + 1
-            if self._drain_after is not None:
-                delay, self._drain_after = (
-                    self._drain_after * (0.5 + self.client.backoff.rng.random()),
-                    None,
-                )
-            else:
-                delay = self.client.backoff.delay(attempt)
+                events, delay = self._core.on_stream_end(clock.monotonic())
+            self._emit(events)
             self._stop.wait(delay)
         self._ended.set()
 
-    def _stream_once(self, attached: threading.Event) -> None:
-        done = threading.Event()
-        attach_sent = self.client.clock.monotonic()
-        call = self.client.stub.Keepalive(self._requests(done))
-        self._call = call
-        try:
-            for response in call:
-                self._on_response(response, attach_sent, attached)
-        finally:
-            done.set()
-
     def _requests(self, done: threading.Event) -> Iterator[seat_pb2.KeepaliveRequest]:
-        yield wire.attach_request(self.session_id, self.token)
-        while not done.wait(self.terms.keepalive_interval):
+        with self._lock:
+            yield self._core.attach()
+        while not done.wait(self._core.terms.keepalive_interval):
             if self._stop.is_set():
                 return
-            now = self.client.clock.monotonic()
             with self._lock:
-                change = self._lease.check(now)
-                seq = self._lease.ping_sent(now)
-            self._emit(change)
-            yield wire.ping_request(seq)
+                request, events = self._core.ping(self.client.clock.monotonic())
+            self._emit(events)
+            yield request
 
-    def _on_response(
-        self, response: seat_pb2.KeepaliveResponse, attach_sent: float, attached: threading.Event
-    ) -> None:
-        kind = response.WhichOneof("event")
-        change: StateChanged | None = None
+    def _publish(self, step: Callable[..., list[SeatEvent]], *args: Any) -> None:
         with self._lock:
-            if kind == "attached":
-                attached.set()
-                change = self._lease.attached(attach_sent)
-            elif kind == "pong":
-                change = self._lease.acknowledged(response.pong.seq)
-        self._emit(change)
-        event = wire.pushed_event(response)
-        if isinstance(event, EvictedEvent):
-            self._emit(event)
-            self._end(SeatState.EVICTED)
-        elif isinstance(event, Draining):
-            self._drain_after = event.reattach_after
-            self._emit(event)
-        elif isinstance(event, LicenceChanged):
-            self.licence = event.licence
-            self._emit(event)
+            events = step(*args)
+        self._emit(events)
+        if self._core.ended:
+            self._ended.set()
 
-    def _on_refused(self, exc: grpc.RpcError) -> None:
-        error = from_rpc_error(exc, self.client.target)
-        if isinstance(error, Evicted):
-            ended = detail_of(exc).ended
-            self._emit(
-                EvictedEvent(
-                    self.session_id, ended.reason, ended.by, ended.at.ToDatetime(tzinfo=UTC)
-                )
-            )
-            self._end(SeatState.EVICTED)
-        elif isinstance(error, LeaseLost):
-            log.warning("seat %s: %s", self.session_id, error)
-            self._end(SeatState.LOST)
-
-    def _end(self, state: SeatState) -> None:
-        with self._lock:
-            change = self._lease.end(state)
-        self._emit(change)
-        self._ended.set()
-
-    def _emit(self, event: SeatEvent | None) -> None:
-        if event is None:
-            return
-        for listener in list(self._listeners):
-            try:
-                listener(event)
-            except Exception:
-                log.exception("seat %s: event listener failed", self.session_id)
+    def _emit(self, events: list[SeatEvent]) -> None:
+        for event in events:
+            for listener in list(self._listeners):
+                try:
+                    listener(event)
+                except Exception:
+                    log.exception("seat %s: event listener failed", self.session_id)

@@ -7,6 +7,7 @@ import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import metadata
+from typing import Any
 
 from seatclient.events import Draining, Evicted, LicenceChanged, SeatEvent
 from seatclient.lease import Terms
@@ -21,6 +22,38 @@ CHANNEL_OPTIONS = [
     ("grpc.initial_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", 2_000),
 ]
+
+
+QUEUE_POSITION_KEY = "seatd-queue-position"
+
+
+def channel(grpc_module: Any, target: str, credentials: Any) -> Any:
+    """A channel (blocking `grpc` or `grpc.aio`) with the keepalive options above."""
+    if credentials is None:
+        return grpc_module.insecure_channel(target, options=CHANNEL_OPTIONS)
+    return grpc_module.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
+
+
+def acquire_as_stream(channel: Any) -> Any:
+    """Acquire, called as a unary-stream method.
+
+    grpc (blocking and asyncio) delivers a unary call's headers only together with its
+    response. On the wire a unary call is a stream of one message, so this view of the same
+    method gets the queue-position header the moment the daemon sends it.
+    """
+    return channel.unary_stream(
+        "/seatd.v1.SeatService/Acquire",
+        request_serializer=seat_pb2.AcquireRequest.SerializeToString,
+        response_deserializer=seat_pb2.AcquireResponse.FromString,
+    )
+
+
+def queue_position(metadata: Any) -> int:
+    """The position the daemon announced when the request joined its wait queue, or 0."""
+    for key, value in metadata or ():
+        if key == QUEUE_POSITION_KEY:
+            return int(value)
+    return 0
 
 
 def library_version() -> str:

@@ -44,7 +44,9 @@ class AcquireRequest(_message.Message):
     evict_reason: _builtins.str
     @_builtins.property
     def wait(self) -> _duration_pb2.Duration:
-        """Wait up to this long for a free seat instead of being refused."""
+        """Wait up to this long for a free seat instead of being refused: first come, first
+        served. While waiting, the initial metadata "seatd-queue-position" gives the position.
+        """
 
     def __init__(
         self,
@@ -77,9 +79,13 @@ class AcquireResponse(_message.Message):
     REATTACH_GRACE_FIELD_NUMBER: _builtins.int
     LICENCE_FIELD_NUMBER: _builtins.int
     SESSION_FIELD_NUMBER: _builtins.int
+    QUEUE_POSITION_FIELD_NUMBER: _builtins.int
+    WAITED_FIELD_NUMBER: _builtins.int
     session_id: _builtins.int
     lease_token: _builtins.str
     """Secret: proves ownership of the session. Keep it to reattach."""
+    queue_position: _builtins.int
+    """Position in the wait queue when the request joined it; 0 if a seat was free."""
     @_builtins.property
     def ttl(self) -> _duration_pb2.Duration: ...
     @_builtins.property
@@ -92,6 +98,10 @@ class AcquireResponse(_message.Message):
     def licence(self) -> _types_pb2.LicenceSummary: ...
     @_builtins.property
     def session(self) -> _types_pb2.Session: ...
+    @_builtins.property
+    def waited(self) -> _duration_pb2.Duration:
+        """How long the request waited in the queue."""
+
     def __init__(
         self,
         *,
@@ -102,10 +112,12 @@ class AcquireResponse(_message.Message):
         reattach_grace: _duration_pb2.Duration | None = ...,
         licence: _types_pb2.LicenceSummary | None = ...,
         session: _types_pb2.Session | None = ...,
+        queue_position: _builtins.int = ...,
+        waited: _duration_pb2.Duration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["keepalive_interval", b"keepalive_interval", "licence", b"licence", "reattach_grace", b"reattach_grace", "session", b"session", "ttl", b"ttl"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["keepalive_interval", b"keepalive_interval", "licence", b"licence", "reattach_grace", b"reattach_grace", "session", b"session", "ttl", b"ttl", "waited", b"waited"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["keepalive_interval", b"keepalive_interval", "lease_token", b"lease_token", "licence", b"licence", "reattach_grace", b"reattach_grace", "session", b"session", "session_id", b"session_id", "ttl", b"ttl"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["keepalive_interval", b"keepalive_interval", "lease_token", b"lease_token", "licence", b"licence", "queue_position", b"queue_position", "reattach_grace", b"reattach_grace", "session", b"session", "session_id", b"session_id", "ttl", b"ttl", "waited", b"waited"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,3 @@
+from seatclient.cli import main
+
+main()

@@ -1,0 +1,162 @@
+"""`seat`: hold a seat from a terminal, for workstation troubleshooting and demos.
+
+Exit codes (part of the contract): 0 released on SIGINT/SIGTERM (or status reachable),
+1 daemon unreachable, 2 at capacity (no wait, or the wait ran out), 3 evicted, 4 lease lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from seatclient.blocking import SeatClient
+from seatclient.errors import DaemonUnavailable, SeatError, SeatsExhausted
+from seatclient.events import (
+    Draining,
+    Evicted,
+    LicenceChanged,
+    SeatEvent,
+    SeatState,
+    SessionInfo,
+    StateChanged,
+)
+from seatclient.v1 import types_pb2
+
+EXIT_OK, EXIT_UNREACHABLE, EXIT_FULL, EXIT_EVICTED, EXIT_LOST = 0, 1, 2, 3, 4
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+def describe(event: SeatEvent) -> str:
+    if isinstance(event, Evicted):
+        return f"evicted: {event.reason} (by {event.by})"
+    if isinstance(event, StateChanged):
+        return f"state: {event.new.value}"
+    if isinstance(event, LicenceChanged):
+        return f"licence changed: {licence_line(event.licence)}"
+    if isinstance(event, Draining):
+        return f"daemon restarting: reattaching in about {event.reattach_after:.0f} s"
+    return str(event)
+
+
+def licence_line(lic: types_pb2.LicenceSummary) -> str:
+    edition = types_pb2.Edition.Name(lic.edition).removeprefix("EDITION_").lower()
+    mode = types_pb2.Mode.Name(lic.mode).removeprefix("MODE_").lower()
+    status = types_pb2.LicenceStatus.Name(lic.status).removeprefix("LICENCE_STATUS_").lower()
+    seats = f"{lic.seat_cap} seats" if lic.HasField("seat_cap") else "unlimited seats"
+    return f"{edition}/{mode}, {status}, {seats}"
+
+
+def sessions_table(sessions: Sequence[SessionInfo]) -> str:
+    rows = [("ID", "USER", "NAME", "COMPUTER", "IP", "STARTED (UTC)", "DURATION")]
+    for s in sessions:
+        minutes, seconds = divmod(int(s.duration_seconds), 60)
+        rows.append(
+            (
+                str(s.id),
+                s.user_code,
+                s.user_name,
+                s.hostname,
+                s.ip,
+                s.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+                f"{minutes:02d} m {seconds:02d} s",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
+
+
+def status(args: argparse.Namespace) -> int:
+    with SeatClient(args.target, timeout=args.timeout) as client:
+        try:
+            answer = client.licence()
+        except DaemonUnavailable as exc:
+            print(f"seat: {exc}", file=sys.stderr, flush=True)
+            return EXIT_UNREACHABLE
+    lic = answer.licence
+    cap = str(lic.seat_cap) if lic.HasField("seat_cap") else "unlimited"
+    say(f"seat server {args.target}: reachable")
+    say(f"licence: {licence_line(lic)}")
+    say(f"seats in use: {answer.in_use} of {cap}")
+    return EXIT_OK
+
+
+def hold(args: argparse.Namespace) -> int:
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    def on_event(event: SeatEvent) -> None:
+        say(describe(event))
+        if isinstance(event, StateChanged) and event.new in (SeatState.EVICTED, SeatState.LOST):
+            stop.set()
+
+    with SeatClient(args.target, timeout=args.timeout) as client:
+        try:
+            seat = client.acquire(
+                user_code=args.user,
+                user_name=args.name,
+                evict_session=args.evict,
+                reason=args.reason,
+                wait=args.wait,
+                on_event=on_event,
+                on_queued=lambda position: say(f"waiting for a seat: position {position}"),
+            )
+        except SeatsExhausted as full:
+            say(str(full))
+            say(sessions_table(full.sessions))
+            if full.order_url:
+                say(f"order one more connection: {full.order_url}")
+            return EXIT_FULL
+        except DaemonUnavailable as exc:
+            print(f"seat: {exc}", file=sys.stderr, flush=True)
+            return EXIT_UNREACHABLE
+        except SeatError as exc:  # no seat granted: takeover denied, invalid request
+            print(f"seat: {exc}", file=sys.stderr, flush=True)
+            return EXIT_FULL
+        say(f"holding session {seat.session_id}")
+        while not stop.wait(1.0):
+            pass
+        if seat.state is SeatState.EVICTED:
+            return EXIT_EVICTED
+        if seat.state is SeatState.LOST:
+            return EXIT_LOST
+        seat.release()
+        say(f"released session {seat.session_id}")
+        return EXIT_OK
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="seat", description="Hold a seat of a seatd server.")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("status", help="Is the seat server reachable? Licence and seats in use.")
+    s.add_argument("--target", required=True, help="HOST:PORT of the seat server")
+    s.add_argument("--timeout", type=float, default=5.0, help=argparse.SUPPRESS)
+    s.set_defaults(run=status)
+    h = sub.add_parser("hold", help="Take a seat and hold it until Ctrl-C.")
+    h.add_argument("--target", required=True, help="HOST:PORT of the seat server")
+    h.add_argument("--user", required=True, help="user code")
+    h.add_argument("--name", default="", help="user name")
+    h.add_argument("--wait", type=float, default=None, help="seconds to queue for a seat")
+    h.add_argument("--evict", type=int, default=None, help="session id to take over")
+    h.add_argument("--reason", default="", help="reason shown to the evicted user")
+    h.add_argument("--timeout", type=float, default=5.0, help=argparse.SUPPRESS)
+    h.set_defaults(run=hold)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    sys.exit(args.run(args))

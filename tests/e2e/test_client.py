@@ -1,0 +1,220 @@
+"""The workstation library end to end, the blocking and asyncio APIs on the same scenarios."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from seatclient import (
+    AsyncSeatClient,
+    EvictedEvent,
+    SeatClient,
+    SeatEvent,
+    SeatsExhausted,
+    SeatState,
+    StateChanged,
+    TakeoverDenied,
+)
+
+from tests.e2e.conftest import Daemon
+
+pytestmark = pytest.mark.e2e
+
+
+class Held:
+    """A seat, whichever API holds it, with every event it reported."""
+
+    def __init__(self, seat: Any, events: list[SeatEvent], release: Callable[[], Any]) -> None:
+        self.seat = seat
+        self.events = events
+        self._release = release
+
+    @property
+    def session_id(self) -> int:
+        return int(self.seat.session_id)
+
+    @property
+    def state(self) -> SeatState:
+        return self.seat.state  # type: ignore[no-any-return]
+
+    async def release(self) -> None:
+        await self._release()
+
+
+class Api:
+    """The blocking API (through threads) and the asyncio API, behind one async shape."""
+
+    def __init__(self, kind: str, target: str) -> None:
+        self.kind = kind
+        self.client: Any = (SeatClient if kind == "blocking" else AsyncSeatClient)(target)
+
+    async def acquire(self, **kw: Any) -> Held:
+        events: list[SeatEvent] = []
+        kw.setdefault("on_event", events.append)
+        if self.kind == "blocking":
+            seat = await asyncio.to_thread(lambda: self.client.acquire(**kw))
+            return Held(seat, events, lambda: asyncio.to_thread(seat.release))
+        seat = await self.client.acquire(**kw)
+        return Held(seat, events, seat.release)
+
+    async def close(self) -> None:
+        result = self.client.close()
+        if asyncio.iscoroutine(result):
+            await result
+
+
+@pytest.fixture(params=["blocking", "asyncio"])
+async def api_for(
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[Callable[[Daemon], Api]]:
+    made: list[Api] = []
+
+    def make(daemon: Daemon) -> Api:
+        made.append(Api(request.param, daemon.target))
+        return made[-1]
+
+    yield make
+    for api in made:
+        await api.close()
+
+
+async def until(predicate: Callable[[], bool], within: float, what: str) -> None:
+    deadline = time.monotonic() + within
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def states(held: Held) -> list[SeatState]:
+    return [e.new for e in held.events if isinstance(e, StateChanged)]
+
+
+async def test_daemon_restart_is_jeopardy_then_active_on_the_same_session(
+    make_daemon: Callable[..., Daemon], api_for: Callable[[Daemon], Api]
+) -> None:
+    """Daemon SIGKILLed and restarted under a held seat: JEOPARDY, then ACTIVE on the same
+    session id, and the application sees no exception."""
+    daemon = make_daemon("--dev-seats", "1")
+    api = api_for(daemon)
+    held = await api.acquire(user_code="AA")
+    await asyncio.to_thread(daemon.kill9)
+    await until(lambda: held.state is SeatState.JEOPARDY, 5, "jeopardy")
+    await asyncio.to_thread(daemon.start)
+    await until(lambda: held.state is SeatState.ACTIVE, 10, "active again")
+    assert states(held) == [SeatState.JEOPARDY, SeatState.ACTIVE]
+    listed = await asyncio.to_thread(daemon.sessions)
+    assert [s["id"] for s in listed["sessions"]] == [held.session_id]
+    await held.release()
+    assert held.state is SeatState.RELEASED
+
+
+async def test_waiting_client_gets_the_seat_within_a_second_of_a_release(
+    make_daemon: Callable[..., Daemon], api_for: Callable[[Daemon], Api]
+) -> None:
+    """`acquire(wait=...)` returns within 1 s of another workstation releasing, no polling."""
+    daemon = make_daemon("--dev-seats", "1")
+    api = api_for(daemon)
+    holder = await api.acquire(user_code="AA")
+    positions: list[int] = []
+    waiting = asyncio.ensure_future(
+        api.acquire(user_code="BB", wait=30, on_queued=positions.append)
+    )
+    await until(lambda: positions == [1], 5, "queued at position 1")
+    released_at = time.monotonic()
+    await holder.release()
+    got = await asyncio.wait_for(waiting, 5)
+    assert time.monotonic() - released_at < 1.0
+    assert got.state is SeatState.ACTIVE
+    await got.release()
+
+
+async def test_two_waiters_are_served_in_order(
+    make_daemon: Callable[..., Daemon], api_for: Callable[[Daemon], Api]
+) -> None:
+    """Two waiters get the seat in the order they queued."""
+    daemon = make_daemon("--dev-seats", "1")
+    api = api_for(daemon)
+    holder = await api.acquire(user_code="AA")
+    positions: list[int] = []
+    first = asyncio.ensure_future(api.acquire(user_code="W1", wait=30, on_queued=positions.append))
+    await until(lambda: positions == [1], 5, "first waiter queued")
+    second = asyncio.ensure_future(api.acquire(user_code="W2", wait=30, on_queued=positions.append))
+    await until(lambda: positions == [1, 2], 5, "second waiter queued")
+    await holder.release()
+    w1 = await asyncio.wait_for(first, 5)
+    await asyncio.sleep(0.2)
+    assert not second.done()
+    await w1.release()
+    w2 = await asyncio.wait_for(second, 5)
+    listed = await asyncio.to_thread(daemon.sessions)
+    assert [s["user_code"] for s in listed["sessions"]] == ["W2"]
+    await w2.release()
+
+
+async def test_wait_that_runs_out_is_seats_exhausted_with_the_sessions(
+    make_daemon: Callable[..., Daemon], api_for: Callable[[Daemon], Api]
+) -> None:
+    """A wait with no seat freeing ends in SeatsExhausted listing who holds the seats."""
+    daemon = make_daemon("--dev-seats", "1")
+    api = api_for(daemon)
+    holder = await api.acquire(user_code="AA")
+    with pytest.raises(SeatsExhausted) as refused:
+        await api.acquire(user_code="BB", wait=0.3)
+    assert refused.value.queue_position == 1
+    assert [s.user_code for s in refused.value.sessions] == ["AA"]
+    await holder.release()
+
+
+async def test_eviction_event_reaches_the_application(
+    make_daemon: Callable[..., Daemon], api_for: Callable[[Daemon], Api]
+) -> None:
+    """An admin eviction arrives as an Evicted event with reason and actor; state EVICTED."""
+    daemon = make_daemon()
+    api = api_for(daemon)
+    held = await api.acquire(user_code="AA")
+    await until(lambda: daemon.sessions()["sessions"][0]["attached"], 5, "attached")
+    out = await asyncio.to_thread(daemon.ctl, "evict", str(held.session_id), "--reason", "audit")
+    assert out.returncode == 0
+    await until(lambda: held.state is SeatState.EVICTED, 2, "evicted")
+    evicted = [e for e in held.events if isinstance(e, EvictedEvent)]
+    assert [(e.reason, e.by) for e in evicted] == [("audit", "admin")]
+
+
+@pytest.mark.parametrize(
+    ("policy", "same_user", "allowed"),
+    [
+        ("anyone", False, True),
+        ("same-user", True, True),
+        ("same-user", False, False),
+        ("admin-only", True, False),
+    ],
+)
+async def test_takeover_follows_the_policy(
+    make_daemon: Callable[..., Daemon],
+    api_for: Callable[[Daemon], Api],
+    policy: str,
+    same_user: bool,
+    allowed: bool,
+) -> None:
+    """Taking a seat over at capacity works where the policy allows it and is refused with
+    PERMISSION_DENIED where it does not; the victim hears who took it and why."""
+    daemon = make_daemon("--dev-seats", "1", "--takeover", policy)
+    api = api_for(daemon)
+    victim = await api.acquire(user_code="AA")
+    taker = "AA" if same_user else "BB"
+    if not allowed:
+        with pytest.raises(TakeoverDenied, match=policy):
+            await api.acquire(user_code=taker, evict_session=victim.session_id, reason="mine")
+        assert victim.state is SeatState.ACTIVE
+        await victim.release()
+        return
+    took = await api.acquire(user_code=taker, evict_session=victim.session_id, reason="urgent")
+    await until(lambda: victim.state is SeatState.EVICTED, 2, "victim evicted")
+    (evicted,) = [e for e in victim.events if isinstance(e, EvictedEvent)]
+    assert evicted.reason == "urgent"
+    assert evicted.by.startswith(f"{taker}@")
+    await took.release()
