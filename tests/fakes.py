@@ -23,3 +23,20 @@ class FakeClock:
             raise ValueError("a FakeClock never goes backwards")
         self._mono += seconds
         self._wall += timedelta(seconds=seconds)
+
+
+class FakeRpcError(Exception):
+    """What a gRPC call raises: a status code, details and trailing metadata."""
+
+    def __init__(self, code: object, details: str = "", trailers: tuple[object, ...] = ()) -> None:
+        super().__init__(details)
+        self._code, self._details, self._trailers = code, details, trailers
+
+    def code(self) -> object:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+    def trailing_metadata(self) -> tuple[object, ...]:
+        return self._trailers

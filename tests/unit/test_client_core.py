@@ -1,0 +1,97 @@
+"""The client's sans-IO seat core: what each daemon answer means for the seat."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+
+import grpc
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+from seatclient import wire
+from seatclient.core import SeatCore
+from seatclient.events import Draining, Evicted, SeatState, StateChanged
+from seatclient.lease import Backoff, Terms
+from seatclient.v1 import seat_pb2, types_pb2
+
+from tests.fakes import FakeRpcError
+
+TERMS = Terms(ttl=30, keepalive_interval=10, reattach_grace=10)
+
+
+def core() -> SeatCore:
+    grant = wire.Granted(7, "tok", TERMS, types_pb2.LicenceSummary(), datetime.now(UTC))
+    return SeatCore(grant, sent_at=100.0, backoff=Backoff(rng=random.Random(1)), target="t:1")
+
+
+def refused(code: grpc.StatusCode, detail: types_pb2.ErrorDetail) -> FakeRpcError:
+    return FakeRpcError(code, detail.message, (("seatd-error-bin", detail.SerializeToString()),))
+
+
+def test_eviction_pushed_on_the_stream_ends_the_seat() -> None:
+    """An Evicted message yields the event, then EVICTED."""
+    c = core()
+    at = Timestamp(seconds=1_700_000_000)
+    msg = seat_pb2.KeepaliveResponse(
+        evicted=seat_pb2.Evicted(session_id=7, reason="r", by="admin", at=at)
+    )
+    events = c.on_response(msg, attach_sent=100.0)
+    assert isinstance(events[0], Evicted) and events[0].reason == "r"
+    assert events[1] == StateChanged(SeatState.ACTIVE, SeatState.EVICTED)
+    assert c.ended
+
+
+def test_reattach_refused_as_evicted_reports_who_and_why() -> None:
+    """NOT_FOUND with SESSION_EVICTED after a reconnect yields the eviction's reason and actor."""
+    c = core()
+    detail = types_pb2.ErrorDetail(
+        reason="SESSION_EVICTED",
+        ended=types_pb2.EndedSession(session_id=7, reason="audit", by="admin"),
+    )
+    events = c.on_refused(refused(grpc.StatusCode.NOT_FOUND, detail))  # type: ignore[arg-type]
+    assert isinstance(events[0], Evicted) and (events[0].reason, events[0].by) == ("audit", "admin")
+    assert c.state is SeatState.EVICTED
+
+
+@pytest.mark.parametrize("code", [grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNAUTHENTICATED])
+def test_daemon_saying_the_lease_is_gone_is_lost(code: grpc.StatusCode) -> None:
+    """NOT_FOUND (expired) or UNAUTHENTICATED is the daemon's word: LOST."""
+    c = core()
+    detail = types_pb2.ErrorDetail(reason="SESSION_EXPIRED", message="session 7 expired")
+    assert c.on_refused(refused(code, detail)) == [  # type: ignore[arg-type]
+        StateChanged(SeatState.ACTIVE, SeatState.LOST)
+    ]
+
+
+def test_unreachable_daemon_is_only_jeopardy() -> None:
+    """UNAVAILABLE says nothing about the lease: the seat is in jeopardy and reattaches."""
+    c = core()
+    assert c.on_refused(FakeRpcError(grpc.StatusCode.UNAVAILABLE, "connect failed")) == []  # type: ignore[arg-type]
+    events, delay = c.on_stream_end(now=101.0)
+    assert events == [StateChanged(SeatState.ACTIVE, SeatState.JEOPARDY)]
+    assert 0 <= delay <= Backoff().ceiling(1)
+
+
+def test_draining_spreads_the_reattach_over_the_announced_delay() -> None:
+    """After Draining(d), the reattach waits between d/2 and 3d/2."""
+    c = core()
+    msg = seat_pb2.KeepaliveResponse(draining=seat_pb2.Draining())
+    msg.draining.reattach_after.FromSeconds(4)
+    assert c.on_response(msg, 100.0) == [Draining(4.0)]
+    _, delay = c.on_stream_end(now=101.0)
+    assert 2.0 <= delay <= 6.0
+
+
+def test_backoff_grows_while_reattaches_fail_and_resets_after_one_works() -> None:
+    """Failed reattaches raise the backoff ceiling; a successful attach resets it."""
+    c = core()
+    ceilings = []
+    for _ in range(4):
+        c.attach()
+        c.on_stream_end(now=101.0)
+        ceilings.append(c._attempt)
+    assert ceilings == [1, 2, 3, 4]
+    c.attach()
+    c.on_response(seat_pb2.KeepaliveResponse(attached=seat_pb2.Attached(session_id=7)), 102.0)
+    c.on_stream_end(now=103.0)
+    assert c._attempt == 0
