@@ -32,10 +32,13 @@ def _overrides(**flags: Any) -> dict[str, dict[str, Any]]:
         "reaper_tick": ("reaper", "tick"),
         "takeover": ("policy", "takeover"),
         "dev_seats": ("dev", "seats"),
+        "trusted_key": ("licence", "trusted_keys"),
+        "grace_days": ("licence", "grace_days"),
+        "wall_clock_offset": ("dev", "wall_clock_offset"),
     }
     out: dict[str, dict[str, Any]] = {}
     for flag, value in flags.items():
-        if value is not None:
+        if value is not None and value != ():
             section, key = where[flag]
             out.setdefault(section, {})[key] = value
     return out
@@ -71,6 +74,19 @@ def _config_options(fn: Any) -> Any:
             "--dev-seats",
             type=int,
             help="FOR DEVELOPMENT ONLY: cap the seats at N without a licence.",
+        ),
+        click.option(
+            "--trusted-key",
+            multiple=True,
+            type=click.Path(path_type=Path),
+            help="Vendor public key trusted to sign licences (repeatable).",
+        ),
+        click.option("--grace-days", type=int, help="Days of grace after the renewal date."),
+        click.option(
+            "--wall-clock-offset",
+            type=float,
+            hidden=True,
+            help="FOR TESTS ONLY: shift the wall clock by this many seconds.",
         ),
     ]
     for opt in reversed(opts):

@@ -7,7 +7,7 @@ Deadlines use the monotonic clock; wall time is for display and the journal only
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
@@ -27,3 +27,18 @@ class SystemClock:
 
     def wall(self) -> datetime:
         return datetime.now(UTC)
+
+
+class OffsetClock:
+    """Another clock with its wall time shifted: for testing a clock set back. Never in
+    production (config `dev.wall_clock_offset`)."""
+
+    def __init__(self, base: Clock, offset_seconds: float) -> None:
+        self.base = base
+        self.offset = timedelta(seconds=offset_seconds)
+
+    def monotonic(self) -> float:
+        return self.base.monotonic()
+
+    def wall(self) -> datetime:
+        return self.base.wall() + self.offset

@@ -17,6 +17,7 @@ from typing import Any
 
 from seatd.arbiter import LeaseTerms, TakeoverPolicy
 from seatd.errors import ConfigError
+from seatd.licence.rules import LicenceConfig
 from seatd.reaper import ReaperConfig
 from seatd.server import ServerConfig
 from seatd.store import StoreConfig
@@ -34,6 +35,8 @@ class PolicyConfig:
 class DevConfig:
     # A seat cap for development and tests only; 0 means none. Never use in production.
     seats: int = 0
+    # Shift the daemon's wall clock by this many seconds, to test a clock set back.
+    wall_clock_offset: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +46,7 @@ class Config:
     reaper: ReaperConfig = field(default_factory=ReaperConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    licence: LicenceConfig = field(default_factory=LicenceConfig)
     dev: DevConfig = field(default_factory=DevConfig)
 
 
@@ -58,6 +62,10 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "reaper.tick": (0.05, 60.0),
     "store.map_size": (1 << 20, 1 << 40),
     "dev.seats": (0, 100_000),
+    "dev.wall_clock_offset": (-10 * 365 * 86400, 10 * 365 * 86400),
+    "licence.grace_days": (0, 365),
+    "licence.rollback_tolerance": (0.0, 86400.0),
+    "licence.check_interval": (1.0, 3600.0),
 }
 
 
@@ -66,6 +74,10 @@ def _coerce(name: str, current: Any, value: Any) -> Any:
         if not isinstance(value, bool):
             raise ConfigError(f"{name}: expected true or false, got {value!r}")
         return value
+    if isinstance(current, tuple):
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str | Path) for v in value):
+            raise ConfigError(f"{name}: expected a list of paths, got {value!r}")
+        return tuple(Path(v) for v in value)
     if isinstance(current, TakeoverPolicy):
         try:
             return TakeoverPolicy(value)
@@ -164,6 +176,9 @@ def render(config: Config) -> str:
             value = getattr(getattr(config, f.name), sub.name)
             if isinstance(value, TakeoverPolicy):
                 value = value.value
+            if isinstance(value, tuple):
+                lines.append(f"{sub.name} = [{', '.join(repr(str(v)) for v in value)}]")
+                continue
             if sub.name.endswith("_mode"):
                 lines.append(f'{sub.name} = "{value:04o}"')
             elif isinstance(value, bool):

@@ -5,13 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from pathlib import Path
 
 import structlog
 
 from seatd.arbiter import Arbiter
-from seatd.clock import Clock
+from seatd.clock import Clock, OffsetClock
 from seatd.config import Config
-from seatd.entitlement import DevSeats, Entitlement, FreeStandard
+from seatd.entitlement import DevSeats, Entitlement
+from seatd.errors import StateError
+from seatd.licence.book import LicenceBook
+from seatd.licence.signing import TrustedKey, load_trusted_key
+from seatd.licence.watch import LicenceWatch
 from seatd.reaper import Reaper
 from seatd.server import build, secure_socket
 from seatd.service import SeatService
@@ -22,35 +27,64 @@ log = structlog.get_logger("seatd")
 STOP_GRACE = 2.0
 
 
-def entitlement_of(config: Config) -> Entitlement:
+def entitlement_of(config: Config, book: LicenceBook) -> Entitlement:
     if config.dev.seats:
         log.warning(
             "daemon.dev_seats",
             seats=config.dev.seats,
-            note="development cap from --dev-seats; not a licence",
+            note="development cap from --dev-seats; the licence is not enforced",
         )
         return DevSeats(config.dev.seats)
-    return FreeStandard()
+    return book
+
+
+def trusted_keys(paths: tuple[Path, ...]) -> dict[str, TrustedKey]:
+    keys: dict[str, TrustedKey] = {}
+    for path in paths:
+        try:
+            key = load_trusted_key(path)
+        except (OSError, ValueError) as exc:
+            raise StateError(f"cannot read trusted vendor key {path}: {exc}") from exc
+        keys[key.kid] = key
+    return keys
 
 
 async def run(config: Config, clock: Clock) -> None:
     """Serve until a stop signal. Raises StateError when the daemon cannot start."""
+    if config.dev.wall_clock_offset:
+        log.warning(
+            "daemon.wall_clock_offset",
+            seconds=config.dev.wall_clock_offset,
+            note="test setting: the wall clock is shifted",
+        )
+        clock = OffsetClock(clock, config.dev.wall_clock_offset)
+    keys = trusted_keys(config.licence.trusted_keys)
     store = Store(config.store)
     try:
-        await _serve(config, clock, store)
+        await _serve(config, clock, store, keys)
     finally:
         store.close()
 
 
-async def _serve(config: Config, clock: Clock, store: Store) -> None:
+async def _serve(config: Config, clock: Clock, store: Store, keys: dict[str, TrustedKey]) -> None:
     snapshot = store.load()
     arbiter = Arbiter(config.lease)
+    book = LicenceBook(
+        base_id=snapshot.base_id,
+        config=config.licence,
+        trusted=keys,
+        clock=clock,
+        text=snapshot.licence_text,
+        active=snapshot.active_seats,
+        last_seen=snapshot.last_seen,
+    )
     service = SeatService(
         arbiter=arbiter,
         store=store,
         clock=clock,
-        entitlement=entitlement_of(config),
+        entitlement=entitlement_of(config, book),
         takeover=config.policy.takeover,
+        book=book,
     )
     arbiter.restore(snapshot.sessions, snapshot.next_id, service.now())
     if snapshot.sessions:
@@ -59,30 +93,37 @@ async def _serve(config: Config, clock: Clock, store: Store) -> None:
             sessions=len(snapshot.sessions),
             restart_grace=config.lease.restart_grace,
         )
+    watch = LicenceWatch(service, book, config.licence.check_interval)
     servers = build(config.server, service)
     tasks = [
         asyncio.create_task(service.committer.run(), name="committer"),
         asyncio.create_task(Reaper(service, config.reaper).run(), name="reaper"),
+        asyncio.create_task(watch.run(), name="licence-watch"),
     ]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     try:
+        await watch.tick()
         await servers.start()
         secure_socket(config.server)
         host = config.server.listen.rpartition(":")[0]
+        cap = service.entitlement.seat_cap()
         log.info(
             "daemon.ready",
             listen=f"{host}:{servers.port}",
             admin_socket=str(config.server.admin_socket),
             state_dir=str(config.store.state_dir),
-            seat_cap=cap if (cap := service.entitlement.seat_cap()) is not None else "unlimited",
+            base_id=snapshot.base_id,
+            licence=book.view().status.name.lower(),
+            seat_cap=cap if cap is not None else "unlimited",
             in_use=arbiter.in_use,
         )
         await stop.wait()
         log.info("daemon.stopping", in_use=arbiter.in_use)
         await service.drain()
+        await watch.tick()
         await servers.stop(STOP_GRACE)
     finally:
         for task in tasks:

@@ -1,16 +1,19 @@
-"""Where the seat cap comes from.
+"""Where the seat cap comes from, and the words of a licence.
 
-The service asks an `Entitlement` for the cap at each decision. With no licence the daemon
-runs as the free Standard/Local edition: no cap, Enterprise features off. `DevSeats` sets a
-cap for development and tests only (`seatd serve --dev-seats N`).
+The service asks an `Entitlement` for the cap, and whether grants are allowed at all, at each
+decision. With no licence the daemon runs as the free Standard/Local edition: no cap,
+Enterprise features off. `DevSeats` sets a cap for development and tests only
+(`seatd serve --dev-seats N`); `seatd.licence.book.LicenceBook` is the real one.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
+
+from seatd.errors import SeatdError
 
 
 class Edition(enum.Enum):
@@ -23,11 +26,28 @@ class Mode(enum.Enum):
     CLOUD = 2
 
 
+class Period(enum.Enum):
+    MONTHLY = 1
+    QUARTERLY = 2
+    ANNUAL = 3
+
+
 class Status(enum.Enum):
     FREE = 1
     VALID = 2
     GRACE = 3
     EXPIRED = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Licensee:
+    company: str
+    contact: str = ""
+    address: str = ""
+    postcode: str = ""
+    city: str = ""
+    country: str = ""
+    email: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,17 +57,32 @@ class LicenceView:
     edition: Edition = Edition.STANDARD
     mode: Mode = Mode.LOCAL
     status: Status = Status.FREE
+    period: Period | None = None
     seat_cap: int | None = None
     seats_purchased: int = 0
-    valid_until: datetime | None = None
+    valid_from: date | None = None
+    valid_until: date | None = None
+    # Days to the renewal date (negative once past it); grace days left while in grace.
+    days_left: int | None = None
+    grace_days_left: int = 0
     features: tuple[str, ...] = field(default=())
-    licensee: str = ""
+    licensee: Licensee | None = None
+    base_id: str = ""
+    serial: str = ""
+    auto_renew: bool = False
+    issued_at: datetime | None = None
+    latest_client_version: str = ""
+    order_url: str = ""
     note: str = ""
 
 
 class Entitlement(Protocol):
     def seat_cap(self) -> int | None:
         """Seats in force now; None means no cap."""
+        ...
+
+    def grant_refusal(self) -> SeatdError | None:
+        """Why no seat may be granted at all right now, or None."""
         ...
 
     def view(self) -> LicenceView: ...
@@ -57,6 +92,9 @@ class FreeStandard:
     """No licence: Standard/Local, free for life, no seat cap."""
 
     def seat_cap(self) -> int | None:
+        return None
+
+    def grant_refusal(self) -> SeatdError | None:
         return None
 
     def view(self) -> LicenceView:
@@ -71,6 +109,9 @@ class DevSeats:
 
     def seat_cap(self) -> int | None:
         return self.seats
+
+    def grant_refusal(self) -> SeatdError | None:
+        return None
 
     def view(self) -> LicenceView:
         return LicenceView(

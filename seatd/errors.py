@@ -163,3 +163,33 @@ class StateError(Exception):
 
 class ConfigError(Exception):
     """A configuration value is out of bounds; the message names the key."""
+
+
+class LicenceRejected(SeatdError):
+    """A licence file that cannot be installed; the licence in force stays (INVALID_ARGUMENT)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self._reason = reason
+
+    @property
+    def reason(self) -> str:  # type: ignore[override]
+        return self._reason
+
+
+class LicenceRefusesGrant(SeatdError):
+    """The licence in force allows no new grant: expired past its grace (FAILED_PRECONDITION)."""
+
+    reason = "LICENCE_EXPIRED"
+
+
+class SeatsNotPurchased(SeatdError):
+    """Active seats cannot go above the purchased seats (FAILED_PRECONDITION)."""
+
+    reason = "SEATS_NOT_PURCHASED"
+
+
+class NotAllowed(SeatdError):
+    """The caller's role does not allow this call (PERMISSION_DENIED)."""
+
+    reason = "PERMISSION_DENIED"

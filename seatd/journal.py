@@ -13,7 +13,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from seatd.model import Ended, Event, Granted, Session
+from seatd.model import (
+    ActiveSeatsChanged,
+    ClockRollback,
+    Event,
+    Granted,
+    LicenceCleared,
+    LicenceInstalled,
+    Session,
+    WallSeen,
+)
 
 GENESIS = "0" * 64
 
@@ -34,8 +43,44 @@ def _session_fields(session: Session) -> dict[str, Any]:
     }
 
 
-def fields_of(event: Event) -> dict[str, Any]:
-    """The journal fields of one event (without seq, prev and hash)."""
+def fields_of(event: Event) -> dict[str, Any] | None:
+    """The journal fields of one event (without seq, prev and hash); None if not journaled."""
+    if isinstance(event, WallSeen):
+        return None
+    if isinstance(event, LicenceInstalled):
+        return {
+            "kind": "licence_installed",
+            "at": _iso(event.at),
+            "actor": event.by,
+            "serial": event.serial,
+            "seats": event.seats,
+            "source": event.source,
+            "previous_serial": event.previous_serial,
+        }
+    if isinstance(event, LicenceCleared):
+        return {
+            "kind": "licence_cleared",
+            "at": _iso(event.at),
+            "actor": event.by,
+            "previous_serial": event.previous_serial,
+        }
+    if isinstance(event, ActiveSeatsChanged):
+        return {
+            "kind": "active_seats_changed",
+            "at": _iso(event.at),
+            "actor": event.by,
+            "old": event.old,
+            "new": event.new,
+        }
+    if isinstance(event, ClockRollback):
+        return {
+            "kind": "clock_rollback",
+            "at": _iso(event.at),
+            "actor": "seatd",
+            "wall": _iso(event.wall),
+            "trusted": _iso(event.trusted),
+            "behind_seconds": round((event.trusted - event.wall).total_seconds(), 3),
+        }
     if isinstance(event, Granted):
         s = event.session
         return {
@@ -53,7 +98,7 @@ def fields_of(event: Event) -> dict[str, Any]:
         "held_for": round((e.at - e.session.started_at).total_seconds(), 3),
         **_session_fields(e.session),
     }
-    if isinstance(event, Ended) and e.silent_for:
+    if e.silent_for:
         fields["silent_for"] = round(e.silent_for, 3)
     return fields
 

@@ -128,7 +128,71 @@ class Ended:
     ending: Ending
 
 
-Event = Granted | Ended
+@dataclass(frozen=True, slots=True)
+class LicenceInstalled:
+    """Event: a verified licence replaced the one in force (import or sync)."""
+
+    text: str
+    serial: str
+    seats: int
+    source: str
+    by: str
+    at: datetime
+    previous_serial: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LicenceCleared:
+    """Event: the local licence was forgotten; the free licence is in force until restored."""
+
+    by: str
+    at: datetime
+    previous_serial: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveSeatsChanged:
+    """Event: an owner or buyer changed the active seats (at most the purchased ones)."""
+
+    old: int
+    new: int
+    by: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ClockRollback:
+    """Event: the wall clock was found behind the last trusted time."""
+
+    wall: datetime
+    trusted: datetime
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WallSeen:
+    """Not journaled: the latest trusted wall time, kept so a restart can spot a set-back clock."""
+
+    at: datetime
+
+
+Event = (
+    Granted
+    | Ended
+    | LicenceInstalled
+    | LicenceCleared
+    | ActiveSeatsChanged
+    | ClockRollback
+    | WallSeen
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who makes an admin call, and the role it holds."""
+
+    name: str
+    role: str
 
 
 @dataclass(frozen=True, slots=True)

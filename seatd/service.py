@@ -21,14 +21,48 @@ from seatd.arbiter import Arbiter, Takeover, TakeoverPolicy
 from seatd.clock import Clock
 from seatd.committer import Committer
 from seatd.entitlement import Entitlement, LicenceView
-from seatd.errors import Draining, InvalidArgument, SeatdError, SeatsExhausted
-from seatd.model import Ended, Ending, EndKind, Event, Grant, Granted, Holder, Instant, Session
+from seatd.errors import (
+    Draining,
+    InvalidArgument,
+    LicenceRejected,
+    NotAllowed,
+    SeatdError,
+    SeatsExhausted,
+    Unavailable,
+)
+from seatd.licence.book import LicenceBook
+from seatd.model import (
+    ActiveSeatsChanged,
+    Actor,
+    Ended,
+    Ending,
+    EndKind,
+    Event,
+    Grant,
+    Granted,
+    Holder,
+    Instant,
+    LicenceCleared,
+    LicenceInstalled,
+    Session,
+)
 from seatd.store import Store
 
 log = structlog.get_logger("seatd")
 
 # The longest a request may wait in the queue for a seat.
 MAX_WAIT = 3600.0
+
+# Who may do what (DESIGN.md section 5; the full table arrives with admin authentication).
+ADMIN_ROLES = frozenset({"owner", "buyer", "admin"})
+SEAT_ROLES = frozenset({"owner", "buyer"})
+
+
+def require(actor: Actor, roles: frozenset[str], what: str) -> None:
+    if actor.role not in roles:
+        needed = " or ".join(sorted(roles))
+        raise NotAllowed(f"{actor.name} ({actor.role}) may not {what}: it needs the {needed} role")
+
 
 ENDED_EVENT = {
     EndKind.RELEASED: "seat.released",
@@ -121,11 +155,13 @@ class SeatService:
         clock: Clock,
         entitlement: Entitlement,
         takeover: TakeoverPolicy = TakeoverPolicy.ANYONE,
+        book: LicenceBook | None = None,
     ) -> None:
         self.arbiter = arbiter
         self.store = store
         self.clock = clock
         self.entitlement = entitlement
+        self.book = book
         self.takeover = takeover
         self.committer = Committer(store, self._resync)
         self.draining = False
@@ -154,6 +190,10 @@ class SeatService:
         )
         if not 0 <= req.wait <= MAX_WAIT:
             raise InvalidArgument("wait", f"must be between 0 and {MAX_WAIT:g} seconds")
+        refusal = self.entitlement.grant_refusal()
+        if refusal is not None:
+            log.info("seat.refused", user_code=holder.user_code, reason=refusal.reason)
+            raise refusal
         takeover = (
             Takeover(req.evict_session_id, req.evict_reason, self.takeover)
             if req.evict_session_id
@@ -308,6 +348,77 @@ class SeatService:
         self._streams.clear()
         await self.committer.drain()
 
+    # -- the licence ---------------------------------------------------------------------------
+
+    def _licences(self) -> LicenceBook:
+        if self.book is None:
+            raise Unavailable("this daemon runs without licence management")
+        return self.book
+
+    async def import_licence(self, text: str, *, source: str, actor: Actor) -> LicenceView:
+        """Install a verified licence; a refused one leaves the licence in force untouched."""
+        require(actor, ADMIN_ROLES, "import a licence")
+        book = self._licences()
+        try:
+            licence = book.check(text)
+        except LicenceRejected as exc:
+            log.warning("licence.rejected", reason=exc.reason, error=exc.message, source=source)
+            raise
+        previous = book.licence.serial if book.licence else ""
+        await self.committer.submit(
+            (
+                LicenceInstalled(
+                    text,
+                    licence.serial,
+                    licence.seats,
+                    source,
+                    actor.name,
+                    self.clock.wall(),
+                    previous,
+                ),
+            )
+        )
+        book.installed(licence)
+        log.info(
+            "licence.installed",
+            serial=licence.serial,
+            seats=licence.seats,
+            edition=licence.edition.name,
+            source=source,
+            by=actor.name,
+        )
+        self.licence_changed()
+        return book.view()
+
+    async def clear_licence(self, *, actor: Actor) -> LicenceView:
+        require(actor, ADMIN_ROLES, "clear the licence")
+        book = self._licences()
+        previous = book.licence.serial if book.licence else ""
+        await self.committer.submit((LicenceCleared(actor.name, self.clock.wall(), previous),))
+        book.cleared()
+        log.info("licence.cleared", previous_serial=previous, by=actor.name)
+        self.licence_changed()
+        return book.view()
+
+    async def set_active_seats(self, seats: int, *, actor: Actor) -> LicenceView:
+        """Lower or raise the active seats up to the purchased ones. Lowering evicts no one."""
+        require(actor, SEAT_ROLES, "change the active seats")
+        book = self._licences()
+        old = book.check_active(seats)
+        await self.committer.submit(
+            (ActiveSeatsChanged(old, seats, actor.name, self.clock.wall()),)
+        )
+        book.active = seats
+        log.info(
+            "licence.active_seats_changed",
+            old=old,
+            new=seats,
+            by=actor.name,
+            in_use=self.arbiter.in_use,
+        )
+        self.licence_changed()
+        return book.view()
+
     def licence_changed(self) -> None:
         self._serve_queue()
         view = self.entitlement.view()
@@ -340,6 +451,8 @@ class SeatService:
                 ip=s.holder.ip,
                 in_use=self.arbiter.in_use,
             )
+            return
+        if not isinstance(event, Ended):
             return
         e = event.ending
         stream = self._streams.pop(e.session.id, None)

@@ -12,6 +12,7 @@ import errno
 import fcntl
 import json
 import os
+import secrets
 import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -23,7 +24,17 @@ import lmdb
 
 from seatd import journal
 from seatd.errors import StateError, StorageFailed
-from seatd.model import Ended, Event, Granted, Holder, Session
+from seatd.model import (
+    ActiveSeatsChanged,
+    Ended,
+    Event,
+    Granted,
+    Holder,
+    LicenceCleared,
+    LicenceInstalled,
+    Session,
+    WallSeen,
+)
 
 SCHEMA_VERSION = 1
 DEFAULT_MAP_SIZE = 1 << 30
@@ -41,6 +52,10 @@ class StoreConfig:
 class Snapshot:
     sessions: list[Session]
     next_id: int
+    base_id: str
+    licence_text: str | None
+    active_seats: int | None
+    last_seen: datetime | None
 
 
 def _key(n: int) -> bytes:
@@ -97,6 +112,8 @@ class Store:
         self._meta = self._env.open_db(b"meta")
         self._sessions = self._env.open_db(b"sessions")
         self._journal = self._env.open_db(b"journal")
+        self._licence = self._env.open_db(b"licence")
+        self._history = self._env.open_db(b"licence_history")
         self._check_schema()
         self._head = self._journal_head()
 
@@ -124,6 +141,9 @@ class Store:
     def _check_schema(self) -> None:
         with self._env.begin(write=True, db=self._meta) as txn:
             found = txn.get(b"schema_version")
+            if txn.get(b"base_id") is None:
+                # The customer database's "Num ID": 17 random digits, fixed for good.
+                txn.put(b"base_id", str(10**16 + secrets.randbelow(9 * 10**16)).encode())
             if found is None:
                 txn.put(b"schema_version", str(SCHEMA_VERSION).encode())
                 txn.put(b"next_session_id", b"1")
@@ -147,9 +167,25 @@ class Store:
 
     def load(self) -> Snapshot:
         with self._env.begin() as txn:
-            next_id = int(txn.get(b"next_session_id", db=self._meta) or b"1")
+            meta = txn.cursor(db=self._meta)
+            next_id = int(meta.get(b"next_session_id") or b"1")
+            base_id = bytes(meta.get(b"base_id") or b"").decode()
+            last_seen = meta.get(b"last_seen")
             sessions = [_decode_session(v) for _, v in txn.cursor(db=self._sessions)]
-        return Snapshot(sessions, next_id)
+            text = txn.get(b"current", db=self._licence)
+            active = txn.get(b"active_seats", db=self._licence)
+        return Snapshot(
+            sessions,
+            next_id,
+            base_id,
+            bytes(text).decode() if text is not None else None,
+            int(active) if active is not None else None,
+            datetime.fromisoformat(bytes(last_seen).decode()) if last_seen else None,
+        )
+
+    def licence_history(self) -> list[dict[str, Any]]:
+        with self._env.begin(db=self._history) as txn:
+            return [json.loads(v) for _, v in txn.cursor()]
 
     def journal_links(self) -> Iterator[journal.Link]:
         with self._env.begin(db=self._journal) as txn:
@@ -173,8 +209,13 @@ class Store:
                         txn.put(b"next_session_id", str(s.id + 1).encode(), db=self._meta)
                     elif isinstance(event, Ended):
                         txn.delete(_key(event.ending.session.id), db=self._sessions)
+                    else:
+                        self._put_licence(txn, event)
+                    fields = journal.fields_of(event)
+                    if fields is None:
+                        continue
                     seq += 1
-                    raw, prev = journal.chain(journal.fields_of(event), seq, prev)
+                    raw, prev = journal.chain(fields, seq, prev)
                     txn.put(_key(seq), raw, db=self._journal, append=True)
         except lmdb.MapFullError as exc:
             raise StorageFailed("the seat table has reached its configured map size") from exc
@@ -182,6 +223,32 @@ class Store:
             no_space = getattr(exc, "errno", None) == errno.ENOSPC or "space" in str(exc)
             raise StorageFailed("the disk is full" if no_space else f"write failed: {exc}") from exc
         self._head = (seq, prev)
+
+    def _put_licence(self, txn: lmdb.Transaction, event: Event) -> None:
+        if isinstance(event, WallSeen):
+            txn.put(b"last_seen", event.at.isoformat().encode(), db=self._meta)
+            return
+        if isinstance(event, LicenceInstalled):
+            txn.put(b"current", event.text.encode(), db=self._licence)
+            txn.put(b"active_seats", str(event.seats).encode(), db=self._licence)
+            entry = {"serial": event.serial, "source": event.source}
+        elif isinstance(event, LicenceCleared):
+            txn.delete(b"current", db=self._licence)
+            txn.delete(b"active_seats", db=self._licence)
+            entry = {"serial": "", "source": "clear"}
+        elif isinstance(event, ActiveSeatsChanged):
+            txn.put(b"active_seats", str(event.new).encode(), db=self._licence)
+            return
+        else:
+            return
+        cursor = txn.cursor(db=self._history)
+        n = _U64.unpack(cursor.key())[0] + 1 if cursor.last() else 1
+        entry |= {
+            "at": event.at.isoformat().replace("+00:00", "Z"),
+            "by": event.by,
+            "previous_serial": event.previous_serial,
+        }
+        txn.put(_key(n), journal.canonical(entry), db=self._history, append=True)
 
     def close(self) -> None:
         self._env.close()

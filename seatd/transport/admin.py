@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import grpc
-from seatclient.v1 import admin_pb2, admin_pb2_grpc
+from seatclient.v1 import admin_pb2, admin_pb2_grpc, types_pb2
 
+from seatd.entitlement import LicenceView
+from seatd.model import Actor
 from seatd.service import SeatService
 from seatd.transport import convert
 from seatd.transport.status import translated
@@ -14,9 +17,10 @@ from seatd.transport.status import translated
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
-def actor_of(context: Context) -> str:
-    """Who is calling, for the journal. The local socket's callers are the admin."""
-    return "admin"
+def actor_of(context: Context) -> Actor:
+    """Who is calling, and with which role. Until admin authentication lands, whoever can
+    open the local socket (mode 0660) is its owner."""
+    return Actor("admin", "owner")
 
 
 class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
@@ -47,6 +51,61 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         self, request: admin_pb2.EvictRequest, context: Context
     ) -> admin_pb2.EvictResponse:
         ending = await self.service.evict(
-            request.session_id, reason=request.reason, by=actor_of(context)
+            request.session_id, reason=request.reason, by=actor_of(context).name
         )
         return admin_pb2.EvictResponse(ended=convert.ended(ending))
+
+    def _detail(self, view: LicenceView) -> types_pb2.LicenceDetail:
+        book = self.service.book
+        return convert.licence_detail(
+            view,
+            in_use=self.service.arbiter.in_use,
+            trusted_time=book.trusted_now() if book else self.service.clock.wall(),
+            rolled_back=bool(book and book.time.rolled_back),
+        )
+
+    @translated
+    async def GetLicence(
+        self, request: admin_pb2.AdminServiceGetLicenceRequest, context: Context
+    ) -> admin_pb2.AdminServiceGetLicenceResponse:
+        view = self.service.entitlement.view()
+        return admin_pb2.AdminServiceGetLicenceResponse(licence=self._detail(view))
+
+    @translated
+    async def ImportLicence(
+        self, request: admin_pb2.ImportLicenceRequest, context: Context
+    ) -> admin_pb2.ImportLicenceResponse:
+        view = await self.service.import_licence(
+            request.licence_text, source="import", actor=actor_of(context)
+        )
+        return admin_pb2.ImportLicenceResponse(licence=self._detail(view))
+
+    @translated
+    async def ClearLicence(
+        self, request: admin_pb2.ClearLicenceRequest, context: Context
+    ) -> admin_pb2.ClearLicenceResponse:
+        view = await self.service.clear_licence(actor=actor_of(context))
+        return admin_pb2.ClearLicenceResponse(licence=self._detail(view))
+
+    @translated
+    async def SetActiveSeats(
+        self, request: admin_pb2.SetActiveSeatsRequest, context: Context
+    ) -> admin_pb2.SetActiveSeatsResponse:
+        view = await self.service.set_active_seats(request.seats, actor=actor_of(context))
+        return admin_pb2.SetActiveSeatsResponse(licence=self._detail(view))
+
+    @translated
+    async def LicenceHistory(
+        self, request: admin_pb2.LicenceHistoryRequest, context: Context
+    ) -> admin_pb2.LicenceHistoryResponse:
+        entries = [
+            types_pb2.LicenceHistoryEntry(
+                serial=e["serial"],
+                source=e["source"],
+                by=e["by"],
+                at=convert.timestamp(datetime.fromisoformat(e["at"])),
+                previous_serial=e["previous_serial"],
+            )
+            for e in self.service.store.licence_history()
+        ]
+        return admin_pb2.LicenceHistoryResponse(entries=entries)

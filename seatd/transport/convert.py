@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import dataclasses
+from datetime import UTC, date, datetime, timedelta
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -50,17 +51,49 @@ def ended(e: Ending) -> types_pb2.EndedSession:
     )
 
 
+def day(d: date) -> Timestamp:
+    """A date as midnight UTC of that day."""
+    return timestamp(datetime(d.year, d.month, d.day, tzinfo=UTC))
+
+
 def licence(view: LicenceView) -> types_pb2.LicenceSummary:
     msg = types_pb2.LicenceSummary(
         edition=view.edition.value,  # type: ignore[arg-type]
         mode=view.mode.value,  # type: ignore[arg-type]
+        period=view.period.value if view.period else 0,  # type: ignore[arg-type]
         status=view.status.value,  # type: ignore[arg-type]
         seats_purchased=view.seats_purchased,
         features=list(view.features),
-        licensee=view.licensee,
+        licensee=view.licensee.company if view.licensee else "",
+        base_id=view.base_id,
+        serial=view.serial,
+        auto_renew=view.auto_renew,
+        grace_days_left=view.grace_days_left,
+        latest_client_version=view.latest_client_version,
+        order_url=view.order_url,
+        days_left=view.days_left or 0,
     )
     if view.seat_cap is not None:
         msg.seat_cap = view.seat_cap
     if view.valid_until is not None:
-        msg.valid_until.CopyFrom(timestamp(view.valid_until))
+        msg.valid_until.CopyFrom(day(view.valid_until))
+    return msg
+
+
+def licence_detail(
+    view: LicenceView, *, in_use: int, trusted_time: datetime, rolled_back: bool
+) -> types_pb2.LicenceDetail:
+    msg = types_pb2.LicenceDetail(
+        summary=licence(view),
+        in_use=in_use,
+        trusted_time=timestamp(trusted_time),
+        clock_rollback=rolled_back,
+        note=view.note,
+    )
+    if view.licensee is not None:
+        msg.licensee.CopyFrom(types_pb2.Licensee(**dataclasses.asdict(view.licensee)))
+    if view.valid_from is not None:
+        msg.valid_from.CopyFrom(day(view.valid_from))
+    if view.issued_at is not None:
+        msg.issued_at.CopyFrom(timestamp(view.issued_at))
     return msg

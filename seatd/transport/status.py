@@ -36,6 +36,10 @@ STATUS: dict[type[errors.SeatdError], grpc.StatusCode] = {
     errors.InvalidToken: grpc.StatusCode.UNAUTHENTICATED,
     errors.TakeoverDenied: grpc.StatusCode.PERMISSION_DENIED,
     errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
+    errors.LicenceRejected: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.LicenceRefusesGrant: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.SeatsNotPurchased: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.NotAllowed: grpc.StatusCode.PERMISSION_DENIED,
 }
 
 

@@ -21,6 +21,190 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class AdminServiceGetLicenceRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AdminServiceGetLicenceRequest: _TypeAlias = AdminServiceGetLicenceRequest  # noqa: Y015
+
+@_typing.final
+class AdminServiceGetLicenceResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LICENCE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def licence(self) -> _types_pb2.LicenceDetail: ...
+    def __init__(
+        self,
+        *,
+        licence: _types_pb2.LicenceDetail | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["licence", b"licence"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["licence", b"licence"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AdminServiceGetLicenceResponse: _TypeAlias = AdminServiceGetLicenceResponse  # noqa: Y015
+
+@_typing.final
+class ImportLicenceRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LICENCE_TEXT_FIELD_NUMBER: _builtins.int
+    licence_text: _builtins.str
+    """The whole licence file, armour lines included."""
+    def __init__(
+        self,
+        *,
+        licence_text: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["licence_text", b"licence_text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportLicenceRequest: _TypeAlias = ImportLicenceRequest  # noqa: Y015
+
+@_typing.final
+class ImportLicenceResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LICENCE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def licence(self) -> _types_pb2.LicenceDetail: ...
+    def __init__(
+        self,
+        *,
+        licence: _types_pb2.LicenceDetail | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["licence", b"licence"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["licence", b"licence"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportLicenceResponse: _TypeAlias = ImportLicenceResponse  # noqa: Y015
+
+@_typing.final
+class ClearLicenceRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClearLicenceRequest: _TypeAlias = ClearLicenceRequest  # noqa: Y015
+
+@_typing.final
+class ClearLicenceResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LICENCE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def licence(self) -> _types_pb2.LicenceDetail: ...
+    def __init__(
+        self,
+        *,
+        licence: _types_pb2.LicenceDetail | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["licence", b"licence"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["licence", b"licence"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClearLicenceResponse: _TypeAlias = ClearLicenceResponse  # noqa: Y015
+
+@_typing.final
+class LicenceHistoryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LicenceHistoryRequest: _TypeAlias = LicenceHistoryRequest  # noqa: Y015
+
+@_typing.final
+class LicenceHistoryResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.LicenceHistoryEntry]: ...
+    def __init__(
+        self,
+        *,
+        entries: _abc.Iterable[_types_pb2.LicenceHistoryEntry] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LicenceHistoryResponse: _TypeAlias = LicenceHistoryResponse  # noqa: Y015
+
+@_typing.final
+class SetActiveSeatsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEATS_FIELD_NUMBER: _builtins.int
+    seats: _builtins.int
+    def __init__(
+        self,
+        *,
+        seats: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["seats", b"seats"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetActiveSeatsRequest: _TypeAlias = SetActiveSeatsRequest  # noqa: Y015
+
+@_typing.final
+class SetActiveSeatsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LICENCE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def licence(self) -> _types_pb2.LicenceDetail: ...
+    def __init__(
+        self,
+        *,
+        licence: _types_pb2.LicenceDetail | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["licence", b"licence"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["licence", b"licence"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetActiveSeatsResponse: _TypeAlias = SetActiveSeatsResponse  # noqa: Y015
+
+@_typing.final
 class ListSessionsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -45,6 +45,31 @@ class AdminServiceStub:
                 request_serializer=seatd_dot_v1_dot_admin__pb2.EvictRequest.SerializeToString,
                 response_deserializer=seatd_dot_v1_dot_admin__pb2.EvictResponse.FromString,
                 _registered_method=True)
+        self.GetLicence = channel.unary_unary(
+                '/seatd.v1.AdminService/GetLicence',
+                request_serializer=seatd_dot_v1_dot_admin__pb2.AdminServiceGetLicenceRequest.SerializeToString,
+                response_deserializer=seatd_dot_v1_dot_admin__pb2.AdminServiceGetLicenceResponse.FromString,
+                _registered_method=True)
+        self.ImportLicence = channel.unary_unary(
+                '/seatd.v1.AdminService/ImportLicence',
+                request_serializer=seatd_dot_v1_dot_admin__pb2.ImportLicenceRequest.SerializeToString,
+                response_deserializer=seatd_dot_v1_dot_admin__pb2.ImportLicenceResponse.FromString,
+                _registered_method=True)
+        self.ClearLicence = channel.unary_unary(
+                '/seatd.v1.AdminService/ClearLicence',
+                request_serializer=seatd_dot_v1_dot_admin__pb2.ClearLicenceRequest.SerializeToString,
+                response_deserializer=seatd_dot_v1_dot_admin__pb2.ClearLicenceResponse.FromString,
+                _registered_method=True)
+        self.LicenceHistory = channel.unary_unary(
+                '/seatd.v1.AdminService/LicenceHistory',
+                request_serializer=seatd_dot_v1_dot_admin__pb2.LicenceHistoryRequest.SerializeToString,
+                response_deserializer=seatd_dot_v1_dot_admin__pb2.LicenceHistoryResponse.FromString,
+                _registered_method=True)
+        self.SetActiveSeats = channel.unary_unary(
+                '/seatd.v1.AdminService/SetActiveSeats',
+                request_serializer=seatd_dot_v1_dot_admin__pb2.SetActiveSeatsRequest.SerializeToString,
+                response_deserializer=seatd_dot_v1_dot_admin__pb2.SetActiveSeatsResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -64,6 +89,39 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetLicence(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportLicence(self, request, context):
+        """Manual registration of a licence file (the offline path).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClearLicence(self, request, context):
+        """Forgets the local licence: the free licence applies until a sync restores it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LicenceHistory(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetActiveSeats(self, request, context):
+        """Owner or buyer only: active seats, at most the purchased ones.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -76,6 +134,31 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.Evict,
                     request_deserializer=seatd_dot_v1_dot_admin__pb2.EvictRequest.FromString,
                     response_serializer=seatd_dot_v1_dot_admin__pb2.EvictResponse.SerializeToString,
+            ),
+            'GetLicence': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLicence,
+                    request_deserializer=seatd_dot_v1_dot_admin__pb2.AdminServiceGetLicenceRequest.FromString,
+                    response_serializer=seatd_dot_v1_dot_admin__pb2.AdminServiceGetLicenceResponse.SerializeToString,
+            ),
+            'ImportLicence': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportLicence,
+                    request_deserializer=seatd_dot_v1_dot_admin__pb2.ImportLicenceRequest.FromString,
+                    response_serializer=seatd_dot_v1_dot_admin__pb2.ImportLicenceResponse.SerializeToString,
+            ),
+            'ClearLicence': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClearLicence,
+                    request_deserializer=seatd_dot_v1_dot_admin__pb2.ClearLicenceRequest.FromString,
+                    response_serializer=seatd_dot_v1_dot_admin__pb2.ClearLicenceResponse.SerializeToString,
+            ),
+            'LicenceHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.LicenceHistory,
+                    request_deserializer=seatd_dot_v1_dot_admin__pb2.LicenceHistoryRequest.FromString,
+                    response_serializer=seatd_dot_v1_dot_admin__pb2.LicenceHistoryResponse.SerializeToString,
+            ),
+            'SetActiveSeats': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetActiveSeats,
+                    request_deserializer=seatd_dot_v1_dot_admin__pb2.SetActiveSeatsRequest.FromString,
+                    response_serializer=seatd_dot_v1_dot_admin__pb2.SetActiveSeatsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -133,6 +216,141 @@ class AdminService:
             '/seatd.v1.AdminService/Evict',
             seatd_dot_v1_dot_admin__pb2.EvictRequest.SerializeToString,
             seatd_dot_v1_dot_admin__pb2.EvictResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLicence(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/seatd.v1.AdminService/GetLicence',
+            seatd_dot_v1_dot_admin__pb2.AdminServiceGetLicenceRequest.SerializeToString,
+            seatd_dot_v1_dot_admin__pb2.AdminServiceGetLicenceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportLicence(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/seatd.v1.AdminService/ImportLicence',
+            seatd_dot_v1_dot_admin__pb2.ImportLicenceRequest.SerializeToString,
+            seatd_dot_v1_dot_admin__pb2.ImportLicenceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClearLicence(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/seatd.v1.AdminService/ClearLicence',
+            seatd_dot_v1_dot_admin__pb2.ClearLicenceRequest.SerializeToString,
+            seatd_dot_v1_dot_admin__pb2.ClearLicenceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LicenceHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/seatd.v1.AdminService/LicenceHistory',
+            seatd_dot_v1_dot_admin__pb2.LicenceHistoryRequest.SerializeToString,
+            seatd_dot_v1_dot_admin__pb2.LicenceHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetActiveSeats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/seatd.v1.AdminService/SetActiveSeats',
+            seatd_dot_v1_dot_admin__pb2.SetActiveSeatsRequest.SerializeToString,
+            seatd_dot_v1_dot_admin__pb2.SetActiveSeatsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -36,6 +36,14 @@ class AdminServiceStub:
     ListSessions: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListSessionsRequest, _admin_pb2.ListSessionsResponse]
     Evict: _grpc.UnaryUnaryMultiCallable[_admin_pb2.EvictRequest, _admin_pb2.EvictResponse]
     """Ends a session with a reason; its workstation is told at once."""
+    GetLicence: _grpc.UnaryUnaryMultiCallable[_admin_pb2.AdminServiceGetLicenceRequest, _admin_pb2.AdminServiceGetLicenceResponse]
+    ImportLicence: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ImportLicenceRequest, _admin_pb2.ImportLicenceResponse]
+    """Manual registration of a licence file (the offline path)."""
+    ClearLicence: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ClearLicenceRequest, _admin_pb2.ClearLicenceResponse]
+    """Forgets the local licence: the free licence applies until a sync restores it."""
+    LicenceHistory: _grpc.UnaryUnaryMultiCallable[_admin_pb2.LicenceHistoryRequest, _admin_pb2.LicenceHistoryResponse]
+    SetActiveSeats: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SetActiveSeatsRequest, _admin_pb2.SetActiveSeatsResponse]
+    """Owner or buyer only: active seats, at most the purchased ones."""
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -45,6 +53,14 @@ class AdminServiceAsyncStub(AdminServiceStub):
     ListSessions: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListSessionsRequest, _admin_pb2.ListSessionsResponse]  # type: ignore[assignment]
     Evict: _aio.UnaryUnaryMultiCallable[_admin_pb2.EvictRequest, _admin_pb2.EvictResponse]  # type: ignore[assignment]
     """Ends a session with a reason; its workstation is told at once."""
+    GetLicence: _aio.UnaryUnaryMultiCallable[_admin_pb2.AdminServiceGetLicenceRequest, _admin_pb2.AdminServiceGetLicenceResponse]  # type: ignore[assignment]
+    ImportLicence: _aio.UnaryUnaryMultiCallable[_admin_pb2.ImportLicenceRequest, _admin_pb2.ImportLicenceResponse]  # type: ignore[assignment]
+    """Manual registration of a licence file (the offline path)."""
+    ClearLicence: _aio.UnaryUnaryMultiCallable[_admin_pb2.ClearLicenceRequest, _admin_pb2.ClearLicenceResponse]  # type: ignore[assignment]
+    """Forgets the local licence: the free licence applies until a sync restores it."""
+    LicenceHistory: _aio.UnaryUnaryMultiCallable[_admin_pb2.LicenceHistoryRequest, _admin_pb2.LicenceHistoryResponse]  # type: ignore[assignment]
+    SetActiveSeats: _aio.UnaryUnaryMultiCallable[_admin_pb2.SetActiveSeatsRequest, _admin_pb2.SetActiveSeatsResponse]  # type: ignore[assignment]
+    """Owner or buyer only: active seats, at most the purchased ones."""
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     """Administrators: see and manage the seats. Local unix socket by default."""
@@ -63,5 +79,43 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.EvictResponse, _abc.Awaitable[_admin_pb2.EvictResponse]]:
         """Ends a session with a reason; its workstation is told at once."""
+
+    @_abc_1.abstractmethod
+    def GetLicence(
+        self,
+        request: _admin_pb2.AdminServiceGetLicenceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.AdminServiceGetLicenceResponse, _abc.Awaitable[_admin_pb2.AdminServiceGetLicenceResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ImportLicence(
+        self,
+        request: _admin_pb2.ImportLicenceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ImportLicenceResponse, _abc.Awaitable[_admin_pb2.ImportLicenceResponse]]:
+        """Manual registration of a licence file (the offline path)."""
+
+    @_abc_1.abstractmethod
+    def ClearLicence(
+        self,
+        request: _admin_pb2.ClearLicenceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ClearLicenceResponse, _abc.Awaitable[_admin_pb2.ClearLicenceResponse]]:
+        """Forgets the local licence: the free licence applies until a sync restores it."""
+
+    @_abc_1.abstractmethod
+    def LicenceHistory(
+        self,
+        request: _admin_pb2.LicenceHistoryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.LicenceHistoryResponse, _abc.Awaitable[_admin_pb2.LicenceHistoryResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetActiveSeats(
+        self,
+        request: _admin_pb2.SetActiveSeatsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.SetActiveSeatsResponse, _abc.Awaitable[_admin_pb2.SetActiveSeatsResponse]]:
+        """Owner or buyer only: active seats, at most the purchased ones."""
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

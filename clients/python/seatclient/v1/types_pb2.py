@@ -26,7 +26,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14seatd/v1/types.proto\x12\x08seatd.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x92\x02\n\x07Session\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x11\n\tuser_code\x18\x02 \x01(\t\x12\x11\n\tuser_name\x18\x03 \x01(\t\x12\x10\n\x08hostname\x18\x04 \x01(\t\x12\n\n\x02ip\x18\x05 \x01(\t\x12\x16\n\x0e\x63lient_version\x18\x06 \x01(\t\x12.\n\nstarted_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0clast_seen_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x08\x64uration\x18\t \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x10\n\x08\x61ttached\x18\n \x01(\x08\"\xaf\x03\n\x0eLicenceSummary\x12\"\n\x07\x65\x64ition\x18\x01 \x01(\x0e\x32\x11.seatd.v1.Edition\x12\x1c\n\x04mode\x18\x02 \x01(\x0e\x32\x0e.seatd.v1.Mode\x12 \n\x06period\x18\x03 \x01(\x0e\x32\x10.seatd.v1.Period\x12\'\n\x06status\x18\x04 \x01(\x0e\x32\x17.seatd.v1.LicenceStatus\x12\x15\n\x08seat_cap\x18\x05 \x01(\rH\x00\x88\x01\x01\x12\x17\n\x0fseats_purchased\x18\x06 \x01(\r\x12/\n\x0bvalid_until\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x66\x65\x61tures\x18\x08 \x03(\t\x12\x10\n\x08licensee\x18\t \x01(\t\x12\x0f\n\x07\x62\x61se_id\x18\n \x01(\t\x12\x0e\n\x06serial\x18\x0b \x01(\t\x12\x12\n\nauto_renew\x18\x0c \x01(\x08\x12\x17\n\x0fgrace_days_left\x18\r \x01(\x05\x12\x1d\n\x15latest_client_version\x18\x0e \x01(\t\x12\x11\n\torder_url\x18\x0f \x01(\tB\x0b\n\t_seat_cap\"\x89\x03\n\x0b\x45rrorDetail\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x35\n\x08metadata\x18\x03 \x03(\x0b\x32#.seatd.v1.ErrorDetail.MetadataEntry\x12\x15\n\x08seat_cap\x18\x04 \x01(\rH\x00\x88\x01\x01\x12\x0e\n\x06in_use\x18\x05 \x01(\r\x12#\n\x08sessions\x18\x06 \x03(\x0b\x32\x11.seatd.v1.Session\x12.\n\x0bretry_after\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12%\n\x05\x65nded\x18\x08 \x01(\x0b\x32\x16.seatd.v1.EndedSession\x12\x16\n\x0equeue_position\x18\t \x01(\r\x12)\n\x07licence\x18\n \x01(\x0b\x32\x18.seatd.v1.LicenceSummary\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x0b\n\t_seat_cap\"\x87\x01\n\x0c\x45ndedSession\x12\x12\n\nsession_id\x18\x01 \x01(\x04\x12\x1f\n\x04kind\x18\x02 \x01(\x0e\x32\x11.seatd.v1.EndKind\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\n\n\x02\x62y\x18\x04 \x01(\t\x12&\n\x02\x61t\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*P\n\x07\x45\x64ition\x12\x17\n\x13\x45\x44ITION_UNSPECIFIED\x10\x00\x12\x14\n\x10\x45\x44ITION_STANDARD\x10\x01\x12\x16\n\x12\x45\x44ITION_ENTERPRISE\x10\x02*<\n\x04Mode\x12\x14\n\x10MODE_UNSPECIFIED\x10\x00\x12\x0e\n\nMODE_LOCAL\x10\x01\x12\x0e\n\nMODE_CLOUD\x10\x02*]\n\x06Period\x12\x16\n\x12PERIOD_UNSPECIFIED\x10\x00\x12\x12\n\x0ePERIOD_MONTHLY\x10\x01\x12\x14\n\x10PERIOD_QUARTERLY\x10\x02\x12\x11\n\rPERIOD_ANNUAL\x10\x03*\x98\x01\n\rLicenceStatus\x12\x1e\n\x1aLICENCE_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13LICENCE_STATUS_FREE\x10\x01\x12\x18\n\x14LICENCE_STATUS_VALID\x10\x02\x12\x18\n\x14LICENCE_STATUS_GRACE\x10\x03\x12\x1a\n\x16LICENCE_STATUS_EXPIRED\x10\x04*f\n\x07\x45ndKind\x12\x18\n\x14\x45ND_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11\x45ND_KIND_RELEASED\x10\x01\x12\x14\n\x10\x45ND_KIND_EXPIRED\x10\x02\x12\x14\n\x10\x45ND_KIND_EVICTED\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14seatd/v1/types.proto\x12\x08seatd.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x92\x02\n\x07Session\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x11\n\tuser_code\x18\x02 \x01(\t\x12\x11\n\tuser_name\x18\x03 \x01(\t\x12\x10\n\x08hostname\x18\x04 \x01(\t\x12\n\n\x02ip\x18\x05 \x01(\t\x12\x16\n\x0e\x63lient_version\x18\x06 \x01(\t\x12.\n\nstarted_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0clast_seen_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x08\x64uration\x18\t \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x10\n\x08\x61ttached\x18\n \x01(\x08\"\xc2\x03\n\x0eLicenceSummary\x12\"\n\x07\x65\x64ition\x18\x01 \x01(\x0e\x32\x11.seatd.v1.Edition\x12\x1c\n\x04mode\x18\x02 \x01(\x0e\x32\x0e.seatd.v1.Mode\x12 \n\x06period\x18\x03 \x01(\x0e\x32\x10.seatd.v1.Period\x12\'\n\x06status\x18\x04 \x01(\x0e\x32\x17.seatd.v1.LicenceStatus\x12\x15\n\x08seat_cap\x18\x05 \x01(\rH\x00\x88\x01\x01\x12\x17\n\x0fseats_purchased\x18\x06 \x01(\r\x12/\n\x0bvalid_until\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x66\x65\x61tures\x18\x08 \x03(\t\x12\x10\n\x08licensee\x18\t \x01(\t\x12\x0f\n\x07\x62\x61se_id\x18\n \x01(\t\x12\x0e\n\x06serial\x18\x0b \x01(\t\x12\x12\n\nauto_renew\x18\x0c \x01(\x08\x12\x17\n\x0fgrace_days_left\x18\r \x01(\x05\x12\x1d\n\x15latest_client_version\x18\x0e \x01(\t\x12\x11\n\torder_url\x18\x0f \x01(\t\x12\x11\n\tdays_left\x18\x10 \x01(\x05\x42\x0b\n\t_seat_cap\"}\n\x08Licensee\x12\x0f\n\x07\x63ompany\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontact\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\x10\n\x08postcode\x18\x04 \x01(\t\x12\x0c\n\x04\x63ity\x18\x05 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x06 \x01(\t\x12\r\n\x05\x65mail\x18\x07 \x01(\t\"\xa7\x02\n\rLicenceDetail\x12)\n\x07summary\x18\x01 \x01(\x0b\x32\x18.seatd.v1.LicenceSummary\x12$\n\x08licensee\x18\x02 \x01(\x0b\x32\x12.seatd.v1.Licensee\x12.\n\nvalid_from\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tissued_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06in_use\x18\x05 \x01(\r\x12\x30\n\x0ctrusted_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x63lock_rollback\x18\x07 \x01(\x08\x12\x0c\n\x04note\x18\x08 \x01(\t\"\x82\x01\n\x13LicenceHistoryEntry\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\n\n\x02\x62y\x18\x03 \x01(\t\x12&\n\x02\x61t\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fprevious_serial\x18\x05 \x01(\t\"\x89\x03\n\x0b\x45rrorDetail\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x35\n\x08metadata\x18\x03 \x03(\x0b\x32#.seatd.v1.ErrorDetail.MetadataEntry\x12\x15\n\x08seat_cap\x18\x04 \x01(\rH\x00\x88\x01\x01\x12\x0e\n\x06in_use\x18\x05 \x01(\r\x12#\n\x08sessions\x18\x06 \x03(\x0b\x32\x11.seatd.v1.Session\x12.\n\x0bretry_after\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12%\n\x05\x65nded\x18\x08 \x01(\x0b\x32\x16.seatd.v1.EndedSession\x12\x16\n\x0equeue_position\x18\t \x01(\r\x12)\n\x07licence\x18\n \x01(\x0b\x32\x18.seatd.v1.LicenceSummary\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x0b\n\t_seat_cap\"\x87\x01\n\x0c\x45ndedSession\x12\x12\n\nsession_id\x18\x01 \x01(\x04\x12\x1f\n\x04kind\x18\x02 \x01(\x0e\x32\x11.seatd.v1.EndKind\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\n\n\x02\x62y\x18\x04 \x01(\t\x12&\n\x02\x61t\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*P\n\x07\x45\x64ition\x12\x17\n\x13\x45\x44ITION_UNSPECIFIED\x10\x00\x12\x14\n\x10\x45\x44ITION_STANDARD\x10\x01\x12\x16\n\x12\x45\x44ITION_ENTERPRISE\x10\x02*<\n\x04Mode\x12\x14\n\x10MODE_UNSPECIFIED\x10\x00\x12\x0e\n\nMODE_LOCAL\x10\x01\x12\x0e\n\nMODE_CLOUD\x10\x02*]\n\x06Period\x12\x16\n\x12PERIOD_UNSPECIFIED\x10\x00\x12\x12\n\x0ePERIOD_MONTHLY\x10\x01\x12\x14\n\x10PERIOD_QUARTERLY\x10\x02\x12\x11\n\rPERIOD_ANNUAL\x10\x03*\x98\x01\n\rLicenceStatus\x12\x1e\n\x1aLICENCE_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13LICENCE_STATUS_FREE\x10\x01\x12\x18\n\x14LICENCE_STATUS_VALID\x10\x02\x12\x18\n\x14LICENCE_STATUS_GRACE\x10\x03\x12\x1a\n\x16LICENCE_STATUS_EXPIRED\x10\x04*f\n\x07\x45ndKind\x12\x18\n\x14\x45ND_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11\x45ND_KIND_RELEASED\x10\x01\x12\x14\n\x10\x45ND_KIND_EXPIRED\x10\x02\x12\x14\n\x10\x45ND_KIND_EVICTED\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,24 +35,30 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ERRORDETAIL_METADATAENTRY']._loaded_options = None
   _globals['_ERRORDETAIL_METADATAENTRY']._serialized_options = b'8\001'
-  _globals['_EDITION']._serialized_start=1344
-  _globals['_EDITION']._serialized_end=1424
-  _globals['_MODE']._serialized_start=1426
-  _globals['_MODE']._serialized_end=1486
-  _globals['_PERIOD']._serialized_start=1488
-  _globals['_PERIOD']._serialized_end=1581
-  _globals['_LICENCESTATUS']._serialized_start=1584
-  _globals['_LICENCESTATUS']._serialized_end=1736
-  _globals['_ENDKIND']._serialized_start=1738
-  _globals['_ENDKIND']._serialized_end=1840
+  _globals['_EDITION']._serialized_start=1921
+  _globals['_EDITION']._serialized_end=2001
+  _globals['_MODE']._serialized_start=2003
+  _globals['_MODE']._serialized_end=2063
+  _globals['_PERIOD']._serialized_start=2065
+  _globals['_PERIOD']._serialized_end=2158
+  _globals['_LICENCESTATUS']._serialized_start=2161
+  _globals['_LICENCESTATUS']._serialized_end=2313
+  _globals['_ENDKIND']._serialized_start=2315
+  _globals['_ENDKIND']._serialized_end=2417
   _globals['_SESSION']._serialized_start=100
   _globals['_SESSION']._serialized_end=374
   _globals['_LICENCESUMMARY']._serialized_start=377
-  _globals['_LICENCESUMMARY']._serialized_end=808
-  _globals['_ERRORDETAIL']._serialized_start=811
-  _globals['_ERRORDETAIL']._serialized_end=1204
-  _globals['_ERRORDETAIL_METADATAENTRY']._serialized_start=1144
-  _globals['_ERRORDETAIL_METADATAENTRY']._serialized_end=1191
-  _globals['_ENDEDSESSION']._serialized_start=1207
-  _globals['_ENDEDSESSION']._serialized_end=1342
+  _globals['_LICENCESUMMARY']._serialized_end=827
+  _globals['_LICENSEE']._serialized_start=829
+  _globals['_LICENSEE']._serialized_end=954
+  _globals['_LICENCEDETAIL']._serialized_start=957
+  _globals['_LICENCEDETAIL']._serialized_end=1252
+  _globals['_LICENCEHISTORYENTRY']._serialized_start=1255
+  _globals['_LICENCEHISTORYENTRY']._serialized_end=1385
+  _globals['_ERRORDETAIL']._serialized_start=1388
+  _globals['_ERRORDETAIL']._serialized_end=1781
+  _globals['_ERRORDETAIL_METADATAENTRY']._serialized_start=1721
+  _globals['_ERRORDETAIL_METADATAENTRY']._serialized_end=1768
+  _globals['_ENDEDSESSION']._serialized_start=1784
+  _globals['_ENDEDSESSION']._serialized_end=1919
 # @@protoc_insertion_point(module_scope)

@@ -197,6 +197,7 @@ class LicenceSummary(_message.Message):
     GRACE_DAYS_LEFT_FIELD_NUMBER: _builtins.int
     LATEST_CLIENT_VERSION_FIELD_NUMBER: _builtins.int
     ORDER_URL_FIELD_NUMBER: _builtins.int
+    DAYS_LEFT_FIELD_NUMBER: _builtins.int
     edition: Global___Edition.ValueType
     mode: Global___Mode.ValueType
     period: Global___Period.ValueType
@@ -213,6 +214,8 @@ class LicenceSummary(_message.Message):
     latest_client_version: _builtins.str
     order_url: _builtins.str
     """Where a person orders one more connection."""
+    days_left: _builtins.int
+    """Days to the renewal date; negative once past it."""
     @_builtins.property
     def valid_until(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -235,16 +238,140 @@ class LicenceSummary(_message.Message):
         grace_days_left: _builtins.int = ...,
         latest_client_version: _builtins.str = ...,
         order_url: _builtins.str = ...,
+        days_left: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_seat_cap", b"_seat_cap", "seat_cap", b"seat_cap", "valid_until", b"valid_until"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_seat_cap", b"_seat_cap", "auto_renew", b"auto_renew", "base_id", b"base_id", "edition", b"edition", "features", b"features", "grace_days_left", b"grace_days_left", "latest_client_version", b"latest_client_version", "licensee", b"licensee", "mode", b"mode", "order_url", b"order_url", "period", b"period", "seat_cap", b"seat_cap", "seats_purchased", b"seats_purchased", "serial", b"serial", "status", b"status", "valid_until", b"valid_until"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_seat_cap", b"_seat_cap", "auto_renew", b"auto_renew", "base_id", b"base_id", "days_left", b"days_left", "edition", b"edition", "features", b"features", "grace_days_left", b"grace_days_left", "latest_client_version", b"latest_client_version", "licensee", b"licensee", "mode", b"mode", "order_url", b"order_url", "period", b"period", "seat_cap", b"seat_cap", "seats_purchased", b"seats_purchased", "serial", b"serial", "status", b"status", "valid_until", b"valid_until"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__seat_cap: _TypeAlias = _typing.Literal["seat_cap"]  # noqa: Y015
     _WhichOneofArgType__seat_cap: _TypeAlias = _typing.Literal["_seat_cap", b"_seat_cap"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType__seat_cap) -> _WhichOneofReturnType__seat_cap | None: ...
 
 Global___LicenceSummary: _TypeAlias = LicenceSummary  # noqa: Y015
+
+@_typing.final
+class Licensee(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMPANY_FIELD_NUMBER: _builtins.int
+    CONTACT_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    POSTCODE_FIELD_NUMBER: _builtins.int
+    CITY_FIELD_NUMBER: _builtins.int
+    COUNTRY_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    company: _builtins.str
+    contact: _builtins.str
+    address: _builtins.str
+    postcode: _builtins.str
+    city: _builtins.str
+    country: _builtins.str
+    email: _builtins.str
+    def __init__(
+        self,
+        *,
+        company: _builtins.str = ...,
+        contact: _builtins.str = ...,
+        address: _builtins.str = ...,
+        postcode: _builtins.str = ...,
+        city: _builtins.str = ...,
+        country: _builtins.str = ...,
+        email: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "city", b"city", "company", b"company", "contact", b"contact", "country", b"country", "email", b"email", "postcode", b"postcode"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Licensee: _TypeAlias = Licensee  # noqa: Y015
+
+@_typing.final
+class LicenceDetail(_message.Message):
+    """Everything an administrator sees of the licence in force."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    LICENSEE_FIELD_NUMBER: _builtins.int
+    VALID_FROM_FIELD_NUMBER: _builtins.int
+    ISSUED_AT_FIELD_NUMBER: _builtins.int
+    IN_USE_FIELD_NUMBER: _builtins.int
+    TRUSTED_TIME_FIELD_NUMBER: _builtins.int
+    CLOCK_ROLLBACK_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    in_use: _builtins.int
+    clock_rollback: _builtins.bool
+    """True while the server's clock is behind the trusted time."""
+    note: _builtins.str
+    @_builtins.property
+    def summary(self) -> Global___LicenceSummary: ...
+    @_builtins.property
+    def licensee(self) -> Global___Licensee: ...
+    @_builtins.property
+    def valid_from(self) -> _timestamp_pb2.Timestamp:
+        """Dates are given as midnight UTC of the day."""
+
+    @_builtins.property
+    def issued_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def trusted_time(self) -> _timestamp_pb2.Timestamp:
+        """The wall time the daemon trusts for licence dates (never behind the last one seen)."""
+
+    def __init__(
+        self,
+        *,
+        summary: Global___LicenceSummary | None = ...,
+        licensee: Global___Licensee | None = ...,
+        valid_from: _timestamp_pb2.Timestamp | None = ...,
+        issued_at: _timestamp_pb2.Timestamp | None = ...,
+        in_use: _builtins.int = ...,
+        trusted_time: _timestamp_pb2.Timestamp | None = ...,
+        clock_rollback: _builtins.bool = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["issued_at", b"issued_at", "licensee", b"licensee", "summary", b"summary", "trusted_time", b"trusted_time", "valid_from", b"valid_from"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["clock_rollback", b"clock_rollback", "in_use", b"in_use", "issued_at", b"issued_at", "licensee", b"licensee", "note", b"note", "summary", b"summary", "trusted_time", b"trusted_time", "valid_from", b"valid_from"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LicenceDetail: _TypeAlias = LicenceDetail  # noqa: Y015
+
+@_typing.final
+class LicenceHistoryEntry(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERIAL_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    BY_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    PREVIOUS_SERIAL_FIELD_NUMBER: _builtins.int
+    serial: _builtins.str
+    """Empty for a clear."""
+    source: _builtins.str
+    """"import", "sync" or "clear"."""
+    by: _builtins.str
+    previous_serial: _builtins.str
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        serial: _builtins.str = ...,
+        source: _builtins.str = ...,
+        by: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        previous_serial: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "by", b"by", "previous_serial", b"previous_serial", "serial", b"serial", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LicenceHistoryEntry: _TypeAlias = LicenceHistoryEntry  # noqa: Y015
 
 @_typing.final
 class ErrorDetail(_message.Message):

@@ -1,0 +1,128 @@
+"""The licence rules, pure: status and cap on a given day, what may be installed, and a
+wall time that a clock set back cannot move backwards.
+
+Everything takes the day or the readings it needs; nothing here reads a clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from seatd.entitlement import LicenceView, Status
+from seatd.errors import LicenceRejected
+from seatd.licence.document import Licence
+
+
+@dataclass(frozen=True, slots=True)
+class LicenceConfig:
+    # Vendor public keys (files written by `seatd-vendor keygen`) trusted to sign licences.
+    trusted_keys: tuple[Path, ...] = field(default=())
+    # Days after the renewal date during which everything still works.
+    grace_days: int = 14
+    # How far behind the last trusted time the wall clock may be before it counts as set back.
+    rollback_tolerance: float = 300.0
+    # Seconds between licence checks (status changes, clock watch, last-seen time saved).
+    check_interval: float = 60.0
+
+
+def assess(
+    licence: Licence | None, active: int | None, today: date, grace_days: int, base_id: str
+) -> LicenceView:
+    """What is in force on `today`."""
+    if licence is None:
+        return LicenceView(base_id=base_id)
+    ends = licence.valid_until
+    grace_ends = ends + timedelta(days=grace_days)
+    if today <= ends:
+        status, grace_left = Status.VALID, 0
+    elif today <= grace_ends:
+        status, grace_left = Status.GRACE, (grace_ends - today).days
+    else:
+        status, grace_left = Status.EXPIRED, 0
+    seats_active = min(active, licence.seats) if active else licence.seats
+    return LicenceView(
+        edition=licence.edition,
+        mode=licence.mode,
+        status=status,
+        period=licence.period,
+        seat_cap=seats_active if licence.capped else None,
+        seats_purchased=licence.seats,
+        valid_from=licence.valid_from,
+        valid_until=ends,
+        days_left=(ends - today).days,
+        grace_days_left=grace_left,
+        features=licence.features,
+        licensee=licence.licensee,
+        base_id=base_id,
+        serial=licence.serial,
+        auto_renew=licence.auto_renew,
+        issued_at=licence.issued_at,
+        latest_client_version=licence.latest_client_version,
+        order_url=licence.order_url,
+    )
+
+
+def check_installable(licence: Licence, base_id: str, today: date, grace_days: int) -> None:
+    """Raise LicenceRejected unless `licence` may replace the one in force on `today`."""
+    if licence.base_id != base_id:
+        raise LicenceRejected(
+            "LICENCE_WRONG_BASE",
+            f"this licence is for base id {licence.base_id}, but this server's base id is "
+            f"{base_id}: ask the vendor for a licence for {base_id}",
+        )
+    if licence.valid_until < licence.valid_from:
+        raise LicenceRejected(
+            "LICENCE_BAD_DATES",
+            f"the licence ends ({licence.valid_until}) before it starts ({licence.valid_from})",
+        )
+    if licence.issued_at.date() > licence.valid_until:
+        raise LicenceRejected(
+            "LICENCE_BAD_DATES",
+            f"the licence was issued ({licence.issued_at.date()}) after it ends "
+            f"({licence.valid_until})",
+        )
+    if licence.valid_from > today:
+        raise LicenceRejected(
+            "LICENCE_NOT_YET_VALID",
+            f"the licence starts on {licence.valid_from}; import it on or after that day",
+        )
+    if licence.valid_until + timedelta(days=grace_days) < today:
+        raise LicenceRejected(
+            "LICENCE_EXPIRED",
+            f"the licence ended on {licence.valid_until}: renew the subscription",
+        )
+
+
+class TrustedTime:
+    """Wall time that never goes backwards, across restarts too.
+
+    It is carried forward on the monotonic clock from the latest trusted reading (and from
+    floors such as the last time seen before a restart, or a licence's issue time). A wall
+    reading behind the carried time by more than the tolerance is a clock set back: the
+    carried time is used instead, and the episode is reported once.
+    """
+
+    def __init__(self, floor: datetime, mono: float, tolerance: float) -> None:
+        self._wall = floor
+        self._mono = mono
+        self.tolerance = tolerance
+        self.rolled_back = False
+
+    def carried(self, mono: float) -> datetime:
+        return self._wall + timedelta(seconds=max(0.0, mono - self._mono))
+
+    def observe(self, wall: datetime, mono: float) -> tuple[datetime, bool]:
+        """Trusted time for this reading, and whether a set-back clock was just detected."""
+        carried = self.carried(mono)
+        behind = (carried - wall).total_seconds()
+        was = self.rolled_back
+        self.rolled_back = behind > self.tolerance
+        trusted = max(wall, carried)
+        self._wall, self._mono = trusted, mono
+        return trusted, self.rolled_back and not was
+
+    def raise_floor(self, floor: datetime, mono: float) -> None:
+        if floor > self.carried(mono):
+            self._wall, self._mono = floor, mono

@@ -1,0 +1,60 @@
+"""Watches the licence over time. `run` only sleeps and calls `tick`.
+
+Each tick saves the trusted wall time (so a restart can spot a clock set back), journals a
+clock found set back, and tells every workstation when the licence's status changes (valid
+to grace, grace to expired).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+
+from seatd.licence.book import LicenceBook
+from seatd.model import ClockRollback, Event, WallSeen
+from seatd.service import SeatService
+
+log = structlog.get_logger("seatd")
+
+
+class LicenceWatch:
+    def __init__(self, service: SeatService, book: LicenceBook, interval: float) -> None:
+        self.service = service
+        self.book = book
+        self.interval = interval
+        self._status = book.view().status
+
+    async def tick(self) -> None:
+        trusted, rolled_back = self.book.observe()
+        events: list[Event] = [WallSeen(trusted)]
+        if rolled_back:
+            wall = self.service.clock.wall()
+            behind = round((trusted - wall).total_seconds(), 3)
+            log.warning(
+                "clock.rollback_detected",
+                wall=wall.isoformat(),
+                trusted=trusted.isoformat(),
+                behind_seconds=behind,
+                action="licence dates use the last trusted time",
+            )
+            events.append(ClockRollback(wall, trusted, trusted))
+        await self.service.committer.submit(events)
+        view = self.book.view()
+        if view.status is not self._status:
+            log.info(
+                "licence.status_changed",
+                old=self._status.name,
+                new=view.status.name,
+                grace_days_left=view.grace_days_left,
+            )
+            self._status = view.status
+            self.service.licence_changed()
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("licence.watch_failed")
