@@ -165,3 +165,192 @@ def evict(obj: Ctx, session_id: int, reason: str) -> None:
             admin_pb2.EvictRequest(session_id=session_id, reason=reason), timeout=TIMEOUT
         )
     click.echo(f"session {r.ended.session_id} disconnected: {r.ended.reason}")
+
+
+def _name(enum_type: Any, value: int, prefix: str) -> str:
+    return str(enum_type.Name(value)).removeprefix(prefix).lower()
+
+
+def licence_json(d: types_pb2.LicenceDetail) -> dict[str, Any]:
+    s = d.summary
+    status = _name(types_pb2.LicenceStatus, s.status, "LICENCE_STATUS_")
+    has_licence = bool(s.serial)
+    return {
+        "base_id": s.base_id,
+        "status": status,
+        "edition": _name(types_pb2.Edition, s.edition, "EDITION_"),
+        "mode": _name(types_pb2.Mode, s.mode, "MODE_"),
+        "period": _name(types_pb2.Period, s.period, "PERIOD_") if has_licence else None,
+        "seats_purchased": s.seats_purchased if has_licence else None,
+        "seats_active": s.seat_cap if s.HasField("seat_cap") else None,
+        "in_use": d.in_use,
+        "valid_until": _dt(s.valid_until).date().isoformat() if has_licence else None,
+        "days_left": s.days_left if has_licence else None,
+        "grace_days_left": s.grace_days_left,
+        "auto_renew": s.auto_renew,
+        "features": list(s.features),
+        "serial": s.serial or None,
+        "licensee": {
+            "company": d.licensee.company,
+            "contact": d.licensee.contact,
+            "address": d.licensee.address,
+            "postcode": d.licensee.postcode,
+            "city": d.licensee.city,
+            "country": d.licensee.country,
+            "email": d.licensee.email,
+        },
+        "trusted_time": _iso(_dt(d.trusted_time)),
+        "clock_rollback": d.clock_rollback,
+        "note": d.note,
+    }
+
+
+def print_licence(d: types_pb2.LicenceDetail) -> None:
+    j = licence_json(d)
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    who = d.licensee
+    if j["serial"]:
+        place = ", ".join(
+            x
+            for x in (
+                who.contact,
+                who.address,
+                f"{who.postcode} {who.city}".strip(),
+                who.country,
+                who.email,
+            )
+            if x
+        )
+        grid.add_row("Licensed to", f"{who.company}" + (f" ({place})" if place else ""))
+    grid.add_row("Base id (Num ID)", j["base_id"])
+    grid.add_row("Edition", j["edition"].upper())
+    grid.add_row("Mode", j["mode"].upper())
+    status = {
+        "free": "free (Standard/Local, free for life, no seat cap)",
+        "valid": "valid",
+        "grace": f"in grace: {j['grace_days_left']} days left to renew",
+        "expired": "expired: no new connections until renewed",
+    }[j["status"]]
+    if j["serial"]:
+        renew = "auto-renew on" if j["auto_renew"] else "auto-renew off"
+        grid.add_row("Subscription", f"{j['period'].upper()} ({renew})")
+        grid.add_row(
+            "Seats",
+            f"{j['seats_purchased']} purchased / "
+            f"{j['seats_active'] if j['seats_active'] is not None else '-'} "
+            f"active / {j['in_use']} in use",
+        )
+        days = j["days_left"]
+        left = f"{days} days left" if days >= 0 else f"{-days} days ago"
+        grid.add_row("Valid until", f"{j['valid_until']} ({left})")
+    else:
+        grid.add_row("Seats", f"unlimited / {j['in_use']} in use")
+    grid.add_row("Status", status)
+    grid.add_row("Features", ", ".join(j["features"]) or "-")
+    if j["serial"]:
+        grid.add_row("Serial", j["serial"])
+    if j["clock_rollback"]:
+        grid.add_row("Clock", f"set back: licence dates use {j['trusted_time']}")
+    if j["note"]:
+        grid.add_row("Note", j["note"])
+    Console().print(grid)
+
+
+@main.group()
+def licence() -> None:
+    """The licence in force: show, import, clear, history."""
+
+
+@licence.command("show")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
+@click.pass_obj
+def licence_show(obj: Ctx, as_json: bool) -> None:
+    """What the licence allows, and until when."""
+    with obj.admin() as admin:
+        r = admin.GetLicence(admin_pb2.AdminServiceGetLicenceRequest(), timeout=TIMEOUT)
+    if as_json:
+        click.echo(json.dumps(licence_json(r.licence), indent=2))
+    else:
+        print_licence(r.licence)
+
+
+@licence.command("import")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.pass_obj
+def licence_import(obj: Ctx, file: Path) -> None:
+    """Register a licence file by hand (no internet needed)."""
+    try:
+        text = file.read_text(encoding="ascii", errors="replace")
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {file}: {exc.strerror}") from None
+    with obj.admin() as admin:
+        r = admin.ImportLicence(admin_pb2.ImportLicenceRequest(licence_text=text), timeout=TIMEOUT)
+    j = licence_json(r.licence)
+    click.echo(
+        f"licence {j['serial']} installed: {j['edition'].upper()}/{j['mode'].upper()}, "
+        f"{j['seats_purchased']} seats, valid until {j['valid_until']}"
+    )
+
+
+@licence.command("clear")
+@click.pass_obj
+def licence_clear(obj: Ctx) -> None:
+    """Forget the local licence (the next sync restores it)."""
+    with obj.admin() as admin:
+        admin.ClearLicence(admin_pb2.ClearLicenceRequest(), timeout=TIMEOUT)
+    click.echo("local licence cleared: the free Standard licence applies until it is restored")
+
+
+@licence.command("history")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list, for scripts.")
+@click.pass_obj
+def licence_history(obj: Ctx, as_json: bool) -> None:
+    """Every licence change: when, which serial, from where."""
+    with obj.admin() as admin:
+        r = admin.LicenceHistory(admin_pb2.LicenceHistoryRequest(), timeout=TIMEOUT)
+    rows = [
+        {
+            "at": _iso(_dt(e.at)),
+            "serial": e.serial or None,
+            "source": e.source,
+            "by": e.by,
+            "previous_serial": e.previous_serial or None,
+        }
+        for e in r.entries
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="Licence history")
+    for col in ("When (UTC)", "Serial", "From", "By", "Replaced"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(
+            row["at"],
+            row["serial"] or "(cleared)",
+            row["source"],
+            row["by"],
+            row["previous_serial"] or "-",
+        )
+    Console().print(table)
+
+
+@main.group()
+def seats() -> None:
+    """Active seats (owner or buyer)."""
+
+
+@seats.command("set")
+@click.argument("count", type=click.IntRange(min=1))
+@click.pass_obj
+def seats_set(obj: Ctx, count: int) -> None:
+    """Set the active seats, up to the purchased ones. Lowering evicts no one."""
+    with obj.admin() as admin:
+        r = admin.SetActiveSeats(admin_pb2.SetActiveSeatsRequest(seats=count), timeout=TIMEOUT)
+    j = licence_json(r.licence)
+    click.echo(
+        f"active seats: {j['seats_active']} of {j['seats_purchased']} purchased "
+        f"({j['in_use']} in use)"
+    )

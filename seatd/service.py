@@ -167,6 +167,8 @@ class SeatService:
         self.draining = False
         self._streams: dict[int, Stream] = {}
         self._queue: deque[_Waiter] = deque()
+        # The licence status last announced to workstations.
+        self.licence_status = entitlement.view().status
 
     def now(self) -> Instant:
         return Instant(self.clock.monotonic(), self.clock.wall())
@@ -420,8 +422,10 @@ class SeatService:
         return book.view()
 
     def licence_changed(self) -> None:
+        """Tell every workstation what is in force now; a raised cap serves the queue."""
         self._serve_queue()
         view = self.entitlement.view()
+        self.licence_status = view.status
         for stream in self._streams.values():
             stream.push(LicenceNotice(view))
 

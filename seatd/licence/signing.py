@@ -16,6 +16,7 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,7 @@ ALG = "Ed25519"
 BEGIN = "-----BEGIN SEATD LICENCE-----"
 END = "-----END SEATD LICENCE-----"
 KEY_ID_HEADER = "Key-Id: "
+_WHITESPACE = re.compile(r"[ \t\r\n\x0b\x0c]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +130,8 @@ def verify(text: str | bytes, trusted: dict[str, TrustedKey]) -> Licence:
         raise _reject(
             "LICENCE_MALFORMED", f"no licence found: expected the lines {BEGIN} ... {END}"
         )
-    body = "".join(text[begin + len(BEGIN) : end].split())
+    # Copy and paste may add or drop line breaks and spaces, nothing else.
+    body = _WHITESPACE.sub("", text[begin + len(BEGIN) : end])
     try:
         envelope = json.loads(base64.b64decode(body, validate=True))
         alg, kid = envelope["alg"], envelope["kid"]

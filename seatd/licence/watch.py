@@ -23,7 +23,6 @@ class LicenceWatch:
         self.service = service
         self.book = book
         self.interval = interval
-        self._status = book.view().status
 
     async def tick(self) -> None:
         trusted, rolled_back = self.book.observe()
@@ -40,15 +39,14 @@ class LicenceWatch:
             )
             events.append(ClockRollback(wall, trusted, trusted))
         await self.service.committer.submit(events)
-        view = self.book.view()
-        if view.status is not self._status:
+        status = self.service.entitlement.view().status
+        if status is not self.service.licence_status:
             log.info(
                 "licence.status_changed",
-                old=self._status.name,
-                new=view.status.name,
-                grace_days_left=view.grace_days_left,
+                old=self.service.licence_status.name,
+                new=status.name,
+                grace_days_left=self.service.entitlement.view().grace_days_left,
             )
-            self._status = view.status
             self.service.licence_changed()
 
     async def run(self) -> None:
