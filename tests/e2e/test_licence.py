@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import threading
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -40,7 +40,7 @@ def keys(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def issue(key: Path, base_id: str, out: Path, seats: int = 2) -> Path:
-    until = (date.today() + timedelta(days=365)).isoformat()
+    until = (datetime.now(UTC).date() + timedelta(days=365)).isoformat()
     vendor(
         "issue",
         "--key",
