@@ -7,26 +7,24 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 
 from seatclient import wire
-from seatclient.clock import Clock, SystemClock
+from seatclient.clock import Clock
 from seatclient.core import SeatCore
-from seatclient.errors import DaemonUnavailable, from_rpc_error
+from seatclient.errors import from_rpc_error
 from seatclient.events import SeatEvent, SeatState
 from seatclient.lease import Backoff
+from seatclient.settings import ClientSettings, Listener, QueueListener
 from seatclient.v1 import seat_pb2, seat_pb2_grpc, types_pb2
 
 log = logging.getLogger("seatclient")
 
-Listener = Callable[[SeatEvent], None]
-QueueListener = Callable[[int], None]
 
-
-class AsyncSeatClient:
+class AsyncSeatClient(ClientSettings):
     """A connection to one seat daemon, for asyncio applications."""
 
     def __init__(
@@ -40,12 +38,14 @@ class AsyncSeatClient:
         clock: Clock | None = None,
         backoff: Backoff | None = None,
     ) -> None:
-        self.target = target
-        self.client_version = client_version
-        self.hostname = hostname
-        self.timeout = timeout
-        self.clock: Clock = clock or SystemClock()
-        self.backoff = backoff or Backoff()
+        super().__init__(
+            target,
+            client_version=client_version,
+            hostname=hostname,
+            timeout=timeout,
+            clock=clock,
+            backoff=backoff,
+        )
         self._channel = wire.channel(grpc.aio, target, credentials)
         self.stub = seat_pb2_grpc.SeatServiceStub(self._channel)
         self._acquire_stream = wire.acquire_as_stream(self._channel)
@@ -63,16 +63,7 @@ class AsyncSeatClient:
         on_queued: QueueListener | None = None,
     ) -> AsyncSeat:
         """Take a seat; see `SeatClient.acquire` for the arguments and errors."""
-        request = wire.acquire_request(
-            user_code=user_code,
-            user_name=user_name,
-            hostname=self.hostname,
-            client_version=self.client_version,
-            evict_session=evict_session,
-            reason=reason,
-            wait=wait,
-        )
-        deadline = self.clock.monotonic() + self.timeout + (wait or 0.0)
+        request, deadline = self._acquire_request(user_code, user_name, evict_session, reason, wait)
         attempt = 0
         while True:
             sent_at = self.clock.monotonic()
@@ -85,12 +76,12 @@ class AsyncSeatClient:
                 response = await call.read()
             except grpc.RpcError as exc:
                 error = from_rpc_error(exc, self.target)
-                delay = self.backoff.delay(attempt)
-                if isinstance(error, DaemonUnavailable) and sent_at + delay < deadline:
-                    attempt += 1
-                    await asyncio.sleep(delay)
-                    continue
-                raise error from None
+                delay = self._retry_after(error, attempt, deadline)
+                if delay is None:
+                    raise error from None
+                attempt += 1
+                await asyncio.sleep(delay)
+                continue
             core = SeatCore(wire.granted(response), sent_at, self.backoff, self.target)
             seat = AsyncSeat(self, core, on_event)
             self._seats.add(seat)

@@ -11,20 +11,18 @@ from typing import Any
 import grpc
 
 from seatclient import wire
-from seatclient.clock import Clock, SystemClock
+from seatclient.clock import Clock
 from seatclient.core import SeatCore
-from seatclient.errors import DaemonUnavailable, from_rpc_error
+from seatclient.errors import from_rpc_error
 from seatclient.events import SeatEvent, SeatState
 from seatclient.lease import Backoff
+from seatclient.settings import ClientSettings, Listener, QueueListener
 from seatclient.v1 import seat_pb2, seat_pb2_grpc, types_pb2
 
 log = logging.getLogger("seatclient")
 
-Listener = Callable[[SeatEvent], None]
-QueueListener = Callable[[int], None]
 
-
-class SeatClient:
+class SeatClient(ClientSettings):
     """A connection to one seat daemon. Thread-safe; one per process is enough."""
 
     def __init__(
@@ -38,12 +36,14 @@ class SeatClient:
         clock: Clock | None = None,
         backoff: Backoff | None = None,
     ) -> None:
-        self.target = target
-        self.client_version = client_version
-        self.hostname = hostname
-        self.timeout = timeout
-        self.clock: Clock = clock or SystemClock()
-        self.backoff = backoff or Backoff()
+        super().__init__(
+            target,
+            client_version=client_version,
+            hostname=hostname,
+            timeout=timeout,
+            clock=clock,
+            backoff=backoff,
+        )
         self._channel = wire.channel(grpc, target, credentials)
         self.stub = seat_pb2_grpc.SeatServiceStub(self._channel)
         self._acquire_stream = wire.acquire_as_stream(self._channel)
@@ -68,16 +68,7 @@ class SeatClient:
         that session's seat over when the daemon's policy allows it. Raises
         `DaemonUnavailable` when the daemon cannot be reached within the timeout.
         """
-        request = wire.acquire_request(
-            user_code=user_code,
-            user_name=user_name,
-            hostname=self.hostname,
-            client_version=self.client_version,
-            evict_session=evict_session,
-            reason=reason,
-            wait=wait,
-        )
-        deadline = self.clock.monotonic() + self.timeout + (wait or 0.0)
+        request, deadline = self._acquire_request(user_code, user_name, evict_session, reason, wait)
         attempt = 0
         while True:
             sent_at = self.clock.monotonic()
@@ -90,12 +81,12 @@ class SeatClient:
                 response = next(call)
             except grpc.RpcError as exc:
                 error = from_rpc_error(exc, self.target)
-                delay = self.backoff.delay(attempt)
-                if isinstance(error, DaemonUnavailable) and sent_at + delay < deadline:
-                    attempt += 1
-                    threading.Event().wait(delay)
-                    continue
-                raise error from None
+                delay = self._retry_after(error, attempt, deadline)
+                if delay is None:
+                    raise error from None
+                attempt += 1
+                threading.Event().wait(delay)
+                continue
             core = SeatCore(wire.granted(response), sent_at, self.backoff, self.target)
             seat = Seat(self, core, on_event)
             self._seats.add(seat)
