@@ -1,0 +1,1 @@
+"""The vendor's reference cloud endpoint: subscriptions, pricing, orders, licence sync."""
