@@ -58,7 +58,9 @@ class PriceTable:
                 for e, modes in data["monthly"].items()
                 for m, price in modes.items()
             }
-            discount = {Period[p]: _decimal(f"discount.{p}", v) for p, v in data["discount"].items()}
+            discount = {
+                Period[p]: _decimal(f"discount.{p}", v) for p, v in data["discount"].items()
+            }
             vat = {c.upper(): _decimal(f"vat.{c}", v) for c, v in data["vat"].items()}
             promo = {c.upper(): _decimal(f"promo.{c}", v) for c, v in data.get("promo", {}).items()}
         except (KeyError, AttributeError) as exc:
@@ -161,8 +163,22 @@ def quote(
     per_month = Decimal(0) if free else table.seat_month(edition, mode, period, promo)
     months = MONTHS[period]
     excl, vat, incl = _amounts(per_month * seats * months, rate)
-    return Quote(edition, mode, period, seats, country.upper(), table.currency, per_month, months,
-                 excl, rate, vat, incl, promo.upper(), free)
+    return Quote(
+        edition,
+        mode,
+        period,
+        seats,
+        country.upper(),
+        table.currency,
+        per_month,
+        months,
+        excl,
+        rate,
+        vat,
+        incl,
+        promo.upper(),
+        free,
+    )
 
 
 def add_months(d: date, months: int) -> date:
@@ -216,8 +232,9 @@ def prorate(
     promo: str = "",
 ) -> Prorated:
     """The price of `seats` more from `today` to `renewal`."""
-    full = quote(table, edition=edition, mode=mode, period=period, seats=seats, country=country,
-                 promo=promo)
+    full = quote(
+        table, edition=edition, mode=mode, period=period, seats=seats, country=country, promo=promo
+    )
     start = period_start(renewal, period)
     period_days = (renewal - start).days
     days_left = max(0, min(period_days, (renewal - today).days))
