@@ -6,7 +6,7 @@ TOOLS := .tools
 BUF := $(TOOLS)/node_modules/.bin/buf
 BUF_VERSION := 1.75.0
 STAMP := $(VENV)/.installed
-GEN_DIR := clients/python/seatclient/v1
+GEN_DIRS := clients/python/seatclient/v1 seatd/cloud/v1
 
 .PHONY: run test proto check-proto buf-lint lint bench clean
 
@@ -27,13 +27,15 @@ test: $(STAMP) check-proto buf-lint lint
 	$(PY) -m pytest -q
 
 proto: $(STAMP)
-	$(PY) proto/generate.py $(GEN_DIR)
+	$(PY) proto/generate.py .
 
 # The committed generated code must be exactly what `make proto` writes.
 check-proto: $(STAMP)
 	rm -rf $(VENV)/genproto && $(PY) proto/generate.py $(VENV)/genproto
-	diff -r -x __pycache__ $(VENV)/genproto $(GEN_DIR) \
-		|| { echo "generated code differs from proto/: run 'make proto' and commit"; exit 1; }
+	for d in $(GEN_DIRS); do \
+		diff -r -x __pycache__ $(VENV)/genproto/$$d $$d \
+		|| { echo "generated code in $$d differs from proto/: run 'make proto' and commit"; exit 1; }; \
+	done
 
 buf-lint: $(BUF)
 	$(BUF) lint proto

@@ -35,6 +35,9 @@ def _overrides(**flags: Any) -> dict[str, dict[str, Any]]:
         "trusted_key": ("licence", "trusted_keys"),
         "grace_days": ("licence", "grace_days"),
         "wall_clock_offset": ("dev", "wall_clock_offset"),
+        "cloud_url": ("cloud", "url"),
+        "sync_interval": ("cloud", "interval"),
+        "cloud_ca": ("cloud", "ca_file"),
     }
     out: dict[str, dict[str, Any]] = {}
     for flag, value in flags.items():
@@ -82,6 +85,9 @@ def _config_options(fn: Any) -> Any:
             help="Vendor public key trusted to sign licences (repeatable).",
         ),
         click.option("--grace-days", type=int, help="Days of grace after the renewal date."),
+        click.option("--cloud-url", help="HOST:PORT of the vendor's cloud endpoint (sync)."),
+        click.option("--sync-interval", type=float, help="Seconds between syncs (6 h)."),
+        click.option("--cloud-ca", help="CA certificate file for TLS to the cloud."),
         click.option(
             "--wall-clock-offset",
             type=float,

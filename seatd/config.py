@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from seatd.arbiter import LeaseTerms, TakeoverPolicy
+from seatd.cloudsync import CloudConfig
 from seatd.errors import ConfigError
 from seatd.licence.rules import LicenceConfig
 from seatd.reaper import ReaperConfig
@@ -47,6 +48,7 @@ class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     licence: LicenceConfig = field(default_factory=LicenceConfig)
+    cloud: CloudConfig = field(default_factory=CloudConfig)
     dev: DevConfig = field(default_factory=DevConfig)
 
 
@@ -66,6 +68,10 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "licence.grace_days": (0, 365),
     "licence.rollback_tolerance": (0.0, 86400.0),
     "licence.check_interval": (1.0, 3600.0),
+    "cloud.interval": (10.0, 7 * 86400.0),
+    "cloud.jitter": (0.0, 0.5),
+    "cloud.retry": (1.0, 86400.0),
+    "cloud.timeout": (1.0, 300.0),
 }
 
 

@@ -14,6 +14,7 @@ import click
 import grpc
 from rich.console import Console
 from rich.table import Table
+from seatclient.errors import detail_of
 from seatclient.v1 import admin_pb2, admin_pb2_grpc, types_pb2
 
 DEFAULT_SOCKET = Path("/run/seatd/admin.sock")
@@ -35,16 +36,19 @@ class Ctx:
 
 def fail_rpc(exc: grpc.RpcError, socket: Path) -> NoReturn:
     code = exc.code()
-    details = exc.details()
-    if code is grpc.StatusCode.UNAVAILABLE and not socket.exists():
+    detail = detail_of(exc)
+    if detail.reason:
+        # The daemon answered: its message says what happened and what to do.
+        msg = f"{detail.message} ({detail.reason})"
+    elif code is grpc.StatusCode.UNAVAILABLE and not socket.exists():
         msg = (
             f"cannot reach seatd: no admin socket at {socket}. Is the daemon running? "
             "(systemctl status seatd), or pass --socket PATH"
         )
-    elif code is grpc.StatusCode.UNAVAILABLE and "connect" in (details or "").lower():
-        msg = f"cannot reach seatd on {socket}: {details}. Is the daemon running?"
+    elif code is grpc.StatusCode.UNAVAILABLE:
+        msg = f"cannot reach seatd on {socket}: {exc.details()}. Is the daemon running?"
     else:
-        msg = f"{details} ({code.name})"
+        msg = f"{exc.details()} ({code.name})"
     click.echo(f"seatctl: {msg}", err=True)
     sys.exit(1)
 
@@ -202,6 +206,12 @@ def licence_json(d: types_pb2.LicenceDetail) -> dict[str, Any]:
         "trusted_time": _iso(_dt(d.trusted_time)),
         "clock_rollback": d.clock_rollback,
         "note": d.note,
+        "cloud_url": d.cloud_url or None,
+        "last_sync": _iso(_dt(d.last_sync)) if d.HasField("last_sync") else None,
+        "failed_syncs": d.failed_syncs,
+        "next_sync": _iso(_dt(d.next_sync)) if d.HasField("next_sync") else None,
+        "last_sync_error": d.last_sync_error or None,
+        "latest_client_version": d.latest_client_version or None,
     }
 
 
@@ -255,6 +265,11 @@ def print_licence(d: types_pb2.LicenceDetail) -> None:
         grid.add_row("Clock", f"set back: licence dates use {j['trusted_time']}")
     if j["note"]:
         grid.add_row("Note", j["note"])
+    if j["cloud_url"]:
+        grid.add_row("Last successful sync", j["last_sync"] or "never")
+        if j["failed_syncs"]:
+            grid.add_row("Failed syncs", f"{j['failed_syncs']}: {j['last_sync_error']}")
+        grid.add_row("Next sync", j["next_sync"] or "-")
     Console().print(grid)
 
 
@@ -353,4 +368,30 @@ def seats_set(obj: Ctx, count: int) -> None:
     click.echo(
         f"active seats: {j['seats_active']} of {j['seats_purchased']} purchased "
         f"({j['in_use']} in use)"
+    )
+
+
+@licence.command("sync")
+@click.pass_obj
+def licence_sync(obj: Ctx) -> None:
+    """Sync with the vendor's cloud now (exit 1 with the reason when it fails)."""
+    with obj.admin() as admin:
+        r = admin.SyncLicence(admin_pb2.SyncLicenceRequest(), timeout=60)
+    j = licence_json(r.licence)
+    click.echo(
+        f"synced with {j['cloud_url']}: licence {j['serial'] or '(none)'}, status {j['status']}"
+    )
+
+
+@seats.command("order")
+@click.argument("count", type=click.IntRange(min=1))
+@click.pass_obj
+def seats_order(obj: Ctx, count: int) -> None:
+    """Order more seats from the vendor, prorated to the renewal date."""
+    with obj.admin() as admin:
+        r = admin.OrderSeats(admin_pb2.OrderSeatsRequest(seats=count), timeout=60)
+    click.echo(
+        f"order {r.order_id}: {r.seats} seat(s) for the {r.days_left} days left, "
+        f"{r.amount_excl_vat} excl. VAT + {r.vat} VAT = {r.amount_incl_vat} {r.currency} "
+        f"({r.status}); the next sync after payment brings the new licence"
     )

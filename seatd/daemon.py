@@ -11,6 +11,7 @@ import structlog
 
 from seatd.arbiter import Arbiter
 from seatd.clock import Clock, OffsetClock
+from seatd.cloudsync import CloudSync
 from seatd.config import Config
 from seatd.entitlement import DevSeats, Entitlement
 from seatd.errors import StateError
@@ -94,12 +95,15 @@ async def _serve(config: Config, clock: Clock, store: Store, keys: dict[str, Tru
             restart_grace=config.lease.restart_grace,
         )
     watch = LicenceWatch(service, book, config.licence.check_interval)
-    servers = build(config.server, service)
+    cloud = CloudSync(service, config.cloud, snapshot.base_id, snapshot.installation_secret)
+    servers = build(config.server, service, cloud)
     tasks = [
         asyncio.create_task(service.committer.run(), name="committer"),
         asyncio.create_task(Reaper(service, config.reaper).run(), name="reaper"),
         asyncio.create_task(watch.run(), name="licence-watch"),
     ]
+    if config.cloud.url:
+        tasks.append(asyncio.create_task(cloud.run(), name="cloud-sync"))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -131,5 +135,6 @@ async def _serve(config: Config, clock: Clock, store: Store, keys: dict[str, Tru
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await cloud.close()
         service.committer.close()
     log.info("daemon.stopped")

@@ -193,3 +193,9 @@ class NotAllowed(SeatdError):
     """The caller's role does not allow this call (PERMISSION_DENIED)."""
 
     reason = "PERMISSION_DENIED"
+
+
+class CloudFailed(Unavailable):
+    """A sync or order with the vendor's cloud did not succeed; nothing changed (UNAVAILABLE)."""
+
+    reason = "CLOUD_SYNC_FAILED"

@@ -16,6 +16,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from seatclient.v1 import admin_pb2, seat_pb2
 
+from seatd.cloudsync import CloudSync
 from seatd.errors import StateError
 from seatd.service import SeatService
 from seatd.transport.admin import AdminServicer
@@ -98,7 +99,7 @@ class Servers:
         await self.admin.stop(grace)
 
 
-def build(config: ServerConfig, service: SeatService) -> Servers:
+def build(config: ServerConfig, service: SeatService, cloud: CloudSync | None = None) -> Servers:
     opts = options(config)
     seat = grpc.aio.server(options=opts)
     seat_service = seat_pb2.DESCRIPTOR.services_by_name["SeatService"]
@@ -116,7 +117,7 @@ def build(config: ServerConfig, service: SeatService) -> Servers:
 
     admin = grpc.aio.server(options=opts)
     admin_service = admin_pb2.DESCRIPTOR.services_by_name["AdminService"]
-    add_service(admin, admin_service, AdminServicer(service))
+    add_service(admin, admin_service, AdminServicer(service, cloud))
     admin_health = _serve_health_and_reflection(admin, [admin_service.full_name])
     _claim_socket(config.admin_socket)
     try:

@@ -128,6 +128,17 @@ class _Waiter:
     outcome: asyncio.Future[tuple[Grant, asyncio.Future[None]]]
 
 
+@dataclass(slots=True)
+class Usage:
+    """Usage since the last successful sync: what the seat count is bought for."""
+
+    peak: int = 0
+    refusals: int = 0
+
+    def reset(self, in_use: int) -> None:
+        self.peak, self.refusals = in_use, 0
+
+
 class Stream:
     """One attached keepalive stream: an outbox the transport writes out in order."""
 
@@ -167,6 +178,7 @@ class SeatService:
         self.draining = False
         self._streams: dict[int, Stream] = {}
         self._queue: deque[_Waiter] = deque()
+        self.usage = Usage()
         # The licence status last announced to workstations.
         self.licence_status = entitlement.view().status
 
@@ -204,6 +216,7 @@ class SeatService:
         try:
             grant = self._grant(holder, req.idempotency_key, takeover)
         except SeatsExhausted as refused:
+            self.usage.refusals += 1
             log.info(
                 "seat.refused",
                 user_code=holder.user_code,
@@ -446,6 +459,7 @@ class SeatService:
 
     def _announce(self, event: Event) -> None:
         if isinstance(event, Granted):
+            self.usage.peak = max(self.usage.peak, self.arbiter.in_use)
             s = event.session
             log.info(
                 "seat.granted",

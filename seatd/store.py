@@ -56,6 +56,7 @@ class Snapshot:
     licence_text: str | None
     active_seats: int | None
     last_seen: datetime | None
+    installation_secret: str
 
 
 def _key(n: int) -> bytes:
@@ -144,6 +145,9 @@ class Store:
             if txn.get(b"base_id") is None:
                 # The customer database's "Num ID": 17 random digits, fixed for good.
                 txn.put(b"base_id", str(10**16 + secrets.randbelow(9 * 10**16)).encode())
+            if txn.get(b"installation_secret") is None:
+                # Registered with the vendor's cloud at the first sync (trust on first use).
+                txn.put(b"installation_secret", secrets.token_urlsafe(32).encode())
             if found is None:
                 txn.put(b"schema_version", str(SCHEMA_VERSION).encode())
                 txn.put(b"next_session_id", b"1")
@@ -171,6 +175,7 @@ class Store:
             next_id = int(meta.get(b"next_session_id") or b"1")
             base_id = bytes(meta.get(b"base_id") or b"").decode()
             last_seen = meta.get(b"last_seen")
+            secret = bytes(meta.get(b"installation_secret") or b"").decode()
             sessions = [_decode_session(v) for _, v in txn.cursor(db=self._sessions)]
             text = txn.get(b"current", db=self._licence)
             active = txn.get(b"active_seats", db=self._licence)
@@ -181,6 +186,7 @@ class Store:
             bytes(text).decode() if text is not None else None,
             int(active) if active is not None else None,
             datetime.fromisoformat(bytes(last_seen).decode()) if last_seen else None,
+            secret,
         )
 
     def licence_history(self) -> list[dict[str, Any]]:

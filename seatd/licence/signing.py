@@ -94,6 +94,27 @@ def load_trusted_key(path: Path) -> TrustedKey:
     return TrustedKey(kid, public)
 
 
+TIME_DOMAIN = b"seatd-time-v1\x00"
+
+
+def time_message(base_id: str, iso_time: str) -> bytes:
+    """What the vendor signs to vouch for its clock to one base id."""
+    return TIME_DOMAIN + f"{base_id}|{iso_time}".encode()
+
+
+def verify_time(
+    base_id: str, iso_time: str, kid: str, signature: bytes, trusted: dict[str, TrustedKey]
+) -> bool:
+    key = trusted.get(kid)
+    if key is None:
+        return False
+    try:
+        key.public.verify(signature, time_message(base_id, iso_time))
+    except InvalidSignature:
+        return False
+    return True
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 

@@ -8,9 +8,11 @@ from typing import Any
 import grpc
 from seatclient.v1 import admin_pb2, admin_pb2_grpc, types_pb2
 
+from seatd.cloudsync import CloudSync
 from seatd.entitlement import LicenceView
+from seatd.errors import CloudFailed, InvalidArgument
 from seatd.model import Actor
-from seatd.service import SeatService
+from seatd.service import ADMIN_ROLES, SEAT_ROLES, SeatService, require
 from seatd.transport import convert
 from seatd.transport.status import translated
 
@@ -24,8 +26,9 @@ def actor_of(context: Context) -> Actor:
 
 
 class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
-    def __init__(self, service: SeatService) -> None:
+    def __init__(self, service: SeatService, cloud: CloudSync | None = None) -> None:
         self.service = service
+        self.cloud = cloud
 
     @translated
     async def ListSessions(
@@ -57,11 +60,55 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
 
     def _detail(self, view: LicenceView) -> types_pb2.LicenceDetail:
         book = self.service.book
-        return convert.licence_detail(
+        detail = convert.licence_detail(
             view,
             in_use=self.service.arbiter.in_use,
             trusted_time=book.trusted_now() if book else self.service.clock.wall(),
             rolled_back=bool(book and book.time.rolled_back),
+        )
+        if self.cloud is not None and self.cloud.config.url:
+            state = self.cloud.state
+            detail.cloud_url = self.cloud.config.url
+            detail.failed_syncs = state.failures
+            detail.last_sync_error = state.last_error
+            detail.latest_client_version = state.latest_client_version
+            if state.last_success is not None:
+                detail.last_sync.CopyFrom(convert.timestamp(state.last_success))
+            next_attempt = self.cloud.next_attempt()
+            if next_attempt is not None:
+                detail.next_sync.CopyFrom(convert.timestamp(next_attempt))
+        return detail
+
+    def _cloud(self) -> CloudSync:
+        if self.cloud is None or not self.cloud.config.url:
+            raise CloudFailed("no cloud endpoint is configured (cloud.url / --cloud-url)")
+        return self.cloud
+
+    @translated
+    async def SyncLicence(
+        self, request: admin_pb2.SyncLicenceRequest, context: Context
+    ) -> admin_pb2.SyncLicenceResponse:
+        require(actor_of(context), ADMIN_ROLES, "sync the licence")
+        await self._cloud().tick()
+        return admin_pb2.SyncLicenceResponse(licence=self._detail(self.service.entitlement.view()))
+
+    @translated
+    async def OrderSeats(
+        self, request: admin_pb2.OrderSeatsRequest, context: Context
+    ) -> admin_pb2.OrderSeatsResponse:
+        require(actor_of(context), SEAT_ROLES, "order seats")
+        if request.seats < 1:
+            raise InvalidArgument("seats", "must be at least 1")
+        order = await self._cloud().order(request.seats)
+        return admin_pb2.OrderSeatsResponse(
+            order_id=order.order_id,
+            seats=order.seats,
+            days_left=order.days_left,
+            amount_excl_vat=order.amount_excl_vat,
+            vat=order.vat,
+            amount_incl_vat=order.amount_incl_vat,
+            currency=order.currency,
+            status=order.status,
         )
 
     @translated

@@ -21,6 +21,103 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class SyncLicenceRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SyncLicenceRequest: _TypeAlias = SyncLicenceRequest  # noqa: Y015
+
+@_typing.final
+class SyncLicenceResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LICENCE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def licence(self) -> _types_pb2.LicenceDetail: ...
+    def __init__(
+        self,
+        *,
+        licence: _types_pb2.LicenceDetail | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["licence", b"licence"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["licence", b"licence"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SyncLicenceResponse: _TypeAlias = SyncLicenceResponse  # noqa: Y015
+
+@_typing.final
+class OrderSeatsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEATS_FIELD_NUMBER: _builtins.int
+    seats: _builtins.int
+    def __init__(
+        self,
+        *,
+        seats: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["seats", b"seats"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OrderSeatsRequest: _TypeAlias = OrderSeatsRequest  # noqa: Y015
+
+@_typing.final
+class OrderSeatsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    SEATS_FIELD_NUMBER: _builtins.int
+    DAYS_LEFT_FIELD_NUMBER: _builtins.int
+    AMOUNT_EXCL_VAT_FIELD_NUMBER: _builtins.int
+    VAT_FIELD_NUMBER: _builtins.int
+    AMOUNT_INCL_VAT_FIELD_NUMBER: _builtins.int
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    seats: _builtins.int
+    days_left: _builtins.int
+    """Days paid for, up to the renewal date."""
+    amount_excl_vat: _builtins.str
+    """Money as decimal strings."""
+    vat: _builtins.str
+    amount_incl_vat: _builtins.str
+    currency: _builtins.str
+    status: _builtins.str
+    """"pending" until paid; the next sync after payment brings the new licence."""
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+        seats: _builtins.int = ...,
+        days_left: _builtins.int = ...,
+        amount_excl_vat: _builtins.str = ...,
+        vat: _builtins.str = ...,
+        amount_incl_vat: _builtins.str = ...,
+        currency: _builtins.str = ...,
+        status: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_excl_vat", b"amount_excl_vat", "amount_incl_vat", b"amount_incl_vat", "currency", b"currency", "days_left", b"days_left", "order_id", b"order_id", "seats", b"seats", "status", b"status", "vat", b"vat"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OrderSeatsResponse: _TypeAlias = OrderSeatsResponse  # noqa: Y015
+
+@_typing.final
 class AdminServiceGetLicenceRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -70,6 +70,16 @@ class AdminServiceStub:
                 request_serializer=seatd_dot_v1_dot_admin__pb2.SetActiveSeatsRequest.SerializeToString,
                 response_deserializer=seatd_dot_v1_dot_admin__pb2.SetActiveSeatsResponse.FromString,
                 _registered_method=True)
+        self.SyncLicence = channel.unary_unary(
+                '/seatd.v1.AdminService/SyncLicence',
+                request_serializer=seatd_dot_v1_dot_admin__pb2.SyncLicenceRequest.SerializeToString,
+                response_deserializer=seatd_dot_v1_dot_admin__pb2.SyncLicenceResponse.FromString,
+                _registered_method=True)
+        self.OrderSeats = channel.unary_unary(
+                '/seatd.v1.AdminService/OrderSeats',
+                request_serializer=seatd_dot_v1_dot_admin__pb2.OrderSeatsRequest.SerializeToString,
+                response_deserializer=seatd_dot_v1_dot_admin__pb2.OrderSeatsResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -122,6 +132,20 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SyncLicence(self, request, context):
+        """Sync with the vendor's cloud now; UNAVAILABLE with the reason when it fails.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def OrderSeats(self, request, context):
+        """Owner or buyer only: order extra seats from the cloud (prorated to the renewal date).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -159,6 +183,16 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.SetActiveSeats,
                     request_deserializer=seatd_dot_v1_dot_admin__pb2.SetActiveSeatsRequest.FromString,
                     response_serializer=seatd_dot_v1_dot_admin__pb2.SetActiveSeatsResponse.SerializeToString,
+            ),
+            'SyncLicence': grpc.unary_unary_rpc_method_handler(
+                    servicer.SyncLicence,
+                    request_deserializer=seatd_dot_v1_dot_admin__pb2.SyncLicenceRequest.FromString,
+                    response_serializer=seatd_dot_v1_dot_admin__pb2.SyncLicenceResponse.SerializeToString,
+            ),
+            'OrderSeats': grpc.unary_unary_rpc_method_handler(
+                    servicer.OrderSeats,
+                    request_deserializer=seatd_dot_v1_dot_admin__pb2.OrderSeatsRequest.FromString,
+                    response_serializer=seatd_dot_v1_dot_admin__pb2.OrderSeatsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -351,6 +385,60 @@ class AdminService:
             '/seatd.v1.AdminService/SetActiveSeats',
             seatd_dot_v1_dot_admin__pb2.SetActiveSeatsRequest.SerializeToString,
             seatd_dot_v1_dot_admin__pb2.SetActiveSeatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SyncLicence(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/seatd.v1.AdminService/SyncLicence',
+            seatd_dot_v1_dot_admin__pb2.SyncLicenceRequest.SerializeToString,
+            seatd_dot_v1_dot_admin__pb2.SyncLicenceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OrderSeats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/seatd.v1.AdminService/OrderSeats',
+            seatd_dot_v1_dot_admin__pb2.OrderSeatsRequest.SerializeToString,
+            seatd_dot_v1_dot_admin__pb2.OrderSeatsResponse.FromString,
             options,
             channel_credentials,
             insecure,

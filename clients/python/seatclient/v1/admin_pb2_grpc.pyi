@@ -44,6 +44,10 @@ class AdminServiceStub:
     LicenceHistory: _grpc.UnaryUnaryMultiCallable[_admin_pb2.LicenceHistoryRequest, _admin_pb2.LicenceHistoryResponse]
     SetActiveSeats: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SetActiveSeatsRequest, _admin_pb2.SetActiveSeatsResponse]
     """Owner or buyer only: active seats, at most the purchased ones."""
+    SyncLicence: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SyncLicenceRequest, _admin_pb2.SyncLicenceResponse]
+    """Sync with the vendor's cloud now; UNAVAILABLE with the reason when it fails."""
+    OrderSeats: _grpc.UnaryUnaryMultiCallable[_admin_pb2.OrderSeatsRequest, _admin_pb2.OrderSeatsResponse]
+    """Owner or buyer only: order extra seats from the cloud (prorated to the renewal date)."""
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -61,6 +65,10 @@ class AdminServiceAsyncStub(AdminServiceStub):
     LicenceHistory: _aio.UnaryUnaryMultiCallable[_admin_pb2.LicenceHistoryRequest, _admin_pb2.LicenceHistoryResponse]  # type: ignore[assignment]
     SetActiveSeats: _aio.UnaryUnaryMultiCallable[_admin_pb2.SetActiveSeatsRequest, _admin_pb2.SetActiveSeatsResponse]  # type: ignore[assignment]
     """Owner or buyer only: active seats, at most the purchased ones."""
+    SyncLicence: _aio.UnaryUnaryMultiCallable[_admin_pb2.SyncLicenceRequest, _admin_pb2.SyncLicenceResponse]  # type: ignore[assignment]
+    """Sync with the vendor's cloud now; UNAVAILABLE with the reason when it fails."""
+    OrderSeats: _aio.UnaryUnaryMultiCallable[_admin_pb2.OrderSeatsRequest, _admin_pb2.OrderSeatsResponse]  # type: ignore[assignment]
+    """Owner or buyer only: order extra seats from the cloud (prorated to the renewal date)."""
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     """Administrators: see and manage the seats. Local unix socket by default."""
@@ -117,5 +125,21 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.SetActiveSeatsResponse, _abc.Awaitable[_admin_pb2.SetActiveSeatsResponse]]:
         """Owner or buyer only: active seats, at most the purchased ones."""
+
+    @_abc_1.abstractmethod
+    def SyncLicence(
+        self,
+        request: _admin_pb2.SyncLicenceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.SyncLicenceResponse, _abc.Awaitable[_admin_pb2.SyncLicenceResponse]]:
+        """Sync with the vendor's cloud now; UNAVAILABLE with the reason when it fails."""
+
+    @_abc_1.abstractmethod
+    def OrderSeats(
+        self,
+        request: _admin_pb2.OrderSeatsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.OrderSeatsResponse, _abc.Awaitable[_admin_pb2.OrderSeatsResponse]]:
+        """Owner or buyer only: order extra seats from the cloud (prorated to the renewal date)."""
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

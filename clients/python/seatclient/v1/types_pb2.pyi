@@ -301,10 +301,20 @@ class LicenceDetail(_message.Message):
     TRUSTED_TIME_FIELD_NUMBER: _builtins.int
     CLOCK_ROLLBACK_FIELD_NUMBER: _builtins.int
     NOTE_FIELD_NUMBER: _builtins.int
+    LAST_SYNC_FIELD_NUMBER: _builtins.int
+    FAILED_SYNCS_FIELD_NUMBER: _builtins.int
+    NEXT_SYNC_FIELD_NUMBER: _builtins.int
+    LAST_SYNC_ERROR_FIELD_NUMBER: _builtins.int
+    CLOUD_URL_FIELD_NUMBER: _builtins.int
+    LATEST_CLIENT_VERSION_FIELD_NUMBER: _builtins.int
     in_use: _builtins.int
     clock_rollback: _builtins.bool
     """True while the server's clock is behind the trusted time."""
     note: _builtins.str
+    failed_syncs: _builtins.int
+    last_sync_error: _builtins.str
+    cloud_url: _builtins.str
+    latest_client_version: _builtins.str
     @_builtins.property
     def summary(self) -> Global___LicenceSummary: ...
     @_builtins.property
@@ -319,6 +329,12 @@ class LicenceDetail(_message.Message):
     def trusted_time(self) -> _timestamp_pb2.Timestamp:
         """The wall time the daemon trusts for licence dates (never behind the last one seen)."""
 
+    @_builtins.property
+    def last_sync(self) -> _timestamp_pb2.Timestamp:
+        """Sync with the vendor's cloud: absent when never synced / not configured."""
+
+    @_builtins.property
+    def next_sync(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -330,10 +346,16 @@ class LicenceDetail(_message.Message):
         trusted_time: _timestamp_pb2.Timestamp | None = ...,
         clock_rollback: _builtins.bool = ...,
         note: _builtins.str = ...,
+        last_sync: _timestamp_pb2.Timestamp | None = ...,
+        failed_syncs: _builtins.int = ...,
+        next_sync: _timestamp_pb2.Timestamp | None = ...,
+        last_sync_error: _builtins.str = ...,
+        cloud_url: _builtins.str = ...,
+        latest_client_version: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["issued_at", b"issued_at", "licensee", b"licensee", "summary", b"summary", "trusted_time", b"trusted_time", "valid_from", b"valid_from"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["issued_at", b"issued_at", "last_sync", b"last_sync", "licensee", b"licensee", "next_sync", b"next_sync", "summary", b"summary", "trusted_time", b"trusted_time", "valid_from", b"valid_from"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["clock_rollback", b"clock_rollback", "in_use", b"in_use", "issued_at", b"issued_at", "licensee", b"licensee", "note", b"note", "summary", b"summary", "trusted_time", b"trusted_time", "valid_from", b"valid_from"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["clock_rollback", b"clock_rollback", "cloud_url", b"cloud_url", "failed_syncs", b"failed_syncs", "in_use", b"in_use", "issued_at", b"issued_at", "last_sync", b"last_sync", "last_sync_error", b"last_sync_error", "latest_client_version", b"latest_client_version", "licensee", b"licensee", "next_sync", b"next_sync", "note", b"note", "summary", b"summary", "trusted_time", b"trusted_time", "valid_from", b"valid_from"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,401 @@
+"""`seatd-cloud`: run the vendor's cloud endpoint, and the vendor's own admin commands."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from pathlib import Path
+from typing import Any
+
+import click
+import structlog
+from rich.console import Console
+from rich.table import Table
+
+from seatd.clock import SystemClock
+from seatd.cloud import server as cloud_server
+from seatd.cloud.ledger import FREE_REASONS, Ledger, LedgerError
+from seatd.cloud.pricing import PriceTable, PricingError, quote
+from seatd.entitlement import Edition, Licensee, Mode, Period
+from seatd.licence.signing import SigningKey, load_signing_key
+from seatd.log import configure
+
+log = structlog.get_logger("seatd.cloud")
+
+EDITIONS = click.Choice([e.name for e in Edition])
+MODES = click.Choice([m.name for m in Mode])
+PERIODS = click.Choice([p.name for p in Period])
+
+
+def _prices(path: Path | None) -> PriceTable:
+    try:
+        return PriceTable.load(path)
+    except (PricingError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _key(path: Path | None) -> SigningKey | None:
+    if path is None:
+        return None
+    try:
+        return load_signing_key(path)
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"cannot read signing key {path}: {exc}") from None
+
+
+def _ledger(state_dir: Path, key: Path | None, price_table: Path | None) -> Ledger:
+    return Ledger(state_dir, _key(key), _prices(price_table), SystemClock())
+
+
+def _fail(exc: Exception) -> click.ClickException:
+    return click.ClickException(str(exc))
+
+
+def _print_order(order: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(order, indent=2))
+        return
+    days = f", prorated for {order['days_left']} days" if order["kind"] == "extra_seats" else ""
+    click.echo(
+        f"order {order['order_id']} ({order['kind']}, {order['seats']} seats{days}): "
+        f"{order['amount_excl_vat']} excl. VAT + {order['vat']} VAT = "
+        f"{order['amount_incl_vat']} {order['currency']}, {order['status']}"
+        + (
+            f", invoice {order['invoice_number']}, licence {order['licence_serial']}"
+            if order["status"] == "paid"
+            else ""
+        )
+    )
+
+
+state_dir_option = click.option("--state-dir", type=click.Path(path_type=Path), required=True)
+key_option = click.option("--signing-key", type=click.Path(path_type=Path, exists=True))
+prices_option = click.option(
+    "--price-table",
+    type=click.Path(path_type=Path, exists=True),
+    help="Price table TOML (default: the shipped sample).",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="JSON, for scripts.")
+
+
+@click.group()
+def main() -> None:
+    """The vendor's cloud endpoint for seatd: subscriptions, prices, orders, licence sync."""
+
+
+@main.command()
+@click.option("--listen", default="0.0.0.0:7443", show_default=True)
+@state_dir_option
+@click.option("--signing-key", type=click.Path(path_type=Path, exists=True), required=True)
+@prices_option
+@click.option("--tls-cert", type=click.Path(path_type=Path, exists=True))
+@click.option("--tls-key", type=click.Path(path_type=Path, exists=True))
+@click.option(
+    "--payment-token",
+    envvar="SEATD_CLOUD_PAYMENT_TOKEN",
+    default="",
+    help="Bearer token of the payment system's ReportPayment calls.",
+)
+@click.option("--latest-client-version", default="")
+def serve(
+    listen: str,
+    state_dir: Path,
+    signing_key: Path,
+    price_table: Path | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    payment_token: str,
+    latest_client_version: str,
+) -> None:
+    """Serve the daemons' licence sync and the payment callback."""
+    configure()
+    if bool(tls_cert) != bool(tls_key):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    ledger = Ledger(
+        state_dir, _key(signing_key), _prices(price_table), SystemClock(), latest_client_version
+    )
+
+    async def run() -> None:
+        try:
+            srv, port = cloud_server.build(
+                ledger, listen, payment_token=payment_token, tls_cert=tls_cert, tls_key=tls_key
+            )
+        except OSError as exc:
+            raise click.ClickException(str(exc)) from None
+        await srv.start()
+        host = listen.rpartition(":")[0]
+        log.info(
+            "cloud.ready", listen=f"{host}:{port}", tls=bool(tls_cert), state_dir=str(state_dir)
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        await srv.stop(1)
+        log.info("cloud.stopped")
+
+    try:
+        asyncio.run(run())
+    finally:
+        ledger.close()
+
+
+@main.command("quote")
+@click.option("--edition", type=EDITIONS, required=True)
+@click.option("--mode", type=MODES, required=True)
+@click.option("--period", type=PERIODS, required=True)
+@click.option("--seats", type=click.IntRange(1), required=True)
+@click.option("--country", required=True, help="Buyer's country, ISO alpha-2 (FR, BE, ...).")
+@click.option("--promo", default="")
+@click.option("--free", type=click.Choice(FREE_REASONS), default=None)
+@prices_option
+@json_option
+def quote_command(
+    edition: str,
+    mode: str,
+    period: str,
+    seats: int,
+    country: str,
+    promo: str,
+    free: str | None,
+    price_table: Path | None,
+    as_json: bool,
+) -> None:
+    """Price one instalment (for support staff)."""
+    try:
+        q = quote(
+            _prices(price_table),
+            edition=Edition[edition],
+            mode=Mode[mode],
+            period=Period[period],
+            seats=seats,
+            country=country,
+            promo=promo,
+            free=free or "",
+        )
+    except PricingError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        click.echo(json.dumps(q.as_json(), indent=2))
+        return
+    table = Table(title=f"{edition} / {mode}, {seats} connection(s), {period.lower()}, {country}")
+    table.add_column("")
+    table.add_column(q.currency, justify="right")
+    table.add_row("Price per connection per month", str(q.price_per_seat_month))
+    table.add_row(f"Amount per instalment, excl. VAT ({q.months} months)", str(q.amount_excl_vat))
+    table.add_row(f"VAT {q.vat_rate} %", str(q.vat))
+    table.add_row("Amount per instalment, incl. VAT", str(q.amount_incl_vat))
+    Console().print(table)
+
+
+@main.command()
+@state_dir_option
+@key_option
+@prices_option
+@click.option("--base-id", required=True)
+@click.option("--company", required=True)
+@click.option("--contact", default="")
+@click.option("--address", default="")
+@click.option("--postcode", default="")
+@click.option("--city", default="")
+@click.option("--country", required=True, help="Buyer's country, ISO alpha-2.")
+@click.option("--email", default="")
+@click.option("--edition", type=EDITIONS, required=True)
+@click.option("--mode", type=MODES, required=True)
+@click.option("--period", type=PERIODS, required=True)
+@click.option("--seats", type=click.IntRange(1), required=True)
+@click.option("--auto-renew/--no-auto-renew", default=True)
+@click.option("--promo", default="")
+@click.option(
+    "--free",
+    type=click.Choice(FREE_REASONS),
+    default=None,
+    help="Ask for a free licence; the vendor approves it with `approve`.",
+)
+@click.option("--paid", is_flag=True, help="Paid online at once: issue the licence now.")
+@json_option
+def subscribe(
+    state_dir: Path,
+    signing_key: Path | None,
+    price_table: Path | None,
+    base_id: str,
+    company: str,
+    contact: str,
+    address: str,
+    postcode: str,
+    city: str,
+    country: str,
+    email: str,
+    edition: str,
+    mode: str,
+    period: str,
+    seats: int,
+    auto_renew: bool,
+    promo: str,
+    free: str | None,
+    paid: bool,
+    as_json: bool,
+) -> None:
+    """Open a subscription for a base id (its first order is pending until paid)."""
+    ledger = _ledger(state_dir, signing_key, price_table)
+    try:
+        order = ledger.subscribe(
+            base_id=base_id,
+            licensee=Licensee(company, contact, address, postcode, city, country.upper(), email),
+            edition=Edition[edition],
+            mode=Mode[mode],
+            period=Period[period],
+            seats=seats,
+            country=country,
+            auto_renew=auto_renew,
+            promo=promo,
+            free=free or "",
+        )
+        if paid:
+            order = ledger.mark_paid(order["order_id"], reference="online")
+    except (LedgerError, PricingError) as exc:
+        raise _fail(exc) from None
+    finally:
+        ledger.close()
+    _print_order(order, as_json)
+
+
+def _order_command(name: str, help_text: str, action: str) -> None:
+    @main.command(name, help=help_text)
+    @state_dir_option
+    @key_option
+    @prices_option
+    @click.argument("order_id")
+    @click.option("--reference", default="", help="Cheque or transfer reference.")
+    @json_option
+    def command(
+        state_dir: Path,
+        signing_key: Path | None,
+        price_table: Path | None,
+        order_id: str,
+        reference: str,
+        as_json: bool,
+    ) -> None:
+        ledger = _ledger(state_dir, signing_key, price_table)
+        try:
+            if action == "approve":
+                order = ledger.approve_free(order_id)
+            else:
+                order = ledger.mark_paid(order_id, reference=reference or "manual")
+        except LedgerError as exc:
+            raise _fail(exc) from None
+        finally:
+            ledger.close()
+        _print_order(order, as_json)
+
+
+_order_command("mark-paid", "Record a cheque or transfer: issues the licence and invoice.", "paid")
+_order_command("approve", "Approve a free licence (association, school, new business).", "approve")
+
+
+@main.command("order-seats")
+@state_dir_option
+@prices_option
+@click.option("--base-id", required=True)
+@click.option("--seats", type=click.IntRange(1), required=True)
+@json_option
+def order_seats(
+    state_dir: Path, price_table: Path | None, base_id: str, seats: int, as_json: bool
+) -> None:
+    """Extra seats for a customer until the renewal date, prorated."""
+    ledger = _ledger(state_dir, None, price_table)
+    try:
+        order = ledger.order_extra_seats(base_id, seats)
+    except (LedgerError, PricingError) as exc:
+        raise _fail(exc) from None
+    finally:
+        ledger.close()
+    _print_order(order, as_json)
+
+
+@main.command("renew")
+@state_dir_option
+@prices_option
+@click.option("--base-id", required=True)
+@json_option
+def renew(state_dir: Path, price_table: Path | None, base_id: str, as_json: bool) -> None:
+    """The order for a subscription's next period."""
+    ledger = _ledger(state_dir, None, price_table)
+    try:
+        order = ledger.renew(base_id)
+    except (LedgerError, PricingError) as exc:
+        raise _fail(exc) from None
+    finally:
+        ledger.close()
+    _print_order(order, as_json)
+
+
+@main.command("auto-renew")
+@state_dir_option
+@click.option("--base-id", required=True)
+@click.argument("setting", type=click.Choice(["on", "off"]))
+def auto_renew(state_dir: Path, base_id: str, setting: str) -> None:
+    """Stop (or restart) automatic renewal; the customer may stop it at any time."""
+    ledger = _ledger(state_dir, None, None)
+    try:
+        ledger.set_auto_renew(base_id, setting == "on")
+    except LedgerError as exc:
+        raise _fail(exc) from None
+    finally:
+        ledger.close()
+    click.echo(f"auto-renew {setting} for {base_id}")
+
+
+@main.command("list")
+@state_dir_option
+@json_option
+def list_command(state_dir: Path, as_json: bool) -> None:
+    """Subscriptions and their orders."""
+    ledger = _ledger(state_dir, None, None)
+    try:
+        subs, orders = ledger.subscriptions(), ledger.list_orders()
+    finally:
+        ledger.close()
+    if as_json:
+        click.echo(json.dumps({"subscriptions": subs, "orders": orders}, indent=2))
+        return
+    table = Table(title="Subscriptions")
+    for col in (
+        "Base id",
+        "Company",
+        "Edition/Mode",
+        "Period",
+        "Seats",
+        "Renewal",
+        "Auto",
+        "Status",
+    ):
+        table.add_column(col)
+    for s in subs:
+        table.add_row(
+            s["base_id"],
+            s["licensee"]["company"],
+            f"{s['edition']}/{s['mode']}",
+            s["period"],
+            str(s["seats"]),
+            s["renewal"] or "-",
+            "yes" if s["auto_renew"] else "no",
+            s["status"],
+        )
+    Console().print(table)
+    orders_table = Table(title="Orders")
+    for col in ("Order", "Base id", "Kind", "Seats", "Incl. VAT", "Status", "Invoice"):
+        orders_table.add_column(col)
+    for o in orders:
+        orders_table.add_row(
+            o["order_id"],
+            o["base_id"],
+            o["kind"],
+            str(o["seats"]),
+            f"{o['amount_incl_vat']} {o['currency']}",
+            o["status"],
+            o["invoice_number"] or "-",
+        )
+    Console().print(orders_table)

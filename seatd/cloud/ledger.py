@@ -1,0 +1,394 @@
+"""The vendor's books, per base id, in the cloud's own LMDB: subscriptions, orders, invoices,
+issued licences and the daemons' installation secrets.
+
+Every operation is one write transaction, so `seatd-cloud serve` and the vendor's admin
+commands (`seatd-cloud subscribe`, `mark-paid`, ...) can work on the same state directory at
+the same time (LMDB is safe across processes). A paid order issues a new signed licence at
+once, through the same code as `seatd-vendor issue`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import json
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import lmdb
+
+from seatd.clock import Clock
+from seatd.cloud.pricing import MONTHS, PriceTable, add_months, prorate, quote
+from seatd.entitlement import Edition, Licensee, Mode, Period
+from seatd.journal import canonical
+from seatd.licence.document import Licence
+from seatd.licence.signing import SigningKey, sign, time_message
+
+FREE_REASONS = ("association", "school", "new-business")
+
+
+class LedgerError(ValueError):
+    """A vendor or daemon request the books cannot honour; the message says why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Ledger:
+    def __init__(
+        self,
+        state_dir: Path,
+        key: SigningKey | None,
+        prices: PriceTable,
+        clock: Clock,
+        latest_client_version: str = "",
+    ) -> None:
+        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.env = lmdb.open(str(state_dir / "cloud.lmdb"), max_dbs=8, map_size=1 << 30)
+        self.subs = self.env.open_db(b"subscriptions")
+        self.orders = self.env.open_db(b"orders")
+        self.licences = self.env.open_db(b"licences")
+        self.installs = self.env.open_db(b"installations")
+        self.meta = self.env.open_db(b"meta")
+        self.key = key
+        self.prices = prices
+        self.clock = clock
+        self.latest_client_version = latest_client_version
+
+    def close(self) -> None:
+        self.env.close()
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def _get(self, txn: lmdb.Transaction, db: Any, key: str) -> dict[str, Any] | None:
+        raw = txn.get(key.encode(), db=db)
+        return json.loads(bytes(raw)) if raw is not None else None
+
+    def subscription(self, base_id: str) -> dict[str, Any] | None:
+        with self.env.begin() as txn:
+            return self._get(txn, self.subs, base_id)
+
+    def subscriptions(self) -> list[dict[str, Any]]:
+        with self.env.begin(db=self.subs) as txn:
+            return [json.loads(v) for _, v in txn.cursor()]
+
+    def order(self, order_id: str) -> dict[str, Any]:
+        with self.env.begin() as txn:
+            found = self._get(txn, self.orders, order_id)
+        if found is None:
+            raise LedgerError("ORDER_NOT_FOUND", f"no order {order_id}")
+        return found
+
+    def list_orders(self, base_id: str | None = None) -> list[dict[str, Any]]:
+        with self.env.begin(db=self.orders) as txn:
+            found = [json.loads(v) for _, v in txn.cursor()]
+        return [o for o in found if base_id is None or o["base_id"] == base_id]
+
+    def licence_history(self, base_id: str) -> list[dict[str, Any]]:
+        prefix = f"{base_id}/".encode()
+        with self.env.begin(db=self.licences) as txn:
+            cursor = txn.cursor()
+            out = []
+            if cursor.set_range(prefix):
+                for k, v in cursor:
+                    if not bytes(k).startswith(prefix):
+                        break
+                    out.append(json.loads(v))
+            return out
+
+    # -- the vendor's operations -------------------------------------------------------------
+
+    def _counter(self, txn: lmdb.Transaction, name: str) -> int:
+        n = int(txn.get(name.encode(), db=self.meta) or b"0") + 1
+        txn.put(name.encode(), str(n).encode(), db=self.meta)
+        return n
+
+    def _put(self, txn: lmdb.Transaction, db: Any, key: str, value: dict[str, Any]) -> None:
+        txn.put(key.encode(), canonical(value), db=db)
+
+    def subscribe(
+        self,
+        *,
+        base_id: str,
+        licensee: Licensee,
+        edition: Edition,
+        mode: Mode,
+        period: Period,
+        seats: int,
+        country: str,
+        auto_renew: bool = True,
+        promo: str = "",
+        free: str = "",
+    ) -> dict[str, Any]:
+        """Open a subscription for a base id with its first order (pending until paid)."""
+        if not (base_id.isdigit() and len(base_id) == 17):
+            raise LedgerError("BAD_BASE_ID", "a base id is 17 digits (seatctl licence show)")
+        if edition is Edition.STANDARD and mode is Mode.LOCAL:
+            raise LedgerError("FREE_EDITION", "Standard/Local is free for life: no subscription")
+        if free and free not in FREE_REASONS:
+            raise LedgerError("BAD_FREE_REASON", f"free licences are for {', '.join(FREE_REASONS)}")
+        q = quote(
+            self.prices,
+            edition=edition,
+            mode=mode,
+            period=period,
+            seats=seats,
+            country=country,
+            promo=promo,
+            free=free,
+        )
+        with self.env.begin(write=True) as txn:
+            if self._get(txn, self.subs, base_id) is not None:
+                raise LedgerError("EXISTS", f"base id {base_id} already has a subscription")
+            sub = {
+                "base_id": base_id,
+                "licensee": dataclasses.asdict(licensee),
+                "edition": edition.name,
+                "mode": mode.name,
+                "period": period.name,
+                "seats": 0,
+                "country": country.upper(),
+                "auto_renew": auto_renew,
+                "status": "pending",
+                "renewal": "",
+                "valid_from": "",
+                "free": free,
+                "promo": promo.upper(),
+            }
+            self._put(txn, self.subs, base_id, sub)
+            order = self._new_order(
+                txn,
+                base_id,
+                "new",
+                seats,
+                q.amount_excl_vat,
+                q.vat,
+                q.amount_incl_vat,
+                0,
+                "awaiting_approval" if free else "pending",
+            )
+        return order
+
+    def _new_order(
+        self,
+        txn: lmdb.Transaction,
+        base_id: str,
+        kind: str,
+        seats: int,
+        excl: Decimal,
+        vat: Decimal,
+        incl: Decimal,
+        days_left: int,
+        status: str,
+    ) -> dict[str, Any]:
+        n = self._counter(txn, "orders")
+        order: dict[str, Any] = {
+            "order_id": f"O-{n:06d}",
+            "base_id": base_id,
+            "kind": kind,
+            "seats": seats,
+            "days_left": days_left,
+            "amount_excl_vat": str(excl),
+            "vat": str(vat),
+            "amount_incl_vat": str(incl),
+            "currency": self.prices.currency,
+            "status": status,
+            "created_at": _iso(self.clock.wall()),
+            "invoice_number": "",
+            "licence_serial": "",
+        }
+        self._put(txn, self.orders, order["order_id"], order)
+        return order
+
+    def order_extra_seats(self, base_id: str, seats: int) -> dict[str, Any]:
+        """Extra seats until the renewal date: only the days left are paid."""
+        sub = self._active(base_id)
+        p = prorate(
+            self.prices,
+            edition=Edition[sub["edition"]],
+            mode=Mode[sub["mode"]],
+            period=Period[sub["period"]],
+            seats=seats,
+            country=sub["country"],
+            renewal=date.fromisoformat(sub["renewal"]),
+            today=self.clock.wall().date(),
+            promo=sub["promo"],
+        )
+        with self.env.begin(write=True) as txn:
+            return self._new_order(
+                txn,
+                base_id,
+                "extra_seats",
+                seats,
+                p.amount_excl_vat,
+                p.vat,
+                p.amount_incl_vat,
+                p.days_left,
+                "pending",
+            )
+
+    def renew(self, base_id: str) -> dict[str, Any]:
+        """The order for the next period, at the current seats."""
+        sub = self._active(base_id)
+        q = quote(
+            self.prices,
+            edition=Edition[sub["edition"]],
+            mode=Mode[sub["mode"]],
+            period=Period[sub["period"]],
+            seats=sub["seats"],
+            country=sub["country"],
+            promo=sub["promo"],
+            free=sub["free"],
+        )
+        with self.env.begin(write=True) as txn:
+            return self._new_order(
+                txn,
+                base_id,
+                "renewal",
+                sub["seats"],
+                q.amount_excl_vat,
+                q.vat,
+                q.amount_incl_vat,
+                0,
+                "pending",
+            )
+
+    def set_auto_renew(self, base_id: str, on: bool) -> dict[str, Any]:
+        """The customer may stop (or restart) automatic renewal at any time."""
+        with self.env.begin(write=True) as txn:
+            sub = self._get(txn, self.subs, base_id)
+            if sub is None:
+                raise LedgerError("NO_SUBSCRIPTION", f"base id {base_id} has no subscription")
+            sub["auto_renew"] = on
+            self._put(txn, self.subs, base_id, sub)
+        return sub
+
+    def _active(self, base_id: str) -> dict[str, Any]:
+        sub = self.subscription(base_id)
+        if sub is None or sub["status"] != "active":
+            raise LedgerError("NO_SUBSCRIPTION", f"base id {base_id} has no active subscription")
+        return sub
+
+    def approve_free(self, order_id: str) -> dict[str, Any]:
+        """The vendor approved a free licence (association, school, new business)."""
+        order = self.order(order_id)
+        if order["status"] != "awaiting_approval":
+            raise LedgerError("NOT_AWAITING", f"order {order_id} does not await approval")
+        return self.mark_paid(order_id, reference="free:approved", allow_awaiting=True)
+
+    def mark_paid(
+        self, order_id: str, *, reference: str = "", allow_awaiting: bool = False
+    ) -> dict[str, Any]:
+        """Record the payment; issue the new signed licence and the invoice at once."""
+        today = self.clock.wall().date()
+        with self.env.begin(write=True) as txn:
+            order = self._get(txn, self.orders, order_id)
+            if order is None:
+                raise LedgerError("ORDER_NOT_FOUND", f"no order {order_id}")
+            if order["status"] == "paid":
+                return order
+            if order["status"] == "awaiting_approval" and not allow_awaiting:
+                raise LedgerError(
+                    "NOT_APPROVED", f"order {order_id} is a free licence awaiting approval"
+                )
+            sub = self._get(txn, self.subs, order["base_id"])
+            assert sub is not None
+            months = MONTHS[Period[sub["period"]]]
+            if order["kind"] == "new":
+                sub |= {
+                    "status": "active",
+                    "seats": order["seats"],
+                    "valid_from": today.isoformat(),
+                    "renewal": add_months(today, months).isoformat(),
+                }
+            elif order["kind"] == "extra_seats":
+                sub["seats"] += order["seats"]
+            else:
+                renewal = date.fromisoformat(sub["renewal"])
+                sub |= {
+                    "valid_from": renewal.isoformat(),
+                    "renewal": add_months(renewal, months).isoformat(),
+                }
+            self._put(txn, self.subs, sub["base_id"], sub)
+            serial = self._issue(txn, sub)
+            number = f"INV-{today.year}-{self._counter(txn, f'invoices-{today.year}'):05d}"
+            order |= {
+                "status": "paid",
+                "paid_at": _iso(self.clock.wall()),
+                "payment_reference": reference,
+                "invoice_number": number,
+                "licence_serial": serial,
+            }
+            self._put(txn, self.orders, order_id, order)
+        return order
+
+    def _issue(self, txn: lmdb.Transaction, sub: dict[str, Any]) -> str:
+        if self.key is None:
+            raise LedgerError("NO_SIGNING_KEY", "issuing a licence needs --signing-key")
+        n = self._counter(txn, f"licences/{sub['base_id']}")
+        now = self.clock.wall().replace(microsecond=0)
+        licence = Licence(
+            serial=f"L-{sub['base_id'][-6:]}-{n:04d}",
+            base_id=sub["base_id"],
+            licensee=Licensee(**sub["licensee"]),
+            edition=Edition[sub["edition"]],
+            mode=Mode[sub["mode"]],
+            period=Period[sub["period"]],
+            seats=sub["seats"],
+            valid_from=date.fromisoformat(sub["valid_from"]),
+            valid_until=date.fromisoformat(sub["renewal"]),
+            issued_at=now.astimezone(UTC),
+            auto_renew=sub["auto_renew"],
+            features=("stock", "supplier-accounting", "extensions")
+            if sub["edition"] == Edition.ENTERPRISE.name
+            else (),
+            latest_client_version=self.latest_client_version,
+        )
+        text = sign(licence, self.key)
+        self._put(
+            txn,
+            self.licences,
+            f"{sub['base_id']}/{n:06d}",
+            {
+                "serial": licence.serial,
+                "issued_at": _iso(now),
+                "seats": licence.seats,
+                "valid_until": sub["renewal"],
+                "text": text,
+            },
+        )
+        return licence.serial
+
+    # -- the daemons' calls --------------------------------------------------------------------
+
+    def authenticate(self, base_id: str, secret: str) -> None:
+        """The first sync of a base id registers its secret; later ones must present it."""
+        if not (base_id.isdigit() and len(base_id) == 17) or len(secret) < 16:
+            raise LedgerError("BAD_INSTALLATION", "base id and installation secret required")
+        digest = hashlib.sha256(secret.encode()).hexdigest()
+        with self.env.begin(write=True, db=self.installs) as txn:
+            known = txn.get(base_id.encode())
+            if known is None:
+                txn.put(base_id.encode(), digest.encode())
+            elif not hmac.compare_digest(bytes(known).decode(), digest):
+                raise LedgerError(
+                    "WRONG_SECRET", f"base id {base_id} is registered to another installation"
+                )
+
+    def current_licence(self, base_id: str) -> str:
+        history = self.licence_history(base_id)
+        return str(history[-1]["text"]) if history else ""
+
+    def signed_time(self, base_id: str) -> tuple[datetime, bytes]:
+        """Now (to the second), and the vendor key's signature of it for this base id."""
+        assert self.key is not None, "the server always has its signing key"
+        now = self.clock.wall().replace(microsecond=0)
+        return now, self.key.private.sign(time_message(base_id, _iso(now)))
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,1 @@
+"""Generated from proto/seatd/cloud/v1 by `make proto`."""
