@@ -105,6 +105,8 @@ class CloudSync:
         )
         try:
             answer = await self._stub().Sync(request, timeout=self.config.timeout)
+            if answer.licence_text:
+                book.check(answer.licence_text)
             self._check_time(answer.server_time)
             installed = await self._install(answer.licence_text)
         except grpc.RpcError as exc:
