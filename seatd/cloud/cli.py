@@ -399,3 +399,104 @@ def list_command(state_dir: Path, as_json: bool) -> None:
             o["invoice_number"] or "-",
         )
     Console().print(orders_table)
+
+
+@main.command()
+@state_dir_option
+@key_option
+@prices_option
+@click.option("--from-base-id", required=True)
+@click.option("--to-base-id", required=True)
+@json_option
+def transfer(
+    state_dir: Path,
+    signing_key: Path | None,
+    price_table: Path | None,
+    from_base_id: str,
+    to_base_id: str,
+    as_json: bool,
+) -> None:
+    """Move a subscription's unused remainder to a new base id (credit for the days left)."""
+    ledger = _ledger(state_dir, signing_key, price_table)
+    try:
+        order = ledger.transfer(from_base_id, to_base_id)
+    except (LedgerError, PricingError) as exc:
+        raise _fail(exc) from None
+    finally:
+        ledger.close()
+    if as_json:
+        click.echo(json.dumps(order, indent=2))
+        return
+    click.echo(
+        f"transferred {from_base_id} -> {to_base_id}: {order['days_left']} days left "
+        f"credited ({order['credit_excl_vat']} {order['currency']} excl. VAT), "
+        f"licence {order['licence_serial']}"
+    )
+
+
+@main.command()
+@state_dir_option
+@click.option("--base-id", required=True)
+@json_option
+def history(state_dir: Path, base_id: str, as_json: bool) -> None:
+    """Every licence issued for a base id."""
+    ledger = _ledger(state_dir, None, None)
+    try:
+        issued = [
+            {k: v for k, v in e.items() if k != "text"} for e in ledger.licence_history(base_id)
+        ]
+    finally:
+        ledger.close()
+    if as_json:
+        click.echo(json.dumps(issued, indent=2))
+        return
+    table = Table(title=f"Licences issued for {base_id}")
+    for col in ("Serial", "Issued (UTC)", "Seats", "Valid until"):
+        table.add_column(col)
+    for e in issued:
+        table.add_row(e["serial"], e["issued_at"], str(e["seats"]), e["valid_until"])
+    Console().print(table)
+
+
+@main.command()
+@state_dir_option
+@click.argument("order_id")
+@json_option
+def invoice(state_dir: Path, order_id: str, as_json: bool) -> None:
+    """The invoice of a paid order: number, lines, amounts."""
+    ledger = _ledger(state_dir, None, None)
+    try:
+        order = ledger.order(order_id)
+    except LedgerError as exc:
+        raise _fail(exc) from None
+    finally:
+        ledger.close()
+    if not order["invoice_number"]:
+        raise click.ClickException(f"order {order_id} is {order['status']}: no invoice yet")
+    lines = [
+        {
+            "description": f"{order['kind'].replace('_', ' ')}: {order['seats']} connection(s)"
+            + (f", {order['days_left']} days" if order["kind"] == "extra_seats" else ""),
+            "amount_excl_vat": order["amount_excl_vat"],
+        }
+    ]
+    record = {
+        "invoice_number": order["invoice_number"],
+        "order_id": order_id,
+        "base_id": order["base_id"],
+        "paid_at": order.get("paid_at", ""),
+        "lines": lines,
+        "amount_excl_vat": order["amount_excl_vat"],
+        "vat": order["vat"],
+        "amount_incl_vat": order["amount_incl_vat"],
+        "currency": order["currency"],
+    }
+    if as_json:
+        click.echo(json.dumps(record, indent=2))
+        return
+    click.echo(f"Invoice {record['invoice_number']} (order {order_id}, base {order['base_id']})")
+    for line in lines:
+        click.echo(f"  {line['description']:<50} {line['amount_excl_vat']:>10}")
+    click.echo(f"  {'Total excl. VAT':<50} {record['amount_excl_vat']:>10}")
+    click.echo(f"  {'VAT':<50} {record['vat']:>10}")
+    click.echo(f"  {'Total incl. VAT':<50} {record['amount_incl_vat']:>10} {record['currency']}")

@@ -273,6 +273,61 @@ class Ledger:
             raise LedgerError("NO_SUBSCRIPTION", f"base id {base_id} has no active subscription")
         return sub
 
+    def transfer(self, from_base_id: str, to_base_id: str) -> dict[str, Any]:
+        """Move a subscription's unused remainder to a new base id (a migrated database).
+
+        The new base id gets the same terms and renewal date: the days left are credited, not
+        paid again. The credit's value is recorded on a zero-amount "transfer" order, and a
+        licence for the new base id is issued at once.
+        """
+        sub = self._active(from_base_id)
+        if not (to_base_id.isdigit() and len(to_base_id) == 17):
+            raise LedgerError("BAD_BASE_ID", "a base id is 17 digits (seatctl licence show)")
+        credit = prorate(
+            self.prices,
+            edition=Edition[sub["edition"]],
+            mode=Mode[sub["mode"]],
+            period=Period[sub["period"]],
+            seats=sub["seats"],
+            country=sub["country"],
+            renewal=date.fromisoformat(sub["renewal"]),
+            today=self.clock.wall().date(),
+            promo=sub["promo"],
+        )
+        with self.env.begin(write=True) as txn:
+            if self._get(txn, self.subs, to_base_id) is not None:
+                raise LedgerError("EXISTS", f"base id {to_base_id} already has a subscription")
+            moved = sub | {
+                "base_id": to_base_id,
+                "valid_from": self.clock.wall().date().isoformat(),
+            }
+            self._put(txn, self.subs, to_base_id, moved)
+            self._put(
+                txn,
+                self.subs,
+                from_base_id,
+                sub | {"status": "transferred", "transferred_to": to_base_id},
+            )
+            zero = Decimal("0.00")
+            order = self._new_order(
+                txn,
+                to_base_id,
+                "transfer",
+                sub["seats"],
+                zero,
+                zero,
+                zero,
+                credit.days_left,
+                "paid",
+            )
+            order |= {
+                "credit_excl_vat": str(credit.amount_excl_vat),
+                "transferred_from": from_base_id,
+                "licence_serial": self._issue(txn, moved),
+            }
+            self._put(txn, self.orders, order["order_id"], order)
+        return order
+
     def approve_free(self, order_id: str) -> dict[str, Any]:
         """The vendor approved a free licence (association, school, new business)."""
         order = self.order(order_id)

@@ -1,0 +1,148 @@
+"""The vendor's books on a real LMDB, with a fake clock: every order issues the right licence."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from seatd.cloud.ledger import Ledger, LedgerError
+from seatd.cloud.pricing import PriceTable, money
+from seatd.entitlement import Edition, Licensee, Mode, Period
+from seatd.licence.signing import verify
+from tests.fakes import FakeClock
+from tests.licences import VENDOR, trusted
+
+BASE = "82520020025896075"
+NEW_BASE = "99999999999999999"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(start=datetime(2026, 3, 1, 10, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def ledger(tmp_path: Path, clock: FakeClock) -> Iterator[Ledger]:
+    books = Ledger(tmp_path, VENDOR, PriceTable.load(), clock, latest_client_version="15.3")
+    yield books
+    books.close()
+
+
+def subscribe(ledger: Ledger, **kw: object) -> dict[str, object]:
+    args: dict[str, object] = {
+        "base_id": BASE,
+        "licensee": Licensee("ANYWAY SARL", country="FRA"),
+        "edition": Edition.ENTERPRISE,
+        "mode": Mode.LOCAL,
+        "period": Period.ANNUAL,
+        "seats": 1,
+        "country": "FR",
+    } | kw
+    return ledger.subscribe(**args)  # type: ignore[arg-type]
+
+
+def current(ledger: Ledger, base_id: str = BASE) -> object:
+    return verify(ledger.current_licence(base_id), trusted(VENDOR))
+
+
+def test_paid_subscription_issues_licence_and_invoice(ledger: Ledger) -> None:
+    """A new subscription pays 122.40; once paid, a signed licence and an invoice exist."""
+    order = subscribe(ledger)
+    assert (order["status"], order["amount_incl_vat"]) == ("pending", "122.40")
+    assert ledger.current_licence(BASE) == ""
+    paid = ledger.mark_paid(str(order["order_id"]), reference="cheque 42")
+    assert paid["invoice_number"] == "INV-2026-00001"
+    lic = current(ledger)
+    assert (lic.seats, lic.valid_from, lic.valid_until) == (  # type: ignore[attr-defined]
+        1,
+        date(2026, 3, 1),
+        date(2027, 3, 1),
+    )
+    assert lic.latest_client_version == "15.3"  # type: ignore[attr-defined]
+
+
+def test_marking_paid_twice_changes_nothing(ledger: Ledger) -> None:
+    """A payment reported twice issues one licence and one invoice."""
+    order_id = str(subscribe(ledger)["order_id"])
+    first = ledger.mark_paid(order_id)
+    assert ledger.mark_paid(order_id) == first
+    assert len(ledger.licence_history(BASE)) == 1
+
+
+def test_free_licence_needs_approval(ledger: Ledger) -> None:
+    """An association's free licence waits for the vendor's approval, then costs nothing."""
+    order = subscribe(ledger, free="association")
+    assert order["status"] == "awaiting_approval"
+    with pytest.raises(LedgerError, match="awaiting approval"):
+        ledger.mark_paid(str(order["order_id"]))
+    approved = ledger.approve_free(str(order["order_id"]))
+    assert (approved["status"], approved["amount_incl_vat"]) == ("paid", "0.00")
+
+
+def test_extra_seats_are_prorated_and_raise_purchased_seats(
+    ledger: Ledger, clock: FakeClock
+) -> None:
+    """Half-way through the year, one more seat costs about half a year; paid, 2 seats."""
+    ledger.mark_paid(str(subscribe(ledger)["order_id"]))
+    clock.advance((datetime(2026, 9, 1, tzinfo=UTC) - clock.wall()).total_seconds())
+    order = ledger.order_extra_seats(BASE, 1)
+    assert order["days_left"] == 181
+    assert order["amount_excl_vat"] == str(money(Decimal("102.00") * 181 / 365))  # 50.58
+    ledger.mark_paid(str(order["order_id"]))
+    lic = current(ledger)
+    assert (lic.seats, lic.valid_until) == (2, date(2027, 3, 1))  # type: ignore[attr-defined]
+
+
+def test_renewal_moves_the_renewal_date_by_a_period(ledger: Ledger) -> None:
+    """A paid renewal extends the licence by one period from the old renewal date."""
+    ledger.mark_paid(str(subscribe(ledger, period=Period.QUARTERLY)["order_id"]))
+    ledger.mark_paid(str(ledger.renew(BASE)["order_id"]))
+    lic = current(ledger)
+    assert (lic.valid_from, lic.valid_until) == (  # type: ignore[attr-defined]
+        date(2026, 6, 1),
+        date(2026, 9, 1),
+    )
+
+
+def test_customer_may_stop_auto_renew(ledger: Ledger) -> None:
+    """Auto-renew can be stopped at any time; the next licence says so."""
+    ledger.mark_paid(str(subscribe(ledger)["order_id"]))
+    assert ledger.set_auto_renew(BASE, False)["auto_renew"] is False
+    ledger.mark_paid(str(ledger.renew(BASE)["order_id"]))
+    assert current(ledger).auto_renew is False  # type: ignore[attr-defined]
+
+
+def test_transfer_credits_the_days_left_to_a_new_base(ledger: Ledger, clock: FakeClock) -> None:
+    """The unused remainder moves to a new base id, same renewal date, at no charge."""
+    ledger.mark_paid(str(subscribe(ledger, seats=2)["order_id"]))
+    clock.advance((datetime(2026, 9, 1, tzinfo=UTC) - clock.wall()).total_seconds())
+    order = ledger.transfer(BASE, NEW_BASE)
+    assert (order["amount_incl_vat"], order["days_left"]) == ("0.00", 181)
+    assert order["credit_excl_vat"] == str(money(Decimal("204.00") * 181 / 365))  # 101.16
+    lic = current(ledger, NEW_BASE)
+    assert (lic.base_id, lic.seats, lic.valid_until) == (  # type: ignore[attr-defined]
+        NEW_BASE,
+        2,
+        date(2027, 3, 1),
+    )
+    assert ledger.subscription(BASE)["status"] == "transferred"  # type: ignore[index]
+    with pytest.raises(LedgerError, match="no active subscription"):
+        ledger.order_extra_seats(BASE, 1)
+
+
+def test_standard_local_needs_no_subscription(ledger: Ledger) -> None:
+    """Standard/Local is free for life: there is nothing to subscribe to."""
+    with pytest.raises(LedgerError, match="free for life"):
+        subscribe(ledger, edition=Edition.STANDARD, mode=Mode.LOCAL)
+
+
+def test_installation_secret_is_trusted_on_first_use(ledger: Ledger) -> None:
+    """The first sync registers the secret; another secret for that base is refused."""
+    ledger.authenticate(BASE, "s" * 32)
+    ledger.authenticate(BASE, "s" * 32)
+    with pytest.raises(LedgerError, match="another installation"):
+        ledger.authenticate(BASE, "t" * 32)
