@@ -9,6 +9,7 @@ from pathlib import Path
 
 import structlog
 
+from seatd import __version__
 from seatd.arbiter import Arbiter
 from seatd.clock import Clock, OffsetClock
 from seatd.cloudsync import CloudSync
@@ -18,6 +19,7 @@ from seatd.errors import StateError
 from seatd.licence.book import LicenceBook
 from seatd.licence.signing import TrustedKey, load_trusted_key
 from seatd.licence.watch import LicenceWatch
+from seatd.model import DaemonEvent
 from seatd.reaper import Reaper
 from seatd.server import build, secure_socket
 from seatd.service import SeatService
@@ -110,6 +112,15 @@ async def _serve(config: Config, clock: Clock, store: Store, keys: dict[str, Tru
         loop.add_signal_handler(signum, stop.set)
     try:
         await watch.tick()
+        await service.committer.submit(
+            (
+                DaemonEvent(
+                    "daemon_started",
+                    clock.wall(),
+                    f"seatd {__version__}; {len(snapshot.sessions)} sessions restored",
+                ),
+            )
+        )
         await servers.start()
         secure_socket(config.server)
         host = config.server.listen.rpartition(":")[0]
@@ -127,6 +138,13 @@ async def _serve(config: Config, clock: Clock, store: Store, keys: dict[str, Tru
         await stop.wait()
         log.info("daemon.stopping", in_use=arbiter.in_use)
         await service.drain()
+        await service.committer.submit(
+            (
+                DaemonEvent(
+                    "daemon_stopped", clock.wall(), f"{arbiter.in_use} sessions kept for reattach"
+                ),
+            )
+        )
         await watch.tick()
         await servers.stop(STOP_GRACE)
     finally:

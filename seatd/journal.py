@@ -16,10 +16,12 @@ from typing import Any
 from seatd.model import (
     ActiveSeatsChanged,
     ClockRollback,
+    DaemonEvent,
     Event,
     Granted,
     LicenceCleared,
     LicenceInstalled,
+    Refused,
     Session,
     WallSeen,
 )
@@ -47,6 +49,23 @@ def fields_of(event: Event) -> dict[str, Any] | None:
     """The journal fields of one event (without seq, prev and hash); None if not journaled."""
     if isinstance(event, WallSeen):
         return None
+    if isinstance(event, Refused):
+        h = event.holder
+        return {
+            "kind": "refused",
+            "at": _iso(event.at),
+            "actor": h.user_code,
+            "reason": event.reason,
+            "session_id": 0,
+            "user_code": h.user_code,
+            "user_name": h.user_name,
+            "hostname": h.hostname,
+            "ip": h.ip,
+            "cap": event.cap,
+            "in_use": event.in_use,
+        }
+    if isinstance(event, DaemonEvent):
+        return {"kind": event.kind, "at": _iso(event.at), "actor": "seatd", "detail": event.detail}
     if isinstance(event, LicenceInstalled):
         return {
             "kind": "licence_installed",

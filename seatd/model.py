@@ -176,13 +176,35 @@ class WallSeen:
     at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """Event: a request for a seat was refused (capacity, or a licence past its grace)."""
+
+    holder: Holder
+    reason: str
+    cap: int | None
+    in_use: int
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonEvent:
+    """Event: the daemon started or stopped."""
+
+    kind: str
+    at: datetime
+    detail: str = ""
+
+
 Event = (
     Granted
     | Ended
+    | Refused
     | LicenceInstalled
     | LicenceCleared
     | ActiveSeatsChanged
     | ClockRollback
+    | DaemonEvent
     | WallSeen
 )
 

@@ -44,6 +44,7 @@ from seatd.model import (
     Instant,
     LicenceCleared,
     LicenceInstalled,
+    Refused,
     Session,
 )
 from seatd.store import Store
@@ -207,6 +208,7 @@ class SeatService:
         refusal = self.entitlement.grant_refusal()
         if refusal is not None:
             log.info("seat.refused", user_code=holder.user_code, reason=refusal.reason)
+            await self._journal_refusal(holder, refusal.message)
             raise refusal
         takeover = (
             Takeover(req.evict_session_id, req.evict_reason, self.takeover)
@@ -217,6 +219,8 @@ class SeatService:
             grant = self._grant(holder, req.idempotency_key, takeover)
         except SeatsExhausted as refused:
             self.usage.refusals += 1
+            if req.wait <= 0 or takeover is not None:
+                await self._journal_refusal(holder, "all connections in use")
             log.info(
                 "seat.refused",
                 user_code=holder.user_code,
@@ -230,6 +234,12 @@ class SeatService:
             return await self._wait(holder, req, on_queued)
         await self._commit(grant.events)
         return Acquired(grant.session)
+
+    async def _journal_refusal(self, holder: Holder, reason: str) -> None:
+        event = Refused(
+            holder, reason, self.entitlement.seat_cap(), self.arbiter.in_use, self.clock.wall()
+        )
+        await self.committer.submit((event,))
 
     def _grant(self, holder: Holder, key: str, takeover: Takeover | None) -> Grant:
         return self.arbiter.grant(
@@ -257,6 +267,7 @@ class SeatService:
         finally:
             position = self._leave_queue(waiter)
         if not waiter.outcome.done():
+            await self._journal_refusal(holder, "no connection freed while waiting")
             raise self._exhausted(queue_position=position)
         grant, committed = waiter.outcome.result()
         await self._settle(grant.events, committed)
