@@ -24,9 +24,15 @@ _Pending = tuple[Sequence[Event], "asyncio.Future[None]"]
 
 
 class Committer:
-    def __init__(self, store: Store, on_failure: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        on_failure: Callable[[], None],
+        on_commit: Callable[[], None] = lambda: None,
+    ) -> None:
         self._store = store
         self._on_failure = on_failure
+        self._on_commit = on_commit
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seatd-writer")
         self._pending: list[_Pending] = []
         self._wake = asyncio.Event()
@@ -53,6 +59,7 @@ class Committer:
                 if events:
                     await loop.run_in_executor(self._writer, self._store.commit, events)
                     self.batches += 1
+                    self._on_commit()
             except Exception as exc:
                 error = exc if isinstance(exc, StorageFailed) else StorageFailed(repr(exc))
                 failed, self._pending = batch + self._pending, []

@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from seatd.model import (
@@ -159,3 +160,29 @@ def first_broken(links: Iterable[Link], start_prev: str = GENESIS) -> int | None
             return link.seq
         prev = claimed
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """Which entries a reader wants; empty fields match everything."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    user_code: str = ""
+    session_id: int = 0
+    kinds: frozenset[str] = frozenset()
+
+    def matches(self, entry: Mapping[str, Any]) -> bool:
+        if self.kinds and entry.get("kind") not in self.kinds:
+            return False
+        if self.user_code and entry.get("user_code") != self.user_code:
+            return False
+        if self.session_id and entry.get("session_id") != self.session_id:
+            return False
+        if self.since or self.until:
+            at = datetime.fromisoformat(str(entry.get("at", "")).replace("Z", "+00:00"))
+            if self.since and at < self.since:
+                return False
+            if self.until and at >= self.until:
+                return False
+        return True

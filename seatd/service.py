@@ -57,6 +57,7 @@ MAX_WAIT = 3600.0
 # Who may do what (DESIGN.md section 5; the full table arrives with admin authentication).
 ADMIN_ROLES = frozenset({"owner", "buyer", "admin"})
 SEAT_ROLES = frozenset({"owner", "buyer"})
+READ_ROLES = frozenset({"owner", "buyer", "admin", "viewer"})
 
 
 def require(actor: Actor, roles: frozenset[str], what: str) -> None:
@@ -175,7 +176,9 @@ class SeatService:
         self.entitlement = entitlement
         self.book = book
         self.takeover = takeover
-        self.committer = Committer(store, self._resync)
+        self.committer = Committer(store, self._resync, self._journal_grew)
+        # Set (and replaced) after every commit: journal watchers wait on it.
+        self.journal_changed = asyncio.Event()
         self.draining = False
         self._streams: dict[int, Stream] = {}
         self._queue: deque[_Waiter] = deque()
@@ -499,6 +502,10 @@ class SeatService:
         if e.kind is EndKind.EVICTED:
             stream.push(EvictedNotice(e))
         stream.close()
+
+    def _journal_grew(self) -> None:
+        self.journal_changed.set()
+        self.journal_changed = asyncio.Event()
 
     def _resync(self) -> None:
         snapshot = self.store.load()

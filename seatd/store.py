@@ -198,6 +198,29 @@ class Store:
             for k, v in txn.cursor():
                 yield journal.Link(_U64.unpack(k)[0], bytes(v))
 
+    def read_journal(
+        self, after_seq: int, limit: int, keep: journal.Filter
+    ) -> tuple[list[tuple[int, bytes, dict[str, Any]]], bool]:
+        """Up to `limit` matching entries after `after_seq`, and whether more may follow."""
+        found: list[tuple[int, bytes, dict[str, Any]]] = []
+        with self._env.begin(db=self._journal) as txn:
+            cursor = txn.cursor()
+            if not cursor.set_range(_key(after_seq + 1)):
+                return found, False
+            for k, v in cursor:
+                if len(found) == limit:
+                    return found, True
+                entry = json.loads(bytes(v))
+                if keep.matches(entry):
+                    found.append((_U64.unpack(k)[0], bytes(v), entry))
+        return found, False
+
+    def verify_journal(self) -> tuple[int, int | None, int]:
+        """Entries, the first broken seq (None if intact), and the last seq."""
+        links = list(self.journal_links())
+        last = links[-1].seq if links else 0
+        return len(links), journal.first_broken(links), last
+
     def journal_entries(self) -> list[dict[str, Any]]:
         return [json.loads(link.raw) for link in self.journal_links()]
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
 from seatclient.v1 import admin_pb2, admin_pb2_grpc, types_pb2
 
+from seatd import journal
 from seatd.cloudsync import CloudSync
 from seatd.entitlement import LicenceView
 from seatd.errors import CloudFailed, InvalidArgument
 from seatd.model import Actor
-from seatd.service import ADMIN_ROLES, SEAT_ROLES, SeatService, require
+from seatd.service import ADMIN_ROLES, READ_ROLES, SEAT_ROLES, SeatService, require
 from seatd.transport import convert
 from seatd.transport.status import translated
 
@@ -23,6 +24,30 @@ def actor_of(context: Context) -> Actor:
     """Who is calling, and with which role. Until admin authentication lands, whoever can
     open the local socket (mode 0660) is its owner."""
     return Actor("admin", "owner")
+
+
+def journal_filter(f: admin_pb2.JournalFilter) -> journal.Filter:
+    return journal.Filter(
+        since=f.since.ToDatetime(tzinfo=UTC) if f.HasField("since") else None,
+        until=f.until.ToDatetime(tzinfo=UTC) if f.HasField("until") else None,
+        user_code=f.user_code,
+        session_id=f.session_id,
+        kinds=frozenset(f.kinds),
+    )
+
+
+def journal_entry(seq: int, raw: bytes, entry: dict[str, Any]) -> admin_pb2.JournalEntry:
+    at = datetime.fromisoformat(str(entry["at"]).replace("Z", "+00:00"))
+    return admin_pb2.JournalEntry(
+        seq=seq,
+        at=convert.timestamp(at),
+        kind=str(entry.get("kind", "")),
+        session_id=int(entry.get("session_id") or 0),
+        user_code=str(entry.get("user_code", "")),
+        actor=str(entry.get("actor", "")),
+        reason=str(entry.get("reason", "")),
+        json=raw.decode(),
+    )
 
 
 class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
@@ -156,3 +181,47 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             for e in self.service.store.licence_history()
         ]
         return admin_pb2.LicenceHistoryResponse(entries=entries)
+
+    @translated
+    async def ReadJournal(
+        self, request: admin_pb2.ReadJournalRequest, context: Context
+    ) -> admin_pb2.ReadJournalResponse:
+        require(actor_of(context), READ_ROLES, "read the journal")
+        limit = min(request.limit or 100, 1000)
+        found, more = self.service.store.read_journal(
+            request.after_seq, limit, journal_filter(request.filter)
+        )
+        return admin_pb2.ReadJournalResponse(
+            entries=[journal_entry(*f) for f in found],
+            next_after_seq=found[-1][0] if found else request.after_seq,
+            more=more,
+        )
+
+    @translated
+    async def WatchJournal(  # type: ignore[override]
+        self, request: admin_pb2.WatchJournalRequest, context: Context
+    ) -> None:
+        require(actor_of(context), READ_ROLES, "watch the journal")
+        keep = journal_filter(request.filter)
+        after = request.after_seq
+        while True:
+            # Take the event before reading, so a commit in between still wakes us.
+            changed = self.service.journal_changed
+            found, more = self.service.store.read_journal(after, 500, keep)
+            for seq, raw, entry in found:
+                await context.write(
+                    admin_pb2.WatchJournalResponse(entry=journal_entry(seq, raw, entry))
+                )
+                after = seq
+            if not more:
+                await changed.wait()
+
+    @translated
+    async def VerifyJournal(
+        self, request: admin_pb2.VerifyJournalRequest, context: Context
+    ) -> admin_pb2.VerifyJournalResponse:
+        require(actor_of(context), READ_ROLES, "verify the journal")
+        count, broken, last = self.service.store.verify_journal()
+        return admin_pb2.VerifyJournalResponse(
+            intact=broken is None, entries=count, first_broken_seq=broken or 0, last_seq=last
+        )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -64,3 +64,16 @@ def test_eviction_entry_keeps_reason_and_actor() -> None:
         "admin",
         1,
     )
+
+
+def test_filter_matches_kind_user_session_and_time_range() -> None:
+    """Each filter field narrows the entries; empty fields match all."""
+    entry = {"kind": "evicted", "user_code": "AA", "session_id": 7, "at": "2026-01-05T09:00:00Z"}
+    assert journal.Filter().matches(entry)
+    assert journal.Filter(kinds=frozenset({"evicted"}), user_code="AA", session_id=7).matches(entry)
+    assert not journal.Filter(kinds=frozenset({"granted"})).matches(entry)
+    assert not journal.Filter(user_code="BB").matches(entry)
+    assert not journal.Filter(session_id=8).matches(entry)
+    assert journal.Filter(since=WHEN, until=WHEN + timedelta(seconds=1)).matches(entry)
+    assert not journal.Filter(since=WHEN + timedelta(seconds=1)).matches(entry)
+    assert not journal.Filter(until=WHEN).matches(entry)

@@ -26,49 +26,65 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from seatclient.v1 import types_pb2 as seatd_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14seatd/v1/admin.proto\x12\x08seatd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14seatd/v1/types.proto\"\x14\n\x12SyncLicenceRequest\"?\n\x13SyncLicenceResponse\x12(\n\x07licence\x18\x01 \x01(\x0b\x32\x17.seatd.v1.LicenceDetail\"\"\n\x11OrderSeatsRequest\x12\r\n\x05seats\x18\x01 \x01(\r\"\xa9\x01\n\x12OrderSeatsResponse\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\r\n\x05seats\x18\x02 \x01(\r\x12\x11\n\tdays_left\x18\x03 \x01(\r\x12\x17\n\x0f\x61mount_excl_vat\x18\x04 \x01(\t\x12\x0b\n\x03vat\x18\x05 \x01(\t\x12\x17\n\x0f\x61mount_incl_vat\x18\x06 \x01(\t\x12\x10\n\x08\x63urrency\x18\x07 \x01(\t\x12\x0e\n\x06status\x18\x08 \x01(\t\"\x1f\n\x1d\x41\x64minServiceGetLicenceRequest\"J\n\x1e\x41\x64minServiceGetLicenceResponse\x12(\n\x07licence\x18\x01 \x01(\x0b\x32\x17.seatd.v1.LicenceDetail\",\n\x14ImportLicenceRequest\x12\x14\n\x0clicence_text\x18\x01 \x01(\t\"A\n\x15ImportLicenceResponse\x12(\n\x07licence\x18\x01 \x01(\x0b\x32\x17.seatd.v1.LicenceDetail\"\x15\n\x13\x43learLicenceRequest\"@\n\x14\x43learLicenceResponse\x12(\n\x07licence\x18\x01 \x01(\x0b\x32\x17.seatd.v1.LicenceDetail\"\x17\n\x15LicenceHistoryRequest\"H\n\x16LicenceHistoryResponse\x12.\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1d.seatd.v1.LicenceHistoryEntry\"&\n\x15SetActiveSeatsRequest\x12\r\n\x05seats\x18\x01 \x01(\r\"B\n\x16SetActiveSeatsResponse\x12(\n\x07licence\x18\x01 \x01(\x0b\x32\x17.seatd.v1.LicenceDetail\"\x15\n\x13ListSessionsRequest\"\xdc\x01\n\x14ListSessionsResponse\x12#\n\x08sessions\x18\x01 \x03(\x0b\x32\x11.seatd.v1.Session\x12\x15\n\x08seat_cap\x18\x02 \x01(\rH\x00\x88\x01\x01\x12\x0e\n\x06in_use\x18\x03 \x01(\r\x12/\n\x0bserver_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12!\n\x19server_utc_offset_seconds\x18\x05 \x01(\x05\x12\x17\n\x0fserver_timezone\x18\x06 \x01(\tB\x0b\n\t_seat_cap\"2\n\x0c\x45victRequest\x12\x12\n\nsession_id\x18\x01 \x01(\x04\x12\x0e\n\x06reason\x18\x02 \x01(\t\"6\n\rEvictResponse\x12%\n\x05\x65nded\x18\x01 \x01(\x0b\x32\x16.seatd.v1.EndedSession2\xd8\x05\n\x0c\x41\x64minService\x12M\n\x0cListSessions\x12\x1d.seatd.v1.ListSessionsRequest\x1a\x1e.seatd.v1.ListSessionsResponse\x12\x38\n\x05\x45vict\x12\x16.seatd.v1.EvictRequest\x1a\x17.seatd.v1.EvictResponse\x12_\n\nGetLicence\x12\'.seatd.v1.AdminServiceGetLicenceRequest\x1a(.seatd.v1.AdminServiceGetLicenceResponse\x12P\n\rImportLicence\x12\x1e.seatd.v1.ImportLicenceRequest\x1a\x1f.seatd.v1.ImportLicenceResponse\x12M\n\x0c\x43learLicence\x12\x1d.seatd.v1.ClearLicenceRequest\x1a\x1e.seatd.v1.ClearLicenceResponse\x12S\n\x0eLicenceHistory\x12\x1f.seatd.v1.LicenceHistoryRequest\x1a .seatd.v1.LicenceHistoryResponse\x12S\n\x0eSetActiveSeats\x12\x1f.seatd.v1.SetActiveSeatsRequest\x1a .seatd.v1.SetActiveSeatsResponse\x12J\n\x0bSyncLicence\x12\x1c.seatd.v1.SyncLicenceRequest\x1a\x1d.seatd.v1.SyncLicenceResponse\x12G\n\nOrderSeats\x12\x1b.seatd.v1.OrderSeatsRequest\x1a\x1c.seatd.v1.OrderSeatsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14seatd/v1/admin.proto\x12\x08seatd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14seatd/v1/types.proto\"\x9b\x01\n\rJournalFilter\x12)\n\x05since\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tuser_code\x18\x03 \x01(\t\x12\x12\n\nsession_id\x18\x04 \x01(\x04\x12\r\n\x05kinds\x18\x05 \x03(\t\"\xa5\x01\n\x0cJournalEntry\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x12\n\nsession_id\x18\x04 \x01(\x04\x12\x11\n\tuser_code\x18\x05 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x0c\n\x04json\x18\x08 \x01(\t\"_\n\x12ReadJournalRequest\x12\x11\n\tafter_seq\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\r\x12\'\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x17.seatd.v1.JournalFilter\"d\n\x13ReadJournalResponse\x12\'\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x16.seatd.v1.JournalEntry\x12\x16\n\x0enext_after_seq\x18\x02 \x01(\x04\x12\x0c\n\x04more\x18\x03 \x01(\x08\"Q\n\x13WatchJournalRequest\x12\x11\n\tafter_seq\x18\x01 \x01(\x04\x12\'\n\x06\x66ilter\x18\x02 \x01(\x0b\x32\x17.seatd.v1.JournalFilter\"=\n\x14WatchJournalResponse\x12%\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x16.seatd.v1.JournalEntry\"\x16\n\x14VerifyJournalRequest\"d\n\x15VerifyJournalResponse\x12\x0e\n\x06intact\x18\x01 \x01(\x08\x12\x0f\n\x07\x65ntries\x18\x02 \x01(\x04\x12\x18\n\x10\x66irst_broken_seq\x18\x03 \x01(\x04\x12\x10\n\x08last_seq\x18\x04 \x01(\x04\"\x14\n\x12SyncLicenceRequest\"?\n\x13SyncLicenceResponse\x12(\n\x07licence\x18\x01 \x01(\x0b\x32\x17.seatd.v1.LicenceDetail\"\"\n\x11OrderSeatsRequest\x12\r\n\x05seats\x18\x01 \x01(\r\"\xa9\x01\n\x12OrderSeatsResponse\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\r\n\x05seats\x18\x02 \x01(\r\x12\x11\n\tdays_left\x18\x03 \x01(\r\x12\x17\n\x0f\x61mount_excl_vat\x18\x04 \x01(\t\x12\x0b\n\x03vat\x18\x05 \x01(\t\x12\x17\n\x0f\x61mount_incl_vat\x18\x06 \x01(\t\x12\x10\n\x08\x63urrency\x18\x07 \x01(\t\x12\x0e\n\x06status\x18\x08 \x01(\t\"\x1f\n\x1d\x41\x64minServiceGetLicenceRequest\"J\n\x1e\x41\x64minServiceGetLicenceResponse\x12(\n\x07licence\x18\x01 \x01(\x0b\x32\x17.seatd.v1.LicenceDetail\",\n\x14ImportLicenceRequest\x12\x14\n\x0clicence_text\x18\x01 \x01(\t\"A\n\x15ImportLicenceResponse\x12(\n\x07licence\x18\x01 \x01(\x0b\x32\x17.seatd.v1.LicenceDetail\"\x15\n\x13\x43learLicenceRequest\"@\n\x14\x43learLicenceResponse\x12(\n\x07licence\x18\x01 \x01(\x0b\x32\x17.seatd.v1.LicenceDetail\"\x17\n\x15LicenceHistoryRequest\"H\n\x16LicenceHistoryResponse\x12.\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1d.seatd.v1.LicenceHistoryEntry\"&\n\x15SetActiveSeatsRequest\x12\r\n\x05seats\x18\x01 \x01(\r\"B\n\x16SetActiveSeatsResponse\x12(\n\x07licence\x18\x01 \x01(\x0b\x32\x17.seatd.v1.LicenceDetail\"\x15\n\x13ListSessionsRequest\"\xdc\x01\n\x14ListSessionsResponse\x12#\n\x08sessions\x18\x01 \x03(\x0b\x32\x11.seatd.v1.Session\x12\x15\n\x08seat_cap\x18\x02 \x01(\rH\x00\x88\x01\x01\x12\x0e\n\x06in_use\x18\x03 \x01(\r\x12/\n\x0bserver_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12!\n\x19server_utc_offset_seconds\x18\x05 \x01(\x05\x12\x17\n\x0fserver_timezone\x18\x06 \x01(\tB\x0b\n\t_seat_cap\"2\n\x0c\x45victRequest\x12\x12\n\nsession_id\x18\x01 \x01(\x04\x12\x0e\n\x06reason\x18\x02 \x01(\t\"6\n\rEvictResponse\x12%\n\x05\x65nded\x18\x01 \x01(\x0b\x32\x16.seatd.v1.EndedSession2\xc7\x07\n\x0c\x41\x64minService\x12M\n\x0cListSessions\x12\x1d.seatd.v1.ListSessionsRequest\x1a\x1e.seatd.v1.ListSessionsResponse\x12\x38\n\x05\x45vict\x12\x16.seatd.v1.EvictRequest\x1a\x17.seatd.v1.EvictResponse\x12_\n\nGetLicence\x12\'.seatd.v1.AdminServiceGetLicenceRequest\x1a(.seatd.v1.AdminServiceGetLicenceResponse\x12P\n\rImportLicence\x12\x1e.seatd.v1.ImportLicenceRequest\x1a\x1f.seatd.v1.ImportLicenceResponse\x12M\n\x0c\x43learLicence\x12\x1d.seatd.v1.ClearLicenceRequest\x1a\x1e.seatd.v1.ClearLicenceResponse\x12S\n\x0eLicenceHistory\x12\x1f.seatd.v1.LicenceHistoryRequest\x1a .seatd.v1.LicenceHistoryResponse\x12S\n\x0eSetActiveSeats\x12\x1f.seatd.v1.SetActiveSeatsRequest\x1a .seatd.v1.SetActiveSeatsResponse\x12J\n\x0bSyncLicence\x12\x1c.seatd.v1.SyncLicenceRequest\x1a\x1d.seatd.v1.SyncLicenceResponse\x12G\n\nOrderSeats\x12\x1b.seatd.v1.OrderSeatsRequest\x1a\x1c.seatd.v1.OrderSeatsResponse\x12J\n\x0bReadJournal\x12\x1c.seatd.v1.ReadJournalRequest\x1a\x1d.seatd.v1.ReadJournalResponse\x12O\n\x0cWatchJournal\x12\x1d.seatd.v1.WatchJournalRequest\x1a\x1e.seatd.v1.WatchJournalResponse0\x01\x12P\n\rVerifyJournal\x12\x1e.seatd.v1.VerifyJournalRequest\x1a\x1f.seatd.v1.VerifyJournalResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'seatclient.v1.admin_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SYNCLICENCEREQUEST']._serialized_start=89
-  _globals['_SYNCLICENCEREQUEST']._serialized_end=109
-  _globals['_SYNCLICENCERESPONSE']._serialized_start=111
-  _globals['_SYNCLICENCERESPONSE']._serialized_end=174
-  _globals['_ORDERSEATSREQUEST']._serialized_start=176
-  _globals['_ORDERSEATSREQUEST']._serialized_end=210
-  _globals['_ORDERSEATSRESPONSE']._serialized_start=213
-  _globals['_ORDERSEATSRESPONSE']._serialized_end=382
-  _globals['_ADMINSERVICEGETLICENCEREQUEST']._serialized_start=384
-  _globals['_ADMINSERVICEGETLICENCEREQUEST']._serialized_end=415
-  _globals['_ADMINSERVICEGETLICENCERESPONSE']._serialized_start=417
-  _globals['_ADMINSERVICEGETLICENCERESPONSE']._serialized_end=491
-  _globals['_IMPORTLICENCEREQUEST']._serialized_start=493
-  _globals['_IMPORTLICENCEREQUEST']._serialized_end=537
-  _globals['_IMPORTLICENCERESPONSE']._serialized_start=539
-  _globals['_IMPORTLICENCERESPONSE']._serialized_end=604
-  _globals['_CLEARLICENCEREQUEST']._serialized_start=606
-  _globals['_CLEARLICENCEREQUEST']._serialized_end=627
-  _globals['_CLEARLICENCERESPONSE']._serialized_start=629
-  _globals['_CLEARLICENCERESPONSE']._serialized_end=693
-  _globals['_LICENCEHISTORYREQUEST']._serialized_start=695
-  _globals['_LICENCEHISTORYREQUEST']._serialized_end=718
-  _globals['_LICENCEHISTORYRESPONSE']._serialized_start=720
-  _globals['_LICENCEHISTORYRESPONSE']._serialized_end=792
-  _globals['_SETACTIVESEATSREQUEST']._serialized_start=794
-  _globals['_SETACTIVESEATSREQUEST']._serialized_end=832
-  _globals['_SETACTIVESEATSRESPONSE']._serialized_start=834
-  _globals['_SETACTIVESEATSRESPONSE']._serialized_end=900
-  _globals['_LISTSESSIONSREQUEST']._serialized_start=902
-  _globals['_LISTSESSIONSREQUEST']._serialized_end=923
-  _globals['_LISTSESSIONSRESPONSE']._serialized_start=926
-  _globals['_LISTSESSIONSRESPONSE']._serialized_end=1146
-  _globals['_EVICTREQUEST']._serialized_start=1148
-  _globals['_EVICTREQUEST']._serialized_end=1198
-  _globals['_EVICTRESPONSE']._serialized_start=1200
-  _globals['_EVICTRESPONSE']._serialized_end=1254
-  _globals['_ADMINSERVICE']._serialized_start=1257
-  _globals['_ADMINSERVICE']._serialized_end=1985
+  _globals['_JOURNALFILTER']._serialized_start=90
+  _globals['_JOURNALFILTER']._serialized_end=245
+  _globals['_JOURNALENTRY']._serialized_start=248
+  _globals['_JOURNALENTRY']._serialized_end=413
+  _globals['_READJOURNALREQUEST']._serialized_start=415
+  _globals['_READJOURNALREQUEST']._serialized_end=510
+  _globals['_READJOURNALRESPONSE']._serialized_start=512
+  _globals['_READJOURNALRESPONSE']._serialized_end=612
+  _globals['_WATCHJOURNALREQUEST']._serialized_start=614
+  _globals['_WATCHJOURNALREQUEST']._serialized_end=695
+  _globals['_WATCHJOURNALRESPONSE']._serialized_start=697
+  _globals['_WATCHJOURNALRESPONSE']._serialized_end=758
+  _globals['_VERIFYJOURNALREQUEST']._serialized_start=760
+  _globals['_VERIFYJOURNALREQUEST']._serialized_end=782
+  _globals['_VERIFYJOURNALRESPONSE']._serialized_start=784
+  _globals['_VERIFYJOURNALRESPONSE']._serialized_end=884
+  _globals['_SYNCLICENCEREQUEST']._serialized_start=886
+  _globals['_SYNCLICENCEREQUEST']._serialized_end=906
+  _globals['_SYNCLICENCERESPONSE']._serialized_start=908
+  _globals['_SYNCLICENCERESPONSE']._serialized_end=971
+  _globals['_ORDERSEATSREQUEST']._serialized_start=973
+  _globals['_ORDERSEATSREQUEST']._serialized_end=1007
+  _globals['_ORDERSEATSRESPONSE']._serialized_start=1010
+  _globals['_ORDERSEATSRESPONSE']._serialized_end=1179
+  _globals['_ADMINSERVICEGETLICENCEREQUEST']._serialized_start=1181
+  _globals['_ADMINSERVICEGETLICENCEREQUEST']._serialized_end=1212
+  _globals['_ADMINSERVICEGETLICENCERESPONSE']._serialized_start=1214
+  _globals['_ADMINSERVICEGETLICENCERESPONSE']._serialized_end=1288
+  _globals['_IMPORTLICENCEREQUEST']._serialized_start=1290
+  _globals['_IMPORTLICENCEREQUEST']._serialized_end=1334
+  _globals['_IMPORTLICENCERESPONSE']._serialized_start=1336
+  _globals['_IMPORTLICENCERESPONSE']._serialized_end=1401
+  _globals['_CLEARLICENCEREQUEST']._serialized_start=1403
+  _globals['_CLEARLICENCEREQUEST']._serialized_end=1424
+  _globals['_CLEARLICENCERESPONSE']._serialized_start=1426
+  _globals['_CLEARLICENCERESPONSE']._serialized_end=1490
+  _globals['_LICENCEHISTORYREQUEST']._serialized_start=1492
+  _globals['_LICENCEHISTORYREQUEST']._serialized_end=1515
+  _globals['_LICENCEHISTORYRESPONSE']._serialized_start=1517
+  _globals['_LICENCEHISTORYRESPONSE']._serialized_end=1589
+  _globals['_SETACTIVESEATSREQUEST']._serialized_start=1591
+  _globals['_SETACTIVESEATSREQUEST']._serialized_end=1629
+  _globals['_SETACTIVESEATSRESPONSE']._serialized_start=1631
+  _globals['_SETACTIVESEATSRESPONSE']._serialized_end=1697
+  _globals['_LISTSESSIONSREQUEST']._serialized_start=1699
+  _globals['_LISTSESSIONSREQUEST']._serialized_end=1720
+  _globals['_LISTSESSIONSRESPONSE']._serialized_start=1723
+  _globals['_LISTSESSIONSRESPONSE']._serialized_end=1943
+  _globals['_EVICTREQUEST']._serialized_start=1945
+  _globals['_EVICTREQUEST']._serialized_end=1995
+  _globals['_EVICTRESPONSE']._serialized_start=1997
+  _globals['_EVICTRESPONSE']._serialized_end=2051
+  _globals['_ADMINSERVICE']._serialized_start=2054
+  _globals['_ADMINSERVICE']._serialized_end=3021
 # @@protoc_insertion_point(module_scope)

@@ -80,6 +80,21 @@ class AdminServiceStub:
                 request_serializer=seatd_dot_v1_dot_admin__pb2.OrderSeatsRequest.SerializeToString,
                 response_deserializer=seatd_dot_v1_dot_admin__pb2.OrderSeatsResponse.FromString,
                 _registered_method=True)
+        self.ReadJournal = channel.unary_unary(
+                '/seatd.v1.AdminService/ReadJournal',
+                request_serializer=seatd_dot_v1_dot_admin__pb2.ReadJournalRequest.SerializeToString,
+                response_deserializer=seatd_dot_v1_dot_admin__pb2.ReadJournalResponse.FromString,
+                _registered_method=True)
+        self.WatchJournal = channel.unary_stream(
+                '/seatd.v1.AdminService/WatchJournal',
+                request_serializer=seatd_dot_v1_dot_admin__pb2.WatchJournalRequest.SerializeToString,
+                response_deserializer=seatd_dot_v1_dot_admin__pb2.WatchJournalResponse.FromString,
+                _registered_method=True)
+        self.VerifyJournal = channel.unary_unary(
+                '/seatd.v1.AdminService/VerifyJournal',
+                request_serializer=seatd_dot_v1_dot_admin__pb2.VerifyJournalRequest.SerializeToString,
+                response_deserializer=seatd_dot_v1_dot_admin__pb2.VerifyJournalResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -146,6 +161,27 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReadJournal(self, request, context):
+        """Journal entries after a sequence number, filtered, a page at a time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchJournal(self, request, context):
+        """Entries as they are written (after the given sequence number), until cancelled.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyJournal(self, request, context):
+        """Walks the hash chain from the first entry to the last.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -193,6 +229,21 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.OrderSeats,
                     request_deserializer=seatd_dot_v1_dot_admin__pb2.OrderSeatsRequest.FromString,
                     response_serializer=seatd_dot_v1_dot_admin__pb2.OrderSeatsResponse.SerializeToString,
+            ),
+            'ReadJournal': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReadJournal,
+                    request_deserializer=seatd_dot_v1_dot_admin__pb2.ReadJournalRequest.FromString,
+                    response_serializer=seatd_dot_v1_dot_admin__pb2.ReadJournalResponse.SerializeToString,
+            ),
+            'WatchJournal': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchJournal,
+                    request_deserializer=seatd_dot_v1_dot_admin__pb2.WatchJournalRequest.FromString,
+                    response_serializer=seatd_dot_v1_dot_admin__pb2.WatchJournalResponse.SerializeToString,
+            ),
+            'VerifyJournal': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyJournal,
+                    request_deserializer=seatd_dot_v1_dot_admin__pb2.VerifyJournalRequest.FromString,
+                    response_serializer=seatd_dot_v1_dot_admin__pb2.VerifyJournalResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -439,6 +490,87 @@ class AdminService:
             '/seatd.v1.AdminService/OrderSeats',
             seatd_dot_v1_dot_admin__pb2.OrderSeatsRequest.SerializeToString,
             seatd_dot_v1_dot_admin__pb2.OrderSeatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadJournal(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/seatd.v1.AdminService/ReadJournal',
+            seatd_dot_v1_dot_admin__pb2.ReadJournalRequest.SerializeToString,
+            seatd_dot_v1_dot_admin__pb2.ReadJournalResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchJournal(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/seatd.v1.AdminService/WatchJournal',
+            seatd_dot_v1_dot_admin__pb2.WatchJournalRequest.SerializeToString,
+            seatd_dot_v1_dot_admin__pb2.WatchJournalResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyJournal(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/seatd.v1.AdminService/VerifyJournal',
+            seatd_dot_v1_dot_admin__pb2.VerifyJournalRequest.SerializeToString,
+            seatd_dot_v1_dot_admin__pb2.VerifyJournalResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -48,6 +48,12 @@ class AdminServiceStub:
     """Sync with the vendor's cloud now; UNAVAILABLE with the reason when it fails."""
     OrderSeats: _grpc.UnaryUnaryMultiCallable[_admin_pb2.OrderSeatsRequest, _admin_pb2.OrderSeatsResponse]
     """Owner or buyer only: order extra seats from the cloud (prorated to the renewal date)."""
+    ReadJournal: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ReadJournalRequest, _admin_pb2.ReadJournalResponse]
+    """Journal entries after a sequence number, filtered, a page at a time."""
+    WatchJournal: _grpc.UnaryStreamMultiCallable[_admin_pb2.WatchJournalRequest, _admin_pb2.WatchJournalResponse]
+    """Entries as they are written (after the given sequence number), until cancelled."""
+    VerifyJournal: _grpc.UnaryUnaryMultiCallable[_admin_pb2.VerifyJournalRequest, _admin_pb2.VerifyJournalResponse]
+    """Walks the hash chain from the first entry to the last."""
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -69,6 +75,12 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """Sync with the vendor's cloud now; UNAVAILABLE with the reason when it fails."""
     OrderSeats: _aio.UnaryUnaryMultiCallable[_admin_pb2.OrderSeatsRequest, _admin_pb2.OrderSeatsResponse]  # type: ignore[assignment]
     """Owner or buyer only: order extra seats from the cloud (prorated to the renewal date)."""
+    ReadJournal: _aio.UnaryUnaryMultiCallable[_admin_pb2.ReadJournalRequest, _admin_pb2.ReadJournalResponse]  # type: ignore[assignment]
+    """Journal entries after a sequence number, filtered, a page at a time."""
+    WatchJournal: _aio.UnaryStreamMultiCallable[_admin_pb2.WatchJournalRequest, _admin_pb2.WatchJournalResponse]  # type: ignore[assignment]
+    """Entries as they are written (after the given sequence number), until cancelled."""
+    VerifyJournal: _aio.UnaryUnaryMultiCallable[_admin_pb2.VerifyJournalRequest, _admin_pb2.VerifyJournalResponse]  # type: ignore[assignment]
+    """Walks the hash chain from the first entry to the last."""
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     """Administrators: see and manage the seats. Local unix socket by default."""
@@ -141,5 +153,29 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.OrderSeatsResponse, _abc.Awaitable[_admin_pb2.OrderSeatsResponse]]:
         """Owner or buyer only: order extra seats from the cloud (prorated to the renewal date)."""
+
+    @_abc_1.abstractmethod
+    def ReadJournal(
+        self,
+        request: _admin_pb2.ReadJournalRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ReadJournalResponse, _abc.Awaitable[_admin_pb2.ReadJournalResponse]]:
+        """Journal entries after a sequence number, filtered, a page at a time."""
+
+    @_abc_1.abstractmethod
+    def WatchJournal(
+        self,
+        request: _admin_pb2.WatchJournalRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_admin_pb2.WatchJournalResponse], _abc.AsyncIterator[_admin_pb2.WatchJournalResponse]]:
+        """Entries as they are written (after the given sequence number), until cancelled."""
+
+    @_abc_1.abstractmethod
+    def VerifyJournal(
+        self,
+        request: _admin_pb2.VerifyJournalRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.VerifyJournalResponse, _abc.Awaitable[_admin_pb2.VerifyJournalResponse]]:
+        """Walks the hash chain from the first entry to the last."""
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

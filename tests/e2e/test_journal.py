@@ -1,0 +1,103 @@
+"""The journal end to end: a scripted day, read back; a byte edited on disk, caught."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import grpc
+import pytest
+from seatclient import SeatClient, SeatsExhausted
+from seatclient.v1 import seat_pb2, seat_pb2_grpc
+
+from tests.e2e.conftest import Daemon, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+def journal(daemon: Daemon, *args: str) -> list[dict[str, object]]:
+    out = daemon.ctl("journal", "--json", *args)
+    assert out.returncode == 0, out.stderr
+    return [json.loads(line) for line in out.stdout.splitlines()]
+
+
+def scripted_day(daemon: Daemon) -> None:
+    with SeatClient(daemon.target) as client:
+        a = client.acquire(user_code="AA", user_name="Anne")
+        b = client.acquire(user_code="BB", user_name="Bruno")
+        with pytest.raises(SeatsExhausted):
+            client.acquire(user_code="CC", user_name="Chloe")
+        wait_for(lambda: all(s["attached"] for s in daemon.sessions()["sessions"]), 5, "attached")
+        assert daemon.ctl("evict", str(a.session_id), "--reason", "Lunch break").returncode == 0
+        b.release()
+    # Chloe's workstation takes a seat and then never renews it: it must expire.
+    with grpc.insecure_channel(daemon.target) as channel:
+        seat_pb2_grpc.SeatServiceStub(channel).Acquire(
+            seat_pb2.AcquireRequest(user_code="CC", user_name="Chloe", idempotency_key="cc-1"),
+            timeout=5,
+        )
+    wait_for(lambda: daemon.sessions()["in_use"] == 0, 5, "the silent seat to expire")
+
+
+def test_scripted_day_reads_back_in_order(make_daemon: Callable[..., Daemon]) -> None:
+    """Grants, a refusal, an eviction with its reason, a release and an expiry appear in
+    `seatctl journal --json` exactly, in order, with the documented fields."""
+    daemon = make_daemon("--dev-seats", "2")
+    scripted_day(daemon)
+    seats = [e for e in journal(daemon) if e["kind"] not in ("daemon_started", "daemon_stopped")]
+    assert [(e["kind"], e["user_code"]) for e in seats] == [
+        ("granted", "AA"),
+        ("granted", "BB"),
+        ("refused", "CC"),
+        ("evicted", "AA"),
+        ("released", "BB"),
+        ("granted", "CC"),
+        ("expired", "CC"),
+    ]
+    evicted = seats[3]
+    assert (evicted["reason"], evicted["actor"]) == ("Lunch break", "admin")
+    for e in seats:
+        assert {"seq", "at", "kind", "session_id", "user_code", "actor"} <= set(e)
+        assert str(e["at"]).endswith("Z")
+    assert [e["seq"] for e in seats] == sorted(e["seq"] for e in seats)
+    only_cc = journal(daemon, "--user", "CC")
+    assert [e["kind"] for e in only_cc] == ["refused", "granted", "expired"]
+    assert [e["kind"] for e in journal(daemon, "--kind", "evicted")] == ["evicted"]
+
+
+def test_a_byte_edited_on_disk_is_named_by_verify(
+    make_daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    """Change one byte of an entry in the LMDB file with the daemon stopped:
+    `seatctl journal verify` exits 1 naming that entry's seq."""
+    daemon = make_daemon("--dev-seats", "2")
+    scripted_day(daemon)
+    ok = daemon.ctl("journal", "verify")
+    assert ok.returncode == 0 and "intact" in ok.stdout
+    evicted = next(e for e in journal(daemon) if e["kind"] == "evicted")
+    assert daemon.stop() == 0
+    data = daemon.state_dir / "seatd.lmdb" / "data.mdb"
+    raw = bytearray(data.read_bytes())
+    at = raw.find(b'"reason":"Lunch break"')
+    assert at > 0
+    raw[at + len(b'"reason":"')] = ord("P")  # "Lunch" -> "Punch"
+    data.write_bytes(bytes(raw))
+    daemon.start()
+    broken = daemon.ctl("journal", "verify")
+    assert broken.returncode == 1
+    assert f"seq {evicted['seq']}" in broken.stderr
+
+
+def test_export_writes_json_lines_as_stored(
+    make_daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    """`seatctl journal export FILE` writes every entry, hash chain included."""
+    daemon = make_daemon()
+    with SeatClient(daemon.target) as client:
+        client.acquire(user_code="AA").release()
+    out = tmp_path / "journal.jsonl"
+    assert daemon.ctl("journal", "export", str(out)).returncode == 0
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [e["kind"] for e in lines] == ["daemon_started", "granted", "released"]
+    assert all({"seq", "prev", "hash"} <= set(e) for e in lines)
