@@ -101,3 +101,22 @@ def test_export_writes_json_lines_as_stored(
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [e["kind"] for e in lines] == ["daemon_started", "granted", "released"]
     assert all({"seq", "prev", "hash"} <= set(e) for e in lines)
+
+
+def test_usage_report_counts_the_day(make_daemon: Callable[..., Daemon]) -> None:
+    """After the scripted day, today's report shows a peak of 2, one refusal, one eviction;
+    the table, --json and --csv all say so."""
+    daemon = make_daemon("--dev-seats", "2")
+    scripted_day(daemon)
+    out = daemon.ctl("report", "usage", "--days", "7", "--json")
+    assert out.returncode == 0, out.stderr
+    days = json.loads(out.stdout)
+    assert len(days) == 7
+    today = days[-1]
+    assert (today["peak_sessions"], today["refusals"], today["evictions"]) == (2, 1, 1)
+    assert today["seat_hours"] >= 0
+    csv_out = daemon.ctl("report", "usage", "--days", "7", "--csv")
+    assert csv_out.stdout.splitlines()[0] == "day,peak_sessions,seat_hours,refusals,evictions"
+    assert csv_out.stdout.splitlines()[-1].startswith(f"{today['day']},2,")
+    table = daemon.ctl("report", "usage", "--days", "7")
+    assert table.returncode == 0 and "Peak over the period: 2" in table.stdout
