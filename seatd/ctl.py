@@ -644,3 +644,63 @@ def report_usage(obj: Ctx, days: int, as_json: bool, as_csv: bool) -> None:
         "capacity."
         + (" Refusals mean users were turned away: consider more seats." if refused else "")
     )
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
+@click.pass_obj
+def status(obj: Ctx, as_json: bool) -> None:
+    """One screen: daemon, licence, seats, sessions, last sync."""
+    with obj.admin() as admin:
+        listed = admin.ListSessions(admin_pb2.ListSessionsRequest(), timeout=TIMEOUT)
+        lic = admin.GetLicence(admin_pb2.AdminServiceGetLicenceRequest(), timeout=TIMEOUT)
+    now = _dt(listed.server_time)
+    started = _dt(listed.daemon_started_at)
+    uptime = int((now - started).total_seconds())
+    j = licence_json(lic.licence)
+    summary: dict[str, Any] = {
+        "daemon_version": listed.daemon_version,
+        "started_at": _iso(started),
+        "uptime_seconds": uptime,
+        "licence": j,
+        "in_use": listed.in_use,
+        "cap": listed.seat_cap if listed.HasField("seat_cap") else None,
+        "waiting": listed.waiting,
+        "sessions": [session_json(s) for s in listed.sessions],
+    }
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    console = Console()
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row(
+        "Daemon",
+        f"seatd {listed.daemon_version}, up {_hms(uptime)}",
+    )
+    grid.add_row(
+        "Licence",
+        f"{j['edition'].upper()}/{j['mode'].upper()}, {j['status']}"
+        + (f", until {j['valid_until']} ({j['days_left']} days)" if j["serial"] else ""),
+    )
+    cap = summary["cap"]
+    grid.add_row(
+        "Seats",
+        f"{listed.in_use} in use of {cap if cap is not None else 'unlimited'}"
+        + (f", {listed.waiting} waiting" if listed.waiting else ""),
+    )
+    if j["cloud_url"]:
+        grid.add_row(
+            "Last sync",
+            f"{j['last_sync'] or 'never'}"
+            + (f" ({j['failed_syncs']} failed since)" if j["failed_syncs"] else ""),
+        )
+    console.print(grid)
+    if listed.sessions:
+        table = Table(title="Sessions")
+        for col in ("Id", "User", "Name", "Computer", "Duration"):
+            table.add_column(col)
+        for s in listed.sessions:
+            table.add_row(str(s.id), s.user_code, s.user_name, s.hostname, _hms(s.duration.seconds))
+        console.print(table)

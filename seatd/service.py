@@ -183,6 +183,7 @@ class SeatService:
         self._streams: dict[int, Stream] = {}
         self._queue: deque[_Waiter] = deque()
         self.usage = Usage()
+        self.started_at = clock.wall()
         # The licence status last announced to workstations.
         self.licence_status = entitlement.view().status
 

@@ -8,7 +8,7 @@ from typing import Any
 import grpc
 from seatclient.v1 import admin_pb2, admin_pb2_grpc, types_pb2
 
-from seatd import journal
+from seatd import __version__, journal
 from seatd.cloudsync import CloudSync
 from seatd.entitlement import LicenceView
 from seatd.errors import CloudFailed, InvalidArgument
@@ -68,6 +68,9 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             server_time=convert.timestamp(now),
             server_utc_offset_seconds=int(offset.total_seconds()) if offset else 0,
             server_timezone=local.tzname() or "",
+            daemon_version=__version__,
+            daemon_started_at=convert.timestamp(self.service.started_at),
+            waiting=self.service.waiting,
         )
         cap = self.service.entitlement.seat_cap()
         if cap is not None:

@@ -160,3 +160,20 @@ def test_sessions_json_is_the_documented_shape(make_daemon: Callable[..., Daemon
         table = daemon.ctl("sessions")
         assert table.returncode == 0 and "Anne A" in table.stdout
         seat.release()
+
+
+def test_status_is_one_screen(make_daemon: Callable[..., Daemon]) -> None:
+    """`seatctl status` shows the daemon version and uptime, licence, seats and sessions."""
+    daemon = make_daemon("--dev-seats", "3")
+    with SeatClient(daemon.target) as client:
+        seat = client.acquire(user_code="AA", user_name="Anne")
+        out = daemon.ctl("status")
+        assert out.returncode == 0, out.stderr
+        assert "seatd 0.1.0, up" in out.stdout and "1 in use of 3" in out.stdout
+        assert "Anne" in out.stdout
+        as_json = daemon.ctl("status", "--json")
+        import json
+
+        summary = json.loads(as_json.stdout)
+        assert (summary["in_use"], summary["cap"], summary["licence"]["status"]) == (1, 3, "free")
+        seat.release()

@@ -545,16 +545,24 @@ class ListSessionsResponse(_message.Message):
     SERVER_TIME_FIELD_NUMBER: _builtins.int
     SERVER_UTC_OFFSET_SECONDS_FIELD_NUMBER: _builtins.int
     SERVER_TIMEZONE_FIELD_NUMBER: _builtins.int
+    DAEMON_VERSION_FIELD_NUMBER: _builtins.int
+    DAEMON_STARTED_AT_FIELD_NUMBER: _builtins.int
+    WAITING_FIELD_NUMBER: _builtins.int
     seat_cap: _builtins.int
     """Absent when there is no cap."""
     in_use: _builtins.int
     server_utc_offset_seconds: _builtins.int
     """The daemon's local offset from UTC and zone name, for local-time display."""
     server_timezone: _builtins.str
+    daemon_version: _builtins.str
+    waiting: _builtins.int
+    """Workstations waiting in the queue for a seat."""
     @_builtins.property
     def sessions(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Session]: ...
     @_builtins.property
     def server_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def daemon_started_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -564,10 +572,13 @@ class ListSessionsResponse(_message.Message):
         server_time: _timestamp_pb2.Timestamp | None = ...,
         server_utc_offset_seconds: _builtins.int = ...,
         server_timezone: _builtins.str = ...,
+        daemon_version: _builtins.str = ...,
+        daemon_started_at: _timestamp_pb2.Timestamp | None = ...,
+        waiting: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_seat_cap", b"_seat_cap", "seat_cap", b"seat_cap", "server_time", b"server_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_seat_cap", b"_seat_cap", "daemon_started_at", b"daemon_started_at", "seat_cap", b"seat_cap", "server_time", b"server_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_seat_cap", b"_seat_cap", "in_use", b"in_use", "seat_cap", b"seat_cap", "server_time", b"server_time", "server_timezone", b"server_timezone", "server_utc_offset_seconds", b"server_utc_offset_seconds", "sessions", b"sessions"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_seat_cap", b"_seat_cap", "daemon_started_at", b"daemon_started_at", "daemon_version", b"daemon_version", "in_use", b"in_use", "seat_cap", b"seat_cap", "server_time", b"server_time", "server_timezone", b"server_timezone", "server_utc_offset_seconds", b"server_utc_offset_seconds", "sessions", b"sessions", "waiting", b"waiting"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__seat_cap: _TypeAlias = _typing.Literal["seat_cap"]  # noqa: Y015
     _WhichOneofArgType__seat_cap: _TypeAlias = _typing.Literal["_seat_cap", b"_seat_cap"]  # noqa: Y015
