@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import getpass
 import json
 import sys
 from collections.abc import Iterator
@@ -19,10 +20,27 @@ from seatclient.errors import detail_of
 from seatclient.v1 import admin_pb2, admin_pb2_grpc, types_pb2
 
 from seatd import usage
+from seatd.auth import USER_KEY
 from seatd.clock import SystemClock
 
 DEFAULT_SOCKET = Path("/run/seatd/admin.sock")
 TIMEOUT = 10.0
+
+
+class _WithMetadata(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+    """Adds the same metadata to every call."""
+
+    def __init__(self, metadata: list[tuple[str, str]]) -> None:
+        self.metadata = metadata
+
+    def _details(self, details: Any) -> Any:
+        return details._replace(metadata=[*(details.metadata or ()), *self.metadata])
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._details(details), request)
+
+    def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._details(details), request)
 
 
 class Ctx:
@@ -32,8 +50,10 @@ class Ctx:
     @contextmanager
     def admin(self) -> Iterator[admin_pb2_grpc.AdminServiceStub]:
         with grpc.insecure_channel(f"unix:{self.socket}") as channel:
+            # Who runs seatctl, for the journal (the socket's mode is the access control).
+            user = _WithMetadata([(USER_KEY, getpass.getuser())])
             try:
-                yield admin_pb2_grpc.AdminServiceStub(channel)
+                yield admin_pb2_grpc.AdminServiceStub(grpc.intercept_channel(channel, user))
             except grpc.RpcError as exc:
                 fail_rpc(exc, self.socket)
 

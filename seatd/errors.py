@@ -194,8 +194,22 @@ class NotAllowed(SeatdError):
 
     reason = "PERMISSION_DENIED"
 
+    def __init__(self, message: str, needed: str = "") -> None:
+        super().__init__(message)
+        self.needed = needed
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        return {"needed_role": self.needed} if self.needed else {}
+
 
 class CloudFailed(Unavailable):
     """A sync or order with the vendor's cloud did not succeed; nothing changed (UNAVAILABLE)."""
 
     reason = "CLOUD_SYNC_FAILED"
+
+
+class Unauthenticated(SeatdError):
+    """The caller did not prove who it is (gRPC UNAUTHENTICATED)."""
+
+    reason = "UNAUTHENTICATED"

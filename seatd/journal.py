@@ -18,12 +18,16 @@ from seatd.model import (
     ActiveSeatsChanged,
     ClockRollback,
     DaemonEvent,
+    Denied,
+    Ended,
     Event,
     Granted,
     LicenceCleared,
     LicenceInstalled,
     Refused,
     Session,
+    TokenCreated,
+    TokenRevoked,
     WallSeen,
 )
 
@@ -64,6 +68,30 @@ def fields_of(event: Event) -> dict[str, Any] | None:
             "ip": h.ip,
             "cap": event.cap,
             "in_use": event.in_use,
+        }
+    if isinstance(event, TokenCreated):
+        return {
+            "kind": "token_created",
+            "at": _iso(event.at),
+            "actor": event.by,
+            "token_name": event.name,
+            "role": event.role,
+        }
+    if isinstance(event, TokenRevoked):
+        return {
+            "kind": "token_revoked",
+            "at": _iso(event.at),
+            "actor": event.by,
+            "token_name": event.name,
+        }
+    if isinstance(event, Denied):
+        return {
+            "kind": "denied",
+            "at": _iso(event.at),
+            "actor": event.actor,
+            "role": event.role,
+            "rpc": event.rpc,
+            "reason": f"{event.rpc} needs {event.needed}",
         }
     if isinstance(event, DaemonEvent):
         return {"kind": event.kind, "at": _iso(event.at), "actor": "seatd", "detail": event.detail}
@@ -109,6 +137,7 @@ def fields_of(event: Event) -> dict[str, Any] | None:
             "actor": s.holder.user_code,
             **_session_fields(s),
         }
+    assert isinstance(event, Ended)
     e = event.ending
     fields = {
         "kind": e.kind.name.lower(),

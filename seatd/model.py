@@ -196,6 +196,35 @@ class DaemonEvent:
     detail: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class TokenCreated:
+    """Event: an admin token was created (only its hash is kept)."""
+
+    name: str
+    role: str
+    token_hash: str
+    by: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRevoked:
+    name: str
+    by: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Denied:
+    """Event: an admin call was refused for lack of a role."""
+
+    actor: str
+    role: str
+    rpc: str
+    needed: str
+    at: datetime
+
+
 Event = (
     Granted
     | Ended
@@ -205,6 +234,9 @@ Event = (
     | ActiveSeatsChanged
     | ClockRollback
     | DaemonEvent
+    | TokenCreated
+    | TokenRevoked
+    | Denied
     | WallSeen
 )
 

@@ -10,6 +10,7 @@ its decision has committed (DESIGN.md invariant 3). Events for a session's works
 from __future__ import annotations
 
 import asyncio
+import hmac
 import secrets
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from seatd import auth
 from seatd.arbiter import Arbiter, Takeover, TakeoverPolicy
 from seatd.clock import Clock
 from seatd.committer import Committer
@@ -25,7 +27,6 @@ from seatd.errors import (
     Draining,
     InvalidArgument,
     LicenceRejected,
-    NotAllowed,
     SeatdError,
     SeatsExhausted,
     Unavailable,
@@ -34,6 +35,7 @@ from seatd.licence.book import LicenceBook
 from seatd.model import (
     ActiveSeatsChanged,
     Actor,
+    Denied,
     Ended,
     Ending,
     EndKind,
@@ -46,6 +48,9 @@ from seatd.model import (
     LicenceInstalled,
     Refused,
     Session,
+    TokenCreated,
+    TokenRevoked,
+    check_text,
 )
 from seatd.store import Store
 
@@ -53,18 +58,6 @@ log = structlog.get_logger("seatd")
 
 # The longest a request may wait in the queue for a seat.
 MAX_WAIT = 3600.0
-
-# Who may do what (DESIGN.md section 5; the full table arrives with admin authentication).
-ADMIN_ROLES = frozenset({"owner", "buyer", "admin"})
-SEAT_ROLES = frozenset({"owner", "buyer"})
-READ_ROLES = frozenset({"owner", "buyer", "admin", "viewer"})
-
-
-def require(actor: Actor, roles: frozenset[str], what: str) -> None:
-    if actor.role not in roles:
-        needed = " or ".join(sorted(roles))
-        raise NotAllowed(f"{actor.name} ({actor.role}) may not {what}: it needs the {needed} role")
-
 
 ENDED_EVENT = {
     EndKind.RELEASED: "seat.released",
@@ -387,7 +380,6 @@ class SeatService:
 
     async def import_licence(self, text: str, *, source: str, actor: Actor) -> LicenceView:
         """Install a verified licence; a refused one leaves the licence in force untouched."""
-        require(actor, ADMIN_ROLES, "import a licence")
         book = self._licences()
         try:
             licence = book.check(text)
@@ -421,7 +413,6 @@ class SeatService:
         return book.view()
 
     async def clear_licence(self, *, actor: Actor) -> LicenceView:
-        require(actor, ADMIN_ROLES, "clear the licence")
         book = self._licences()
         previous = book.licence.serial if book.licence else ""
         await self.committer.submit((LicenceCleared(actor.name, self.clock.wall(), previous),))
@@ -432,7 +423,6 @@ class SeatService:
 
     async def set_active_seats(self, seats: int, *, actor: Actor) -> LicenceView:
         """Lower or raise the active seats up to the purchased ones. Lowering evicts no one."""
-        require(actor, SEAT_ROLES, "change the active seats")
         book = self._licences()
         old = book.check_active(seats)
         await self.committer.submit(
@@ -448,6 +438,41 @@ class SeatService:
         )
         self.licence_changed()
         return book.view()
+
+    # -- admin tokens and refusals ------------------------------------------------------------
+
+    async def create_token(self, name: str, role: str, *, actor: Actor) -> str:
+        """A new admin token for `role`: returned once, only its hash is kept."""
+        name = check_text("by", name)
+        if role not in auth.ROLES:
+            raise InvalidArgument("role", f"must be one of {', '.join(auth.ROLES)}")
+        if any(t["name"] == name and not t["revoked_at"] for t in self.store.tokens()):
+            raise InvalidArgument("name", f"a token named {name!r} already exists")
+        token = auth.new_token()
+        await self.committer.submit(
+            (TokenCreated(name, role, auth.token_hash(token), actor.name, self.clock.wall()),)
+        )
+        log.info("admin.token_created", name=name, role=role, by=actor.name)
+        return token
+
+    async def revoke_token(self, name: str, *, actor: Actor) -> None:
+        if not any(t["name"] == name and not t["revoked_at"] for t in self.store.tokens()):
+            raise InvalidArgument("name", f"no live token named {name!r}")
+        await self.committer.submit((TokenRevoked(name, actor.name, self.clock.wall()),))
+        log.info("admin.token_revoked", name=name, by=actor.name)
+
+    def token_actor(self, token: str) -> Actor | None:
+        digest = auth.token_hash(token)
+        for t in self.store.tokens():
+            if not t["revoked_at"] and hmac.compare_digest(t["hash"], digest):
+                return Actor(f"token:{t['name']}", t["role"])
+        return None
+
+    async def journal_denied(self, actor: Actor, rpc: str, needed: str) -> None:
+        log.warning("admin.denied", actor=actor.name, role=actor.role, rpc=rpc, needed=needed)
+        await self.committer.submit(
+            (Denied(actor.name, actor.role, rpc, needed, self.clock.wall()),)
+        )
 
     def licence_changed(self) -> None:
         """Tell every workstation what is in force now; a raised cap serves the queue."""

@@ -33,6 +33,8 @@ from seatd.model import (
     LicenceCleared,
     LicenceInstalled,
     Session,
+    TokenCreated,
+    TokenRevoked,
     WallSeen,
 )
 
@@ -115,6 +117,7 @@ class Store:
         self._journal = self._env.open_db(b"journal")
         self._licence = self._env.open_db(b"licence")
         self._history = self._env.open_db(b"licence_history")
+        self._tokens = self._env.open_db(b"tokens")
         self._check_schema()
         self._head = self._journal_head()
 
@@ -253,7 +256,28 @@ class Store:
             raise StorageFailed("the disk is full" if no_space else f"write failed: {exc}") from exc
         self._head = (seq, prev)
 
+    def tokens(self) -> list[dict[str, Any]]:
+        with self._env.begin(db=self._tokens) as txn:
+            return [json.loads(bytes(v)) for _, v in txn.cursor()]
+
     def _put_licence(self, txn: lmdb.Transaction, event: Event) -> None:
+        if isinstance(event, TokenCreated):
+            record = {
+                "name": event.name,
+                "role": event.role,
+                "hash": event.token_hash,
+                "created_by": event.by,
+                "created_at": event.at.isoformat(),
+                "revoked_at": None,
+            }
+            txn.put(event.name.encode(), journal.canonical(record), db=self._tokens)
+            return
+        if isinstance(event, TokenRevoked):
+            raw = txn.get(event.name.encode(), db=self._tokens)
+            if raw is not None:
+                record = json.loads(bytes(raw)) | {"revoked_at": event.at.isoformat()}
+                txn.put(event.name.encode(), journal.canonical(record), db=self._tokens)
+            return
         if isinstance(event, WallSeen):
             txn.put(b"last_seen", event.at.isoformat().encode(), db=self._meta)
             return

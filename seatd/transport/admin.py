@@ -2,28 +2,41 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from seatclient.v1 import admin_pb2, admin_pb2_grpc, types_pb2
 
-from seatd import __version__, journal
+from seatd import __version__, auth, journal
 from seatd.cloudsync import CloudSync
 from seatd.entitlement import LicenceView
-from seatd.errors import CloudFailed, InvalidArgument
+from seatd.errors import CloudFailed, InvalidArgument, NotAllowed, Unauthenticated
 from seatd.model import Actor
-from seatd.service import ADMIN_ROLES, READ_ROLES, SEAT_ROLES, SeatService, require
+from seatd.service import SeatService
 from seatd.transport import convert
 from seatd.transport.status import translated
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
-def actor_of(context: Context) -> Actor:
-    """Who is calling, and with which role. Until admin authentication lands, whoever can
-    open the local socket (mode 0660) is its owner."""
-    return Actor("admin", "owner")
+A = TypeVar("A", bound="AdminServicer")
+R = TypeVar("R")
+
+
+def authorized(
+    method: Callable[[A, Any, Context, Actor], Awaitable[R]],
+) -> Callable[[A, Any, Context], Awaitable[R]]:
+    """Identify the caller and check the role table (seatd.auth) before the RPC runs."""
+
+    @functools.wraps(method)
+    async def wrapper(self: A, request: Any, context: Context) -> R:
+        actor = await self.authorize(context, method.__name__)
+        return await method(self, request, context, actor)
+
+    return wrapper
 
 
 def journal_filter(f: admin_pb2.JournalFilter) -> journal.Filter:
@@ -51,13 +64,81 @@ def journal_entry(seq: int, raw: bytes, entry: dict[str, Any]) -> admin_pb2.Jour
 
 
 class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
-    def __init__(self, service: SeatService, cloud: CloudSync | None = None) -> None:
+    def __init__(
+        self,
+        service: SeatService,
+        cloud: CloudSync | None = None,
+        identities: dict[str, str] | None = None,
+    ) -> None:
         self.service = service
         self.cloud = cloud
+        self.identities = identities or {}
+
+    def identify(self, context: Context) -> Actor:
+        metadata = {k: v for k, v in context.invocation_metadata() or ()}
+        if context.peer().startswith("unix:"):
+            return auth.local_actor(str(metadata.get(auth.USER_KEY, "")))
+        names = context.auth_context().get("x509_common_name")
+        if names:
+            return auth.certificate_actor(next(iter(names)).decode(), self.identities)
+        bearer = str(metadata.get("authorization", ""))
+        if bearer.startswith("Bearer "):
+            actor = self.service.token_actor(bearer.removeprefix("Bearer "))
+            if actor is None:
+                raise Unauthenticated("the admin token is unknown or revoked")
+            return actor
+        raise Unauthenticated(
+            "remote administration needs a client certificate or a token "
+            "(seatctl token create on the server)"
+        )
+
+    async def authorize(self, context: Context, rpc: str) -> Actor:
+        actor = self.identify(context)
+        try:
+            auth.authorize(actor, rpc)
+        except NotAllowed as denied:
+            await self.service.journal_denied(actor, rpc, denied.needed)
+            raise
+        return actor
 
     @translated
+    @authorized
+    async def CreateToken(
+        self, request: admin_pb2.CreateTokenRequest, context: Context, actor: Actor
+    ) -> admin_pb2.CreateTokenResponse:
+        token = await self.service.create_token(request.name, request.role, actor=actor)
+        return admin_pb2.CreateTokenResponse(token=token)
+
+    @translated
+    @authorized
+    async def ListTokens(
+        self, request: admin_pb2.ListTokensRequest, context: Context, actor: Actor
+    ) -> admin_pb2.ListTokensResponse:
+        tokens = []
+        for t in self.service.store.tokens():
+            info = admin_pb2.TokenInfo(
+                name=t["name"],
+                role=t["role"],
+                created_by=t["created_by"],
+                created_at=convert.timestamp(datetime.fromisoformat(t["created_at"])),
+            )
+            if t["revoked_at"]:
+                info.revoked_at.CopyFrom(convert.timestamp(datetime.fromisoformat(t["revoked_at"])))
+            tokens.append(info)
+        return admin_pb2.ListTokensResponse(tokens=tokens)
+
+    @translated
+    @authorized
+    async def RevokeToken(
+        self, request: admin_pb2.RevokeTokenRequest, context: Context, actor: Actor
+    ) -> admin_pb2.RevokeTokenResponse:
+        await self.service.revoke_token(request.name, actor=actor)
+        return admin_pb2.RevokeTokenResponse()
+
+    @translated
+    @authorized
     async def ListSessions(
-        self, request: admin_pb2.ListSessionsRequest, context: Context
+        self, request: admin_pb2.ListSessionsRequest, context: Context, actor: Actor
     ) -> admin_pb2.ListSessionsResponse:
         now = self.service.clock.wall()
         local = now.astimezone()
@@ -78,12 +159,11 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         return response
 
     @translated
+    @authorized
     async def Evict(
-        self, request: admin_pb2.EvictRequest, context: Context
+        self, request: admin_pb2.EvictRequest, context: Context, actor: Actor
     ) -> admin_pb2.EvictResponse:
-        ending = await self.service.evict(
-            request.session_id, reason=request.reason, by=actor_of(context).name
-        )
+        ending = await self.service.evict(request.session_id, reason=request.reason, by=actor.name)
         return admin_pb2.EvictResponse(ended=convert.ended(ending))
 
     def _detail(self, view: LicenceView) -> types_pb2.LicenceDetail:
@@ -113,18 +193,18 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         return self.cloud
 
     @translated
+    @authorized
     async def SyncLicence(
-        self, request: admin_pb2.SyncLicenceRequest, context: Context
+        self, request: admin_pb2.SyncLicenceRequest, context: Context, actor: Actor
     ) -> admin_pb2.SyncLicenceResponse:
-        require(actor_of(context), ADMIN_ROLES, "sync the licence")
         await self._cloud().tick()
         return admin_pb2.SyncLicenceResponse(licence=self._detail(self.service.entitlement.view()))
 
     @translated
+    @authorized
     async def OrderSeats(
-        self, request: admin_pb2.OrderSeatsRequest, context: Context
+        self, request: admin_pb2.OrderSeatsRequest, context: Context, actor: Actor
     ) -> admin_pb2.OrderSeatsResponse:
-        require(actor_of(context), SEAT_ROLES, "order seats")
         if request.seats < 1:
             raise InvalidArgument("seats", "must be at least 1")
         order = await self._cloud().order(request.seats)
@@ -140,38 +220,41 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         )
 
     @translated
+    @authorized
     async def GetLicence(
-        self, request: admin_pb2.AdminServiceGetLicenceRequest, context: Context
+        self, request: admin_pb2.AdminServiceGetLicenceRequest, context: Context, actor: Actor
     ) -> admin_pb2.AdminServiceGetLicenceResponse:
         view = self.service.entitlement.view()
         return admin_pb2.AdminServiceGetLicenceResponse(licence=self._detail(view))
 
     @translated
+    @authorized
     async def ImportLicence(
-        self, request: admin_pb2.ImportLicenceRequest, context: Context
+        self, request: admin_pb2.ImportLicenceRequest, context: Context, actor: Actor
     ) -> admin_pb2.ImportLicenceResponse:
-        view = await self.service.import_licence(
-            request.licence_text, source="import", actor=actor_of(context)
-        )
+        view = await self.service.import_licence(request.licence_text, source="import", actor=actor)
         return admin_pb2.ImportLicenceResponse(licence=self._detail(view))
 
     @translated
+    @authorized
     async def ClearLicence(
-        self, request: admin_pb2.ClearLicenceRequest, context: Context
+        self, request: admin_pb2.ClearLicenceRequest, context: Context, actor: Actor
     ) -> admin_pb2.ClearLicenceResponse:
-        view = await self.service.clear_licence(actor=actor_of(context))
+        view = await self.service.clear_licence(actor=actor)
         return admin_pb2.ClearLicenceResponse(licence=self._detail(view))
 
     @translated
+    @authorized
     async def SetActiveSeats(
-        self, request: admin_pb2.SetActiveSeatsRequest, context: Context
+        self, request: admin_pb2.SetActiveSeatsRequest, context: Context, actor: Actor
     ) -> admin_pb2.SetActiveSeatsResponse:
-        view = await self.service.set_active_seats(request.seats, actor=actor_of(context))
+        view = await self.service.set_active_seats(request.seats, actor=actor)
         return admin_pb2.SetActiveSeatsResponse(licence=self._detail(view))
 
     @translated
+    @authorized
     async def LicenceHistory(
-        self, request: admin_pb2.LicenceHistoryRequest, context: Context
+        self, request: admin_pb2.LicenceHistoryRequest, context: Context, actor: Actor
     ) -> admin_pb2.LicenceHistoryResponse:
         entries = [
             types_pb2.LicenceHistoryEntry(
@@ -186,10 +269,10 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         return admin_pb2.LicenceHistoryResponse(entries=entries)
 
     @translated
+    @authorized
     async def ReadJournal(
-        self, request: admin_pb2.ReadJournalRequest, context: Context
+        self, request: admin_pb2.ReadJournalRequest, context: Context, actor: Actor
     ) -> admin_pb2.ReadJournalResponse:
-        require(actor_of(context), READ_ROLES, "read the journal")
         limit = min(request.limit or 100, 1000)
         found, more = self.service.store.read_journal(
             request.after_seq, limit, journal_filter(request.filter)
@@ -201,10 +284,10 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         )
 
     @translated
+    @authorized
     async def WatchJournal(  # type: ignore[override]
-        self, request: admin_pb2.WatchJournalRequest, context: Context
+        self, request: admin_pb2.WatchJournalRequest, context: Context, actor: Actor
     ) -> None:
-        require(actor_of(context), READ_ROLES, "watch the journal")
         keep = journal_filter(request.filter)
         after = request.after_seq
         while True:
@@ -220,10 +303,10 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                 await changed.wait()
 
     @translated
+    @authorized
     async def VerifyJournal(
-        self, request: admin_pb2.VerifyJournalRequest, context: Context
+        self, request: admin_pb2.VerifyJournalRequest, context: Context, actor: Actor
     ) -> admin_pb2.VerifyJournalResponse:
-        require(actor_of(context), READ_ROLES, "verify the journal")
         count, broken, last = self.service.store.verify_journal()
         return admin_pb2.VerifyJournalResponse(
             intact=broken is None, entries=count, first_broken_seq=broken or 0, last_seq=last

@@ -40,6 +40,7 @@ STATUS: dict[type[errors.SeatdError], grpc.StatusCode] = {
     errors.LicenceRefusesGrant: grpc.StatusCode.FAILED_PRECONDITION,
     errors.SeatsNotPurchased: grpc.StatusCode.FAILED_PRECONDITION,
     errors.NotAllowed: grpc.StatusCode.PERMISSION_DENIED,
+    errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -181,7 +182,7 @@ async def test_eviction_event_reaches_the_application(
     assert out.returncode == 0
     await until(lambda: held.state is SeatState.EVICTED, 2, "evicted")
     evicted = [e for e in held.events if isinstance(e, EvictedEvent)]
-    assert [(e.reason, e.by) for e in evicted] == [("audit", "admin")]
+    assert [(e.reason, e.by) for e in evicted] == [("audit", getpass.getuser())]
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -56,7 +57,7 @@ def test_scripted_day_reads_back_in_order(make_daemon: Callable[..., Daemon]) ->
         ("expired", "CC"),
     ]
     evicted = seats[3]
-    assert (evicted["reason"], evicted["actor"]) == ("Lunch break", "admin")
+    assert (evicted["reason"], evicted["actor"]) == ("Lunch break", getpass.getuser())
     for e in seats:
         assert {"seq", "at", "kind", "session_id", "user_code", "actor"} <= set(e)
         assert str(e["at"]).endswith("Z")

@@ -97,7 +97,11 @@ async def test_evicted_stream_gets_reason_then_closes(running: Running) -> None:
     await call.read()
     await running.admin.Evict(admin_pb2.EvictRequest(session_id=r.session_id, reason="lunch"))
     evicted = (await call.read()).evicted
-    assert (evicted.session_id, evicted.reason, evicted.by) == (r.session_id, "lunch", "admin")
+    assert (evicted.session_id, evicted.reason, evicted.by) == (
+        r.session_id,
+        "lunch",
+        "local-admin",
+    )
     assert await call.read() is grpc.aio.EOF
     assert await call.code() is grpc.StatusCode.OK
 
@@ -149,7 +153,7 @@ async def test_evicted_token_reattach_says_why(running: Running) -> None:
     assert (detail.reason, detail.ended.reason, detail.ended.by) == (
         "SESSION_EVICTED",
         "audit",
-        "admin",
+        "local-admin",
     )
 
 

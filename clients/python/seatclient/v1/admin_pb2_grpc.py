@@ -95,6 +95,21 @@ class AdminServiceStub:
                 request_serializer=seatd_dot_v1_dot_admin__pb2.VerifyJournalRequest.SerializeToString,
                 response_deserializer=seatd_dot_v1_dot_admin__pb2.VerifyJournalResponse.FromString,
                 _registered_method=True)
+        self.CreateToken = channel.unary_unary(
+                '/seatd.v1.AdminService/CreateToken',
+                request_serializer=seatd_dot_v1_dot_admin__pb2.CreateTokenRequest.SerializeToString,
+                response_deserializer=seatd_dot_v1_dot_admin__pb2.CreateTokenResponse.FromString,
+                _registered_method=True)
+        self.ListTokens = channel.unary_unary(
+                '/seatd.v1.AdminService/ListTokens',
+                request_serializer=seatd_dot_v1_dot_admin__pb2.ListTokensRequest.SerializeToString,
+                response_deserializer=seatd_dot_v1_dot_admin__pb2.ListTokensResponse.FromString,
+                _registered_method=True)
+        self.RevokeToken = channel.unary_unary(
+                '/seatd.v1.AdminService/RevokeToken',
+                request_serializer=seatd_dot_v1_dot_admin__pb2.RevokeTokenRequest.SerializeToString,
+                response_deserializer=seatd_dot_v1_dot_admin__pb2.RevokeTokenResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -182,6 +197,25 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateToken(self, request, context):
+        """Tokens for remote administration: shown once at creation, stored hashed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTokens(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeToken(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -244,6 +278,21 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.VerifyJournal,
                     request_deserializer=seatd_dot_v1_dot_admin__pb2.VerifyJournalRequest.FromString,
                     response_serializer=seatd_dot_v1_dot_admin__pb2.VerifyJournalResponse.SerializeToString,
+            ),
+            'CreateToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateToken,
+                    request_deserializer=seatd_dot_v1_dot_admin__pb2.CreateTokenRequest.FromString,
+                    response_serializer=seatd_dot_v1_dot_admin__pb2.CreateTokenResponse.SerializeToString,
+            ),
+            'ListTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTokens,
+                    request_deserializer=seatd_dot_v1_dot_admin__pb2.ListTokensRequest.FromString,
+                    response_serializer=seatd_dot_v1_dot_admin__pb2.ListTokensResponse.SerializeToString,
+            ),
+            'RevokeToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeToken,
+                    request_deserializer=seatd_dot_v1_dot_admin__pb2.RevokeTokenRequest.FromString,
+                    response_serializer=seatd_dot_v1_dot_admin__pb2.RevokeTokenResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -571,6 +620,87 @@ class AdminService:
             '/seatd.v1.AdminService/VerifyJournal',
             seatd_dot_v1_dot_admin__pb2.VerifyJournalRequest.SerializeToString,
             seatd_dot_v1_dot_admin__pb2.VerifyJournalResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/seatd.v1.AdminService/CreateToken',
+            seatd_dot_v1_dot_admin__pb2.CreateTokenRequest.SerializeToString,
+            seatd_dot_v1_dot_admin__pb2.CreateTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/seatd.v1.AdminService/ListTokens',
+            seatd_dot_v1_dot_admin__pb2.ListTokensRequest.SerializeToString,
+            seatd_dot_v1_dot_admin__pb2.ListTokensResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/seatd.v1.AdminService/RevokeToken',
+            seatd_dot_v1_dot_admin__pb2.RevokeTokenRequest.SerializeToString,
+            seatd_dot_v1_dot_admin__pb2.RevokeTokenResponse.FromString,
             options,
             channel_credentials,
             insecure,
