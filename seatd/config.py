@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from seatd.arbiter import LeaseTerms, TakeoverPolicy
+from seatd.auth import ROLES, AdminConfig
 from seatd.cloudsync import CloudConfig
 from seatd.errors import ConfigError
 from seatd.licence.rules import LicenceConfig
@@ -49,6 +50,7 @@ class Config:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     licence: LicenceConfig = field(default_factory=LicenceConfig)
     cloud: CloudConfig = field(default_factory=CloudConfig)
+    admin: AdminConfig = field(default_factory=AdminConfig)
     dev: DevConfig = field(default_factory=DevConfig)
 
 
@@ -80,6 +82,12 @@ def _coerce(name: str, current: Any, value: Any) -> Any:
         if not isinstance(value, bool):
             raise ConfigError(f"{name}: expected true or false, got {value!r}")
         return value
+    if isinstance(current, dict):
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and v in ROLES for k, v in value.items()
+        ):
+            raise ConfigError(f"{name}: expected a table of names to roles ({', '.join(ROLES)})")
+        return dict(value)
     if isinstance(current, tuple):
         if not isinstance(value, list | tuple) or not all(isinstance(v, str | Path) for v in value):
             raise ConfigError(f"{name}: expected a list of paths, got {value!r}")
@@ -143,6 +151,15 @@ def build(overrides: Mapping[str, Mapping[str, Any]]) -> Config:
 
 
 def _check_together(config: Config) -> None:
+    admin = config.admin
+    if admin.listen and not (admin.tls_cert and admin.tls_key):
+        raise ConfigError(
+            "admin.listen needs admin.tls_cert and admin.tls_key: remote "
+            "administration is only served over TLS"
+        )
+    server = config.server
+    if bool(server.tls_cert) != bool(server.tls_key):
+        raise ConfigError("server.tls_cert and server.tls_key go together")
     lease = config.lease
     if lease.keepalive_interval * 2 > lease.ttl:
         raise ConfigError(
@@ -182,6 +199,10 @@ def render(config: Config) -> str:
             value = getattr(getattr(config, f.name), sub.name)
             if isinstance(value, TakeoverPolicy):
                 value = value.value
+            if isinstance(value, dict):
+                inner = ", ".join(f"{k!r} = {v!r}" for k, v in value.items())
+                lines.append(f"{sub.name} = {{{inner}}}".replace("'", '"'))
+                continue
             if isinstance(value, tuple):
                 lines.append(f"{sub.name} = [{', '.join(repr(str(v)) for v in value)}]")
                 continue

@@ -8,6 +8,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, NoReturn
@@ -20,7 +21,7 @@ from seatclient.errors import detail_of
 from seatclient.v1 import admin_pb2, admin_pb2_grpc, types_pb2
 
 from seatd import usage
-from seatd.auth import USER_KEY
+from seatd.auth import ROLES, USER_KEY
 from seatd.clock import SystemClock
 
 DEFAULT_SOCKET = Path("/run/seatd/admin.sock")
@@ -43,17 +44,53 @@ class _WithMetadata(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInte
         return continuation(self._details(details), request)
 
 
+@dataclass(frozen=True)
+class Remote:
+    """Remote administration over TLS: a CA, and a client certificate or a token."""
+
+    target: str
+    ca: Path | None
+    cert: Path | None
+    key: Path | None
+    token: str
+
+    def channel(self) -> grpc.Channel:
+        def read(path: Path | None) -> bytes | None:
+            try:
+                return path.read_bytes() if path else None
+            except OSError as exc:
+                raise click.ClickException(f"cannot read {path}: {exc.strerror}") from None
+
+        creds = grpc.ssl_channel_credentials(
+            root_certificates=read(self.ca),
+            private_key=read(self.key),
+            certificate_chain=read(self.cert),
+        )
+        return grpc.secure_channel(self.target, creds)
+
+
 class Ctx:
-    def __init__(self, socket: Path) -> None:
+    def __init__(self, socket: Path, remote: Remote | None = None) -> None:
         self.socket = socket
+        self.remote = remote
 
     @contextmanager
     def admin(self) -> Iterator[admin_pb2_grpc.AdminServiceStub]:
-        with grpc.insecure_channel(f"unix:{self.socket}") as channel:
+        if self.remote is not None:
+            channel = self.remote.channel()
+            metadata = (
+                [("authorization", f"Bearer {self.remote.token}")] if self.remote.token else []
+            )
+        else:
+            channel = grpc.insecure_channel(f"unix:{self.socket}")
             # Who runs seatctl, for the journal (the socket's mode is the access control).
-            user = _WithMetadata([(USER_KEY, getpass.getuser())])
+            metadata = [(USER_KEY, getpass.getuser())]
+        with channel:
             try:
-                yield admin_pb2_grpc.AdminServiceStub(grpc.intercept_channel(channel, user))
+                stub = admin_pb2_grpc.AdminServiceStub(
+                    grpc.intercept_channel(channel, _WithMetadata(metadata))
+                )
+                yield stub
             except grpc.RpcError as exc:
                 fail_rpc(exc, self.socket)
 
@@ -116,10 +153,30 @@ def session_json(s: types_pb2.Session) -> dict[str, Any]:
     show_default=True,
     help="The daemon's admin socket.",
 )
+@click.option("--remote", envvar="SEATD_REMOTE", help="HOST:PORT of a remote daemon (TLS).")
+@click.option(
+    "--ca",
+    type=click.Path(path_type=Path),
+    envvar="SEATD_CA",
+    help="CA certificate of the remote daemon.",
+)
+@click.option("--cert", type=click.Path(path_type=Path), help="Client certificate (mTLS).")
+@click.option("--key", type=click.Path(path_type=Path), help="Client certificate's key.")
+@click.option(
+    "--token", envvar="SEATD_TOKEN", default="", help="Admin token (seatctl token create)."
+)
 @click.pass_context
-def main(ctx: click.Context, socket: Path) -> None:
+def main(
+    ctx: click.Context,
+    socket: Path,
+    remote: str | None,
+    ca: Path | None,
+    cert: Path | None,
+    key: Path | None,
+    token: str,
+) -> None:
     """Manage a running seatd."""
-    ctx.obj = Ctx(socket)
+    ctx.obj = Ctx(socket, Remote(remote, ca, cert, key, token) if remote else None)
 
 
 @main.command()
@@ -724,3 +781,60 @@ def status(obj: Ctx, as_json: bool) -> None:
         for s in listed.sessions:
             table.add_row(str(s.id), s.user_code, s.user_name, s.hostname, _hms(s.duration.seconds))
         console.print(table)
+
+
+@main.group()
+def token() -> None:
+    """Tokens for remote administration (owner or admin)."""
+
+
+@token.command("create")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--name", required=True, help="Who or what the token is for.")
+@click.pass_obj
+def token_create(obj: Ctx, role: str, name: str) -> None:
+    """Create a token; it is shown once and only its hash is kept."""
+    with obj.admin() as admin:
+        r = admin.CreateToken(admin_pb2.CreateTokenRequest(name=name, role=role), timeout=TIMEOUT)
+    click.echo(r.token)
+    click.echo(f"token {name!r} ({role}) created: copy it now, it cannot be shown again", err=True)
+
+
+@token.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def token_list(obj: Ctx, as_json: bool) -> None:
+    """Every token: name, role, who created it, revoked or not."""
+    with obj.admin() as admin:
+        r = admin.ListTokens(admin_pb2.ListTokensRequest(), timeout=TIMEOUT)
+    rows = [
+        {
+            "name": t.name,
+            "role": t.role,
+            "created_by": t.created_by,
+            "created_at": _iso(_dt(t.created_at)),
+            "revoked_at": _iso(_dt(t.revoked_at)) if t.HasField("revoked_at") else None,
+        }
+        for t in r.tokens
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="Admin tokens")
+    for col in ("Name", "Role", "Created by", "Created (UTC)", "Revoked"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(
+            row["name"], row["role"], row["created_by"], row["created_at"], row["revoked_at"] or "-"
+        )
+    Console().print(table)
+
+
+@token.command("revoke")
+@click.argument("name")
+@click.pass_obj
+def token_revoke(obj: Ctx, name: str) -> None:
+    """Revoke a token at once."""
+    with obj.admin() as admin:
+        admin.RevokeToken(admin_pb2.RevokeTokenRequest(name=name), timeout=TIMEOUT)
+    click.echo(f"token {name!r} revoked")

@@ -98,7 +98,7 @@ async def _serve(config: Config, clock: Clock, store: Store, keys: dict[str, Tru
         )
     watch = LicenceWatch(service, book, config.licence.check_interval)
     cloud = CloudSync(service, config.cloud, snapshot.base_id, snapshot.installation_secret)
-    servers = build(config.server, service, cloud)
+    servers = build(config.server, service, cloud, config.admin)
     tasks = [
         asyncio.create_task(service.committer.run(), name="committer"),
         asyncio.create_task(Reaper(service, config.reaper).run(), name="reaper"),
@@ -129,6 +129,10 @@ async def _serve(config: Config, clock: Clock, store: Store, keys: dict[str, Tru
             "daemon.ready",
             listen=f"{host}:{servers.port}",
             admin_socket=str(config.server.admin_socket),
+            admin_listen=f"{config.admin.listen.rpartition(':')[0]}:{servers.remote_port}"
+            if servers.remote
+            else "",
+            tls=bool(config.server.tls_cert),
             state_dir=str(config.store.state_dir),
             base_id=snapshot.base_id,
             licence=book.view().status.name.lower(),

@@ -12,16 +12,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from seatclient.v1 import admin_pb2, seat_pb2
 
+from seatd.auth import AdminConfig
 from seatd.cloudsync import CloudSync
 from seatd.errors import StateError
 from seatd.service import SeatService
 from seatd.transport.admin import AdminServicer
 from seatd.transport.handlers import add_service
 from seatd.transport.seat import SeatServicer
+
+log = structlog.get_logger("seatd")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +35,10 @@ class ServerConfig:
     admin_socket_mode: int = 0o660
     # gRPC's defaults (1,000 / 3,000) reject a reattach storm with a misleading INTERNAL.
     max_pending_requests: int = 50_000
+    # TLS for workstations (PEM files); with client_ca, workstations must show a certificate.
+    tls_cert: str = ""
+    tls_key: str = ""
+    client_ca: str = ""
 
 
 def options(config: ServerConfig) -> list[tuple[str, int]]:
@@ -85,46 +93,112 @@ class Servers:
     admin: grpc.aio.Server
     port: int
     health: list[health.aio.HealthServicer]
+    remote: grpc.aio.Server | None = None
+    remote_port: int = 0
+
+    def all(self) -> list[grpc.aio.Server]:
+        return [self.seat, self.admin, *([self.remote] if self.remote else [])]
 
     async def start(self) -> None:
-        await self.seat.start()
-        await self.admin.start()
+        for server in self.all():
+            await server.start()
         for checker in self.health:
             await checker.set("", health_pb2.HealthCheckResponse.SERVING)
 
     async def stop(self, grace: float) -> None:
         for checker in self.health:
             await checker.enter_graceful_shutdown()
-        await self.seat.stop(grace)
-        await self.admin.stop(grace)
+        for server in self.all():
+            await server.stop(grace)
 
 
-def build(config: ServerConfig, service: SeatService, cloud: CloudSync | None = None) -> Servers:
-    opts = options(config)
-    seat = grpc.aio.server(options=opts)
-    seat_service = seat_pb2.DESCRIPTOR.services_by_name["SeatService"]
-    add_service(seat, seat_service, SeatServicer(service))
-    seat_health = _serve_health_and_reflection(seat, [seat_service.full_name])
+def _read(path: str, what: str) -> bytes:
     try:
-        port = seat.add_insecure_port(config.listen)
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise StateError(f"cannot read {what} {path}: {exc.strerror}") from exc
+
+
+def _tls(cert: str, key: str, client_ca: str, *, require_client: bool) -> grpc.ServerCredentials:
+    return grpc.ssl_server_credentials(
+        [(_read(key, "TLS key"), _read(cert, "TLS certificate"))],
+        root_certificates=_read(client_ca, "client CA") if client_ca else None,
+        require_client_auth=require_client,
+    )
+
+
+def _bind(server: grpc.aio.Server, address: str, creds: grpc.ServerCredentials | None) -> int:
+    try:
+        port = (
+            server.add_secure_port(address, creds) if creds else server.add_insecure_port(address)
+        )
     except RuntimeError:
         port = 0
     if port == 0:
         raise StateError(
-            f"cannot listen on {config.listen}: the address is in use or not available "
+            f"cannot listen on {address}: the address is in use or not available "
             "(is another seatd running?)"
         )
+    return port
 
-    admin = grpc.aio.server(options=opts)
+
+def _is_loopback(address: str) -> bool:
+    host = address.rpartition(":")[0].strip("[]")
+    return host in ("localhost", "") or host.startswith("127.") or host == "::1"
+
+
+def build(
+    config: ServerConfig,
+    service: SeatService,
+    cloud: CloudSync | None = None,
+    admin_config: AdminConfig | None = None,
+) -> Servers:
+    opts = options(config)
+    seat = grpc.aio.server(options=opts)
+    seat_service = seat_pb2.DESCRIPTOR.services_by_name["SeatService"]
+    add_service(seat, seat_service, SeatServicer(service))
+    checkers = [_serve_health_and_reflection(seat, [seat_service.full_name])]
+    seat_creds = None
+    if config.tls_cert:
+        seat_creds = _tls(
+            config.tls_cert, config.tls_key, config.client_ca, require_client=bool(config.client_ca)
+        )
+    elif not _is_loopback(config.listen):
+        log.warning(
+            "server.plaintext",
+            listen=config.listen,
+            note="workstations connect without TLS: for development only; "
+            "set server.tls_cert and server.tls_key",
+        )
+    port = _bind(seat, config.listen, seat_creds)
+
+    admin_config = admin_config or AdminConfig()
     admin_service = admin_pb2.DESCRIPTOR.services_by_name["AdminService"]
-    add_service(admin, admin_service, AdminServicer(service, cloud))
-    admin_health = _serve_health_and_reflection(admin, [admin_service.full_name])
+
+    def admin_server() -> grpc.aio.Server:
+        server = grpc.aio.server(options=opts)
+        add_service(server, admin_service, AdminServicer(service, cloud, admin_config.identities))
+        checkers.append(_serve_health_and_reflection(server, [admin_service.full_name]))
+        return server
+
+    admin = admin_server()
     _claim_socket(config.admin_socket)
     try:
         admin.add_insecure_port(f"unix:{config.admin_socket}")
     except RuntimeError as exc:
         raise StateError(f"cannot create the admin socket {config.admin_socket}: {exc}") from exc
-    return Servers(seat, admin, port, [seat_health, admin_health])
+    servers = Servers(seat, admin, port, checkers)
+    if admin_config.listen:
+        # Client certificates are optional here: token holders connect with TLS alone.
+        creds = _tls(
+            admin_config.tls_cert,
+            admin_config.tls_key,
+            admin_config.client_ca,
+            require_client=False,
+        )
+        servers.remote = admin_server()
+        servers.remote_port = _bind(servers.remote, admin_config.listen, creds)
+    return servers
 
 
 def secure_socket(config: ServerConfig) -> None:
