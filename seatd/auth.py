@@ -73,7 +73,8 @@ class AdminConfig:
     listen: str = ""
     tls_cert: str = ""
     tls_key: str = ""
-    # CA that signs administrators' client certificates (mTLS); empty means tokens only.
+    # CA that signs administrators' client certificates. Set: every remote caller must show a
+    # certificate it signed (mTLS). Empty: TLS, and callers present a token.
     client_ca: str = ""
     # Client certificate common name -> role, e.g. {"alice@acme" = "admin"}.
     identities: dict[str, str] = field(default_factory=dict)

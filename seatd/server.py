@@ -189,12 +189,13 @@ def build(
         raise StateError(f"cannot create the admin socket {config.admin_socket}: {exc}") from exc
     servers = Servers(seat, admin, port, checkers)
     if admin_config.listen:
-        # Client certificates are optional here: token holders connect with TLS alone.
+        # grpc either requires and verifies client certificates or does not ask for them:
+        # with a client CA the remote listener is mTLS; without one, TLS plus tokens.
         creds = _tls(
             admin_config.tls_cert,
             admin_config.tls_key,
             admin_config.client_ca,
-            require_client=False,
+            require_client=bool(admin_config.client_ca),
         )
         servers.remote = admin_server()
         servers.remote_port = _bind(servers.remote, admin_config.listen, creds)
