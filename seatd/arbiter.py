@@ -196,7 +196,10 @@ class Arbiter:
     def attach(self, session_id: int, token: str, now: Instant) -> Session:
         """A keepalive stream attached: renew the lease and mark the session attached."""
         session = self._owned(session_id, token)
-        return self._put(replace(self._renewed(session, now), attached=True))
+        renewed = self._renewed(session, now)
+        return self._put(
+            replace(renewed, attached=True, streams=session.streams + 1, restored=False)
+        )
 
     def renew(self, session_id: int, token: str, now: Instant) -> Session:
         """A ping: the lease runs TTL (+ grace) from now."""
@@ -266,6 +269,7 @@ class Arbiter:
         return replace(
             session,
             attached=False,
+            restored=True,
             renewed_at=now.mono,
             expires_at=now.mono + t.ttl + t.restart_grace + t.grace,
         )

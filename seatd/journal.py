@@ -24,6 +24,7 @@ from seatd.model import (
     Granted,
     LicenceCleared,
     LicenceInstalled,
+    Reattached,
     Refused,
     Session,
     TokenCreated,
@@ -54,6 +55,13 @@ def fields_of(event: Event) -> dict[str, Any] | None:
     """The journal fields of one event (without seq, prev and hash); None if not journaled."""
     if isinstance(event, WallSeen):
         return None
+    if isinstance(event, Reattached):
+        return {
+            "kind": "renewed_after_restart" if event.after_restart else "reattached",
+            "at": _iso(event.at),
+            "actor": event.session.holder.user_code,
+            **_session_fields(event.session),
+        }
     if isinstance(event, Refused):
         h = event.holder
         return {

@@ -86,6 +86,10 @@ class Session:
     # Monotonic instant at which the reaper may free the seat.
     expires_at: float
     attached: bool = False
+    # Keepalive streams attached so far, and whether the session came back from a restart
+    # and has not reattached yet: together they tell a first attach from a reattach.
+    streams: int = 0
+    restored: bool = False
 
 
 class EndKind(enum.Enum):
@@ -177,6 +181,15 @@ class WallSeen:
 
 
 @dataclass(frozen=True, slots=True)
+class Reattached:
+    """Event: a workstation came back on its session, after a dropped stream or a restart."""
+
+    session: Session
+    after_restart: bool
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Refused:
     """Event: a request for a seat was refused (capacity, or a licence past its grace)."""
 
@@ -229,6 +242,7 @@ Event = (
     Granted
     | Ended
     | Refused
+    | Reattached
     | LicenceInstalled
     | LicenceCleared
     | ActiveSeatsChanged

@@ -46,6 +46,7 @@ from seatd.model import (
     Instant,
     LicenceCleared,
     LicenceInstalled,
+    Reattached,
     Refused,
     Session,
     TokenCreated,
@@ -150,6 +151,12 @@ class Stream:
         """End the stream after what is queued; with `error`, end it with that status."""
         self.error = error
         self.outbox.put_nowait(None)
+
+
+def _consume(future: asyncio.Future[None]) -> None:
+    """A journal write nobody awaits: a failure is already logged by the commit path."""
+    if not future.cancelled():
+        future.exception()
 
 
 class SeatService:
@@ -314,7 +321,13 @@ class SeatService:
 
     def attach(self, session_id: int, token: str) -> tuple[Session, Stream]:
         """Bind a new keepalive stream to the session; an older stream is superseded."""
+        before = self.arbiter.get(session_id)
         session = self.arbiter.attach(session_id, token, self.now())
+        if before.restored or before.streams:
+            # Not a seat change: journaled in commit order, nobody waits on it.
+            self.committer.submit(
+                (Reattached(session, before.restored, self.clock.wall()),)
+            ).add_done_callback(_consume)
         stream = Stream(session_id, token)
         previous = self._streams.get(session_id)
         if previous is not None:

@@ -314,3 +314,27 @@ async def test_wait_out_of_bounds_is_invalid(service: SeatService) -> None:
     for wait in (-1, 10_000):
         with pytest.raises(InvalidArgument, match="wait"):
             await service.acquire(request("AA", wait=wait))
+
+
+async def test_reattach_and_restart_reattach_are_journaled(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """A first attach is not journaled; a reattach after a drop is "reattached"; the first
+    attach after a restart is "renewed_after_restart"."""
+    store = Store(StoreConfig(tmp_path))
+    service = await start_service(store, clock)
+    s = await take(service, request("AA"))
+    _, stream = service.attach(s.id, s.token)
+    service.detach(stream)
+    service.attach(s.id, s.token)
+    await service.committer.submit(())
+    await stop_service(service)
+    store.close()
+    store = Store(StoreConfig(tmp_path))
+    restarted = await start_service(store, FakeClock(mono=5.0))
+    restarted.attach(s.id, s.token)
+    await restarted.committer.submit(())
+    kinds = [e["kind"] for e in store.journal_entries()]
+    assert kinds == ["granted", "reattached", "renewed_after_restart"]
+    await stop_service(restarted)
+    store.close()
