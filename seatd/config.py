@@ -21,6 +21,7 @@ from seatd.cloudsync import CloudConfig
 from seatd.errors import ConfigError
 from seatd.licence.rules import LicenceConfig
 from seatd.reaper import ReaperConfig
+from seatd.retention import JournalConfig
 from seatd.server import ServerConfig
 from seatd.store import StoreConfig
 
@@ -51,6 +52,7 @@ class Config:
     licence: LicenceConfig = field(default_factory=LicenceConfig)
     cloud: CloudConfig = field(default_factory=CloudConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
+    journal: JournalConfig = field(default_factory=JournalConfig)
     dev: DevConfig = field(default_factory=DevConfig)
 
 
@@ -70,6 +72,9 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "licence.grace_days": (0, 365),
     "licence.rollback_tolerance": (0.0, 86400.0),
     "licence.check_interval": (1.0, 3600.0),
+    "journal.retention_days": (0, 36500),
+    "journal.max_entries": (0, 10**9),
+    "journal.check_interval": (1.0, 86400.0),
     "cloud.interval": (10.0, 7 * 86400.0),
     "cloud.jitter": (0.0, 0.5),
     "cloud.retry": (1.0, 86400.0),

@@ -21,6 +21,7 @@ from seatd.licence.signing import TrustedKey, load_trusted_key
 from seatd.licence.watch import LicenceWatch
 from seatd.model import DaemonEvent
 from seatd.reaper import Reaper
+from seatd.retention import Retention
 from seatd.server import build, secure_socket
 from seatd.service import SeatService
 from seatd.store import Store
@@ -103,6 +104,7 @@ async def _serve(config: Config, clock: Clock, store: Store, keys: dict[str, Tru
         asyncio.create_task(service.committer.run(), name="committer"),
         asyncio.create_task(Reaper(service, config.reaper).run(), name="reaper"),
         asyncio.create_task(watch.run(), name="licence-watch"),
+        asyncio.create_task(Retention(service, config.journal).run(), name="retention"),
     ]
     if config.cloud.url:
         tasks.append(asyncio.create_task(cloud.run(), name="cloud-sync"))

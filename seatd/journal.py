@@ -22,6 +22,7 @@ from seatd.model import (
     Ended,
     Event,
     Granted,
+    JournalPruned,
     LicenceCleared,
     LicenceInstalled,
     Reattached,
@@ -55,6 +56,9 @@ def fields_of(event: Event) -> dict[str, Any] | None:
     """The journal fields of one event (without seq, prev and hash); None if not journaled."""
     if isinstance(event, WallSeen):
         return None
+    if isinstance(event, JournalPruned):
+        # The store adds what it removed and the anchor hash.
+        return {"kind": "journal_pruned", "at": _iso(event.at), "actor": "seatd"}
     if isinstance(event, Reattached):
         return {
             "kind": "renewed_after_restart" if event.after_restart else "reattached",

@@ -190,6 +190,15 @@ class Reattached:
 
 
 @dataclass(frozen=True, slots=True)
+class JournalPruned:
+    """Event: entries up to `up_to_seq` were removed under the retention policy; the hash of
+    the last one removed becomes the checkpoint the rest of the chain is verified from."""
+
+    up_to_seq: int
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Refused:
     """Event: a request for a seat was refused (capacity, or a licence past its grace)."""
 
@@ -243,6 +252,7 @@ Event = (
     | Ended
     | Refused
     | Reattached
+    | JournalPruned
     | LicenceInstalled
     | LicenceCleared
     | ActiveSeatsChanged

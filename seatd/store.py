@@ -30,6 +30,7 @@ from seatd.model import (
     Event,
     Granted,
     Holder,
+    JournalPruned,
     LicenceCleared,
     LicenceInstalled,
     Session,
@@ -218,11 +219,40 @@ class Store:
                     found.append((_U64.unpack(k)[0], bytes(v), entry))
         return found, False
 
+    def checkpoint(self) -> tuple[int, str]:
+        """The last pruned seq and its hash: where verification starts (0, GENESIS if none)."""
+        with self._env.begin(db=self._meta) as txn:
+            raw = txn.get(b"journal_checkpoint")
+        if raw is None:
+            return 0, journal.GENESIS
+        found = json.loads(bytes(raw))
+        return int(found["seq"]), str(found["hash"])
+
     def verify_journal(self) -> tuple[int, int | None, int]:
         """Entries, the first broken seq (None if intact), and the last seq."""
         links = list(self.journal_links())
         last = links[-1].seq if links else 0
-        return len(links), journal.first_broken(links), last
+        seq, anchor = self.checkpoint()
+        if links and links[0].seq != seq + 1:
+            return len(links), links[0].seq, last
+        return len(links), journal.first_broken(links, anchor), last
+
+    def _prune(self, txn: lmdb.Transaction, up_to: int) -> dict[str, Any]:
+        cursor = txn.cursor(db=self._journal)
+        pruned, anchor, last = 0, "", 0
+        if cursor.first():
+            while cursor.key() and _U64.unpack(cursor.key())[0] <= up_to:
+                last = _U64.unpack(cursor.key())[0]
+                anchor = str(json.loads(bytes(cursor.value()))["hash"])
+                cursor.delete()
+                pruned += 1
+        if pruned:
+            txn.put(
+                b"journal_checkpoint",
+                journal.canonical({"seq": last, "hash": anchor}),
+                db=self._meta,
+            )
+        return {"pruned": pruned, "pruned_up_to_seq": last, "anchor_hash": anchor}
 
     def journal_entries(self) -> list[dict[str, Any]]:
         return [json.loads(link.raw) for link in self.journal_links()]
@@ -246,6 +276,8 @@ class Store:
                     fields = journal.fields_of(event)
                     if fields is None:
                         continue
+                    if isinstance(event, JournalPruned):
+                        fields |= self._prune(txn, event.up_to_seq)
                     seq += 1
                     raw, prev = journal.chain(fields, seq, prev)
                     txn.put(_key(seq), raw, db=self._journal, append=True)

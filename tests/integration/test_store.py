@@ -95,3 +95,31 @@ def test_full_store_fails_the_batch_and_keeps_what_was_there(tmp_path: Path) -> 
 
     assert journal.first_broken(store.journal_links()) is None
     store.close()
+
+
+def test_pruning_keeps_verification_covering_what_remains(tmp_path: Path) -> None:
+    """After pruning the oldest entries the rest still verifies from the checkpoint, and an
+    edit to a remaining entry is still caught."""
+    from seatd.model import JournalPruned
+
+    store = Store(StoreConfig(tmp_path))
+    for i in range(1, 7):
+        store.commit([Granted(session(i))])
+    store.commit([JournalPruned(up_to_seq=4, at=WHEN)])
+    count, broken, last = store.verify_journal()
+    assert (count, broken, last) == (3, None, 7)
+    pruned = store.journal_entries()[-1]
+    assert (pruned["kind"], pruned["pruned"], pruned["pruned_up_to_seq"]) == (
+        "journal_pruned",
+        4,
+        4,
+    )
+    store.close()
+    env = lmdb.open(str(tmp_path / "seatd.lmdb"), max_dbs=8)
+    with env.begin(write=True, db=env.open_db(b"journal")) as txn:
+        key = (5).to_bytes(8, "big")
+        txn.put(key, bytes(txn.get(key)).replace(b'"AA"', b'"ZZ"'))
+    env.close()
+    store = Store(StoreConfig(tmp_path))
+    assert store.verify_journal()[1] == 5
+    store.close()
