@@ -191,3 +191,19 @@ def test_seatctl_remote_with_a_token(remote: tuple[Daemon, Path]) -> None:
     )
     assert refused.returncode == 1
     assert "owner or admin" in refused.stderr and "PERMISSION_DENIED" in refused.stderr
+
+
+def test_workstations_over_tls(make_daemon: Callable[..., Daemon], tmp_path: Path) -> None:
+    """With server.tls_cert/tls_key, workstations hold seats over TLS; plaintext is refused."""
+    import grpc as grpc_module
+    from seatclient import DaemonUnavailable, SeatClient
+
+    ca, cert, key = make_tls(tmp_path)
+    config = tmp_path / "tls.toml"
+    config.write_text(f'[server]\ntls_cert = "{cert}"\ntls_key = "{key}"\n')
+    daemon = make_daemon("--config", str(config))
+    creds = grpc_module.ssl_channel_credentials(ca.read_bytes())
+    with SeatClient(daemon.target, credentials=creds) as client:
+        client.acquire(user_code="AA").release()
+    with SeatClient(daemon.target, timeout=1) as plain, pytest.raises(DaemonUnavailable):
+        plain.acquire(user_code="BB")

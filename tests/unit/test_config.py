@@ -66,3 +66,33 @@ def test_render_round_trips(tmp_path: Path) -> None:
     f = tmp_path / "out.toml"
     f.write_text(config.render(c))
     assert config.load(f, {}) == c
+
+
+@pytest.mark.parametrize(
+    ("address", "loopback"),
+    [
+        ("127.0.0.1:7117", True),
+        ("localhost:7117", True),
+        ("[::1]:7117", True),
+        ("0.0.0.0:7117", False),
+        ("192.168.1.10:7117", False),
+        ("[::]:7117", False),
+    ],
+)
+def test_plaintext_warning_is_for_non_loopback_addresses(address: str, loopback: bool) -> None:
+    """Plaintext workstations are fine on loopback only; elsewhere the daemon warns."""
+    from seatd.server import _is_loopback
+
+    assert _is_loopback(address) is loopback
+
+
+def test_remote_admin_requires_tls() -> None:
+    """admin.listen without a certificate is refused: remote admin is TLS only."""
+    with pytest.raises(ConfigError, match=r"admin\.listen needs"):
+        config.build({"admin": {"listen": "0.0.0.0:7118"}})
+
+
+def test_admin_identities_must_name_roles() -> None:
+    """A certificate mapped to an unknown role is refused, naming the roles."""
+    with pytest.raises(ConfigError, match="owner, buyer, admin, viewer"):
+        config.build({"admin": {"identities": {"alice": "superuser"}}})
