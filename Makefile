@@ -8,7 +8,7 @@ BUF_VERSION := 1.75.0
 STAMP := $(VENV)/.installed
 GEN_DIRS := clients/python/seatclient/v1 seatd/cloud/v1
 
-.PHONY: run test proto check-proto buf-lint lint bench clean
+.PHONY: run test proto check-proto buf-lint lint bench clean systemd-tools
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,7 +23,7 @@ $(BUF):
 run: $(STAMP)
 	$(VENV)/bin/seatd serve --state-dir var --listen 127.0.0.1:7117 --admin-socket var/admin.sock
 
-test: $(STAMP) check-proto buf-lint lint
+test: $(STAMP) check-proto buf-lint lint systemd-tools
 	$(PY) -m pytest -q
 
 proto: $(STAMP)
@@ -36,6 +36,11 @@ check-proto: $(STAMP)
 		diff -r -x __pycache__ $(VENV)/genproto/$$d $$d \
 		|| { echo "generated code in $$d differs from proto/: run 'make proto' and commit"; exit 1; }; \
 	done
+
+# The unit-file tests need systemd-analyze (Debian's systemd package).
+systemd-tools:
+	@command -v systemd-analyze >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null; }
 
 buf-lint: $(BUF)
 	$(BUF) lint proto

@@ -7,7 +7,9 @@ import contextlib
 import signal
 from pathlib import Path
 
+import grpc
 import structlog
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from seatd import __version__
 from seatd.arbiter import Arbiter
@@ -20,6 +22,7 @@ from seatd.licence.book import LicenceBook
 from seatd.licence.signing import TrustedKey, load_trusted_key
 from seatd.licence.watch import LicenceWatch
 from seatd.model import DaemonEvent
+from seatd.notify import Notifier, Watchdog, watchdog_interval
 from seatd.reaper import Reaper
 from seatd.retention import Retention
 from seatd.server import build, secure_socket
@@ -108,6 +111,27 @@ async def _serve(config: Config, clock: Clock, store: Store, keys: dict[str, Tru
     ]
     if config.cloud.url:
         tasks.append(asyncio.create_task(cloud.run(), name="cloud-sync"))
+    notifier = Notifier()
+
+    def status() -> str:
+        cap = service.entitlement.seat_cap()
+        return f"{arbiter.in_use} of {cap if cap is not None else 'unlimited'} seats in use"
+
+    health_channel = grpc.aio.insecure_channel(f"unix:{config.server.admin_socket}")
+
+    async def self_check() -> str:
+        store.ping()
+        answer = await health_pb2_grpc.HealthStub(health_channel).Check(
+            health_pb2.HealthCheckRequest(service=""), timeout=5
+        )
+        if answer.status != health_pb2.HealthCheckResponse.SERVING:
+            raise RuntimeError(f"admin server health is {answer.status}")
+        return status()
+
+    interval = watchdog_interval()
+    if notifier.enabled:
+        watchdog = Watchdog(notifier, self_check, interval or 10.0, pet=interval is not None)
+        tasks.append(asyncio.create_task(watchdog.run(), name="watchdog"))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -141,8 +165,10 @@ async def _serve(config: Config, clock: Clock, store: Store, keys: dict[str, Tru
             seat_cap=cap if cap is not None else "unlimited",
             in_use=arbiter.in_use,
         )
+        notifier.ready(status())
         await stop.wait()
         log.info("daemon.stopping", in_use=arbiter.in_use)
+        notifier.stopping(f"draining: {status()}")
         await service.drain()
         await service.committer.submit(
             (
@@ -160,5 +186,6 @@ async def _serve(config: Config, clock: Clock, store: Store, keys: dict[str, Tru
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await cloud.close()
+        await health_channel.close()
         service.committer.close()
     log.info("daemon.stopped")

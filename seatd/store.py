@@ -173,6 +173,12 @@ class Store:
 
     # -- reads -----------------------------------------------------------------------------
 
+    def ping(self) -> None:
+        """A read transaction, for the watchdog's self-check."""
+        with self._env.begin(db=self._meta) as txn:
+            if txn.get(b"schema_version") is None:
+                raise StateError("the seat table has no schema version")
+
     def load(self) -> Snapshot:
         with self._env.begin() as txn:
             meta = txn.cursor(db=self._meta)

@@ -57,6 +57,7 @@ class Daemon:
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
     runs: int = field(default=0)
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def target(self) -> str:
@@ -79,7 +80,9 @@ class Daemon:
             *self.flags,
         ]
         with log.open("wb") as out:
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **self.env}
+            )
         proc = self.proc
 
         def ready() -> int | None:
@@ -129,9 +132,13 @@ def short_dir() -> Iterator[Path]:
 def make_daemon(tmp_path: Path, short_dir: Path) -> Iterator[Callable[..., Daemon]]:
     started: list[Daemon] = []
 
-    def make(*flags: str, name: str = "d") -> Daemon:
+    def make(*flags: str, name: str = "d", env: dict[str, str] | None = None) -> Daemon:
         d = Daemon(
-            tmp_path / f"state-{name}", short_dir / f"{name}.sock", tmp_path / name, [*FAST, *flags]
+            tmp_path / f"state-{name}",
+            short_dir / f"{name}.sock",
+            tmp_path / name,
+            [*FAST, *flags],
+            env=env or {},
         )
         started.append(d)
         return d.start()
