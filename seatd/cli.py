@@ -121,6 +121,7 @@ def serve(config_file: Path | None, **flags: Any) -> None:
     """Run the daemon until SIGTERM or SIGINT."""
     configure()
     config = _load(config_file, flags)
+    configure(config.log)
     try:
         asyncio.run(daemon.run(config, SystemClock()))
     except StateError as exc:

@@ -20,6 +20,7 @@ from seatd.auth import ROLES, AdminConfig
 from seatd.cloudsync import CloudConfig
 from seatd.errors import ConfigError
 from seatd.licence.rules import LicenceConfig
+from seatd.log import LEVELS, LogConfig
 from seatd.reaper import ReaperConfig
 from seatd.retention import JournalConfig
 from seatd.server import ServerConfig
@@ -53,6 +54,7 @@ class Config:
     cloud: CloudConfig = field(default_factory=CloudConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
     journal: JournalConfig = field(default_factory=JournalConfig)
+    log: LogConfig = field(default_factory=LogConfig)
     dev: DevConfig = field(default_factory=DevConfig)
 
 
@@ -142,6 +144,9 @@ def build(overrides: Mapping[str, Mapping[str, Any]]) -> Config:
             if key not in known:
                 raise ConfigError(f"unknown key {name}; known: {', '.join(sorted(known))}")
             coerced = _coerce(name, getattr(current, key), value)
+            if name in CHOICES and coerced not in CHOICES[name]:
+                allowed = ", ".join(repr(c) for c in CHOICES[name])
+                raise ConfigError(f"{name}: expected one of {allowed}, got {value!r}")
             if name in BOUNDS:
                 low, high = BOUNDS[name]
                 if not low <= coerced <= high:
@@ -153,6 +158,13 @@ def build(overrides: Mapping[str, Mapping[str, Any]]) -> Config:
     config = Config(**sections)
     _check_together(config)
     return config
+
+
+CHOICES = {
+    "log.format": ("keyvalue", "json"),
+    "log.level": tuple(LEVELS),
+    "log.syslog_prefix": ("auto", "yes", "no"),
+}
 
 
 def _check_together(config: Config) -> None:

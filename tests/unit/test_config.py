@@ -96,3 +96,25 @@ def test_admin_identities_must_name_roles() -> None:
     """A certificate mapped to an unknown role is refused, naming the roles."""
     with pytest.raises(ConfigError, match="owner, buyer, admin, viewer"):
         config.build({"admin": {"identities": {"alice": "superuser"}}})
+
+
+def test_log_lines_carry_their_syslog_priority(capsys: pytest.CaptureFixture[str]) -> None:
+    """With the prefix on, a warning starts with <4> and an info line with <6>."""
+    import structlog
+
+    from seatd.log import LogConfig, configure
+
+    configure(LogConfig(syslog_prefix="yes"))
+    log = structlog.get_logger("seatd")
+    log.warning("seat.test_warning", n=1)
+    log.info("seat.test_info")
+    lines = capsys.readouterr().err.splitlines()
+    configure()
+    assert lines[0].startswith("<4>") and "event=seat.test_warning" in lines[0]
+    assert lines[1].startswith("<6>")
+
+
+def test_log_format_is_checked() -> None:
+    """An unknown log format is refused, naming the allowed ones."""
+    with pytest.raises(ConfigError, match="'keyvalue', 'json'"):
+        config.build({"log": {"format": "xml"}})
