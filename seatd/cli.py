@@ -100,6 +100,13 @@ def _config_options(fn: Any) -> Any:
     return fn
 
 
+def _reload(config_file: Path | None, flags: dict[str, Any]) -> config_mod.Config:
+    """The config again, from the same file and flags (SIGHUP)."""
+    if config_file is None and config_mod.DEFAULT_CONFIG_PATH.exists():
+        config_file = config_mod.DEFAULT_CONFIG_PATH
+    return config_mod.load(config_file, _overrides(**flags))
+
+
 def _load(config_file: Path | None, flags: dict[str, Any]) -> config_mod.Config:
     if config_file is None and config_mod.DEFAULT_CONFIG_PATH.exists():
         config_file = config_mod.DEFAULT_CONFIG_PATH
@@ -123,7 +130,7 @@ def serve(config_file: Path | None, **flags: Any) -> None:
     config = _load(config_file, flags)
     configure(config.log)
     try:
-        asyncio.run(daemon.run(config, SystemClock()))
+        asyncio.run(daemon.run(config, SystemClock(), lambda: _reload(config_file, flags)))
     except StateError as exc:
         log.error("daemon.cannot_start", error=str(exc))
         click.echo(f"seatd: cannot start: {exc}", err=True)

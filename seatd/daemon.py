@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -17,11 +18,12 @@ from seatd.clock import Clock, OffsetClock
 from seatd.cloudsync import CloudSync
 from seatd.config import Config
 from seatd.entitlement import DevSeats, Entitlement
-from seatd.errors import StateError
+from seatd.errors import ConfigError, SeatdError, StateError
 from seatd.licence.book import LicenceBook
 from seatd.licence.signing import TrustedKey, load_trusted_key
 from seatd.licence.watch import LicenceWatch
-from seatd.model import DaemonEvent
+from seatd.log import configure
+from seatd.model import Actor, DaemonEvent
 from seatd.notify import Notifier, Watchdog, watchdog_interval
 from seatd.reaper import Reaper
 from seatd.retention import Retention
@@ -56,8 +58,10 @@ def trusted_keys(paths: tuple[Path, ...]) -> dict[str, TrustedKey]:
     return keys
 
 
-async def run(config: Config, clock: Clock) -> None:
-    """Serve until a stop signal. Raises StateError when the daemon cannot start."""
+async def run(
+    config: Config, clock: Clock, reload_config: Callable[[], Config] | None = None
+) -> None:
+    """Serve until a stop signal; SIGHUP reloads. Raises StateError when it cannot start."""
     if config.dev.wall_clock_offset:
         log.warning(
             "daemon.wall_clock_offset",
@@ -68,12 +72,54 @@ async def run(config: Config, clock: Clock) -> None:
     keys = trusted_keys(config.licence.trusted_keys)
     store = Store(config.store)
     try:
-        await _serve(config, clock, store, keys)
+        await _serve(config, clock, store, keys, reload_config)
     finally:
         store.close()
 
 
-async def _serve(config: Config, clock: Clock, store: Store, keys: dict[str, TrustedKey]) -> None:
+async def install_licence_file(service: SeatService, path: str) -> None:
+    """Install the licence file named in the config when its serial is not the one in force."""
+    book = service.book
+    if not path or book is None:
+        return
+    try:
+        text = await asyncio.to_thread(Path(path).read_text, "ascii", "replace")
+        if book.licence is not None and book.check(text).serial == book.licence.serial:
+            return
+        await service.import_licence(text, source="file", actor=Actor("seatd", "owner"))
+    except (OSError, SeatdError) as exc:
+        log.error(
+            "licence.file_refused", file=path, error=str(exc), action="the licence in force stays"
+        )
+
+
+RESTART_NEEDED = ("server", "store")
+
+
+async def reload(config: Config, new: Config, service: SeatService, retention: Retention) -> None:
+    """Apply a reloaded config to the running daemon; sessions are untouched."""
+    service.arbiter.terms = new.lease
+    service.takeover = new.policy.takeover
+    if service.book is not None:
+        service.book.config = new.licence
+        service.book.trusted = trusted_keys(new.licence.trusted_keys)
+    retention.config = new.journal
+    configure(new.log)
+    stale = [s for s in RESTART_NEEDED if getattr(config, s) != getattr(new, s)]
+    log.info(
+        "daemon.reloaded", restart_needed=",".join(stale) or "none", in_use=service.arbiter.in_use
+    )
+    await install_licence_file(service, new.licence.file)
+    service.licence_changed()
+
+
+async def _serve(
+    config: Config,
+    clock: Clock,
+    store: Store,
+    keys: dict[str, TrustedKey],
+    reload_config: Callable[[], Config] | None,
+) -> None:
     snapshot = store.load()
     arbiter = Arbiter(config.lease)
     book = LicenceBook(
@@ -101,13 +147,14 @@ async def _serve(config: Config, clock: Clock, store: Store, keys: dict[str, Tru
             restart_grace=config.lease.restart_grace,
         )
     watch = LicenceWatch(service, book, config.licence.check_interval)
+    retention = Retention(service, config.journal)
     cloud = CloudSync(service, config.cloud, snapshot.base_id, snapshot.installation_secret)
     servers = build(config.server, service, cloud, config.admin)
     tasks = [
         asyncio.create_task(service.committer.run(), name="committer"),
         asyncio.create_task(Reaper(service, config.reaper).run(), name="reaper"),
         asyncio.create_task(watch.run(), name="licence-watch"),
-        asyncio.create_task(Retention(service, config.journal).run(), name="retention"),
+        asyncio.create_task(retention.run(), name="retention"),
     ]
     if config.cloud.url:
         tasks.append(asyncio.create_task(cloud.run(), name="cloud-sync"))
@@ -136,6 +183,27 @@ async def _serve(config: Config, clock: Clock, store: Store, keys: dict[str, Tru
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+
+    async def on_hup() -> None:
+        nonlocal config
+        if reload_config is None:
+            return
+        try:
+            new = reload_config()
+            await reload(config, new, service, retention)
+        except (ConfigError, StateError) as exc:
+            log.error("daemon.reload_failed", error=str(exc), action="the running config stays")
+            return
+        config = new
+
+    reloads: set[asyncio.Task[None]] = set()
+
+    def hup() -> None:
+        task = asyncio.create_task(on_hup())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, hup)
     try:
         await watch.tick()
         await service.committer.submit(
@@ -165,6 +233,7 @@ async def _serve(config: Config, clock: Clock, store: Store, keys: dict[str, Tru
             seat_cap=cap if cap is not None else "unlimited",
             in_use=arbiter.in_use,
         )
+        await install_licence_file(service, config.licence.file)
         notifier.ready(status())
         await stop.wait()
         log.info("daemon.stopping", in_use=arbiter.in_use)

@@ -25,6 +25,8 @@ class LicenceConfig:
     rollback_tolerance: float = 300.0
     # Seconds between licence checks (status changes, clock watch, last-seen time saved).
     check_interval: float = 60.0
+    # A licence file installed at start and on SIGHUP when its serial differs (optional).
+    file: str = ""
 
 
 def assess(

@@ -165,3 +165,34 @@ def test_clock_set_back_is_detected(
     assert show(daemon)["clock_rollback"] is True
     with SeatClient(daemon.target) as client:
         client.acquire(user_code="AA").release()
+
+
+def test_sighup_reloads_config_and_licence_file_keeping_sessions(
+    make_daemon: Callable[..., Daemon], keys: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """SIGHUP rereads the config: a licence file named in it is installed and a new takeover
+    policy applies, while the open session stays."""
+    import signal
+
+    private, public = keys
+    config = tmp_path / "seatd.toml"
+    config.write_text(f'[licence]\ntrusted_keys = ["{public}"]\n')
+    daemon = make_daemon("--config", str(config))
+    base_id = str(show(daemon)["base_id"])
+    with SeatClient(daemon.target) as client:
+        held = client.acquire(user_code="AA")
+        lic = issue(private, base_id, tmp_path / "site.lic", seats=1)
+        config.write_text(
+            f'[licence]\ntrusted_keys = ["{public}"]\nfile = "{lic}"\n'
+            '[policy]\ntakeover = "admin-only"\n'
+        )
+        assert daemon.proc is not None
+        daemon.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: show(daemon)["status"] == "valid", 10, "the licence file installed")
+        assert "event=daemon.reloaded" in daemon.log_path.read_text()
+        assert daemon.sessions()["sessions"][0]["id"] == held.session_id
+        from seatclient import TakeoverDenied
+
+        with pytest.raises(TakeoverDenied):
+            client.acquire(user_code="BB", evict_session=held.session_id, reason="mine")
+        held.release()
