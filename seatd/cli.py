@@ -38,6 +38,7 @@ def _overrides(**flags: Any) -> dict[str, dict[str, Any]]:
         "cloud_url": ("cloud", "url"),
         "sync_interval": ("cloud", "interval"),
         "cloud_ca": ("cloud", "ca_file"),
+        "metrics_listen": ("metrics", "listen"),
     }
     out: dict[str, dict[str, Any]] = {}
     for flag, value in flags.items():
@@ -88,6 +89,7 @@ def _config_options(fn: Any) -> Any:
         click.option("--cloud-url", help="HOST:PORT of the vendor's cloud endpoint (sync)."),
         click.option("--sync-interval", type=float, help="Seconds between syncs (6 h)."),
         click.option("--cloud-ca", help="CA certificate file for TLS to the cloud."),
+        click.option("--metrics-listen", help='HOST:PORT for /metrics ("" to disable).'),
         click.option(
             "--wall-clock-offset",
             type=float,

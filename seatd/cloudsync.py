@@ -53,6 +53,7 @@ class SyncState:
     last_success: datetime | None = None
     last_error: str = ""
     failures: int = 0
+    total_failures: int = 0
     next_due: float = 0.0
     latest_client_version: str = ""
 
@@ -131,6 +132,7 @@ class CloudSync:
 
     def _failed(self, reason: str) -> NoReturn:
         self.state.failures += 1
+        self.state.total_failures += 1
         self.state.last_error = reason
         ceiling = min(self.config.interval, self.config.retry * 2 ** min(self.state.failures, 20))
         self.state.next_due = self.service.clock.monotonic() + self.rng.uniform(

@@ -21,6 +21,7 @@ from seatd.cloudsync import CloudConfig
 from seatd.errors import ConfigError
 from seatd.licence.rules import LicenceConfig
 from seatd.log import LEVELS, LogConfig
+from seatd.metrics import MetricsConfig
 from seatd.reaper import ReaperConfig
 from seatd.retention import JournalConfig
 from seatd.server import ServerConfig
@@ -55,6 +56,7 @@ class Config:
     admin: AdminConfig = field(default_factory=AdminConfig)
     journal: JournalConfig = field(default_factory=JournalConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     dev: DevConfig = field(default_factory=DevConfig)
 
 

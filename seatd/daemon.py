@@ -12,7 +12,7 @@ import grpc
 import structlog
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from seatd import __version__
+from seatd import __version__, metrics
 from seatd.arbiter import Arbiter
 from seatd.clock import Clock, OffsetClock
 from seatd.cloudsync import CloudSync
@@ -233,6 +233,12 @@ async def _serve(
             seat_cap=cap if cap is not None else "unlimited",
             in_use=arbiter.in_use,
         )
+        metrics_port = metrics.serve(config.metrics, service, cloud) if config.metrics.listen else 0
+        if metrics_port:
+            log.info(
+                "daemon.metrics",
+                listen=f"{config.metrics.listen.rpartition(':')[0]}:{metrics_port}",
+            )
         await install_licence_file(service, config.licence.file)
         notifier.ready(status())
         await stop.wait()
@@ -249,6 +255,9 @@ async def _serve(
         await watch.tick()
         await servers.stop(STOP_GRACE)
     finally:
+        # Also on a failed start: grpc servers must stop while the loop still runs.
+        with contextlib.suppress(Exception):
+            await servers.stop(0)
         for task in tasks:
             task.cancel()
         for task in tasks:

@@ -125,6 +125,19 @@ class _Waiter:
 
 
 @dataclass(slots=True)
+class Counters:
+    """Totals since start, for metrics."""
+
+    acquires: dict[str, int]
+    evictions: dict[str, int]
+    expirations: int = 0
+
+    @classmethod
+    def zero(cls) -> Counters:
+        return cls({"granted": 0, "refused": 0, "queued": 0}, {"admin": 0, "takeover": 0})
+
+
+@dataclass(slots=True)
 class Usage:
     """Usage since the last successful sync: what the seat count is bought for."""
 
@@ -183,6 +196,7 @@ class SeatService:
         self._streams: dict[int, Stream] = {}
         self._queue: deque[_Waiter] = deque()
         self.usage = Usage()
+        self.counters = Counters.zero()
         self.started_at = clock.wall()
         # The licence status last announced to workstations.
         self.licence_status = entitlement.view().status
@@ -223,6 +237,7 @@ class SeatService:
             grant = self._grant(holder, req.idempotency_key, takeover)
         except SeatsExhausted as refused:
             self.usage.refusals += 1
+            self.counters.acquires["refused" if req.wait <= 0 else "queued"] += 1
             if req.wait <= 0 or takeover is not None:
                 await self._journal_refusal(holder, "all connections in use")
             log.info(
@@ -237,6 +252,9 @@ class SeatService:
                 raise
             return await self._wait(holder, req, on_queued)
         await self._commit(grant.events)
+        if grant.events:
+            self.counters.acquires["granted"] += 1
+            self.counters.evictions["takeover"] += len(grant.events) - 1
         return Acquired(grant.session)
 
     async def _journal_refusal(self, holder: Holder, reason: str) -> None:
@@ -367,12 +385,14 @@ class SeatService:
     async def evict(self, session_id: int, *, reason: str, by: str) -> Ending:
         ended = self.arbiter.evict(session_id, reason=reason, by=by, now=self.now())
         await self._commit((ended,))
+        self.counters.evictions["admin"] += 1
         return ended.ending
 
     async def reap(self) -> list[Ending]:
         expired = self.arbiter.expire(self.now())
         if expired:
             await self._commit(expired)
+            self.counters.expirations += len(expired)
         return [e.ending for e in expired]
 
     async def drain(self) -> None:

@@ -32,6 +32,8 @@ FAST = [
     "2",
     "--reaper-tick",
     "0.1",
+    "--metrics-listen",
+    "127.0.0.1:0",
 ]
 READY = re.compile(r"event=daemon\.ready listen=[\d.]+:(\d+)")
 BIN = Path(sys.executable).parent

@@ -1,0 +1,97 @@
+"""Prometheus metrics on their own address (default loopback), read at scrape time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, time
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from seatd.errors import StateError
+
+if TYPE_CHECKING:
+    from seatd.cloudsync import CloudSync
+    from seatd.service import SeatService
+
+REGISTRY = CollectorRegistry()
+RPC_SECONDS = Histogram(
+    "seatd_rpc_duration_seconds",
+    "Time to answer a unary RPC, by method.",
+    ["method"],
+    registry=REGISTRY,
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    # HOST:PORT for /metrics; empty disables it.
+    listen: str = "127.0.0.1:9117"
+
+
+class SeatCollector(Collector):
+    def __init__(self, service: SeatService, cloud: CloudSync | None) -> None:
+        self.service = service
+        self.cloud = cloud
+
+    def collect(self) -> Iterator[Any]:
+        s = self.service
+        view = s.entitlement.view()
+        seats = GaugeMetricFamily(
+            "seatd_seats", "Seats: purchased, active (the cap), in use.", labels=["kind"]
+        )
+        seats.add_metric(["purchased"], view.seats_purchased)
+        if view.seat_cap is not None:
+            seats.add_metric(["active"], view.seat_cap)
+        seats.add_metric(["in_use"], s.arbiter.in_use)
+        seats.add_metric(["waiting"], s.waiting)
+        yield seats
+        acquires = CounterMetricFamily("seatd_acquires", "Acquire outcomes.", labels=["result"])
+        for result, n in s.counters.acquires.items():
+            acquires.add_metric([result], n)
+        yield acquires
+        evictions = CounterMetricFamily("seatd_evictions", "Evictions, by kind.", labels=["kind"])
+        for kind, n in s.counters.evictions.items():
+            evictions.add_metric([kind], n)
+        yield evictions
+        yield CounterMetricFamily(
+            "seatd_expirations", "Seats freed by the reaper.", value=s.counters.expirations
+        )
+        yield GaugeMetricFamily(
+            "seatd_keepalive_streams", "Attached keepalive streams.", value=s.stream_count
+        )
+        info = GaugeMetricFamily(
+            "seatd_licence_info",
+            "The licence in force.",
+            labels=["edition", "mode", "status", "serial"],
+        )
+        info.add_metric([view.edition.name, view.mode.name, view.status.name, view.serial], 1)
+        yield info
+        if view.valid_until is not None:
+            end = datetime.combine(view.valid_until, time(23, 59, 59), UTC)
+            yield GaugeMetricFamily(
+                "seatd_licence_expiry_timestamp_seconds",
+                "End of the licence's renewal day.",
+                value=end.timestamp(),
+            )
+        if self.cloud is not None and self.cloud.config.url:
+            yield CounterMetricFamily(
+                "seatd_sync_failures",
+                "Failed syncs with the cloud.",
+                value=self.cloud.state.total_failures,
+            )
+
+
+def serve(config: MetricsConfig, service: SeatService, cloud: CloudSync | None) -> int:
+    """Start the /metrics endpoint in a thread; return its port."""
+    REGISTRY.register(SeatCollector(service, cloud))
+    host, _, port = config.listen.rpartition(":")
+    try:
+        server, _ = start_http_server(int(port), addr=host.strip("[]"), registry=REGISTRY)
+    except (OSError, ValueError) as exc:
+        raise StateError(f"cannot serve metrics on {config.listen}: {exc}") from exc
+    return int(server.server_port)
