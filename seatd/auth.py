@@ -41,6 +41,7 @@ TABLE: dict[str, frozenset[str]] = {
     "CreateToken": OPERATORS,
     "ListTokens": OPERATORS,
     "RevokeToken": OPERATORS,
+    "Backup": OPERATORS,
     "SetActiveSeats": PURCHASERS,
     "OrderSeats": PURCHASERS,
 }

@@ -12,6 +12,7 @@ import structlog
 
 from seatd import __version__, daemon
 from seatd import config as config_mod
+from seatd import store as store_mod
 from seatd.clock import SystemClock
 from seatd.errors import ConfigError, StateError
 from seatd.log import configure
@@ -144,3 +145,25 @@ def serve(config_file: Path | None, **flags: Any) -> None:
 def check_config(config_file: Path | None, **flags: Any) -> None:
     """Validate the configuration and print the effective settings."""
     click.echo(config_mod.render(_load(config_file, flags)), nl=False)
+
+
+@main.command()
+@click.argument("backup", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--config", "config_file", type=click.Path(path_type=Path))
+@click.option("--state-dir", type=click.Path(path_type=Path), help="LMDB state directory.")
+def restore(backup: Path, config_file: Path | None, state_dir: Path | None) -> None:
+    """Replace the daemon's state with a backup. Refuses while the daemon runs."""
+    config = _load(config_file, {"state_dir": state_dir})
+    target = config.store.state_dir
+    try:
+        snapshot = store_mod.restore(backup, target)
+    except StateError as exc:
+        if "another seatd" in str(exc):
+            raise click.ClickException(
+                f"{exc}: stop it first (systemctl stop seatd), then restore"
+            ) from None
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"restored {backup} into {target}: base id {snapshot.base_id}, "
+        f"{len(snapshot.sessions)} sessions; the previous state is kept beside it"
+    )

@@ -838,3 +838,18 @@ def token_revoke(obj: Ctx, name: str) -> None:
     with obj.admin() as admin:
         admin.RevokeToken(admin_pb2.RevokeTokenRequest(name=name), timeout=TIMEOUT)
     click.echo(f"token {name!r} revoked")
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.pass_obj
+def backup(obj: Ctx, file: Path) -> None:
+    """A consistent copy of the daemon's state while it runs (restore with `seatd restore`)."""
+    size = 0
+    partial = file.with_name(file.name + ".partial")
+    with obj.admin() as admin, partial.open("wb") as out:
+        for part in admin.Backup(admin_pb2.BackupRequest(), timeout=600):
+            out.write(part.chunk)
+            size += len(part.chunk)
+    partial.replace(file)
+    click.echo(f"backup written to {file} ({size} bytes)")

@@ -13,7 +13,9 @@ import fcntl
 import json
 import os
 import secrets
+import shutil
 import struct
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -99,6 +101,35 @@ def _decode_session(raw: bytes) -> Session:
     )
 
 
+def restore(backup: Path, state_dir: Path) -> Snapshot:
+    """Replace the state in `state_dir` with `backup` (an LMDB data file).
+
+    Refuses while a daemon holds the state directory, and refuses a file that is not a seat
+    table of this schema. The state it replaces is kept beside it.
+    """
+    check_dir = Path(tempfile.mkdtemp(prefix="restore-", dir=state_dir))
+    try:
+        (check_dir / "seatd.lmdb").mkdir()
+        shutil.copyfile(backup, check_dir / "seatd.lmdb" / "data.mdb")
+        try:
+            probe = Store(StoreConfig(check_dir))
+        except StateError as exc:
+            raise StateError(f"{backup} is not a usable seat table backup: {exc}") from exc
+        snapshot = probe.load()
+        probe.close()
+        live = Store(StoreConfig(state_dir))  # takes the lock: refuses while a daemon runs
+        live.close()
+        target = state_dir / "seatd.lmdb"
+        if target.exists():
+            kept = state_dir / f"seatd.lmdb.before-restore-{os.getpid()}"
+            target.rename(kept)
+        target.mkdir(mode=0o700)
+        shutil.copyfile(check_dir / "seatd.lmdb" / "data.mdb", target / "data.mdb")
+        return snapshot
+    finally:
+        shutil.rmtree(check_dir, ignore_errors=True)
+
+
 class Store:
     def __init__(self, config: StoreConfig) -> None:
         self.path = config.state_dir
@@ -172,6 +203,11 @@ class Store:
             return seq, str(json.loads(cursor.value())["hash"])
 
     # -- reads -----------------------------------------------------------------------------
+
+    def backup(self, directory: Path) -> Path:
+        """A consistent, compacted copy of the environment in `directory` (a read txn)."""
+        self._env.copy(str(directory), compact=True)
+        return directory / "data.mdb"
 
     def ping(self) -> None:
         """A read transaction, for the watchdog's self-check."""

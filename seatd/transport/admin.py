@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
+import structlog
 from seatclient.v1 import admin_pb2, admin_pb2_grpc, types_pb2
 
 from seatd import __version__, auth, journal
@@ -18,6 +22,8 @@ from seatd.model import Actor
 from seatd.service import SeatService
 from seatd.transport import convert
 from seatd.transport.status import translated
+
+log = structlog.get_logger("seatd")
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -311,3 +317,16 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         return admin_pb2.VerifyJournalResponse(
             intact=broken is None, entries=count, first_broken_seq=broken or 0, last_seq=last
         )
+
+    @translated
+    @authorized
+    async def Backup(  # type: ignore[override]
+        self, request: admin_pb2.BackupRequest, context: Context, actor: Actor
+    ) -> None:
+        store = self.service.store
+        with tempfile.TemporaryDirectory(prefix="backup-", dir=store.path) as tmp:
+            copy = await asyncio.to_thread(store.backup, Path(tmp))
+            log.info("admin.backup", by=actor.name, bytes=copy.stat().st_size)
+            with copy.open("rb") as data:
+                while chunk := await asyncio.to_thread(data.read, 1 << 20):
+                    await context.write(admin_pb2.BackupResponse(chunk=chunk))

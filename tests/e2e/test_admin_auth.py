@@ -42,6 +42,7 @@ CALLS: dict[str, Callable[[admin_pb2_grpc.AdminServiceStub, list[Any]], Any]] = 
         admin_pb2.CreateTokenRequest(name=f"t-{len(m)}-{id(m)}", role="viewer"), metadata=m
     ),
     "ListTokens": lambda s, m: s.ListTokens(admin_pb2.ListTokensRequest(), metadata=m),
+    "Backup": lambda s, m: next(iter(s.Backup(admin_pb2.BackupRequest(), metadata=m))),
     "RevokeToken": lambda s, m: s.RevokeToken(
         admin_pb2.RevokeTokenRequest(name="nobody"), metadata=m
     ),

@@ -24,6 +24,7 @@ OPERATE = {
     "CreateToken",
     "ListTokens",
     "RevokeToken",
+    "Backup",
 }
 SEATS = {"SetActiveSeats", "OrderSeats"}
 

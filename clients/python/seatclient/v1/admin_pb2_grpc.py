@@ -110,6 +110,11 @@ class AdminServiceStub:
                 request_serializer=seatd_dot_v1_dot_admin__pb2.RevokeTokenRequest.SerializeToString,
                 response_deserializer=seatd_dot_v1_dot_admin__pb2.RevokeTokenResponse.FromString,
                 _registered_method=True)
+        self.Backup = channel.unary_stream(
+                '/seatd.v1.AdminService/Backup',
+                request_serializer=seatd_dot_v1_dot_admin__pb2.BackupRequest.SerializeToString,
+                response_deserializer=seatd_dot_v1_dot_admin__pb2.BackupResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -216,6 +221,13 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Backup(self, request, context):
+        """A consistent copy of the whole LMDB state, taken while the daemon runs, in chunks.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -293,6 +305,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.RevokeToken,
                     request_deserializer=seatd_dot_v1_dot_admin__pb2.RevokeTokenRequest.FromString,
                     response_serializer=seatd_dot_v1_dot_admin__pb2.RevokeTokenResponse.SerializeToString,
+            ),
+            'Backup': grpc.unary_stream_rpc_method_handler(
+                    servicer.Backup,
+                    request_deserializer=seatd_dot_v1_dot_admin__pb2.BackupRequest.FromString,
+                    response_serializer=seatd_dot_v1_dot_admin__pb2.BackupResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -701,6 +718,33 @@ class AdminService:
             '/seatd.v1.AdminService/RevokeToken',
             seatd_dot_v1_dot_admin__pb2.RevokeTokenRequest.SerializeToString,
             seatd_dot_v1_dot_admin__pb2.RevokeTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Backup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/seatd.v1.AdminService/Backup',
+            seatd_dot_v1_dot_admin__pb2.BackupRequest.SerializeToString,
+            seatd_dot_v1_dot_admin__pb2.BackupResponse.FromString,
             options,
             channel_credentials,
             insecure,
