@@ -178,3 +178,35 @@ def test_status_is_one_screen(make_daemon: Callable[..., Daemon]) -> None:
         summary = json.loads(as_json.stdout)
         assert (summary["in_use"], summary["cap"], summary["licence"]["status"]) == (1, 3, "free")
         seat.release()
+
+
+def test_sigterm_drains_and_clients_come_back(make_daemon: Callable[..., Daemon]) -> None:
+    """SIGTERM: every client is told Draining, the daemon exits 0 within 5 s, and after the
+    restart both clients are ACTIVE again on their own sessions."""
+    from seatclient import Draining
+
+    daemon = make_daemon("--dev-seats", "2")
+    told = [threading.Event(), threading.Event()]
+
+    def listener(i: int) -> Callable[[SeatEvent], None]:
+        return lambda e: told[i].set() if isinstance(e, Draining) else None
+
+    with SeatClient(daemon.target) as client:
+        seats = [client.acquire(user_code=f"U{i}", on_event=listener(i)) for i in range(2)]
+        wait_for(lambda: all(s["attached"] for s in daemon.sessions()["sessions"]), 5, "attached")
+        started = time.monotonic()
+        assert daemon.stop() == 0
+        assert time.monotonic() - started < 5
+        assert all(t.wait(2) for t in told)
+        daemon.start()
+        wait_for(
+            lambda: (
+                all(s.state is SeatState.ACTIVE for s in seats)
+                and all(s["attached"] for s in daemon.sessions()["sessions"])
+            ),
+            10,
+            "back",
+        )
+        assert {s["id"] for s in daemon.sessions()["sessions"]} == {s.session_id for s in seats}
+        for s in seats:
+            s.release()

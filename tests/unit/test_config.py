@@ -118,3 +118,32 @@ def test_log_format_is_checked() -> None:
     """An unknown log format is refused, naming the allowed ones."""
     with pytest.raises(ConfigError, match="'keyvalue', 'json'"):
         config.build({"log": {"format": "xml"}})
+
+
+def test_the_example_config_documents_every_setting_at_its_default(tmp_path: Path) -> None:
+    """deploy/seatd.toml, every "# key = value" line uncommented, loads to the defaults, and
+    lists every setting there is."""
+    import dataclasses
+    import re as regex
+
+    example = Path(__file__).resolve().parents[2] / "deploy" / "seatd.toml"
+    setting = regex.compile(r"^# ([a-z_]+ = .*?)(\s+#.*)?$")
+    lines, seen, section = [], set(), ""
+    for line in example.read_text().splitlines():
+        if line.startswith("[") and "." not in line:
+            section = line.strip("[]")
+            lines.append(line)
+        elif (m := setting.match(line)) and not line.startswith('# "'):
+            key = m.group(1).split(" = ")[0]
+            if f"{section}.{key}" not in seen:
+                seen.add(f"{section}.{key}")
+                lines.append(m.group(1).replace('["/etc/seatd/vendor.pub"]', "[]"))
+    uncommented = tmp_path / "all.toml"
+    uncommented.write_text("\n".join(lines) + "\n")
+    assert config.load(uncommented, {}) == config.Config()
+    everything = {
+        f"{f.name}.{sub.name}"
+        for f in dataclasses.fields(config.Config())
+        for sub in dataclasses.fields(getattr(config.Config(), f.name))
+    }
+    assert seen == everything
