@@ -49,5 +49,9 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check seatd clients tests proto
 	$(VENV)/bin/mypy
 
+# Benchmarks: not part of `make test`. Prints a table, writes var/bench.json.
+bench: $(STAMP)
+	$(PY) -m tests.bench.run
+
 clean:
 	rm -rf $(VENV) $(TOOLS) var

@@ -1,0 +1,127 @@
+"""Load generator worker: runs in its own process, reports latencies as JSON on stdout.
+
+python -m tests.bench.load echo TARGET CONCURRENCY SECONDS
+python -m tests.bench.load acquire TARGET CONCURRENCY SECONDS
+python -m tests.bench.load hold TARGET SESSIONS CONNECTIONS SECONDS INTERVAL
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import sys
+import time
+
+import grpc
+from seatclient.v1 import seat_pb2, seat_pb2_grpc
+
+DEADLINE = 10.0
+
+
+async def echo(target: str, concurrency: int, seconds: float) -> list[float]:
+    latencies: list[float] = []
+    async with grpc.aio.insecure_channel(target) as ch:
+        call = ch.unary_unary("/bench.Echo/Echo")
+        end = time.monotonic() + seconds
+
+        async def worker() -> None:
+            while time.monotonic() < end:
+                t = time.monotonic()
+                await call(b"x" * 64, timeout=DEADLINE)
+                latencies.append(time.monotonic() - t)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies
+
+
+async def acquire(target: str, concurrency: int, seconds: float) -> list[float]:
+    """Durable acquire + release pairs; each pair's latency is recorded."""
+    latencies: list[float] = []
+    async with grpc.aio.insecure_channel(target) as ch:
+        stub = seat_pb2_grpc.SeatServiceStub(ch)
+        end = time.monotonic() + seconds
+
+        async def worker(n: int) -> None:
+            while time.monotonic() < end:
+                t = time.monotonic()
+                r = await stub.Acquire(
+                    seat_pb2.AcquireRequest(
+                        user_code=f"B{n}", idempotency_key=secrets.token_hex(8)
+                    ),
+                    timeout=DEADLINE,
+                )
+                await stub.Release(
+                    seat_pb2.ReleaseRequest(session_id=r.session_id, lease_token=r.lease_token),
+                    timeout=DEADLINE,
+                )
+                latencies.append(time.monotonic() - t)
+
+        await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    return latencies
+
+
+async def hold(
+    target: str, sessions: int, connections: int, seconds: float, interval: float
+) -> dict[str, int]:
+    """Many sessions, each with its own keepalive stream, multiplexed over a few connections.
+    Reports how many leases were lost (a false expiration, since every one kept pinging)."""
+    channels = [grpc.aio.insecure_channel(target) for _ in range(connections)]
+    lost = 0
+    held = 0
+
+    async def one(i: int) -> None:
+        nonlocal lost, held
+        stub = seat_pb2_grpc.SeatServiceStub(channels[i % connections])
+        r = await stub.Acquire(
+            seat_pb2.AcquireRequest(user_code=f"H{i}", idempotency_key=secrets.token_hex(8)),
+            timeout=60,
+        )
+        held += 1
+        call = stub.Keepalive()
+        await call.write(
+            seat_pb2.KeepaliveRequest(
+                attach=seat_pb2.Attach(session_id=r.session_id, lease_token=r.lease_token)
+            )
+        )
+        await call.read()
+        end = time.monotonic() + seconds
+        seq = 0
+        try:
+            while time.monotonic() < end:
+                await asyncio.sleep(interval * (0.9 + 0.2 * (i % 10) / 10))
+                seq += 1
+                await call.write(seat_pb2.KeepaliveRequest(ping=seat_pb2.Ping(seq=seq)))
+                answer = await call.read()
+                if answer is grpc.aio.EOF or answer.WhichOneof("event") != "pong":
+                    lost += 1
+                    return
+        except grpc.RpcError:
+            lost += 1
+        finally:
+            call.cancel()
+
+    await asyncio.gather(*(one(i) for i in range(sessions)))
+    for ch in channels:
+        await ch.close()
+    return {"held": held, "lost": lost}
+
+
+def main() -> None:
+    mode, target = sys.argv[1], sys.argv[2]
+    if mode == "hold":
+        sessions, conns, seconds, interval = (
+            int(sys.argv[3]),
+            int(sys.argv[4]),
+            float(sys.argv[5]),
+            float(sys.argv[6]),
+        )
+        print(json.dumps(asyncio.run(hold(target, sessions, conns, seconds, interval))))
+        return
+    concurrency, seconds = int(sys.argv[3]), float(sys.argv[4])
+    run = echo if mode == "echo" else acquire
+    print(json.dumps(asyncio.run(run(target, concurrency, seconds))))
+
+
+if __name__ == "__main__":
+    main()
