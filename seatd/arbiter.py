@@ -119,9 +119,6 @@ class Arbiter:
     def ending(self, session_id: int) -> Ending | None:
         return self._endings.get(session_id)
 
-    def next_expiry(self) -> float | None:
-        return min((s.expires_at for s in self._sessions.values()), default=None)
-
     # -- decisions -------------------------------------------------------------------------
 
     def grant(

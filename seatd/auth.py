@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from seatd.errors import NotAllowed, Unauthenticated
 from seatd.model import Actor
@@ -93,7 +92,3 @@ def certificate_actor(common_name: str, identities: dict[str, str]) -> Actor:
             "[admin.identities] in seatd.toml"
         )
     return Actor(f"cert:{common_name}", role)
-
-
-def read_pem(path: str) -> bytes:
-    return Path(path).read_bytes()

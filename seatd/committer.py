@@ -38,7 +38,6 @@ class Committer:
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
-        self.batches = 0
 
     def submit(self, events: Sequence[Event]) -> asyncio.Future[None]:
         """Queue events; the future resolves after their commit. No events: a barrier."""
@@ -58,7 +57,6 @@ class Committer:
             try:
                 if events:
                     await loop.run_in_executor(self._writer, self._store.commit, events)
-                    self.batches += 1
                     self._on_commit()
             except Exception as exc:
                 error = exc if isinstance(exc, StorageFailed) else StorageFailed(repr(exc))

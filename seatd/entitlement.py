@@ -1,9 +1,9 @@
 """Where the seat cap comes from, and the words of a licence.
 
 The service asks an `Entitlement` for the cap, and whether grants are allowed at all, at each
-decision. With no licence the daemon runs as the free Standard/Local edition: no cap,
-Enterprise features off. `DevSeats` sets a cap for development and tests only
-(`seatd serve --dev-seats N`); `seatd.licence.book.LicenceBook` is the real one.
+decision. The real one is `seatd.licence.book.LicenceBook` (with no licence: the free
+Standard/Local edition, no cap). `DevSeats` sets a cap for development and tests only
+(`seatd serve --dev-seats N`).
 """
 
 from __future__ import annotations
@@ -86,19 +86,6 @@ class Entitlement(Protocol):
         ...
 
     def view(self) -> LicenceView: ...
-
-
-class FreeStandard:
-    """No licence: Standard/Local, free for life, no seat cap."""
-
-    def seat_cap(self) -> int | None:
-        return None
-
-    def grant_refusal(self) -> SeatdError | None:
-        return None
-
-    def view(self) -> LicenceView:
-        return LicenceView()
 
 
 class DevSeats:

@@ -156,7 +156,7 @@ def build(
     opts = options(config)
     seat = grpc.aio.server(options=opts)
     seat_service = seat_pb2.DESCRIPTOR.services_by_name["SeatService"]
-    add_service(seat, seat_service, SeatServicer(service))
+    add_service(seat, seat_service, SeatServicer(service), service.clock)
     checkers = [_serve_health_and_reflection(seat, [seat_service.full_name])]
     seat_creds = None
     if config.tls_cert:
@@ -177,7 +177,12 @@ def build(
 
     def admin_server() -> grpc.aio.Server:
         server = grpc.aio.server(options=opts)
-        add_service(server, admin_service, AdminServicer(service, cloud, admin_config.identities))
+        add_service(
+            server,
+            admin_service,
+            AdminServicer(service, cloud, admin_config.identities),
+            service.clock,
+        )
         checkers.append(_serve_health_and_reflection(server, [admin_service.full_name]))
         return server
 

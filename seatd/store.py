@@ -314,7 +314,7 @@ class Store:
                     elif isinstance(event, Ended):
                         txn.delete(_key(event.ending.session.id), db=self._sessions)
                     else:
-                        self._put_licence(txn, event)
+                        self._put_state(txn, event)
                     fields = journal.fields_of(event)
                     if fields is None:
                         continue
@@ -334,7 +334,7 @@ class Store:
         with self._env.begin(db=self._tokens) as txn:
             return [json.loads(bytes(v)) for _, v in txn.cursor()]
 
-    def _put_licence(self, txn: lmdb.Transaction, event: Event) -> None:
+    def _put_state(self, txn: lmdb.Transaction, event: Event) -> None:
         if isinstance(event, TokenCreated):
             record = {
                 "name": event.name,

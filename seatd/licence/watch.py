@@ -39,13 +39,14 @@ class LicenceWatch:
             )
             events.append(ClockRollback(wall, trusted, trusted))
         await self.service.committer.submit(events)
-        status = self.service.entitlement.view().status
+        view = self.service.entitlement.view()
+        status = view.status
         if status is not self.service.licence_status:
             log.info(
                 "licence.status_changed",
                 old=self.service.licence_status.name,
                 new=status.name,
-                grace_days_left=self.service.entitlement.view().grace_days_left,
+                grace_days_left=view.grace_days_left,
             )
             self.service.licence_changed()
 

@@ -16,6 +16,9 @@ from google.protobuf import message_factory
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import DecodeError, Message
 
+from seatd.clock import Clock
+from seatd.metrics import RPC_SECONDS
+
 
 @dataclass(frozen=True, slots=True)
 class Malformed:
@@ -34,7 +37,22 @@ def _decoder(cls: type[Message]) -> Callable[[bytes], Message | Malformed]:
     return decode
 
 
-def add_service(server: grpc.aio.Server, service: ServiceDescriptor, servicer: Any) -> None:
+def _timed(behaviour: Any, name: str, clock: Clock) -> Any:
+    """A unary behaviour whose answer time goes to the RPC latency histogram."""
+
+    async def timed(request: Any, context: Any) -> Any:
+        started = clock.monotonic()
+        try:
+            return await behaviour(request, context)
+        finally:
+            RPC_SECONDS.labels(name).observe(clock.monotonic() - started)
+
+    return timed
+
+
+def add_service(
+    server: grpc.aio.Server, service: ServiceDescriptor, servicer: Any, clock: Clock
+) -> None:
     handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
     for method in service.methods:
         request_cls = message_factory.GetMessageClass(method.input_type)
@@ -45,8 +63,11 @@ def add_service(server: grpc.aio.Server, service: ServiceDescriptor, servicer: A
             (True, False): grpc.stream_unary_rpc_method_handler,
             (True, True): grpc.stream_stream_rpc_method_handler,
         }[(method.client_streaming, method.server_streaming)]
+        behaviour = getattr(servicer, method.name)
+        if not (method.client_streaming or method.server_streaming):
+            behaviour = _timed(behaviour, method.name, clock)
         handlers[method.name] = factory(
-            getattr(servicer, method.name),
+            behaviour,
             request_deserializer=_decoder(request_cls),
             response_serializer=response_cls.SerializeToString,
         )

@@ -21,7 +21,6 @@ from grpc_status import rpc_status
 from seatclient.v1 import types_pb2
 
 from seatd import errors
-from seatd.metrics import RPC_SECONDS
 from seatd.transport import convert
 from seatd.transport.handlers import Malformed
 
@@ -112,8 +111,6 @@ def translated(
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> R:
-        clock = self.service.clock  # type: ignore[attr-defined]
-        started = clock.monotonic()
         try:
             if isinstance(request, Malformed):
                 raise errors.InvalidArgument("request", f"is not a valid {request.expected}")
@@ -125,8 +122,6 @@ def translated(
         except Exception:
             log.exception("rpc.internal_error", method=method.__name__)
             await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the seatd log")
-        finally:
-            RPC_SECONDS.labels(method.__name__).observe(clock.monotonic() - started)
         raise AssertionError("unreachable: abort raises")
 
     return cast(

@@ -31,7 +31,6 @@ class SeatCore:
         self._attempt = 0
         self._attached = False
         self._drain_after: float | None = None
-        self.lost_reason = ""
 
     @property
     def state(self) -> SeatState:
@@ -87,7 +86,6 @@ class SeatCore:
             )
             return [evicted, *_some(self.lease.end(SeatState.EVICTED))]
         if isinstance(error, LeaseLost):
-            self.lost_reason = str(error)
             return _some(self.lease.end(SeatState.LOST))
         return []
 
