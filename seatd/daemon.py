@@ -151,7 +151,6 @@ async def _serve(
     cloud = CloudSync(service, config.cloud, snapshot.base_id, snapshot.installation_secret)
     servers = build(config.server, service, cloud, config.admin)
     tasks = [
-        asyncio.create_task(service.committer.run(), name="committer"),
         asyncio.create_task(Reaper(service, config.reaper).run(), name="reaper"),
         asyncio.create_task(watch.run(), name="licence-watch"),
         asyncio.create_task(retention.run(), name="retention"),

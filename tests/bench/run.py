@@ -438,7 +438,11 @@ def main() -> None:
             "",
             None,
         )
-        for figure in (throughput, eviction, dead_workstation, restart, keepalive_scale):
+        figures = (throughput, eviction, dead_workstation, restart, keepalive_scale)
+        chosen = set(sys.argv[1:])
+        for figure in figures:
+            if chosen and figure.__name__ not in chosen:
+                continue
             try:
                 figure(work)
             except Exception as exc:  # a figure that fails is reported, the rest still run

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +32,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s.close()
 
 
-async def start_service(
+def start_service(
     store: Store, clock: FakeClock, cap: int = 2, takeover: TakeoverPolicy = TakeoverPolicy.ANYONE
 ) -> SeatService:
     arbiter = Arbiter(TERMS)
@@ -43,23 +41,18 @@ async def start_service(
         arbiter=arbiter, store=store, clock=clock, entitlement=DevSeats(cap), takeover=takeover
     )
     arbiter.restore(snapshot.sessions, snapshot.next_id, service.now())
-    service._committer_task = asyncio.create_task(service.committer.run())  # type: ignore[attr-defined]
     return service
 
 
-async def stop_service(service: SeatService) -> None:
-    task: asyncio.Task[None] = service._committer_task  # type: ignore[attr-defined]
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+def stop_service(service: SeatService) -> None:
     service.committer.close()
 
 
 @pytest.fixture
 async def service(store: Store, clock: FakeClock) -> AsyncIterator[SeatService]:
-    s = await start_service(store, clock)
+    s = start_service(store, clock)
     yield s
-    await stop_service(s)
+    stop_service(s)
 
 
 @dataclass

@@ -36,7 +36,6 @@ def request(user: str) -> AcquireRequest:
 
 
 async def licensed(tmp_path: Path, clock: FakeClock) -> SeatService:
-    import asyncio
 
     store = Store(StoreConfig(tmp_path))
     snap = store.load()
@@ -53,7 +52,6 @@ async def licensed(tmp_path: Path, clock: FakeClock) -> SeatService:
         arbiter=Arbiter(TERMS), store=store, clock=clock, entitlement=book, book=book
     )
     service.arbiter.restore(snap.sessions, snap.next_id, service.now())
-    service._committer_task = asyncio.create_task(service.committer.run())  # type: ignore[attr-defined]
     return service
 
 
@@ -66,7 +64,7 @@ def clock() -> FakeClock:
 async def service(tmp_path: Path, clock: FakeClock) -> AsyncIterator[SeatService]:
     s = await licensed(tmp_path, clock)
     yield s
-    await stop_service(s)
+    stop_service(s)
     s.store.close()
 
 
@@ -149,11 +147,11 @@ async def test_licence_survives_a_restart(tmp_path: Path, clock: FakeClock) -> N
     s = await licensed(tmp_path, clock)
     await s.import_licence(signed(), source="import", actor=OWNER)
     await s.set_active_seats(1, actor=OWNER)
-    await stop_service(s)
+    stop_service(s)
     s.store.close()
     again = await licensed(tmp_path, clock)
     assert (again.entitlement.view().serial, again.entitlement.seat_cap()) == ("L-TEST-1", 1)
-    await stop_service(again)
+    stop_service(again)
     again.store.close()
 
 

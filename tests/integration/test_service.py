@@ -62,7 +62,7 @@ async def until(predicate: object, steps: int = 500) -> None:
 async def test_acquire_is_answered_only_after_its_commit(tmp_path: Path, clock: FakeClock) -> None:
     """While the commit holding a grant has not finished, the caller has no answer."""
     store = GatedStore(StoreConfig(tmp_path))
-    service = await start_service(store, clock)
+    service = start_service(store, clock)
     pending = asyncio.create_task(service.acquire(request()))
     await until(store.entered.is_set)
     await asyncio.sleep(0.05)
@@ -71,7 +71,7 @@ async def test_acquire_is_answered_only_after_its_commit(tmp_path: Path, clock: 
     session = (await pending).session
     assert [s.id for s in store.load().sessions] == [session.id]
     assert store.journal_entries()[-1]["kind"] == "granted"
-    await stop_service(service)
+    stop_service(service)
     store.close()
 
 
@@ -80,7 +80,7 @@ async def test_decisions_waiting_together_share_one_transaction(
 ) -> None:
     """Grants that arrive while a commit runs go together into the next transaction."""
     store = GatedStore(StoreConfig(tmp_path))
-    service = await start_service(store, clock, cap=100)
+    service = start_service(store, clock, cap=100)
     first = asyncio.create_task(service.acquire(request("U0")))
     await until(store.entered.is_set)
     rest = [asyncio.create_task(service.acquire(request(f"U{i}"))) for i in range(1, 21)]
@@ -89,14 +89,14 @@ async def test_decisions_waiting_together_share_one_transaction(
     await asyncio.gather(first, *rest)
     assert store.batches == [1, 20]
     assert len(store.load().sessions) == 21
-    await stop_service(service)
+    stop_service(service)
     store.close()
 
 
 async def test_retry_waits_for_the_original_commit(tmp_path: Path, clock: FakeClock) -> None:
     """An idempotent retry is not answered before the grant it returns is durable."""
     store = GatedStore(StoreConfig(tmp_path))
-    service = await start_service(store, clock)
+    service = start_service(store, clock)
     original = asyncio.create_task(service.acquire(request(key="same")))
     await until(store.entered.is_set)
     retry = asyncio.create_task(service.acquire(request(key="same")))
@@ -104,7 +104,7 @@ async def test_retry_waits_for_the_original_commit(tmp_path: Path, clock: FakeCl
     assert not retry.done()
     store.gate.set()
     assert (await original).session.id == (await retry).session.id
-    await stop_service(service)
+    stop_service(service)
     store.close()
 
 
@@ -122,7 +122,7 @@ async def test_failed_commit_refuses_and_restores_the_table(
 ) -> None:
     """A failed commit answers StorageFailed, and the table is back to what is stored."""
     store = FailingStore(StoreConfig(tmp_path))
-    service = await start_service(store, clock, cap=2)
+    service = start_service(store, clock, cap=2)
     kept = await take(service, request("AA"))
     store.fail = True
     with pytest.raises(StorageFailed, match="disk is full"):
@@ -133,7 +133,7 @@ async def test_failed_commit_refuses_and_restores_the_table(
     store.fail = False
     again = await take(service, request("BB"))
     assert [s.id for s in store.load().sessions] == [kept.id, again.id]
-    await stop_service(service)
+    stop_service(service)
     store.close()
 
 
@@ -189,19 +189,19 @@ async def test_restart_restores_sessions_with_their_tokens(
 ) -> None:
     """After a restart, stored sessions reattach with their tokens and keep their ids."""
     store = Store(StoreConfig(tmp_path))
-    service = await start_service(store, clock)
+    service = start_service(store, clock)
     a = await take(service, request("AA"))
     b = await take(service, request("BB"))
-    await stop_service(service)
+    stop_service(service)
     store.close()
 
     store = Store(StoreConfig(tmp_path))
-    restarted = await start_service(store, FakeClock(mono=3.0))
+    restarted = start_service(store, FakeClock(mono=3.0))
     assert restarted.attach(a.id, a.token)[0].id == a.id
     assert restarted.attach(b.id, b.token)[0].id == b.id
     with pytest.raises(SeatsExhausted):
         await restarted.acquire(request("CC"))
-    await stop_service(restarted)
+    stop_service(restarted)
     store.close()
 
 
@@ -322,19 +322,19 @@ async def test_reattach_and_restart_reattach_are_journaled(
     """A first attach is not journaled; a reattach after a drop is "reattached"; the first
     attach after a restart is "renewed_after_restart"."""
     store = Store(StoreConfig(tmp_path))
-    service = await start_service(store, clock)
+    service = start_service(store, clock)
     s = await take(service, request("AA"))
     _, stream = service.attach(s.id, s.token)
     service.detach(stream)
     service.attach(s.id, s.token)
     await service.committer.submit(())
-    await stop_service(service)
+    stop_service(service)
     store.close()
     store = Store(StoreConfig(tmp_path))
-    restarted = await start_service(store, FakeClock(mono=5.0))
+    restarted = start_service(store, FakeClock(mono=5.0))
     restarted.attach(s.id, s.token)
     await restarted.committer.submit(())
     kinds = [e["kind"] for e in store.journal_entries()]
     assert kinds == ["granted", "reattached", "renewed_after_restart"]
-    await stop_service(restarted)
+    stop_service(restarted)
     store.close()
