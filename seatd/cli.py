@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 import structlog
+import uvloop
 
 from seatd import __version__, daemon
 from seatd import config as config_mod
@@ -133,7 +133,7 @@ def serve(config_file: Path | None, **flags: Any) -> None:
     config = _load(config_file, flags)
     configure(config.log)
     try:
-        asyncio.run(daemon.run(config, SystemClock(), lambda: _reload(config_file, flags)))
+        uvloop.run(daemon.run(config, SystemClock(), lambda: _reload(config_file, flags)))
     except StateError as exc:
         log.error("daemon.cannot_start", error=str(exc))
         click.echo(f"seatd: cannot start: {exc}", err=True)

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 import grpc
+import uvloop
 
 from seatd.server import ServerConfig, options
 
@@ -28,4 +29,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    uvloop.run(main())  # the daemon's event loop: same settings
