@@ -105,11 +105,13 @@ def test_log_lines_carry_their_syslog_priority(capsys: pytest.CaptureFixture[str
     from seatd.log import LogConfig, configure
 
     configure(LogConfig(syslog_prefix="yes"))
-    log = structlog.get_logger("seatd")
-    log.warning("seat.test_warning", n=1)
-    log.info("seat.test_info")
-    lines = capsys.readouterr().err.splitlines()
-    configure()
+    try:
+        log = structlog.get_logger("seatd")
+        log.warning("seat.test_warning", n=1)
+        log.info("seat.test_info")
+        lines = capsys.readouterr().err.splitlines()
+    finally:
+        structlog.reset_defaults()  # not bound to this test's captured stderr
     assert lines[0].startswith("<4>") and "event=seat.test_warning" in lines[0]
     assert lines[1].startswith("<6>")
 
