@@ -3,6 +3,8 @@
 python -m tests.bench.load echo TARGET CONCURRENCY SECONDS
 python -m tests.bench.load acquire TARGET CONCURRENCY SECONDS
 python -m tests.bench.load hold TARGET SESSIONS CONNECTIONS SECONDS INTERVAL
+python -m tests.bench.load open-echo|open-acquire TARGET RATE SECONDS
+python -m tests.bench.load connect TARGET CONNECTIONS
 """
 
 from __future__ import annotations
@@ -107,8 +109,64 @@ async def hold(
     return {"held": held, "lost": lost}
 
 
+async def open_loop(mode: str, target: str, rate: float, seconds: float) -> list[float]:
+    """Calls sent on a fixed schedule whatever the answers (open loop); each latency is counted
+    from the moment its call was due, so a stall is not hidden by calls never sent."""
+    async with grpc.aio.insecure_channel(target) as ch:
+        stub = seat_pb2_grpc.SeatServiceStub(ch)
+        echo_call = ch.unary_unary("/bench.Echo/Echo")
+        latencies: list[float] = []
+
+        async def one(n: int, due: float) -> None:
+            if mode == "open-echo":
+                await echo_call(b"x" * 64, timeout=DEADLINE)
+            else:
+                await stub.Acquire(
+                    seat_pb2.AcquireRequest(
+                        user_code=f"O{n}", idempotency_key=secrets.token_hex(8)
+                    ),
+                    timeout=DEADLINE,
+                )
+            latencies.append(time.monotonic() - due)
+
+        # Connected and warm before the first call is due: that first call is not measured.
+        if mode == "open-echo":
+            await echo_call(b"x", timeout=DEADLINE)
+        else:
+            await stub.GetLicence(seat_pb2.GetLicenceRequest(), timeout=DEADLINE)
+        start = time.monotonic() + 0.2
+        calls = []
+        for n in range(int(rate * seconds)):
+            due = start + n / rate
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            calls.append(asyncio.ensure_future(one(n, due)))
+        await asyncio.gather(*calls)
+    return latencies
+
+
+async def connect(target: str, connections: int) -> None:
+    """Idle connections, one call each, held until stdin closes (the baseline for RSS)."""
+    channels = [
+        grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)])
+        for _ in range(connections)
+    ]
+    for ch in channels:
+        await ch.unary_unary("/bench.Echo/Echo")(b"x", timeout=DEADLINE)
+    print(json.dumps({"connected": connections}), flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    for ch in channels:
+        await ch.close()
+
+
 def main() -> None:
     mode, target = sys.argv[1], sys.argv[2]
+    if mode == "connect":
+        asyncio.run(connect(target, int(sys.argv[3])))
+        return
+    if mode.startswith("open-"):
+        rate, seconds = float(sys.argv[3]), float(sys.argv[4])
+        print(json.dumps(asyncio.run(open_loop(mode, target, rate, seconds))))
+        return
     if mode == "hold":
         sessions, conns, seconds, interval = (
             int(sys.argv[3]),

@@ -8,9 +8,11 @@ fits a busy machine.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -22,15 +24,15 @@ from typing import Any
 
 import grpc
 import lmdb
-from seatclient import AsyncSeatClient, SeatState
 from seatclient.v1 import admin_pb2, admin_pb2_grpc, seat_pb2, seat_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
 SECONDS = float(os.environ.get("SEATD_BENCH_SECONDS", "5"))
-SESSIONS = int(os.environ.get("SEATD_BENCH_SESSIONS", "2000"))
-RESTART_SESSIONS = int(os.environ.get("SEATD_BENCH_RESTART_SESSIONS", "500"))
-HOLD_SECONDS = float(os.environ.get("SEATD_BENCH_HOLD_SECONDS", "30"))
+SESSIONS = int(os.environ.get("SEATD_BENCH_SESSIONS", "10000"))
+WORKSTATIONS = int(os.environ.get("SEATD_BENCH_WORKSTATIONS", "5000"))
+HOLD_SECONDS = float(os.environ.get("SEATD_BENCH_HOLD_SECONDS", "120"))
+RATES = (500, 1000)  # open loop, acquires offered per second
 LOADERS, PER_LOADER = 2, 8  # 16 concurrent clients
 
 rows: list[dict[str, Any]] = []
@@ -58,7 +60,7 @@ def row(
     )
     mark = "" if ok is None else ("ok" if ok else "SHORT")
     r = "-" if ratio is None else f"{ratio:.2f}"
-    print(f"{figure:<52} {value:>12.4f} {unit:<8} {r:>7}  {target:<28} {mark}", flush=True)
+    print(f"{figure:<58} {value:>12.4f} {unit:<8} {r:>7}  {target:<28} {mark}", flush=True)
 
 
 def pct(values: list[float], p: float) -> float:
@@ -93,10 +95,13 @@ def lmdb_commits(directory: Path, n: int = 300) -> float:
     return n / elapsed
 
 
-def loaders(mode: str, target: str) -> list[float]:
+def loaders(
+    mode: str, target: str, each: float = PER_LOADER, seconds: float = SECONDS
+) -> list[float]:
+    """LOADERS load processes; `each` is a concurrency (closed loop) or a rate (open loop)."""
     procs = [
         subprocess.Popen(
-            [PY, "-m", "tests.bench.load", mode, target, str(PER_LOADER), str(SECONDS)],
+            [PY, "-m", "tests.bench.load", mode, target, str(each), str(seconds)],
             stdout=subprocess.PIPE,
             cwd=ROOT,
         )
@@ -104,12 +109,19 @@ def loaders(mode: str, target: str) -> list[float]:
     ]
     latencies: list[float] = []
     for p in procs:
-        out, _ = p.communicate(timeout=SECONDS + 120)
+        out, _ = p.communicate(timeout=seconds + 120)
         latencies += json.loads(out)
     return latencies
 
 
 # -- the daemon ---------------------------------------------------------------------------------
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
 
 
 class Daemon:
@@ -119,8 +131,12 @@ class Daemon:
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
 
+    @property
+    def log(self) -> Path:
+        return self.state.parent / f"{self.state.name}.log"
+
     def start(self) -> float:
-        log = self.state.parent / f"{self.state.name}.log"
+        log = self.log
         t = time.monotonic()
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
@@ -162,10 +178,7 @@ class Daemon:
 
     def rss_kib(self) -> int:
         assert self.proc is not None
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        return 0
+        return rss_kib(self.proc.pid)
 
     def cpu_seconds(self) -> float:
         assert self.proc is not None
@@ -181,6 +194,24 @@ class Daemon:
             self.proc.wait(30)
 
 
+class EchoServer:
+    """The bare grpc.aio echo server (baseline), in its own process."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [PY, "-m", "tests.bench.echo_server"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=ROOT,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.target = f"127.0.0.1:{int(self.proc.stdout.readline())}"
+
+    def stop(self) -> None:
+        self.proc.communicate("", timeout=30)
+
+
 def until(predicate: Callable[[], bool], timeout: float) -> float:
     t = time.monotonic()
     while not predicate():
@@ -194,17 +225,9 @@ def until(predicate: Callable[[], bool], timeout: float) -> float:
 
 
 def throughput(work: Path) -> None:
-    echo = subprocess.Popen(
-        [PY, "-m", "tests.bench.echo_server"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        cwd=ROOT,
-        text=True,
-    )
-    assert echo.stdout is not None
-    port = int(echo.stdout.readline())
-    base = loaders("echo", f"127.0.0.1:{port}")
-    echo.communicate("", timeout=30)
+    echo = EchoServer()
+    base = loaders("echo", echo.target)
+    echo.stop()
     base_rate, base_p99 = len(base) / SECONDS, pct(base, 0.99)
     row("baseline: bare grpc.aio echo, 16 clients", base_rate, "calls/s", "-", None, "", None)
     row("baseline: echo p99", base_p99 * 1000, "ms", "-", None, "", None)
@@ -234,12 +257,12 @@ def throughput(work: Path) -> None:
     )
 
 
-def keepalive_scale(work: Path) -> None:
-    daemon = Daemon(
-        work / "scale", "--lease-ttl", "6", "--keepalive-interval", "2", "--reattach-grace", "3"
-    )
+def multiplexed(work: Path) -> None:
+    """Sessions beyond what this machine can also host as client connections: the load
+    generator multiplexes their keepalive streams over 100 connections."""
+    daemon = Daemon(work / "mux", "--dev-seats", str(SESSIONS))
     daemon.start()
-    rss0, cpu0, t0 = daemon.rss_kib(), daemon.cpu_seconds(), time.monotonic()
+    interval = 10.0
     procs = [
         subprocess.Popen(
             [
@@ -251,41 +274,217 @@ def keepalive_scale(work: Path) -> None:
                 str(SESSIONS // 4),
                 "25",
                 str(HOLD_SECONDS),
-                "2",
+                str(interval),
             ],
             stdout=subprocess.PIPE,
             cwd=ROOT,
         )
         for _ in range(4)
     ]
-    until(
-        lambda: daemon.admin().ListSessions(admin_pb2.ListSessionsRequest()).in_use >= SESSIONS, 120
-    )
-    rss1 = daemon.rss_kib()
     results = [json.loads(p.communicate(timeout=HOLD_SECONDS + 300)[0]) for p in procs]
-    cpu = (daemon.cpu_seconds() - cpu0) / (time.monotonic() - t0)
     daemon.kill()
     held, lost = sum(r["held"] for r in results), sum(r["lost"] for r in results)
-    per_session = (rss1 - rss0) / max(1, held)
     row(
-        f"{held} sessions multiplexed, false expirations",
+        f"{held} sessions over 100 connections, {HOLD_SECONDS:.0f} s: false expirations",
         lost,
         "sessions",
         "-",
         None,
-        "0",
-        lost == 0,
+        f"0 (of {SESSIONS} wanted)",
+        lost == 0 and held == SESSIONS,
     )
+
+
+def ask(procs: list[subprocess.Popen[str]], line: str | None, timeout: float) -> list[Any]:
+    """Send a command line to every load process and read one JSON answer from each."""
+    for p in procs:
+        if line is not None:
+            assert p.stdin is not None
+            p.stdin.write(line + "\n")
+            p.stdin.flush()
+    answers = []
+    deadline = time.monotonic() + timeout
+    for p in procs:
+        assert p.stdout is not None
+        ready, _, _ = select.select([p.stdout], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            raise TimeoutError(f"no answer to {line!r} within {timeout} s")
+        answers.append(json.loads(p.stdout.readline()))
+    return answers
+
+
+def sockets(pid: int) -> int:
+    return sum(
+        1 for fd in Path(f"/proc/{pid}/fd").iterdir() if os.readlink(fd).startswith("socket:")
+    )
+
+
+def grpc_connection_rss(n: int = 1000) -> float:
+    """Baseline: RSS growth of the bare grpc.aio echo server per idle client connection."""
+    echo = EchoServer()
+    before = rss_kib(echo.proc.pid)
+    loaders = [
+        subprocess.Popen(
+            [PY, "-m", "tests.bench.load", "connect", echo.target, str(n // 4)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=ROOT,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    ask(loaders, None, 120)
+    grown = (rss_kib(echo.proc.pid) - before) / n
+    for p in loaders:
+        p.communicate("", timeout=60)
+    echo.stop()
+    return grown
+
+
+def workstations(work: Path) -> None:
+    """WORKSTATIONS real clients, each on its own connection, hold their seats with the
+    default 10 s keepalives; then the daemon is SIGKILLed and restarted under them."""
+    per_conn = grpc_connection_rss()
+    row("baseline: bare grpc.aio RSS per idle connection", per_conn, "KiB", "-", None, "", None)
+    daemon = Daemon(work / "ws", "--dev-seats", str(WORKSTATIONS))
+    daemon.start()
+    assert daemon.proc is not None
+    rss0, sockets0 = daemon.rss_kib(), sockets(daemon.proc.pid)
+    procs = [
+        subprocess.Popen(
+            [PY, "-m", "tests.bench.workstations", daemon.target, str(WORKSTATIONS // 4), f"W{k}"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=ROOT,
+            text=True,
+        )
+        for k in range(4)
+    ]
+    try:
+        taken = ask(procs, None, 300)
+        held = sum(t["held"] for t in taken)
+        ids = {i for t in taken for i in t["ids"]}
+        connections = sockets(daemon.proc.pid) - sockets0
+        cpu0, t0 = daemon.cpu_seconds(), time.monotonic()
+        time.sleep(HOLD_SECONDS)  # the measurement window itself
+        cpu = (daemon.cpu_seconds() - cpu0) / (time.monotonic() - t0)
+        per_session = (daemon.rss_kib() - rss0) / max(1, held)
+        hold = ask(procs, "hold", 60)
+        lost = sum(h["lost"] for h in hold)
+        row(
+            f"{held} workstations, own connections, {HOLD_SECONDS:.0f} s: false expirations",
+            lost,
+            "sessions",
+            "-",
+            None,
+            f"0 (of {WORKSTATIONS} wanted)",
+            lost == 0 and held == WORKSTATIONS,
+        )
+        row(
+            "  client connections the daemon held",
+            connections,
+            "sockets",
+            "workstations",
+            connections / max(1, held),
+            "1 per workstation",
+            connections >= held,
+        )
+        row(
+            "  daemon RSS growth per session",
+            per_session,
+            "KiB",
+            "grpc per conn",
+            per_session / per_conn,
+            "<= 64 KiB",
+            per_session <= 64,
+        )
+        row("  daemon CPU holding them", cpu * 100, "% core", "-", None, "<= 40 %", cpu <= 0.4)
+        log_before = daemon.log.read_text()
+        killed = time.monotonic()
+        daemon.kill(signal.SIGKILL)
+        serving = daemon.start()
+        up = time.monotonic()
+        storm = ask(procs, f"storm {killed} {up}", 120)
+        back = [b for s in storm for b in s["back"]]
+        not_back = sum(s["not_back"] for s in storm)
+        listed = daemon.admin().ListSessions(admin_pb2.ListSessionsRequest(), timeout=30)
+        listed_ids = {s.id for s in listed.sessions}
+        missing, extra = len(ids - listed_ids), len(listed_ids - ids)
+        after = daemon.log.read_text()[len(log_before) :]
+        internal = after.count("rpc.internal_error") + after.count("level=error")
+        rejected = sum(s["lost"] for s in storm) + not_back
+    finally:
+        for p in procs:
+            with contextlib.suppress(Exception):
+                ask([p], "release", 120)
+        daemon.kill()
     row(
-        "daemon RSS growth per session",
-        per_session,
-        "KiB",
+        f"restart with {held} sessions: serving again",
+        serving,
+        "s",
         "-",
         None,
-        "<= 64 KiB",
-        per_session <= 64,
+        "<= 2 s",
+        serving <= 2,
     )
-    row("daemon CPU while holding them", cpu * 100, "% core", "-", None, "<= 40 %", cpu <= 0.4)
+    slowest = max(back, default=float("inf"))
+    row(
+        "reattach storm: every workstation ACTIVE again",
+        slowest,
+        "s",
+        "keepalive interval",
+        slowest / 10,
+        "<= 10 s after serving",
+        slowest <= 10 and not_back == 0,
+    )
+    row(
+        "reattach storm: INTERNAL errors + rejected seats",
+        internal + rejected,
+        "-",
+        "-",
+        None,
+        "0",
+        internal + rejected == 0,
+    )
+    row(
+        "restart: seats lost (every id back, cap kept)",
+        missing,
+        "seats",
+        "-",
+        None,
+        "0, no new id, cap kept",
+        missing == 0 and extra == 0 and listed.in_use <= WORKSTATIONS,
+    )
+
+
+def open_loop(work: Path) -> None:
+    """Acquires offered at a fixed rate (open loop), each against bare echo at the same rate."""
+    echo = EchoServer()
+    echo_target = echo.target
+    daemon = Daemon(work / "open", "--dev-seats", str(sum(RATES) * int(SECONDS + 1) + 100))
+    daemon.start()
+    try:
+        offered("open-echo", echo_target, RATES[0], 1)  # warm-up: connections, caches, pages
+        offered("open-acquire", daemon.target, RATES[0], 1)
+        for rate, target_ms in zip(RATES, (10, 25), strict=True):
+            base = pct(offered("open-echo", echo_target, rate), 0.99)
+            p99 = pct(offered("open-acquire", daemon.target, rate), 0.99)
+            row(
+                f"durable acquire p99, open loop at {rate}/s",
+                p99 * 1000,
+                "ms",
+                f"echo p99 {base * 1000:.1f} ms",
+                p99 / base,
+                f"<= {target_ms} ms",
+                p99 * 1000 <= target_ms,
+            )
+    finally:
+        daemon.kill()
+        echo.stop()
+
+
+def offered(mode: str, target: str, rate: int, seconds: float = SECONDS) -> list[float]:
+    return loaders(mode, target, rate / LOADERS, seconds)
 
 
 async def _eviction(daemon: Daemon, n: int) -> list[float]:
@@ -313,6 +512,9 @@ async def _eviction(daemon: Daemon, n: int) -> list[float]:
 
 
 def eviction(work: Path) -> None:
+    echo = EchoServer()
+    base = pct(offered("open-echo", echo.target, 20, 5), 0.99)  # one message each way, idle
+    echo.stop()
     daemon = Daemon(work / "evict")
     daemon.start()
     latencies = asyncio.run(_eviction(daemon, 100))
@@ -322,8 +524,8 @@ def eviction(work: Path) -> None:
         "eviction: Evict returned -> client event, p99",
         p99 * 1000,
         "ms",
-        "-",
-        None,
+        f"echo p99 {base * 1000:.1f} ms",
+        p99 / base,
         "<= 50 ms",
         p99 <= 0.05,
     )
@@ -371,61 +573,12 @@ def dead_workstation(work: Path) -> None:
     )
 
 
-async def _restart(daemon: Daemon, n: int) -> tuple[float, float, bool]:
-    client = AsyncSeatClient(daemon.target, timeout=30)
-    seats = []
-    for batch in range(0, n, 100):
-        seats += await asyncio.gather(
-            *(client.acquire(user_code=f"R{i}") for i in range(batch, min(n, batch + 100)))
-        )
-    ids = {s.session_id for s in seats}
-    await asyncio.to_thread(daemon.kill, signal.SIGKILL)
-    serving = await asyncio.to_thread(daemon.start)
-    t = time.monotonic()
-    while not all(s.state is SeatState.ACTIVE for s in seats) and time.monotonic() - t < 60:  # noqa: ASYNC110 (polls many seats)
-        await asyncio.sleep(0.05)
-    back = time.monotonic() - t
-    listed = await asyncio.to_thread(
-        lambda: daemon.admin().ListSessions(admin_pb2.ListSessionsRequest())
-    )
-    same = {s.id for s in listed.sessions} == ids and listed.in_use == n
-    for s in seats:
-        await s.release()
-    await client.close()
-    return serving, back, same
-
-
-def restart(work: Path) -> None:
-    daemon = Daemon(work / "restart", "--dev-seats", str(RESTART_SESSIONS))
-    daemon.start()
-    serving, back, same = asyncio.run(_restart(daemon, RESTART_SESSIONS))
-    daemon.kill()
-    row(
-        f"restart with {RESTART_SESSIONS} sessions: serving again",
-        serving,
-        "s",
-        "-",
-        None,
-        "<= 2 s",
-        serving <= 2,
-    )
-    row(
-        "restart: every client ACTIVE on its own session",
-        back,
-        "s",
-        "interval + backoff",
-        back / (10 + 5),
-        "<= 15 s, no seat lost",
-        back <= 15 and same,
-    )
-
-
 def main() -> None:
     out = ROOT / "var" / "bench.json"
     out.parent.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="seatd-bench-") as tmp:
         work = Path(tmp)
-        print(f"{'figure':<52} {'value':>12} {'unit':<8} {'ratio':>7}  {'target':<28}")
+        print(f"{'figure':<58} {'value':>12} {'unit':<8} {'ratio':>7}  {'target':<28}")
         floor = fsync_floor(work)
         row("baseline: fsync floor of the state filesystem", floor, "fsync/s", "-", None, "", None)
         commits = lmdb_commits(work)
@@ -438,7 +591,7 @@ def main() -> None:
             "",
             None,
         )
-        figures = (throughput, eviction, dead_workstation, restart, keepalive_scale)
+        figures = (throughput, open_loop, eviction, dead_workstation, workstations, multiplexed)
         chosen = set(sys.argv[1:])
         for figure in figures:
             if chosen and figure.__name__ not in chosen:
@@ -447,7 +600,7 @@ def main() -> None:
                 figure(work)
             except Exception as exc:  # a figure that fails is reported, the rest still run
                 row(
-                    f"{figure.__name__}: FAILED {exc!r}"[:52],
+                    f"{figure.__name__}: FAILED {exc!r}"[:58],
                     float("nan"),
                     "",
                     "-",

@@ -21,6 +21,9 @@ CHANNEL_OPTIONS = [
     ("grpc.http2.max_pings_without_data", 0),
     ("grpc.initial_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", 2_000),
+    # Each client owns its connection, as each workstation does: grpc would otherwise share
+    # one between clients of a process, and one client's reconnect backoff with the others.
+    ("grpc.use_local_subchannel_pool", 1),
 ]
 
 
