@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,15 @@ def start_service(
     )
     arbiter.restore(snapshot.sessions, snapshot.next_id, service.now())
     return service
+
+
+async def until(predicate: Callable[[], bool], steps: int = 500) -> None:
+    """Poll a condition another thread makes true (bounded: `steps` x 10 ms)."""
+    for _ in range(steps):
+        if predicate():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached")
 
 
 def stop_service(service: SeatService) -> None:

@@ -14,6 +14,7 @@ from seatd.committer import Committer
 from seatd.errors import StorageFailed
 from seatd.model import DaemonEvent, Event
 from seatd.store import Store, StoreConfig
+from tests.integration.conftest import until
 
 AT = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 
@@ -23,11 +24,11 @@ def event(n: int) -> tuple[Event, ...]:
 
 
 class BrokenStore(Store):
-    """The real store; while `broken`, commits fail once they pass the gate."""
+    """The real store; the next `failures` commits fail, each once it passes the gate."""
 
     def __init__(self, config: StoreConfig) -> None:
         super().__init__(config)
-        self.broken = False
+        self.failures = 0
         self.gate = threading.Event()
         self.gate.set()
         self.entered = threading.Event()
@@ -35,7 +36,8 @@ class BrokenStore(Store):
     def commit(self, events: Sequence[Event]) -> None:
         self.entered.set()
         self.gate.wait(5)
-        if self.broken:
+        if self.failures:
+            self.failures -= 1
             raise StorageFailed("the disk is full")
         super().commit(events)
 
@@ -44,29 +46,20 @@ def details(store: Store) -> list[str]:
     return [e["detail"] for e in store.journal_entries()]
 
 
-async def until(flag: threading.Event) -> None:
-    for _ in range(500):
-        if flag.is_set():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the writer never reached the store")
-
-
 async def test_decisions_queued_behind_a_failed_commit_fail_with_it(tmp_path: Path) -> None:
-    """A failure refuses its batch and everything decided on top of it, resyncs once, and the
-    next decision commits again."""
+    """A failure refuses its batch and everything decided on top of it (though the store would
+    take them), resyncs once, and the next decision commits again."""
     store = BrokenStore(StoreConfig(tmp_path))
     resyncs: list[int] = []
     committer = Committer(store, lambda: resyncs.append(1))
-    store.broken, store.gate = True, threading.Event()
+    store.failures, store.gate = 1, threading.Event()
     first = committer.submit(event(0))
-    await until(store.entered)
+    await until(store.entered.is_set)
     behind = [committer.submit(event(n)) for n in range(1, 6)]
     store.gate.set()
     outcomes = await asyncio.gather(first, *behind, return_exceptions=True)
     assert all(isinstance(o, StorageFailed) for o in outcomes)
     assert resyncs == [1]
-    store.broken = False
     await committer.submit(event(6))
     await committer.drain()
     assert details(store) == ["event 6"]
@@ -85,10 +78,9 @@ async def test_a_failed_resync_keeps_refusing_until_one_succeeds(tmp_path: Path)
             raise OSError("cannot read the store")
 
     committer = Committer(store, resync)
-    store.broken = True
+    store.failures = 1
     with pytest.raises(StorageFailed):
         await committer.submit(event(0))
-    store.broken = False
     with pytest.raises(StorageFailed):
         await committer.submit(event(1))
     await committer.submit(event(2))
@@ -104,7 +96,7 @@ async def test_a_barrier_resolves_after_everything_before_it(tmp_path: Path) -> 
     store.gate = threading.Event()
     writes = [committer.submit(event(n)) for n in range(3)]
     barrier = committer.submit(())
-    await until(store.entered)
+    await until(store.entered.is_set)
     assert not barrier.done()
     store.gate.set()
     await barrier

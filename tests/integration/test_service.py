@@ -16,7 +16,7 @@ from seatd.reaper import Reaper, ReaperConfig
 from seatd.service import AcquireRequest, EvictedNotice, SeatService
 from seatd.store import Store, StoreConfig
 from tests.fakes import FakeClock
-from tests.integration.conftest import start_service, stop_service
+from tests.integration.conftest import start_service, stop_service, until
 
 
 def request(user: str = "AA", key: str | None = None, **kw: object) -> AcquireRequest:
@@ -49,14 +49,6 @@ class GatedStore(Store):
 
 async def take(service: SeatService, req: AcquireRequest) -> Session:
     return (await service.acquire(req)).session
-
-
-async def until(predicate: object, steps: int = 500) -> None:
-    for _ in range(steps):
-        if predicate():  # type: ignore[operator]
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached")
 
 
 async def test_acquire_is_answered_only_after_its_commit(tmp_path: Path, clock: FakeClock) -> None:
