@@ -157,8 +157,32 @@ def build(overrides: Mapping[str, Mapping[str, Any]]) -> Config:
                     )
             changes[key] = coerced
         sections[section] = dataclasses.replace(current, **changes)
-    config = Config(**sections)
+    config = _derive(Config(**sections), overrides)
     _check_together(config)
+    return config
+
+
+# Timings that follow another unless set explicitly: "section.key" -> (source key, factor).
+# Their defaults are the factor times the source's default (keepalive 10 s for a 30 s TTL),
+# so `--lease-ttl 3` alone gives a consistent lease instead of a refusal.
+DERIVED: dict[str, tuple[str, float]] = {
+    "lease.keepalive_interval": ("ttl", 1 / 3),
+    "lease.reattach_grace": ("ttl", 1 / 3),
+}
+
+
+def _derive(config: Config, explicit: Mapping[str, Mapping[str, Any]]) -> Config:
+    """Set each derived timing the file and flags left unset from its source, within bounds."""
+    for name, (source, factor) in DERIVED.items():
+        section, key = name.split(".")
+        if key in explicit.get(section, {}):
+            continue
+        current = getattr(config, section)
+        low, high = BOUNDS[name]
+        value = min(max(getattr(current, source) * factor, low), high)
+        config = dataclasses.replace(
+            config, **{section: dataclasses.replace(current, **{key: value})}
+        )
     return config
 
 
@@ -183,10 +207,14 @@ def _check_together(config: Config) -> None:
     if lease.keepalive_interval * 2 > lease.ttl:
         raise ConfigError(
             f"lease.keepalive_interval ({lease.keepalive_interval:g} s) must be at most half of "
-            f"lease.ttl ({lease.ttl:g} s), so one lost ping never costs a seat"
+            f"lease.ttl ({lease.ttl:g} s), so one lost ping never costs a seat; "
+            "leave it unset to use a third of the TTL"
         )
     if lease.reattach_grace > lease.ttl + lease.grace:
-        raise ConfigError("lease.reattach_grace must not exceed lease.ttl + lease.grace")
+        raise ConfigError(
+            f"lease.reattach_grace ({lease.reattach_grace:g} s) must not exceed lease.ttl + "
+            f"lease.grace ({lease.ttl + lease.grace:g} s); leave it unset to use a third of the TTL"
+        )
 
 
 def load(path: Path | None, overrides: Mapping[str, Mapping[str, Any]]) -> Config:

@@ -149,3 +149,37 @@ def test_the_example_config_documents_every_setting_at_its_default(tmp_path: Pat
         for sub in dataclasses.fields(getattr(config.Config(), f.name))
     }
     assert seen == everything
+
+
+def test_a_ttl_alone_derives_the_keepalive_and_the_reattach_grace() -> None:
+    """`--lease-ttl 3` alone is a consistent lease: keepalive and reattach grace are TTL / 3."""
+    c = config.build({"lease": {"ttl": 3}})
+    assert (c.lease.keepalive_interval, c.lease.reattach_grace) == (1, 1)
+
+
+def test_a_ttl_in_the_file_derives_the_keepalive_too(tmp_path: Path) -> None:
+    """A TTL set in the config file, keepalive left unset, derives the keepalive from it."""
+    f = tmp_path / "seatd.toml"
+    f.write_text("[lease]\nttl = 6\n")
+    assert config.load(f, {}).lease.keepalive_interval == 2
+
+
+def test_derived_timings_stay_within_their_bounds() -> None:
+    """A long TTL derives a keepalive no longer than its upper bound."""
+    c = config.build({"lease": {"ttl": 3600}})
+    assert c.lease.keepalive_interval == config.BOUNDS["lease.keepalive_interval"][1]
+
+
+def test_an_explicit_keepalive_contradicting_the_ttl_is_refused(tmp_path: Path) -> None:
+    """A keepalive set in the file that the TTL flag makes too long is refused, naming both."""
+    f = tmp_path / "seatd.toml"
+    f.write_text("[lease]\nkeepalive_interval = 10\n")
+    named = r"lease\.keepalive_interval \(10 s\).*lease\.ttl \(3 s\)"
+    with pytest.raises(ConfigError, match=named):
+        config.load(f, {"lease": {"ttl": 3}})
+
+
+def test_an_explicit_reattach_grace_contradicting_the_ttl_is_refused() -> None:
+    """A reattach grace set beyond TTL + grace is refused, naming the key."""
+    with pytest.raises(ConfigError, match=r"lease\.reattach_grace \(10 s\)"):
+        config.build({"lease": {"ttl": 3, "reattach_grace": 10}})
