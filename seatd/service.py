@@ -195,6 +195,8 @@ class SeatService:
         self.draining = False
         self._streams: dict[int, Stream] = {}
         self._queue: deque[_Waiter] = deque()
+        # Token names decided but not yet committed.
+        self._tokens_pending: set[str] = set()
         self.usage = Usage()
         self.counters = Counters.zero()
         self.started_at = clock.wall()
@@ -412,7 +414,11 @@ class SeatService:
         return self.book
 
     async def import_licence(self, text: str, *, source: str, actor: Actor) -> LicenceView:
-        """Install a verified licence; a refused one leaves the licence in force untouched."""
+        """Install a verified licence; a refused one leaves the licence in force untouched.
+
+        The licence is in force from the decision on, before its commit, so that a grant
+        decided meanwhile already uses its cap; a failed commit reloads the book (`_resync`).
+        """
         book = self._licences()
         try:
             licence = book.check(text)
@@ -420,20 +426,18 @@ class SeatService:
             log.warning("licence.rejected", reason=exc.reason, error=exc.message, source=source)
             raise
         previous = book.licence.serial if book.licence else ""
-        await self.committer.submit(
-            (
-                LicenceInstalled(
-                    text,
-                    licence.serial,
-                    licence.seats,
-                    source,
-                    actor.name,
-                    self.clock.wall(),
-                    previous,
-                ),
+        book.installed(licence)
+        await self._commit_licence(
+            LicenceInstalled(
+                text,
+                licence.serial,
+                licence.seats,
+                source,
+                actor.name,
+                self.clock.wall(),
+                previous,
             )
         )
-        book.installed(licence)
         log.info(
             "licence.installed",
             serial=licence.serial,
@@ -448,20 +452,22 @@ class SeatService:
     async def clear_licence(self, *, actor: Actor) -> LicenceView:
         book = self._licences()
         previous = book.licence.serial if book.licence else ""
-        await self.committer.submit((LicenceCleared(actor.name, self.clock.wall(), previous),))
         book.cleared()
+        await self._commit_licence(LicenceCleared(actor.name, self.clock.wall(), previous))
         log.info("licence.cleared", previous_serial=previous, by=actor.name)
         self.licence_changed()
         return book.view()
 
     async def set_active_seats(self, seats: int, *, actor: Actor) -> LicenceView:
-        """Lower or raise the active seats up to the purchased ones. Lowering evicts no one."""
+        """Lower or raise the active seats up to the purchased ones. Lowering evicts no one.
+
+        The new cap holds from the decision on: a grant decided while its commit runs is
+        already refused above it (a failed commit reloads the book, `_resync`).
+        """
         book = self._licences()
         old = book.check_active(seats)
-        await self.committer.submit(
-            (ActiveSeatsChanged(old, seats, actor.name, self.clock.wall()),)
-        )
         book.active = seats
+        await self._commit_licence(ActiveSeatsChanged(old, seats, actor.name, self.clock.wall()))
         log.info(
             "licence.active_seats_changed",
             old=old,
@@ -472,6 +478,13 @@ class SeatService:
         self.licence_changed()
         return book.view()
 
+    async def _commit_licence(self, event: Event) -> None:
+        """Commit a licence change already applied to the book. A raised cap serves the queue
+        at once, so the waiters' grants follow the change in the commit order."""
+        committed = self.committer.submit((event,))
+        self._serve_queue()
+        await committed
+
     # -- admin tokens and refusals ------------------------------------------------------------
 
     async def create_token(self, name: str, role: str, *, actor: Actor) -> str:
@@ -479,12 +492,18 @@ class SeatService:
         name = check_text("by", name)
         if role not in auth.ROLES:
             raise InvalidArgument("role", f"must be one of {', '.join(auth.ROLES)}")
-        if any(t["name"] == name and not t["revoked_at"] for t in self.store.tokens()):
+        live = {t["name"] for t in self.store.tokens() if not t["revoked_at"]}
+        if name in live or name in self._tokens_pending:
             raise InvalidArgument("name", f"a token named {name!r} already exists")
+        # Reserved before the first await: a second call with this name is refused above.
+        self._tokens_pending.add(name)
         token = auth.new_token()
-        await self.committer.submit(
-            (TokenCreated(name, role, auth.token_hash(token), actor.name, self.clock.wall()),)
-        )
+        try:
+            await self.committer.submit(
+                (TokenCreated(name, role, auth.token_hash(token), actor.name, self.clock.wall()),)
+            )
+        finally:
+            self._tokens_pending.discard(name)
         log.info("admin.token_created", name=name, role=role, by=actor.name)
         return token
 
@@ -569,6 +588,9 @@ class SeatService:
     def _resync(self) -> None:
         snapshot = self.store.load()
         self.arbiter.resync(snapshot.sessions, snapshot.next_id, self.now())
+        if self.book is not None:
+            # Licence changes apply at their decision: forget those that did not commit.
+            self.book.load(snapshot.licence_text, snapshot.active_seats)
         self._serve_queue()
         log.error(
             "store.commit_failed",

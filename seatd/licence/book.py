@@ -41,19 +41,25 @@ class LicenceBook:
         self.trusted = trusted
         self.clock = clock
         self.licence: Licence | None = None
-        self.active = active
-        if text is not None:
-            try:
-                self.licence = verify(text, trusted)
-            except LicenceRejected as exc:
-                log.error(
-                    "licence.stored_rejected",
-                    reason=exc.reason,
-                    error=exc.message,
-                    action="running on the free licence until a valid one is imported",
-                )
+        self.active: int | None = None
+        self.load(text, active)
         floor = max(last_seen or EPOCH, self.licence.issued_at if self.licence else EPOCH)
         self.time = TrustedTime(floor, clock.monotonic(), config.rollback_tolerance)
+
+    def load(self, text: str | None, active: int | None) -> None:
+        """Put the stored licence and active seats in force (verified again)."""
+        self.licence, self.active = None, active
+        if text is None:
+            return
+        try:
+            self.licence = verify(text, self.trusted)
+        except LicenceRejected as exc:
+            log.error(
+                "licence.stored_rejected",
+                reason=exc.reason,
+                error=exc.message,
+                action="running on the free licence until a valid one is imported",
+            )
 
     # -- Entitlement -------------------------------------------------------------------------
 

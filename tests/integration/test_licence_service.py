@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 
 from seatd.arbiter import Arbiter
 from seatd.entitlement import Status
-from seatd.errors import LicenceRefusesGrant, LicenceRejected, SeatsExhausted
+from seatd.errors import LicenceRefusesGrant, LicenceRejected, SeatsExhausted, StorageFailed
 from seatd.licence.book import LicenceBook
 from seatd.licence.rules import LicenceConfig
 from seatd.licence.watch import LicenceWatch
@@ -18,7 +19,8 @@ from seatd.model import Actor
 from seatd.service import AcquireRequest, LicenceNotice, SeatService
 from seatd.store import Store, StoreConfig
 from tests.fakes import FakeClock
-from tests.integration.conftest import TERMS, stop_service
+from tests.integration.conftest import TERMS, stop_service, until
+from tests.integration.test_service import FailingStore, GatedStore
 from tests.licences import BASE_ID, VENDOR, signed, trusted
 
 OWNER = Actor("admin", "owner")
@@ -35,9 +37,8 @@ def request(user: str) -> AcquireRequest:
     )
 
 
-async def licensed(tmp_path: Path, clock: FakeClock) -> SeatService:
-
-    store = Store(StoreConfig(tmp_path))
+async def licensed(tmp_path: Path, clock: FakeClock, store: Store | None = None) -> SeatService:
+    store = store or Store(StoreConfig(tmp_path))
     snap = store.load()
     book = LicenceBook(
         base_id=BASE_ID,
@@ -115,6 +116,42 @@ async def test_lowering_active_seats_evicts_no_one(service: SeatService) -> None
     await service.release(a.id, a.token)
     with pytest.raises(SeatsExhausted):
         await service.acquire(request("CC"))
+
+
+async def test_a_lowered_cap_refuses_grants_decided_before_its_commit(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """Grants decided while the command lowering the cap is still committing use the new cap."""
+    store = GatedStore(StoreConfig(tmp_path))
+    store.gate.set()
+    service = await licensed(tmp_path, clock, store)
+    await service.import_licence(signed(seats=10), source="import", actor=OWNER)
+    store.gate.clear()
+    store.entered.clear()
+    lowering = asyncio.create_task(service.set_active_seats(2, actor=OWNER))
+    await until(store.entered.is_set)
+    grants = [asyncio.create_task(service.acquire(request(f"U{i}"))) for i in range(4)]
+    await asyncio.sleep(0)
+    store.gate.set()
+    outcomes = await asyncio.gather(lowering, *grants, return_exceptions=True)
+    refused = [o for o in outcomes if isinstance(o, SeatsExhausted)]
+    assert (len(refused), service.arbiter.in_use, len(store.load().sessions)) == (2, 2, 2)
+    stop_service(service)
+    store.close()
+
+
+async def test_a_failed_cap_change_is_forgotten(tmp_path: Path, clock: FakeClock) -> None:
+    """A cap change whose commit fails leaves the stored cap in force."""
+    store = FailingStore(StoreConfig(tmp_path))
+    service = await licensed(tmp_path, clock, store)
+    await service.import_licence(signed(seats=10), source="import", actor=OWNER)
+    store.fail = True
+    with pytest.raises(StorageFailed):
+        await service.set_active_seats(2, actor=OWNER)
+    store.fail = False
+    assert service.entitlement.seat_cap() == 10
+    stop_service(service)
+    store.close()
 
 
 async def test_after_the_grace_no_new_grants_but_sessions_go_on(

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from seatd.errors import SeatsExhausted, SessionEnded, StorageFailed
-from seatd.model import Event, Session
+from seatd.errors import InvalidArgument, SeatsExhausted, SessionEnded, StorageFailed
+from seatd.model import Actor, Event, Session
 from seatd.reaper import Reaper, ReaperConfig
 from seatd.service import AcquireRequest, EvictedNotice, SeatService
 from seatd.store import Store, StoreConfig
@@ -329,4 +329,23 @@ async def test_reattach_and_restart_reattach_are_journaled(
     kinds = [e["kind"] for e in store.journal_entries()]
     assert kinds == ["granted", "reattached", "renewed_after_restart"]
     stop_service(restarted)
+    store.close()
+
+
+async def test_two_tokens_with_one_name_cannot_both_be_created(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """Two concurrent CreateToken calls with one name: one token, the other call refused."""
+    store = GatedStore(StoreConfig(tmp_path))
+    service = start_service(store, clock)
+    owner = Actor("admin", "owner")
+    first = asyncio.create_task(service.create_token("ci", "viewer", actor=owner))
+    await until(store.entered.is_set)
+    second = asyncio.create_task(service.create_token("ci", "viewer", actor=owner))
+    await asyncio.sleep(0)
+    store.gate.set()
+    outcomes = await asyncio.gather(first, second, return_exceptions=True)
+    assert isinstance(outcomes[0], str) and isinstance(outcomes[1], InvalidArgument)
+    assert service.token_actor(outcomes[0]) == Actor("token:ci", "viewer")
+    stop_service(service)
     store.close()
