@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import getpass
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ from rich.table import Table
 from seatclient.errors import detail_of
 from seatclient.v1 import admin_pb2, admin_pb2_grpc, types_pb2
 
-from seatd import usage
+from seatd import filemodes, usage
 from seatd.auth import ROLES, USER_KEY
 from seatd.clock import SystemClock
 
@@ -847,7 +848,8 @@ def backup(obj: Ctx, file: Path) -> None:
     """A consistent copy of the daemon's state while it runs (restore with `seatd restore`)."""
     size = 0
     partial = file.with_name(file.name + ".partial")
-    with obj.admin() as admin, partial.open("wb") as out:
+    # The whole state (tokens, journal): readable by whoever runs seatctl backup, no one else.
+    with obj.admin() as admin, os.fdopen(filemodes.write_private(partial), "wb") as out:
         for part in admin.Backup(admin_pb2.BackupRequest(), timeout=600):
             out.write(part.chunk)
             size += len(part.chunk)

@@ -17,6 +17,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from seatclient.v1 import admin_pb2, seat_pb2
 
+from seatd import filemodes
 from seatd.auth import AdminConfig
 from seatd.cloudsync import CloudSync
 from seatd.errors import StateError
@@ -73,7 +74,7 @@ def _serve_health_and_reflection(
 
 def _claim_socket(path: Path) -> None:
     """Refuse a socket another daemon answers on; remove one left by a dead daemon."""
-    path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
+    filemodes.group_dir(path.parent)
     if not path.exists():
         return
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -24,7 +24,7 @@ from typing import Any
 
 import lmdb
 
-from seatd import journal
+from seatd import filemodes, journal
 from seatd.errors import StateError, StorageFailed
 from seatd.model import (
     ActiveSeatsChanged,
@@ -109,8 +109,8 @@ def restore(backup: Path, state_dir: Path) -> Snapshot:
     """
     check_dir = Path(tempfile.mkdtemp(prefix="restore-", dir=state_dir))
     try:
-        (check_dir / "seatd.lmdb").mkdir()
-        shutil.copyfile(backup, check_dir / "seatd.lmdb" / "data.mdb")
+        filemodes.private_dir(check_dir / "seatd.lmdb")
+        filemodes.copy_private(backup, check_dir / "seatd.lmdb" / "data.mdb")
         try:
             probe = Store(StoreConfig(check_dir))
         except StateError as exc:
@@ -123,8 +123,9 @@ def restore(backup: Path, state_dir: Path) -> Snapshot:
         if target.exists():
             kept = state_dir / f"seatd.lmdb.before-restore-{os.getpid()}"
             target.rename(kept)
-        target.mkdir(mode=0o700)
-        shutil.copyfile(check_dir / "seatd.lmdb" / "data.mdb", target / "data.mdb")
+        filemodes.private_dir(target)
+        filemodes.copy_private(check_dir / "seatd.lmdb" / "data.mdb", target / "data.mdb")
+        filemodes.hand_over([target, target / "data.mdb"], state_dir)
         return snapshot
     finally:
         shutil.rmtree(check_dir, ignore_errors=True)
@@ -135,13 +136,12 @@ class Store:
         self.path = config.state_dir
         self._lock_fd = self._lock(config.state_dir)
         try:
+            # Made here, 0700: given only a file mode, LMDB would create it without search bit.
+            env_dir = filemodes.private_dir(config.state_dir / "seatd.lmdb")
             self._env = lmdb.open(
-                str(config.state_dir / "seatd.lmdb"),
-                map_size=config.map_size,
-                max_dbs=8,
-                mode=0o600,
+                str(env_dir), map_size=config.map_size, max_dbs=8, mode=filemodes.PRIVATE_FILE
             )
-        except lmdb.Error as exc:
+        except (lmdb.Error, OSError) as exc:
             os.close(self._lock_fd)
             raise StateError(f"cannot open the seat table in {config.state_dir}: {exc}") from exc
         self._meta = self._env.open_db(b"meta")
@@ -156,8 +156,8 @@ class Store:
     @staticmethod
     def _lock(state_dir: Path) -> int:
         try:
-            state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(state_dir / "seatd.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            filemodes.private_dir(state_dir)
+            fd = filemodes.open_private(state_dir / "seatd.lock")
         except OSError as exc:
             raise StateError(
                 f"cannot use state directory {state_dir}: {exc.strerror or exc}"

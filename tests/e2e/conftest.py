@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.accounts import accounts  # noqa: F401  (a fixture: the unprivileged users)
+
 # Short real timings: TTL 2 s, pings every 0.5 s, a dropped stream keeps its seat 1 s.
 FAST = [
     "--lease-ttl",
@@ -60,6 +62,9 @@ class Daemon:
     proc: subprocess.Popen[bytes] | None = None
     runs: int = field(default=0)
     env: dict[str, str] = field(default_factory=dict)
+    # A command prefix the daemon runs under (setpriv to the service user), and seatctl's.
+    runner: list[str] = field(default_factory=list)
+    ctl_runner: list[str] = field(default_factory=list)
 
     @property
     def target(self) -> str:
@@ -69,6 +74,7 @@ class Daemon:
         self.runs += 1
         log = self.log.with_suffix(f".{self.runs}.log")
         cmd = [
+            *self.runner,
             sys.executable,
             "-m",
             "seatd",
@@ -110,7 +116,7 @@ class Daemon:
 
     def ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(BIN / "seatctl"), "--socket", str(self.socket), *args],
+            [*self.ctl_runner, str(BIN / "seatctl"), "--socket", str(self.socket), *args],
             capture_output=True,
             text=True,
             timeout=30,
@@ -134,13 +140,24 @@ def short_dir() -> Iterator[Path]:
 def make_daemon(tmp_path: Path, short_dir: Path) -> Iterator[Callable[..., Daemon]]:
     started: list[Daemon] = []
 
-    def make(*flags: str, name: str = "d", env: dict[str, str] | None = None) -> Daemon:
+    def make(
+        *flags: str,
+        name: str = "d",
+        env: dict[str, str] | None = None,
+        home: Path | None = None,
+        runner: list[str] | None = None,
+        ctl_runner: list[str] | None = None,
+    ) -> Daemon:
+        # `home`: where state and socket go when the daemon runs as a user who cannot reach
+        # tmp_path (root's 0700 directories).
         d = Daemon(
-            tmp_path / f"state-{name}",
-            short_dir / f"{name}.sock",
+            (home or tmp_path) / f"state-{name}",
+            (home or short_dir) / f"{name}.sock",
             tmp_path / name,
             [*FAST, *flags],
             env=env or {},
+            runner=runner or [],
+            ctl_runner=ctl_runner or [],
         )
         started.append(d)
         return d.start()
