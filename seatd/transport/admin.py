@@ -1,4 +1,9 @@
-"""AdminService: see and manage the seats (local unix socket by default)."""
+"""AdminService: see and manage the seats (local unix socket by default).
+
+Reads that scan the store (journal, verification, licence history, tokens) run in a worker
+thread with their own LMDB read transaction, so a long admin call never holds up the event
+loop the workstations are served on.
+"""
 
 from __future__ import annotations
 
@@ -121,7 +126,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         self, request: admin_pb2.ListTokensRequest, context: Context, actor: Actor
     ) -> admin_pb2.ListTokensResponse:
         tokens = []
-        for t in self.service.store.tokens():
+        for t in await asyncio.to_thread(self.service.store.tokens):
             info = admin_pb2.TokenInfo(
                 name=t["name"],
                 role=t["role"],
@@ -270,7 +275,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                 at=convert.timestamp(datetime.fromisoformat(e["at"])),
                 previous_serial=e["previous_serial"],
             )
-            for e in self.service.store.licence_history()
+            for e in await asyncio.to_thread(self.service.store.licence_history)
         ]
         return admin_pb2.LicenceHistoryResponse(entries=entries)
 
@@ -280,8 +285,9 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         self, request: admin_pb2.ReadJournalRequest, context: Context, actor: Actor
     ) -> admin_pb2.ReadJournalResponse:
         limit = min(request.limit or 100, 1000)
-        found, more = self.service.store.read_journal(
-            request.after_seq, limit, journal_filter(request.filter)
+        keep = journal_filter(request.filter)
+        found, more = await asyncio.to_thread(
+            self.service.store.read_journal, request.after_seq, limit, keep
         )
         return admin_pb2.ReadJournalResponse(
             entries=[journal_entry(*f) for f in found],
@@ -299,7 +305,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         while True:
             # Take the event before reading, so a commit in between still wakes us.
             changed = self.service.journal_changed
-            found, more = self.service.store.read_journal(after, 500, keep)
+            found, more = await asyncio.to_thread(self.service.store.read_journal, after, 500, keep)
             for seq, raw, entry in found:
                 await context.write(
                     admin_pb2.WatchJournalResponse(entry=journal_entry(seq, raw, entry))
@@ -313,7 +319,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     async def VerifyJournal(
         self, request: admin_pb2.VerifyJournalRequest, context: Context, actor: Actor
     ) -> admin_pb2.VerifyJournalResponse:
-        count, broken, last = self.service.store.verify_journal()
+        count, broken, last = await asyncio.to_thread(self.service.store.verify_journal)
         return admin_pb2.VerifyJournalResponse(
             intact=broken is None, entries=count, first_broken_seq=broken or 0, last_seq=last
         )
