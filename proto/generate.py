@@ -62,9 +62,7 @@ def generate(root: Path) -> None:
                 if rewrite:
                     text = _IMPORT.sub(r"\1seatclient.v1\2", text)
                 (out / src.name).write_text(text)
-        (out / "__init__.py").write_text(
-            f'"""Generated from proto/{package} by `make proto`."""\n'
-        )
+        (out / "__init__.py").write_text(f'"""Generated from proto/{package} by `make proto`."""\n')
 
 
 if __name__ == "__main__":

@@ -2,9 +2,11 @@
 
 `run` only sleeps until the next attempt and calls `tick`. A sync sends the base id, the
 serial in force, the daemon's version and the usage since the last sync, authenticated by
-the installation secret; it receives the current signed licence, a signed server time (fed
-to clock-rollback detection) and the latest ERP client version. A newer valid licence is
-installed exactly as an import is; an invalid one is refused and the licence in force stays.
+the installation secret; it receives the signed licence in force, the next one when a later
+period is already paid, a signed server time (fed to clock-rollback detection) and the
+latest ERP client version. A newer valid licence is installed exactly as an import is; a
+licence that starts after today is kept and installed on its start date by the licence
+watch, with no further contact; an invalid one is refused and the licence in force stays.
 Offline, nothing changes but the count of failed syncs and the next attempt, which backs off
 exponentially (with jitter) up to the sync interval.
 """
@@ -24,6 +26,7 @@ import structlog
 from seatd import __version__
 from seatd.cloud.v1 import cloud_pb2, cloud_pb2_grpc
 from seatd.errors import CloudFailed, LicenceRejected
+from seatd.licence.document import Licence
 from seatd.licence.signing import verify_time
 from seatd.model import Actor
 from seatd.service import SeatService
@@ -106,10 +109,17 @@ class CloudSync:
         )
         try:
             answer = await self._stub().Sync(request, timeout=self.config.timeout)
-            if answer.licence_text:
-                book.check(answer.licence_text)
             self._check_time(answer.server_time)
-            installed = await self._install(answer.licence_text)
+            # An older cloud sends only its latest licence, which may start later: sorted by
+            # its dates, not by the field it came in.
+            texts = [t for t in (answer.licence_text, answer.next_licence_text) if t]
+            checked = [(text, *book.check_any(text)) for text in texts]
+            installed = staged = False
+            for text, licence, later in checked:
+                if later:
+                    staged = await self._stage(text, licence) or staged
+                else:
+                    installed = await self._install(text, licence) or installed
         except grpc.RpcError as exc:
             self._failed(
                 f"the cloud at {self.config.url} cannot be reached or refused: "
@@ -127,6 +137,7 @@ class CloudSync:
             "cloud.synced",
             serial=book.licence.serial if book.licence else "",
             installed=installed,
+            staged=staged,
             next_in=round(self.config.interval * spread),
         )
 
@@ -159,14 +170,20 @@ class CloudSync:
             )
         book.time.raise_floor(at, self.service.clock.monotonic())
 
-    async def _install(self, text: str) -> bool:
+    async def _install(self, text: str, licence: Licence) -> bool:
         book = self.service.book
         assert book is not None
-        if not text:
-            return False
-        if book.licence is not None and book.check(text).serial == book.licence.serial:
+        if book.licence is not None and licence.serial == book.licence.serial:
             return False
         await self.service.import_licence(text, source="sync", actor=CLOUD)
+        return True
+
+    async def _stage(self, text: str, licence: Licence) -> bool:
+        book = self.service.book
+        assert book is not None
+        if book.next is not None and licence.serial == book.next.serial:
+            return False
+        await self.service.stage_licence(text, source="sync", actor=CLOUD)
         return True
 
     async def order(self, seats: int) -> cloud_pb2.Order:

@@ -294,6 +294,8 @@ def licence_json(d: types_pb2.LicenceDetail) -> dict[str, Any]:
         "next_sync": _iso(_dt(d.next_sync)) if d.HasField("next_sync") else None,
         "last_sync_error": d.last_sync_error or None,
         "latest_client_version": d.latest_client_version or None,
+        "next_serial": d.next_serial or None,
+        "next_valid_from": _dt(d.next_valid_from).date().isoformat() if d.next_serial else None,
     }
 
 
@@ -343,6 +345,8 @@ def print_licence(d: types_pb2.LicenceDetail) -> None:
     grid.add_row("Features", ", ".join(j["features"]) or "-")
     if j["serial"]:
         grid.add_row("Serial", j["serial"])
+    if j["next_serial"]:
+        grid.add_row("Next licence", f"{j['next_serial']}, installed on {j['next_valid_from']}")
     if j["clock_rollback"]:
         grid.add_row("Clock", f"set back: licence dates use {j['trusted_time']}")
     if j["note"]:

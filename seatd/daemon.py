@@ -23,12 +23,12 @@ from seatd.licence.book import LicenceBook
 from seatd.licence.signing import TrustedKey, load_trusted_key
 from seatd.licence.watch import LicenceWatch
 from seatd.log import configure
-from seatd.model import Actor, DaemonEvent
+from seatd.model import DaemonEvent
 from seatd.notify import Notifier, Watchdog, watchdog_interval
 from seatd.reaper import Reaper
 from seatd.retention import Retention
 from seatd.server import build, secure_socket
-from seatd.service import SeatService
+from seatd.service import SEATD, SeatService
 from seatd.store import Store
 
 log = structlog.get_logger("seatd")
@@ -86,7 +86,7 @@ async def install_licence_file(service: SeatService, path: str) -> None:
         text = await asyncio.to_thread(Path(path).read_text, "ascii", "replace")
         if book.licence is not None and book.check(text).serial == book.licence.serial:
             return
-        await service.import_licence(text, source="file", actor=Actor("seatd", "owner"))
+        await service.import_licence(text, source="file", actor=SEATD)
     except (OSError, SeatdError) as exc:
         log.error(
             "licence.file_refused", file=path, error=str(exc), action="the licence in force stays"
@@ -130,6 +130,7 @@ async def _serve(
         text=snapshot.licence_text,
         active=snapshot.active_seats,
         last_seen=snapshot.last_seen,
+        next_text=snapshot.next_licence_text,
     )
     service = SeatService(
         arbiter=arbiter,

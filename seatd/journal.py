@@ -25,6 +25,7 @@ from seatd.model import (
     JournalPruned,
     LicenceCleared,
     LicenceInstalled,
+    LicenceStaged,
     Reattached,
     Refused,
     Session,
@@ -116,6 +117,15 @@ def fields_of(event: Event) -> dict[str, Any] | None:
             "seats": event.seats,
             "source": event.source,
             "previous_serial": event.previous_serial,
+        }
+    if isinstance(event, LicenceStaged):
+        return {
+            "kind": "licence_staged",
+            "at": _iso(event.at),
+            "actor": event.by,
+            "serial": event.serial,
+            "valid_from": event.valid_from.isoformat(),
+            "source": event.source,
         }
     if isinstance(event, LicenceCleared):
         return {

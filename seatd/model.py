@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 DEFAULT_EVICT_REASON = "Connection limit exceeded"
 
@@ -146,6 +146,19 @@ class LicenceInstalled:
 
 
 @dataclass(frozen=True, slots=True)
+class LicenceStaged:
+    """Event: a licence paid for a later period was kept; it is installed on its start date
+    (and dropped when a licence with its serial is installed, or the licence is cleared)."""
+
+    text: str
+    serial: str
+    valid_from: date
+    source: str
+    by: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class LicenceCleared:
     """Event: the local licence was forgotten; the free licence is in force until restored."""
 
@@ -254,6 +267,7 @@ Event = (
     | Reattached
     | JournalPruned
     | LicenceInstalled
+    | LicenceStaged
     | LicenceCleared
     | ActiveSeatsChanged
     | ClockRollback

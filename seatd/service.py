@@ -46,6 +46,7 @@ from seatd.model import (
     Instant,
     LicenceCleared,
     LicenceInstalled,
+    LicenceStaged,
     Reattached,
     Refused,
     Session,
@@ -56,6 +57,9 @@ from seatd.model import (
 from seatd.store import Store
 
 log = structlog.get_logger("seatd")
+
+# Who the daemon's own licence changes are journaled as.
+SEATD = Actor("seatd", "owner")
 
 # The longest a request may wait in the queue for a seat.
 MAX_WAIT = 3600.0
@@ -449,6 +453,43 @@ class SeatService:
         self.licence_changed()
         return book.view()
 
+    async def stage_licence(self, text: str, *, source: str, actor: Actor) -> None:
+        """Keep a licence paid for a later period; `install_next` installs it on its day."""
+        book = self._licences()
+        licence, later = book.check_any(text)
+        if not later:
+            raise LicenceRejected(
+                "LICENCE_ALREADY_STARTED",
+                f"the licence started on {licence.valid_from}: install it instead",
+            )
+        book.staged(licence, text)
+        await self._commit_licence(
+            LicenceStaged(
+                text, licence.serial, licence.valid_from, source, actor.name, self.clock.wall()
+            )
+        )
+        log.info(
+            "licence.staged",
+            serial=licence.serial,
+            valid_from=licence.valid_from.isoformat(),
+            seats=licence.seats,
+            source=source,
+        )
+
+    async def install_next(self) -> bool:
+        """Install the licence kept for a later period once its start date has come."""
+        book = self._licences()
+        text = book.due()
+        if text is None:
+            return False
+        try:
+            await self.import_licence(text, source="scheduled", actor=SEATD)
+        except LicenceRejected:
+            # Logged by import_licence; forgotten until a restart or the next sync.
+            book.unstage()
+            return False
+        return True
+
     async def clear_licence(self, *, actor: Actor) -> LicenceView:
         book = self._licences()
         previous = book.licence.serial if book.licence else ""
@@ -590,7 +631,9 @@ class SeatService:
         self.arbiter.resync(snapshot.sessions, snapshot.next_id, self.now())
         if self.book is not None:
             # Licence changes apply at their decision: forget those that did not commit.
-            self.book.load(snapshot.licence_text, snapshot.active_seats)
+            self.book.load(
+                snapshot.licence_text, snapshot.active_seats, snapshot.next_licence_text
+            )
         self._serve_queue()
         log.error(
             "store.commit_failed",

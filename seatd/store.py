@@ -35,6 +35,7 @@ from seatd.model import (
     JournalPruned,
     LicenceCleared,
     LicenceInstalled,
+    LicenceStaged,
     Session,
     TokenCreated,
     TokenRevoked,
@@ -62,6 +63,8 @@ class Snapshot:
     active_seats: int | None
     last_seen: datetime | None
     installation_secret: str
+    # A licence paid for a later period, installed on its start date.
+    next_licence_text: str | None = None
 
 
 def _key(n: int) -> bytes:
@@ -225,6 +228,7 @@ class Store:
             sessions = [_decode_session(v) for _, v in txn.cursor(db=self._sessions)]
             text = txn.get(b"current", db=self._licence)
             active = txn.get(b"active_seats", db=self._licence)
+            upcoming = txn.get(b"next", db=self._licence)
         return Snapshot(
             sessions,
             next_id,
@@ -233,6 +237,7 @@ class Store:
             int(active) if active is not None else None,
             datetime.fromisoformat(bytes(last_seen).decode()) if last_seen else None,
             secret,
+            bytes(upcoming).decode() if upcoming is not None else None,
         )
 
     def licence_history(self) -> list[dict[str, Any]]:
@@ -355,13 +360,20 @@ class Store:
         if isinstance(event, WallSeen):
             txn.put(b"last_seen", event.at.isoformat().encode(), db=self._meta)
             return
+        if isinstance(event, LicenceStaged):
+            txn.put(b"next", event.text.encode(), db=self._licence)
+            txn.put(b"next_serial", event.serial.encode(), db=self._licence)
+            return
         if isinstance(event, LicenceInstalled):
             txn.put(b"current", event.text.encode(), db=self._licence)
             txn.put(b"active_seats", str(event.seats).encode(), db=self._licence)
+            if txn.get(b"next_serial", db=self._licence) == event.serial.encode():
+                self._drop_next(txn)
             entry = {"serial": event.serial, "source": event.source}
         elif isinstance(event, LicenceCleared):
             txn.delete(b"current", db=self._licence)
             txn.delete(b"active_seats", db=self._licence)
+            self._drop_next(txn)
             entry = {"serial": "", "source": "clear"}
         elif isinstance(event, ActiveSeatsChanged):
             txn.put(b"active_seats", str(event.new).encode(), db=self._licence)
@@ -376,6 +388,10 @@ class Store:
             "previous_serial": event.previous_serial,
         }
         txn.put(_key(n), journal.canonical(entry), db=self._history, append=True)
+
+    def _drop_next(self, txn: lmdb.Transaction) -> None:
+        txn.delete(b"next", db=self._licence)
+        txn.delete(b"next_serial", db=self._licence)
 
     def close(self) -> None:
         self._env.close()

@@ -118,12 +118,13 @@ def serve(
 
     async def run() -> None:
         try:
-            srv, port = cloud_server.build(
+            srv, port, checker = cloud_server.build(
                 ledger, listen, payment_token=payment_token, tls_cert=tls_cert, tls_key=tls_key
             )
         except OSError as exc:
             raise click.ClickException(str(exc)) from None
         await srv.start()
+        await cloud_server.serving(checker)
         host = listen.rpartition(":")[0]
         log.info(
             "cloud.ready", listen=f"{host}:{port}", tls=bool(tls_cert), state_dir=str(state_dir)
@@ -133,6 +134,7 @@ def serve(
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         await stop.wait()
+        await checker.enter_graceful_shutdown()
         await srv.stop(1)
         log.info("cloud.stopped")
 

@@ -5,6 +5,11 @@ Every operation is one write transaction, so `seatd-cloud serve` and the vendor'
 commands (`seatd-cloud subscribe`, `mark-paid`, ...) can work on the same state directory at
 the same time (LMDB is safe across processes). A paid order issues a new signed licence at
 once, through the same code as `seatd-vendor issue`.
+
+A sync answers with the licence in force today (the issued licence with the latest start
+that has begun, the latest issued among those) and, when a later period is already paid,
+the next one (the earliest start still to come), so a renewal paid early never replaces the
+period in force before its day.
 """
 
 from __future__ import annotations
@@ -412,6 +417,7 @@ class Ledger:
                 "serial": licence.serial,
                 "issued_at": _iso(now),
                 "seats": licence.seats,
+                "valid_from": sub["valid_from"],
                 "valid_until": sub["renewal"],
                 "text": text,
             },
@@ -435,14 +441,39 @@ class Ledger:
                 )
 
     def current_licence(self, base_id: str) -> str:
-        history = self.licence_history(base_id)
-        return str(history[-1]["text"]) if history else ""
+        """The licence in force today for `base_id`; empty when none was issued."""
+        in_force, _ = in_force_and_next(self.licence_history(base_id), self.clock.wall().date())
+        return str(in_force["text"]) if in_force else ""
+
+    def next_licence(self, base_id: str) -> str:
+        """A paid licence that starts after today; empty when there is none."""
+        _, upcoming = in_force_and_next(self.licence_history(base_id), self.clock.wall().date())
+        return str(upcoming["text"]) if upcoming else ""
 
     def signed_time(self, base_id: str) -> tuple[datetime, bytes]:
         """Now (to the second), and the vendor key's signature of it for this base id."""
         assert self.key is not None, "the server always has its signing key"
         now = self.clock.wall().replace(microsecond=0)
         return now, self.key.private.sign(time_message(base_id, _iso(now)))
+
+
+def in_force_and_next(
+    issued: list[dict[str, Any]], today: date
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Of the licences issued for one base id (oldest first): the one in force on `today`,
+    and the next one paid for a later period."""
+    day = today.isoformat()
+    in_force: dict[str, Any] | None = None
+    upcoming: dict[str, Any] | None = None
+    for record in issued:
+        # Records written before valid_from was kept count as started.
+        start = str(record.get("valid_from", ""))
+        if start <= day:
+            if in_force is None or start >= str(in_force.get("valid_from", "")):
+                in_force = record
+        elif upcoming is None or start <= str(upcoming["valid_from"]):
+            upcoming = record
+    return in_force, upcoming
 
 
 def _iso(when: datetime) -> str:

@@ -1,4 +1,5 @@
-"""The cloud endpoint's gRPC services: the daemons' licence sync and the payment callback."""
+"""The cloud endpoint's gRPC services: the daemons' licence sync and the payment callback,
+with standard health checking (each service by name) and server reflection, as the daemon."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 
 import grpc
 import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
 
 from seatd.cloud.ledger import Ledger, LedgerError
 from seatd.cloud.pricing import PricingError
@@ -54,6 +57,7 @@ class SyncServicer(cloud_pb2_grpc.LicenceSyncServiceServicer):
             log.warning("cloud.sync_refused", base_id=base_id, reason=exc.code)
             await _refuse(context, exc)
         text = self.ledger.current_licence(base_id)
+        upcoming = self.ledger.next_licence(base_id)
         now, signature = self.ledger.signed_time(base_id)
         assert self.ledger.key is not None
         log.info(
@@ -64,6 +68,7 @@ class SyncServicer(cloud_pb2_grpc.LicenceSyncServiceServicer):
             refusals=request.refusals,
             daemon_version=request.daemon_version,
             has_licence=bool(text),
+            has_next=bool(upcoming),
         )
         return cloud_pb2.SyncResponse(
             licence_text=text,
@@ -71,6 +76,7 @@ class SyncServicer(cloud_pb2_grpc.LicenceSyncServiceServicer):
                 time=timestamp(now), base_id=base_id, kid=self.ledger.key.kid, signature=signature
             ),
             latest_client_version=self.ledger.latest_client_version,
+            next_licence_text=upcoming,
         )
 
     async def OrderSeats(
@@ -109,13 +115,28 @@ class PaymentServicer(cloud_pb2_grpc.PaymentServiceServicer):
         )
 
 
+SERVICES = tuple(s.full_name for s in cloud_pb2.DESCRIPTOR.services_by_name.values())
+
+
 def build(
     ledger: Ledger, listen: str, *, payment_token: str, tls_cert: Path | None, tls_key: Path | None
-) -> tuple[grpc.aio.Server, int]:
+) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
+    """The server (not started), its port, and its health servicer: `serving` marks every
+    service SERVING once started, `graceful_shutdown` NOT_SERVING before a stop."""
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
     cloud_pb2_grpc.add_LicenceSyncServiceServicer_to_server(SyncServicer(ledger), server)
     cloud_pb2_grpc.add_PaymentServiceServicer_to_server(
         PaymentServicer(ledger, payment_token), server
+    )
+    checker = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(checker, server)
+    reflection.enable_server_reflection(
+        [
+            *SERVICES,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ],
+        server,
     )
     try:
         if tls_cert and tls_key:
@@ -127,4 +148,9 @@ def build(
         port = 0
     if port == 0:
         raise OSError(f"cannot listen on {listen}: the address is in use or not available")
-    return server, port
+    return server, port, checker
+
+
+async def serving(checker: health.aio.HealthServicer) -> None:
+    for name in ("", *SERVICES):
+        await checker.set(name, health_pb2.HealthCheckResponse.SERVING)

@@ -1,8 +1,10 @@
 """The licence in force: the daemon's real `Entitlement`.
 
-It holds the installed licence (verified again at every start), the active seats and the
-trusted wall time, and answers the seat cap and whether grants are allowed today. Changes
-are decided by the service and applied here only after their commit.
+It holds the installed licence (verified again at every start), the active seats, the
+trusted wall time, and the next licence when a later period is already paid (installed on
+its start date with no further contact with the cloud). It answers the seat cap and whether
+grants are allowed today. Changes are decided by the service and applied here only after
+their commit.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class LicenceBook:
         text: str | None = None,
         active: int | None = None,
         last_seen: datetime | None = None,
+        next_text: str | None = None,
     ) -> None:
         self.base_id = base_id
         self.config = config
@@ -42,24 +45,37 @@ class LicenceBook:
         self.clock = clock
         self.licence: Licence | None = None
         self.active: int | None = None
-        self.load(text, active)
+        # The licence kept for a later period, and its text (installed as it came).
+        self.next: Licence | None = None
+        self.next_text = ""
+        self.load(text, active, next_text)
         floor = max(last_seen or EPOCH, self.licence.issued_at if self.licence else EPOCH)
         self.time = TrustedTime(floor, clock.monotonic(), config.rollback_tolerance)
 
-    def load(self, text: str | None, active: int | None) -> None:
-        """Put the stored licence and active seats in force (verified again)."""
+    def load(self, text: str | None, active: int | None, next_text: str | None = None) -> None:
+        """Put the stored licence, active seats and next licence in force (verified again)."""
         self.licence, self.active = None, active
-        if text is None:
-            return
-        try:
-            self.licence = verify(text, self.trusted)
-        except LicenceRejected as exc:
-            log.error(
-                "licence.stored_rejected",
-                reason=exc.reason,
-                error=exc.message,
-                action="running on the free licence until a valid one is imported",
-            )
+        self.unstage()
+        if text is not None:
+            try:
+                self.licence = verify(text, self.trusted)
+            except LicenceRejected as exc:
+                log.error(
+                    "licence.stored_rejected",
+                    reason=exc.reason,
+                    error=exc.message,
+                    action="running on the free licence until a valid one is imported",
+                )
+        if next_text is not None:
+            try:
+                self.staged(verify(next_text, self.trusted), next_text)
+            except LicenceRejected as exc:
+                log.error(
+                    "licence.stored_next_rejected",
+                    reason=exc.reason,
+                    error=exc.message,
+                    action="the licence in force stays; the next sync brings the next one",
+                )
 
     # -- Entitlement -------------------------------------------------------------------------
 
@@ -94,6 +110,16 @@ class LicenceBook:
         rules.check_installable(licence, self.base_id, self.today(), self.config.grace_days)
         return licence
 
+    def check_any(self, text: str) -> tuple[Licence, bool]:
+        """The licence in `text`, and whether it starts after today (then it is kept until its
+        start date); LicenceRejected if it may neither replace the one in force nor be kept."""
+        licence = verify(text, self.trusted)
+        if licence.valid_from > self.today():
+            rules.check_schedulable(licence, self.base_id, self.today())
+            return licence, True
+        rules.check_installable(licence, self.base_id, self.today(), self.config.grace_days)
+        return licence, False
+
     def check_active(self, seats: int) -> int:
         """The current active seats, if `seats` may become the new value."""
         view = self.view()
@@ -112,10 +138,25 @@ class LicenceBook:
         self.licence = licence
         self.active = licence.seats
         self.time.raise_floor(licence.issued_at, self.clock.monotonic())
+        if self.next is not None and self.next.serial == licence.serial:
+            self.unstage()
+
+    def staged(self, licence: Licence, text: str) -> None:
+        self.next, self.next_text = licence, text
+
+    def unstage(self) -> None:
+        self.next, self.next_text = None, ""
+
+    def due(self) -> str | None:
+        """The text of the next licence once its start date has come."""
+        if self.next is None or self.next.valid_from > self.today():
+            return None
+        return self.next_text
 
     def cleared(self) -> None:
         self.licence = None
         self.active = None
+        self.unstage()
 
     def observe(self) -> tuple[datetime, bool]:
         """Trusted time now, and whether a clock set back was just detected."""

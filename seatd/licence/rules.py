@@ -68,6 +68,31 @@ def assess(
 
 def check_installable(licence: Licence, base_id: str, today: date, grace_days: int) -> None:
     """Raise LicenceRejected unless `licence` may replace the one in force on `today`."""
+    _check_consistent(licence, base_id)
+    if licence.valid_from > today:
+        raise LicenceRejected(
+            "LICENCE_NOT_YET_VALID",
+            f"the licence starts on {licence.valid_from}; import it on or after that day",
+        )
+    if licence.valid_until + timedelta(days=grace_days) < today:
+        raise LicenceRejected(
+            "LICENCE_EXPIRED",
+            f"the licence ended on {licence.valid_until}: renew the subscription",
+        )
+
+
+def check_schedulable(licence: Licence, base_id: str, today: date) -> None:
+    """Raise LicenceRejected unless `licence` may be kept now and installed on its start date,
+    a day after `today`."""
+    _check_consistent(licence, base_id)
+    if licence.valid_from <= today:
+        raise LicenceRejected(
+            "LICENCE_ALREADY_STARTED",
+            f"the licence started on {licence.valid_from}: it is installed, not kept for later",
+        )
+
+
+def _check_consistent(licence: Licence, base_id: str) -> None:
     if licence.base_id != base_id:
         raise LicenceRejected(
             "LICENCE_WRONG_BASE",
@@ -84,16 +109,6 @@ def check_installable(licence: Licence, base_id: str, today: date, grace_days: i
             "LICENCE_BAD_DATES",
             f"the licence was issued ({licence.issued_at.date()}) after it ends "
             f"({licence.valid_until})",
-        )
-    if licence.valid_from > today:
-        raise LicenceRejected(
-            "LICENCE_NOT_YET_VALID",
-            f"the licence starts on {licence.valid_from}; import it on or after that day",
-        )
-    if licence.valid_until + timedelta(days=grace_days) < today:
-        raise LicenceRejected(
-            "LICENCE_EXPIRED",
-            f"the licence ended on {licence.valid_until}: renew the subscription",
         )
 
 

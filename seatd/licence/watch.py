@@ -1,8 +1,9 @@
 """Watches the licence over time. `run` only sleeps and calls `tick`.
 
 Each tick saves the trusted wall time (so a restart can spot a clock set back), journals a
-clock found set back, and tells every workstation when the licence's status changes (valid
-to grace, grace to expired).
+clock found set back, installs the next licence (a period paid early) once its start date
+has come, and tells every workstation when the licence's status changes (valid to grace,
+grace to expired).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class LicenceWatch:
             )
             events.append(ClockRollback(wall, trusted, trusted))
         await self.service.committer.submit(events)
+        await self.service.install_next()
         view = self.service.entitlement.view()
         status = view.status
         if status is not self.service.licence_status:

@@ -185,6 +185,9 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             trusted_time=book.trusted_now() if book else self.service.clock.wall(),
             rolled_back=bool(book and book.time.rolled_back),
         )
+        if book is not None and book.next is not None:
+            detail.next_serial = book.next.serial
+            detail.next_valid_from.CopyFrom(convert.day(book.next.valid_from))
         if self.cloud is not None and self.cloud.config.url:
             state = self.cloud.state
             detail.cloud_url = self.cloud.config.url

@@ -9,6 +9,7 @@ import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -187,6 +188,36 @@ def test_sync_installs_the_licence_and_paid_extra_seats_raise_the_cap(
         client.acquire(user_code="CC").release()
         a.release()
         b.release()
+
+
+def test_early_renewal_is_kept_and_installed_on_its_day_with_the_cloud_gone(
+    make_daemon: Callable[..., Daemon], cloud: Cloud
+) -> None:
+    """A renewal paid a year early: the sync still succeeds and keeps it; with the cloud
+    stopped and the clock on its start date, the restarted daemon installs it by itself."""
+    daemon = synced_daemon(make_daemon, cloud)
+    base_id = str(licence(daemon)["base_id"])
+    subscribe(cloud, base_id)
+    assert daemon.ctl("licence", "sync").returncode == 0
+    in_force = licence(daemon)
+    renewal = cloud.admin("renew", "--base-id", base_id)
+    order_id = re.search(r"order (O-\d+)", renewal.stdout).group(1)  # type: ignore[union-attr]
+    paid = cloud.admin("mark-paid", "--signing-key", str(cloud.key), order_id)
+    serial = re.search(r"licence (L-[\d-]+)", paid.stdout).group(1)  # type: ignore[union-attr]
+    out = daemon.ctl("licence", "sync")
+    assert out.returncode == 0, out.stderr
+    shown = licence(daemon)
+    assert (shown["serial"], shown["status"]) == (in_force["serial"], "valid")
+    assert (shown["next_serial"], shown["next_valid_from"]) == (serial, in_force["valid_until"])
+    cloud.stop()
+    assert daemon.stop() == 0
+    start = datetime.fromisoformat(str(in_force["valid_until"])).replace(tzinfo=UTC)
+    daemon.flags += ["--wall-clock-offset", str((start - datetime.now(UTC)).total_seconds() + 3600)]
+    daemon.start()
+    shown = licence(daemon)
+    assert (shown["serial"], shown["status"], shown["next_serial"]) == (serial, "valid", None)
+    history = json.loads(daemon.ctl("licence", "history", "--json").stdout)
+    assert (history[-1]["serial"], history[-1]["source"]) == (serial, "scheduled")
 
 
 def test_offline_keeps_the_licence_and_counts_failures(

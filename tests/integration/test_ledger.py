@@ -98,14 +98,26 @@ def test_extra_seats_are_prorated_and_raise_purchased_seats(
 
 
 def test_renewal_moves_the_renewal_date_by_a_period(ledger: Ledger) -> None:
-    """A paid renewal extends the licence by one period from the old renewal date."""
+    """A paid renewal is the next licence: one period from the old renewal date."""
     ledger.mark_paid(str(subscribe(ledger, period=Period.QUARTERLY)["order_id"]))
     ledger.mark_paid(str(ledger.renew(BASE)["order_id"]))
-    lic = current(ledger)
-    assert (lic.valid_from, lic.valid_until) == (  # type: ignore[attr-defined]
-        date(2026, 6, 1),
-        date(2026, 9, 1),
-    )
+    lic = verify(ledger.next_licence(BASE), trusted(VENDOR))
+    assert (lic.valid_from, lic.valid_until) == (date(2026, 6, 1), date(2026, 9, 1))
+
+
+def test_early_renewal_leaves_the_licence_in_force_until_the_renewal_date(
+    ledger: Ledger, clock: FakeClock
+) -> None:
+    """The sync's licence in force stays the current period until the renewal date, when the
+    renewal becomes the one in force and there is no next one."""
+    first = ledger.mark_paid(str(subscribe(ledger, period=Period.QUARTERLY)["order_id"]))
+    renewal = ledger.mark_paid(str(ledger.renew(BASE)["order_id"]))
+    assert current(ledger).serial == first["licence_serial"]  # type: ignore[attr-defined]
+    upcoming = verify(ledger.next_licence(BASE), trusted(VENDOR))
+    assert upcoming.serial == renewal["licence_serial"]
+    clock.advance((datetime(2026, 6, 1, tzinfo=UTC) - clock.wall()).total_seconds())
+    assert current(ledger).serial == renewal["licence_serial"]  # type: ignore[attr-defined]
+    assert ledger.next_licence(BASE) == ""
 
 
 def test_customer_may_stop_auto_renew(ledger: Ledger) -> None:
@@ -113,7 +125,7 @@ def test_customer_may_stop_auto_renew(ledger: Ledger) -> None:
     ledger.mark_paid(str(subscribe(ledger)["order_id"]))
     assert ledger.set_auto_renew(BASE, False)["auto_renew"] is False
     ledger.mark_paid(str(ledger.renew(BASE)["order_id"]))
-    assert current(ledger).auto_renew is False  # type: ignore[attr-defined]
+    assert verify(ledger.next_licence(BASE), trusted(VENDOR)).auto_renew is False
 
 
 def test_transfer_credits_the_days_left_to_a_new_base(ledger: Ledger, clock: FakeClock) -> None:

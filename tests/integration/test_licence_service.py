@@ -48,6 +48,7 @@ async def licensed(tmp_path: Path, clock: FakeClock, store: Store | None = None)
         text=snap.licence_text,
         active=snap.active_seats,
         last_seen=snap.last_seen,
+        next_text=snap.next_licence_text,
     )
     service = SeatService(
         arbiter=Arbiter(TERMS), store=store, clock=clock, entitlement=book, book=book

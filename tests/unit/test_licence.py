@@ -275,3 +275,29 @@ def test_book_refuses_active_seats_above_purchased() -> None:
     free = LicenceBook(base_id=BASE_ID, config=LicenceConfig(), trusted=KEYS, clock=clock)
     with pytest.raises(SeatsNotPurchased, match="no seat cap"):
         free.check_active(1)
+
+
+def test_book_keeps_a_later_licence_until_its_start_date() -> None:
+    """A licence starting after today is sorted as kept-for-later and is due on its day."""
+    clock = FakeClock(start=datetime(2026, 12, 31, 23, 0, tzinfo=UTC))
+    book = LicenceBook(
+        base_id=BASE_ID, config=LicenceConfig(), trusted=KEYS, clock=clock, text=signed()
+    )
+    text = signed(serial="L-TEST-2", valid_from=date(2027, 1, 1), valid_until=date(2027, 12, 31))
+    later, kept = book.check_any(text)
+    assert kept is True
+    book.staged(later, text)
+    assert book.due() is None
+    clock.advance(3600)
+    assert book.due() == text
+    book.installed(later)
+    assert (book.licence, book.next, book.due()) == (later, None, None)
+
+
+def test_a_licence_for_later_must_be_for_this_base() -> None:
+    """A later licence for another base id is refused like an import would be."""
+    clock = FakeClock(start=datetime(2026, 6, 1, tzinfo=UTC))
+    book = LicenceBook(base_id=BASE_ID, config=LicenceConfig(), trusted=KEYS, clock=clock)
+    other = signed(base_id="11111111111111111", valid_from=date(2027, 1, 1))
+    with pytest.raises(LicenceRejected, match="base id 11111111111111111"):
+        book.check_any(other)

@@ -113,9 +113,16 @@ class SyncResponse(_message.Message):
     LICENCE_TEXT_FIELD_NUMBER: _builtins.int
     SERVER_TIME_FIELD_NUMBER: _builtins.int
     LATEST_CLIENT_VERSION_FIELD_NUMBER: _builtins.int
+    NEXT_LICENCE_TEXT_FIELD_NUMBER: _builtins.int
     licence_text: _builtins.str
-    """The whole licence file; empty when the base id has no licence (free Standard/Local)."""
+    """The whole licence file in force today; empty when the base id has no licence (free
+    Standard/Local).
+    """
     latest_client_version: _builtins.str
+    next_licence_text: _builtins.str
+    """A licence already paid for a later period (a renewal paid early); empty when none. The
+    daemon keeps it and installs it on its start date without contacting the cloud again.
+    """
     @_builtins.property
     def server_time(self) -> Global___SignedTime: ...
     def __init__(
@@ -124,10 +131,11 @@ class SyncResponse(_message.Message):
         licence_text: _builtins.str = ...,
         server_time: Global___SignedTime | None = ...,
         latest_client_version: _builtins.str = ...,
+        next_licence_text: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["server_time", b"server_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["latest_client_version", b"latest_client_version", "licence_text", b"licence_text", "server_time", b"server_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["latest_client_version", b"latest_client_version", "licence_text", b"licence_text", "next_licence_text", b"next_licence_text", "server_time", b"server_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -52,8 +52,8 @@ class LicenceSyncServiceServicer:
     """
 
     def Sync(self, request, context):
-        """Returns the current signed licence for the base id, a signed server time and the latest
-        ERP client version. The first sync of a base id registers its installation secret.
+        """Returns the signed licence in force for the base id and, when a later period is already
+        paid, the next one; a signed server time and the latest ERP client version.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

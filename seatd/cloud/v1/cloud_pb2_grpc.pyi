@@ -34,8 +34,8 @@ class LicenceSyncServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> LicenceSyncServiceAsyncStub: ...
     Sync: _grpc.UnaryUnaryMultiCallable[_cloud_pb2.SyncRequest, _cloud_pb2.SyncResponse]
-    """Returns the current signed licence for the base id, a signed server time and the latest
-    ERP client version. The first sync of a base id registers its installation secret.
+    """Returns the signed licence in force for the base id and, when a later period is already
+    paid, the next one; a signed server time and the latest ERP client version.
     """
     OrderSeats: _grpc.UnaryUnaryMultiCallable[_cloud_pb2.OrderSeatsRequest, _cloud_pb2.OrderSeatsResponse]
     """Orders extra seats until the renewal date, prorated; the licence follows once paid."""
@@ -46,8 +46,8 @@ class LicenceSyncServiceAsyncStub(LicenceSyncServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     Sync: _aio.UnaryUnaryMultiCallable[_cloud_pb2.SyncRequest, _cloud_pb2.SyncResponse]  # type: ignore[assignment]
-    """Returns the current signed licence for the base id, a signed server time and the latest
-    ERP client version. The first sync of a base id registers its installation secret.
+    """Returns the signed licence in force for the base id and, when a later period is already
+    paid, the next one; a signed server time and the latest ERP client version.
     """
     OrderSeats: _aio.UnaryUnaryMultiCallable[_cloud_pb2.OrderSeatsRequest, _cloud_pb2.OrderSeatsResponse]  # type: ignore[assignment]
     """Orders extra seats until the renewal date, prorated; the licence follows once paid."""
@@ -61,8 +61,8 @@ class LicenceSyncServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _cloud_pb2.SyncRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_cloud_pb2.SyncResponse, _abc.Awaitable[_cloud_pb2.SyncResponse]]:
-        """Returns the current signed licence for the base id, a signed server time and the latest
-        ERP client version. The first sync of a base id registers its installation secret.
+        """Returns the signed licence in force for the base id and, when a later period is already
+        paid, the next one; a signed server time and the latest ERP client version.
         """
 
     @_abc_1.abstractmethod

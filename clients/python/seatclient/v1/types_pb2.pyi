@@ -307,6 +307,8 @@ class LicenceDetail(_message.Message):
     LAST_SYNC_ERROR_FIELD_NUMBER: _builtins.int
     CLOUD_URL_FIELD_NUMBER: _builtins.int
     LATEST_CLIENT_VERSION_FIELD_NUMBER: _builtins.int
+    NEXT_SERIAL_FIELD_NUMBER: _builtins.int
+    NEXT_VALID_FROM_FIELD_NUMBER: _builtins.int
     in_use: _builtins.int
     clock_rollback: _builtins.bool
     """True while the server's clock is behind the trusted time."""
@@ -315,6 +317,10 @@ class LicenceDetail(_message.Message):
     last_sync_error: _builtins.str
     cloud_url: _builtins.str
     latest_client_version: _builtins.str
+    next_serial: _builtins.str
+    """A licence already paid for a later period, installed on its start date without
+    contacting the cloud; empty when none.
+    """
     @_builtins.property
     def summary(self) -> Global___LicenceSummary: ...
     @_builtins.property
@@ -335,6 +341,8 @@ class LicenceDetail(_message.Message):
 
     @_builtins.property
     def next_sync(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def next_valid_from(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -352,10 +360,12 @@ class LicenceDetail(_message.Message):
         last_sync_error: _builtins.str = ...,
         cloud_url: _builtins.str = ...,
         latest_client_version: _builtins.str = ...,
+        next_serial: _builtins.str = ...,
+        next_valid_from: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["issued_at", b"issued_at", "last_sync", b"last_sync", "licensee", b"licensee", "next_sync", b"next_sync", "summary", b"summary", "trusted_time", b"trusted_time", "valid_from", b"valid_from"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["issued_at", b"issued_at", "last_sync", b"last_sync", "licensee", b"licensee", "next_sync", b"next_sync", "next_valid_from", b"next_valid_from", "summary", b"summary", "trusted_time", b"trusted_time", "valid_from", b"valid_from"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["clock_rollback", b"clock_rollback", "cloud_url", b"cloud_url", "failed_syncs", b"failed_syncs", "in_use", b"in_use", "issued_at", b"issued_at", "last_sync", b"last_sync", "last_sync_error", b"last_sync_error", "latest_client_version", b"latest_client_version", "licensee", b"licensee", "next_sync", b"next_sync", "note", b"note", "summary", b"summary", "trusted_time", b"trusted_time", "valid_from", b"valid_from"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["clock_rollback", b"clock_rollback", "cloud_url", b"cloud_url", "failed_syncs", b"failed_syncs", "in_use", b"in_use", "issued_at", b"issued_at", "last_sync", b"last_sync", "last_sync_error", b"last_sync_error", "latest_client_version", b"latest_client_version", "licensee", b"licensee", "next_serial", b"next_serial", "next_sync", b"next_sync", "next_valid_from", b"next_valid_from", "note", b"note", "summary", b"summary", "trusted_time", b"trusted_time", "valid_from", b"valid_from"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

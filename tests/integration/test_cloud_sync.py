@@ -1,0 +1,190 @@
+"""The daemon's sync against the real cloud endpoint (grpc.aio on port 0), both on real LMDB
+in tmp_path and driven by one fake clock."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from seatd.cloud import server as cloud_server
+from seatd.cloud.ledger import Ledger
+from seatd.cloud.pricing import PriceTable
+from seatd.cloudsync import CloudConfig, CloudSync
+from seatd.entitlement import Edition, Licensee, Mode, Period
+from seatd.licence.watch import LicenceWatch
+from seatd.service import LicenceNotice, SeatService
+from tests.fakes import FakeClock
+from tests.integration.conftest import stop_service
+from tests.integration.test_licence_service import licensed, request
+from tests.licences import BASE_ID, VENDOR
+
+SECRET = "s" * 32
+
+
+@dataclass
+class Cloud:
+    ledger: Ledger
+    server: grpc.aio.Server
+    url: str
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(start=datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def ledger(tmp_path: Path, clock: FakeClock) -> Iterator[Ledger]:
+    books = Ledger(tmp_path / "cloud", VENDOR, PriceTable.load(), clock)
+    yield books
+    books.close()
+
+
+@pytest.fixture
+async def cloud(ledger: Ledger) -> AsyncIterator[Cloud]:
+    server, port, checker = cloud_server.build(
+        ledger, "127.0.0.1:0", payment_token="", tls_cert=None, tls_key=None
+    )
+    await server.start()
+    await cloud_server.serving(checker)
+    yield Cloud(ledger, server, f"127.0.0.1:{port}")
+    await server.stop(0)
+
+
+@pytest.fixture
+async def daemon(tmp_path: Path, clock: FakeClock) -> AsyncIterator[SeatService]:
+    service = await licensed(tmp_path / "daemon", clock)
+    yield service
+    stop_service(service)
+    service.store.close()
+
+
+async def syncer(service: SeatService, cloud: Cloud) -> AsyncIterator[CloudSync]:
+    sync = CloudSync(service, CloudConfig(url=cloud.url, timeout=5), BASE_ID, SECRET)
+    try:
+        yield sync
+    finally:
+        await sync.close()
+
+
+@pytest.fixture
+async def sync(daemon: SeatService, cloud: Cloud) -> AsyncIterator[CloudSync]:
+    async for s in syncer(daemon, cloud):
+        yield s
+
+
+def subscribe(ledger: Ledger) -> None:
+    order = ledger.subscribe(
+        base_id=BASE_ID,
+        licensee=Licensee("ANYWAY SARL", country="FRA"),
+        edition=Edition.ENTERPRISE,
+        mode=Mode.LOCAL,
+        period=Period.ANNUAL,
+        seats=2,
+        country="FR",
+    )
+    ledger.mark_paid(str(order["order_id"]))
+
+
+def move_to(clock: FakeClock, when: datetime) -> None:
+    clock.advance((when - clock.wall()).total_seconds())
+
+
+def paid_early_renewal(ledger: Ledger, clock: FakeClock) -> str:
+    """Half-way through the year, the next year is paid: its licence starts on 2027-12-01."""
+    move_to(clock, datetime(2027, 6, 1, 9, 0, tzinfo=UTC))
+    order = ledger.renew(BASE_ID)
+    return str(ledger.mark_paid(str(order["order_id"]))["licence_serial"])
+
+
+async def test_sync_keeps_the_period_in_force_after_an_early_renewal(
+    daemon: SeatService, sync: CloudSync, cloud: Cloud, clock: FakeClock
+) -> None:
+    """A renewal paid early: the sync succeeds, the licence in force stays, the next is kept."""
+    subscribe(cloud.ledger)
+    await sync.tick()
+    assert daemon.book is not None and daemon.book.licence is not None
+    in_force = daemon.book.licence.serial
+    renewal = paid_early_renewal(cloud.ledger, clock)
+    await sync.tick()
+    assert daemon.book.licence.serial == in_force
+    assert daemon.book.next is not None and daemon.book.next.serial == renewal
+    staged = [e for e in daemon.store.journal_entries() if e["kind"] == "licence_staged"]
+    assert [(e["serial"], e["valid_from"]) for e in staged] == [(renewal, "2027-12-01")]
+
+
+async def test_next_licence_is_installed_on_its_start_date_without_the_cloud(
+    daemon: SeatService, sync: CloudSync, cloud: Cloud, clock: FakeClock
+) -> None:
+    """With the cloud gone, the kept licence is installed on its day, journaled, announced."""
+    subscribe(cloud.ledger)
+    await sync.tick()
+    renewal = paid_early_renewal(cloud.ledger, clock)
+    await sync.tick()
+    await cloud.server.stop(0)
+    assert daemon.book is not None
+    a = (await daemon.acquire(request("AA"))).session
+    _, stream = daemon.attach(a.id, a.token)
+    watch = LicenceWatch(daemon, daemon.book, 60)
+    move_to(clock, datetime(2027, 11, 30, 23, 59, tzinfo=UTC))
+    daemon.arbiter.renew(a.id, a.token, daemon.now())
+    await watch.tick()
+    assert daemon.book.licence is not None and daemon.book.licence.serial != renewal
+    move_to(clock, datetime(2027, 12, 1, 0, 1, tzinfo=UTC))
+    daemon.arbiter.renew(a.id, a.token, daemon.now())
+    await watch.tick()
+    assert daemon.book.licence.serial == renewal and daemon.book.next is None
+    notice = stream.outbox.get_nowait()
+    assert isinstance(notice, LicenceNotice) and notice.licence.serial == renewal
+    assert str(notice.licence.valid_until) == "2028-12-01"
+    history = daemon.store.licence_history()[-1]
+    assert (history["serial"], history["source"], history["by"]) == (renewal, "scheduled", "seatd")
+
+
+async def test_kept_licence_survives_a_restart(
+    tmp_path: Path, cloud: Cloud, clock: FakeClock
+) -> None:
+    """The licence kept for later is stored: after a restart it is still installed on its day."""
+    first = await licensed(tmp_path / "daemon", clock)
+    try:
+        subscribe(cloud.ledger)
+        async for sync in syncer(first, cloud):
+            await sync.tick()
+            renewal = paid_early_renewal(cloud.ledger, clock)
+            await sync.tick()
+    finally:
+        stop_service(first)
+        first.store.close()
+    again = await licensed(tmp_path / "daemon", clock)
+    try:
+        assert again.book is not None and again.book.next is not None
+        assert again.book.next.serial == renewal
+        move_to(clock, datetime(2027, 12, 2, tzinfo=UTC))
+        assert await again.install_next()
+        assert again.entitlement.view().serial == renewal
+    finally:
+        stop_service(again)
+        again.store.close()
+
+
+async def test_cloud_serves_health_for_each_service_and_reflection(cloud: Cloud) -> None:
+    """Health answers SERVING for the empty name and each cloud service; reflection lists them."""
+    async with grpc.aio.insecure_channel(cloud.url) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for name in ("", "seatd.cloud.v1.LicenceSyncService", "seatd.cloud.v1.PaymentService"):
+            answer = await health.Check(health_pb2.HealthCheckRequest(service=name))
+            assert answer.status == health_pb2.HealthCheckResponse.SERVING, name
+        call = reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo()
+        await call.write(reflection_pb2.ServerReflectionRequest(list_services=""))
+        listed = await call.read()
+        call.cancel()
+    names = {s.name for s in listed.list_services_response.service}
+    assert {"seatd.cloud.v1.LicenceSyncService", "seatd.cloud.v1.PaymentService"} <= names
+    assert "grpc.health.v1.Health" in names
