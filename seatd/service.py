@@ -631,9 +631,7 @@ class SeatService:
         self.arbiter.resync(snapshot.sessions, snapshot.next_id, self.now())
         if self.book is not None:
             # Licence changes apply at their decision: forget those that did not commit.
-            self.book.load(
-                snapshot.licence_text, snapshot.active_seats, snapshot.next_licence_text
-            )
+            self.book.load(snapshot.licence_text, snapshot.active_seats, snapshot.next_licence_text)
         self._serve_queue()
         log.error(
             "store.commit_failed",
