@@ -37,6 +37,7 @@ TABLE: dict[str, frozenset[str]] = {
     "ImportLicence": OPERATORS,
     "ClearLicence": OPERATORS,
     "SyncLicence": OPERATORS,
+    "RegisterInstallation": OPERATORS,
     "CreateToken": OPERATORS,
     "ListTokens": OPERATORS,
     "RevokeToken": OPERATORS,

@@ -7,6 +7,8 @@ period is already paid, a signed server time (fed to clock-rollback detection) a
 latest ERP client version. A newer valid licence is installed exactly as an import is; a
 licence that starts after today is kept and installed on its start date by the licence
 watch, with no further contact; an invalid one is refused and the licence in force stays.
+A subscription transferred to another base id ends the licence in force here. Until the
+cloud has bound this installation, each sync carries the vendor's registration code.
 Offline, nothing changes but the count of failed syncs and the next attempt, which backs off
 exponentially (with jitter) up to the sync interval.
 """
@@ -49,6 +51,9 @@ class CloudConfig:
     # TLS to the cloud: with `ca_file`, trust that CA; with `tls` alone, the system's roots.
     tls: bool = False
     ca_file: str = ""
+    # The vendor's one-time code that registers this installation with the cloud (or
+    # `seatctl licence register CODE`); needed once, until the cloud has bound it.
+    registration_code: str = ""
 
 
 @dataclass(slots=True)
@@ -70,6 +75,11 @@ class CloudSync:
     rng: random.Random = field(default_factory=random.Random)
     state: SyncState = field(default_factory=SyncState)
     _channel: grpc.aio.Channel | None = None
+    # Sent with every sync until one succeeds (the cloud has then bound this installation).
+    registration_code: str = ""
+
+    def __post_init__(self) -> None:
+        self.registration_code = self.registration_code or self.config.registration_code
 
     def _stub(self) -> cloud_pb2_grpc.LicenceSyncServiceAsyncStub:
         if not self.config.url:
@@ -86,7 +96,15 @@ class CloudSync:
         return cloud_pb2_grpc.LicenceSyncServiceStub(channel)
 
     def _installation(self) -> cloud_pb2.Installation:
-        return cloud_pb2.Installation(base_id=self.base_id, secret=self.secret)
+        return cloud_pb2.Installation(
+            base_id=self.base_id, secret=self.secret, registration_code=self.registration_code
+        )
+
+    async def register(self, code: str) -> None:
+        """Register this installation with the vendor's one-time code, by syncing with it."""
+        self.registration_code = code
+        await self.tick()
+        log.info("cloud.registered", base_id=self.base_id)
 
     def next_attempt(self) -> datetime | None:
         """Wall time of the next attempt, for display."""
@@ -109,24 +127,33 @@ class CloudSync:
         )
         try:
             answer = await self._stub().Sync(request, timeout=self.config.timeout)
-            self._check_time(answer.server_time)
-            # An older cloud sends only its latest licence, which may start later: sorted by
-            # its dates, not by the field it came in.
+            # A transferred subscription comes with no licence. An older cloud sends only its
+            # latest licence, which may start later: sorted by its dates, not by its field.
+            moved = answer.transferred if answer.HasField("transferred") else None
             texts = [t for t in (answer.licence_text, answer.next_licence_text) if t]
-            checked = [(text, *book.check_any(text)) for text in texts]
+            checked = [(text, *book.check_any(text)) for text in texts if moved is None]
+            self._check_time(answer.server_time)
             installed = staged = False
+            if moved is not None:
+                await self.service.licence_transferred(
+                    moved.to_base_id, moved.at.ToDatetime(tzinfo=UTC), actor=CLOUD
+                )
             for text, licence, later in checked:
                 if later:
                     staged = await self._stage(text, licence) or staged
                 else:
                     installed = await self._install(text, licence) or installed
         except grpc.RpcError as exc:
+            if exc.code() is grpc.StatusCode.UNAUTHENTICATED:
+                # Registration: the cloud's reason says what to do.
+                self._failed(f"the cloud at {self.config.url} refused: {exc.details()}")
             self._failed(
                 f"the cloud at {self.config.url} cannot be reached or refused: "
                 f"{exc.details() or exc.code().name}"
             )
         except LicenceRejected as exc:
             self._failed(f"the cloud sent a licence that was refused: {exc.message}")
+        self.registration_code = ""
         self.state.latest_client_version = answer.latest_client_version
         self.state.last_success = self.service.clock.wall()
         self.state.failures, self.state.last_error = 0, ""

@@ -274,6 +274,7 @@ def licence_json(d: types_pb2.LicenceDetail) -> dict[str, Any]:
         "days_left": s.days_left if has_licence else None,
         "grace_days_left": s.grace_days_left,
         "auto_renew": s.auto_renew,
+        "order_url": s.order_url or None,
         "features": list(s.features),
         "serial": s.serial or None,
         "licensee": {
@@ -294,6 +295,8 @@ def licence_json(d: types_pb2.LicenceDetail) -> dict[str, Any]:
         "next_sync": _iso(_dt(d.next_sync)) if d.HasField("next_sync") else None,
         "last_sync_error": d.last_sync_error or None,
         "latest_client_version": d.latest_client_version or None,
+        "transferred_to": d.transferred_to or None,
+        "transferred_at": _iso(_dt(d.transferred_at)) if d.transferred_to else None,
         "next_serial": d.next_serial or None,
         "next_valid_from": _dt(d.next_valid_from).date().isoformat() if d.next_serial else None,
     }
@@ -326,6 +329,8 @@ def print_licence(d: types_pb2.LicenceDetail) -> None:
         "valid": "valid",
         "grace": f"in grace: {j['grace_days_left']} days left to renew",
         "expired": "expired: no new connections until renewed",
+        "transferred": f"transferred to base id {j['transferred_to']} on "
+        f"{(j['transferred_at'] or '')[:10]}: this licence ended then, no new connections",
     }[j["status"]]
     if j["serial"]:
         renew = "auto-renew on" if j["auto_renew"] else "auto-renew off"
@@ -466,6 +471,21 @@ def licence_sync(obj: Ctx) -> None:
     j = licence_json(r.licence)
     click.echo(
         f"synced with {j['cloud_url']}: licence {j['serial'] or '(none)'}, status {j['status']}"
+    )
+
+
+@licence.command("register")
+@click.argument("code")
+@click.pass_obj
+def licence_register(obj: Ctx, code: str) -> None:
+    """Register this server with the vendor's cloud, with the one-time code from the vendor."""
+    with obj.admin() as admin:
+        r = admin.RegisterInstallation(
+            admin_pb2.RegisterInstallationRequest(registration_code=code), timeout=60
+        )
+    j = licence_json(r.licence)
+    click.echo(
+        f"registered with {j['cloud_url']}: licence {j['serial'] or '(none)'}, status {j['status']}"
     )
 
 

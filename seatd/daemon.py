@@ -131,6 +131,7 @@ async def _serve(
         active=snapshot.active_seats,
         last_seen=snapshot.last_seen,
         next_text=snapshot.next_licence_text,
+        transferred=snapshot.transferred,
     )
     service = SeatService(
         arbiter=arbiter,

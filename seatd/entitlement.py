@@ -37,6 +37,8 @@ class Status(enum.Enum):
     VALID = 2
     GRACE = 3
     EXPIRED = 4
+    # The subscription moved to another base id: the licence here ended at the transfer.
+    TRANSFERRED = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,9 @@ class LicenceView:
     latest_client_version: str = ""
     order_url: str = ""
     note: str = ""
+    # Where and when the subscription went, when status is TRANSFERRED.
+    transferred_to: str = ""
+    transferred_at: datetime | None = None
 
 
 class Entitlement(Protocol):

@@ -62,6 +62,8 @@ class SeatsExhausted(SeatdError):
         self.sessions = tuple(sessions)
         self.retry_after = retry_after
         self.queue_position = queue_position
+        # Where to order one more connection: set by the service from the licence in force.
+        self.order_url = ""
 
     @property
     def metadata(self) -> dict[str, str]:

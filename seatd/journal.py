@@ -26,6 +26,7 @@ from seatd.model import (
     LicenceCleared,
     LicenceInstalled,
     LicenceStaged,
+    LicenceTransferred,
     Reattached,
     Refused,
     Session,
@@ -126,6 +127,16 @@ def fields_of(event: Event) -> dict[str, Any] | None:
             "serial": event.serial,
             "valid_from": event.valid_from.isoformat(),
             "source": event.source,
+        }
+    if isinstance(event, LicenceTransferred):
+        return {
+            "kind": "licence_transferred",
+            "at": _iso(event.at),
+            "actor": event.by,
+            "serial": event.serial,
+            "to_base_id": event.to_base_id,
+            "transferred_at": _iso(event.transferred_at),
+            "reason": f"subscription transferred to base id {event.to_base_id}",
         }
     if isinstance(event, LicenceCleared):
         return {

@@ -159,6 +159,18 @@ class LicenceStaged:
 
 
 @dataclass(frozen=True, slots=True)
+class LicenceTransferred:
+    """Event: the cloud said this base id's subscription moved to another base id; the
+    licence in force (`serial`) ended then. Installing or clearing a licence ends this."""
+
+    to_base_id: str
+    transferred_at: datetime
+    serial: str
+    by: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class LicenceCleared:
     """Event: the local licence was forgotten; the free licence is in force until restored."""
 
@@ -268,6 +280,7 @@ Event = (
     | JournalPruned
     | LicenceInstalled
     | LicenceStaged
+    | LicenceTransferred
     | LicenceCleared
     | ActiveSeatsChanged
     | ClockRollback

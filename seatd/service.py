@@ -15,6 +15,7 @@ import secrets
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import structlog
 
@@ -31,7 +32,7 @@ from seatd.errors import (
     SeatsExhausted,
     Unavailable,
 )
-from seatd.licence.book import LicenceBook
+from seatd.licence.book import LicenceBook, Transfer
 from seatd.model import (
     ActiveSeatsChanged,
     Actor,
@@ -47,6 +48,7 @@ from seatd.model import (
     LicenceCleared,
     LicenceInstalled,
     LicenceStaged,
+    LicenceTransferred,
     Reattached,
     Refused,
     Session,
@@ -242,6 +244,7 @@ class SeatService:
         try:
             grant = self._grant(holder, req.idempotency_key, takeover)
         except SeatsExhausted as refused:
+            refused.order_url = self.entitlement.view().order_url
             self.usage.refusals += 1
             self.counters.acquires["refused" if req.wait <= 0 else "queued"] += 1
             if req.wait <= 0 or takeover is not None:
@@ -323,13 +326,15 @@ class SeatService:
             waiter.outcome.set_result((grant, self.committer.submit(grant.events)))
 
     def _exhausted(self, queue_position: int = 0) -> SeatsExhausted:
-        return SeatsExhausted(
+        refused = SeatsExhausted(
             self.entitlement.seat_cap() or 0,
             self.arbiter.in_use,
             self.arbiter.sessions(),
             self.arbiter.terms.keepalive_interval,
             queue_position=queue_position,
         )
+        refused.order_url = self.entitlement.view().order_url
+        return refused
 
     @property
     def waiting(self) -> int:
@@ -475,6 +480,29 @@ class SeatService:
             seats=licence.seats,
             source=source,
         )
+
+    async def licence_transferred(self, to_base_id: str, at: datetime, *, actor: Actor) -> bool:
+        """The cloud said the subscription moved to `to_base_id` at `at`: the licence in force
+        ends. Nothing changes when there is no licence, or this was already recorded."""
+        book = self._licences()
+        if book.licence is None or (
+            book.transferred is not None and book.transferred.serial == book.licence.serial
+        ):
+            return False
+        serial = book.licence.serial
+        book.moved(Transfer(to_base_id, at, serial))
+        await self._commit_licence(
+            LicenceTransferred(to_base_id, at, serial, actor.name, self.clock.wall())
+        )
+        log.warning(
+            "licence.transferred",
+            serial=serial,
+            to_base_id=to_base_id,
+            transferred_at=at.isoformat(),
+            action="no new connections on this base id; open sessions continue",
+        )
+        self.licence_changed()
+        return True
 
     async def install_next(self) -> bool:
         """Install the licence kept for a later period once its start date has come."""
@@ -631,7 +659,12 @@ class SeatService:
         self.arbiter.resync(snapshot.sessions, snapshot.next_id, self.now())
         if self.book is not None:
             # Licence changes apply at their decision: forget those that did not commit.
-            self.book.load(snapshot.licence_text, snapshot.active_seats, snapshot.next_licence_text)
+            self.book.load(
+                snapshot.licence_text,
+                snapshot.active_seats,
+                snapshot.next_licence_text,
+                snapshot.transferred,
+            )
         self._serve_queue()
         log.error(
             "store.commit_failed",

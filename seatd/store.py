@@ -36,6 +36,7 @@ from seatd.model import (
     LicenceCleared,
     LicenceInstalled,
     LicenceStaged,
+    LicenceTransferred,
     Session,
     TokenCreated,
     TokenRevoked,
@@ -65,6 +66,8 @@ class Snapshot:
     installation_secret: str
     # A licence paid for a later period, installed on its start date.
     next_licence_text: str | None = None
+    # Where the subscription went ({"to_base_id", "at", "serial"}), when it was transferred.
+    transferred: dict[str, str] | None = None
 
 
 def _key(n: int) -> bytes:
@@ -229,6 +232,7 @@ class Store:
             text = txn.get(b"current", db=self._licence)
             active = txn.get(b"active_seats", db=self._licence)
             upcoming = txn.get(b"next", db=self._licence)
+            moved = txn.get(b"transferred", db=self._licence)
         return Snapshot(
             sessions,
             next_id,
@@ -238,6 +242,7 @@ class Store:
             datetime.fromisoformat(bytes(last_seen).decode()) if last_seen else None,
             secret,
             bytes(upcoming).decode() if upcoming is not None else None,
+            json.loads(bytes(moved)) if moved is not None else None,
         )
 
     def licence_history(self) -> list[dict[str, Any]]:
@@ -364,7 +369,17 @@ class Store:
             txn.put(b"next", event.text.encode(), db=self._licence)
             txn.put(b"next_serial", event.serial.encode(), db=self._licence)
             return
+        if isinstance(event, LicenceTransferred):
+            moved = {
+                "to_base_id": event.to_base_id,
+                "at": event.transferred_at.isoformat(),
+                "serial": event.serial,
+            }
+            txn.put(b"transferred", journal.canonical(moved), db=self._licence)
+            self._drop_next(txn)
+            return
         if isinstance(event, LicenceInstalled):
+            txn.delete(b"transferred", db=self._licence)
             txn.put(b"current", event.text.encode(), db=self._licence)
             txn.put(b"active_seats", str(event.seats).encode(), db=self._licence)
             if txn.get(b"next_serial", db=self._licence) == event.serial.encode():
@@ -373,6 +388,7 @@ class Store:
         elif isinstance(event, LicenceCleared):
             txn.delete(b"current", db=self._licence)
             txn.delete(b"active_seats", db=self._licence)
+            txn.delete(b"transferred", db=self._licence)
             self._drop_next(txn)
             entry = {"serial": "", "source": "clear"}
         elif isinstance(event, ActiveSeatsChanged):

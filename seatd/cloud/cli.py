@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,11 @@ def main() -> None:
     help="Bearer token of the payment system's ReportPayment calls.",
 )
 @click.option("--latest-client-version", default="")
+@click.option(
+    "--order-url",
+    default=None,
+    help="Where customers order one more connection; kept, and carried by every licence issued.",
+)
 def serve(
     listen: str,
     state_dir: Path,
@@ -107,6 +113,7 @@ def serve(
     tls_key: Path | None,
     payment_token: str,
     latest_client_version: str,
+    order_url: str | None,
 ) -> None:
     """Serve the daemons' licence sync and the payment callback."""
     configure()
@@ -115,6 +122,8 @@ def serve(
     ledger = Ledger(
         state_dir, _key(signing_key), _prices(price_table), SystemClock(), latest_client_version
     )
+    if order_url is not None:
+        ledger.set_order_url(order_url)
 
     async def run() -> None:
         try:
@@ -256,12 +265,86 @@ def subscribe(
             free=free or "",
         )
         if paid:
-            order = ledger.mark_paid(order["order_id"], reference="online")
+            code = {k: v for k, v in order.items() if k.startswith("registration_code")}
+            order = ledger.mark_paid(order["order_id"], reference="online") | code
     except (LedgerError, PricingError) as exc:
         raise _fail(exc) from None
     finally:
         ledger.close()
     _print_order(order, as_json)
+    if not as_json:
+        _print_code(base_id, order)
+
+
+def _print_code(base_id: str, code: dict[str, str]) -> None:
+    click.echo(
+        f"registration code for {base_id}: {code['registration_code']} "
+        f"(one use, until {code['registration_code_expires_at'][:10]}): on the customer's "
+        "server run `seatctl licence register CODE`"
+    )
+
+
+def _code_command(
+    state_dir: Path, base_id: str, as_json: bool, issue: Callable[[Ledger], dict[str, str]]
+) -> dict[str, str]:
+    ledger = _ledger(state_dir, None, None)
+    try:
+        code = issue(ledger)
+    except LedgerError as exc:
+        raise _fail(exc) from None
+    finally:
+        ledger.close()
+    if as_json:
+        click.echo(json.dumps({"base_id": base_id, **code}, indent=2))
+    return code
+
+
+@main.command("registration-code")
+@state_dir_option
+@click.argument("base_id")
+@click.option("--days", type=click.IntRange(1, 365), default=30, show_default=True)
+@json_option
+def registration_code(state_dir: Path, base_id: str, days: int, as_json: bool) -> None:
+    """A new one-time code that registers the customer's server (earlier codes stop working)."""
+    code = _code_command(
+        state_dir, base_id, as_json, lambda ledger: ledger.registration_code(base_id, days)
+    )
+    if not as_json:
+        _print_code(base_id, code)
+
+
+@main.command("reset-installation")
+@state_dir_option
+@click.argument("base_id")
+@json_option
+def reset_installation(state_dir: Path, base_id: str, as_json: bool) -> None:
+    """Forget the server registered for a base id (moved, or a mistake); prints a new code."""
+    code = _code_command(
+        state_dir, base_id, as_json, lambda ledger: ledger.reset_installation(base_id)
+    )
+    if not as_json:
+        click.echo(f"installation of {base_id} reset: it must register again")
+        _print_code(base_id, code)
+
+
+@main.command("audit")
+@state_dir_option
+@click.option("--base-id", default=None)
+@json_option
+def audit(state_dir: Path, base_id: str | None, as_json: bool) -> None:
+    """Registrations, resets and registration codes issued, oldest first."""
+    ledger = _ledger(state_dir, None, None)
+    try:
+        entries = ledger.audit_log(base_id)
+    finally:
+        ledger.close()
+    if as_json:
+        click.echo(json.dumps(entries, indent=2))
+        return
+    for e in entries:
+        click.echo(
+            f"{e['at']}  {e['base_id']}  {e['kind']}" + (f" ({e['detail']})" if e["detail"] else "")
+        )
 
 
 def _order_command(name: str, help_text: str, action: str) -> None:
@@ -434,6 +517,7 @@ def transfer(
         f"credited ({order['credit_excl_vat']} {order['currency']} excl. VAT), "
         f"licence {order['licence_serial']}"
     )
+    _print_code(to_base_id, order)
 
 
 @main.command()

@@ -10,15 +10,25 @@ A sync answers with the licence in force today (the issued licence with the late
 that has begun, the latest issued among those) and, when a later period is already paid,
 the next one (the earliest start still to come), so a renewal paid early never replaces the
 period in force before its day.
+
+Registration: a daemon's installation secret is bound to its base id only with a one-time
+registration code the vendor hands the customer (printed by `subscribe`, `registration-code`
+and `reset-installation`): 160 random bits, stored hashed, expiring, used once. Until a
+base id has a subscription (or a code) there is nothing to protect and a sync is answered
+without binding anything. Binding, resetting and issuing codes are recorded in the cloud's
+own audit log.
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 import hmac
 import json
-from datetime import UTC, date, datetime
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -28,11 +38,14 @@ import lmdb
 from seatd.clock import Clock
 from seatd.cloud.pricing import MONTHS, PriceTable, add_months, prorate, quote
 from seatd.entitlement import Edition, Licensee, Mode, Period
+from seatd.errors import LicenceRejected
 from seatd.journal import canonical
 from seatd.licence.document import Licence
-from seatd.licence.signing import SigningKey, sign, time_message
+from seatd.licence.signing import SigningKey, TrustedKey, sign, time_message, verify
 
 FREE_REASONS = ("association", "school", "new-business")
+# Days a registration code may wait before it is used.
+CODE_DAYS = 30
 
 
 class LedgerError(ValueError):
@@ -41,6 +54,14 @@ class LedgerError(ValueError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class SyncAnswer:
+    licence: str = ""
+    next_licence: str = ""
+    transferred_to: str = ""
+    transferred_at: datetime | None = None
 
 
 class Ledger:
@@ -58,6 +79,8 @@ class Ledger:
         self.orders = self.env.open_db(b"orders")
         self.licences = self.env.open_db(b"licences")
         self.installs = self.env.open_db(b"installations")
+        self.codes = self.env.open_db(b"registration_codes")
+        self.audit = self.env.open_db(b"audit")
         self.meta = self.env.open_db(b"meta")
         self.key = key
         self.prices = prices
@@ -90,20 +113,23 @@ class Ledger:
 
     def list_orders(self, base_id: str | None = None) -> list[dict[str, Any]]:
         with self.env.begin(db=self.orders) as txn:
-            found = [json.loads(v) for _, v in txn.cursor()]
+            found = [json.loads(bytes(v)) for _, v in txn.cursor()]
         return [o for o in found if base_id is None or o["base_id"] == base_id]
 
     def licence_history(self, base_id: str) -> list[dict[str, Any]]:
+        with self.env.begin() as txn:
+            return self._history(txn, base_id)
+
+    def _history(self, txn: lmdb.Transaction, base_id: str) -> list[dict[str, Any]]:
         prefix = f"{base_id}/".encode()
-        with self.env.begin(db=self.licences) as txn:
-            cursor = txn.cursor()
-            out = []
-            if cursor.set_range(prefix):
-                for k, v in cursor:
-                    if not bytes(k).startswith(prefix):
-                        break
-                    out.append(json.loads(v))
-            return out
+        cursor = txn.cursor(db=self.licences)
+        out = []
+        if cursor.set_range(prefix):
+            for k, v in cursor:
+                if not bytes(k).startswith(prefix):
+                    break
+                out.append(json.loads(bytes(v)))
+        return out
 
     # -- the vendor's operations -------------------------------------------------------------
 
@@ -176,7 +202,9 @@ class Ledger:
                 0,
                 "awaiting_approval" if free else "pending",
             )
-        return order
+            code = self._new_code(txn, base_id, "subscribe")
+        # The code is shown once, never stored in the clear.
+        return order | code
 
     def _new_order(
         self,
@@ -311,8 +339,14 @@ class Ledger:
                 txn,
                 self.subs,
                 from_base_id,
-                sub | {"status": "transferred", "transferred_to": to_base_id},
+                sub
+                | {
+                    "status": "transferred",
+                    "transferred_to": to_base_id,
+                    "transferred_at": _iso(self.clock.wall()),
+                },
             )
+            self._cancel_pending(txn, from_base_id, f"subscription transferred to {to_base_id}")
             zero = Decimal("0.00")
             order = self._new_order(
                 txn,
@@ -331,7 +365,20 @@ class Ledger:
                 "licence_serial": self._issue(txn, moved),
             }
             self._put(txn, self.orders, order["order_id"], order)
-        return order
+            code = self._new_code(txn, to_base_id, "transfer")
+        return order | code
+
+    def _cancel_pending(self, txn: lmdb.Transaction, base_id: str, reason: str) -> None:
+        cursor = txn.cursor(db=self.orders)
+        for _, raw in list(cursor):
+            order = json.loads(bytes(raw))
+            if order["base_id"] == base_id and order["status"] in ("pending", "awaiting_approval"):
+                order |= {
+                    "status": "cancelled",
+                    "cancelled_at": _iso(self.clock.wall()),
+                    "cancel_reason": reason,
+                }
+                self._put(txn, self.orders, order["order_id"], order)
 
     def approve_free(self, order_id: str) -> dict[str, Any]:
         """The vendor approved a free licence (association, school, new business)."""
@@ -351,6 +398,11 @@ class Ledger:
                 raise LedgerError("ORDER_NOT_FOUND", f"no order {order_id}")
             if order["status"] == "paid":
                 return order
+            if order["status"] == "cancelled":
+                raise LedgerError(
+                    "ORDER_CANCELLED",
+                    f"order {order_id} was cancelled ({order['cancel_reason']}): take no payment",
+                )
             if order["status"] == "awaiting_approval" and not allow_awaiting:
                 raise LedgerError(
                     "NOT_APPROVED", f"order {order_id} is a free licence awaiting approval"
@@ -374,7 +426,11 @@ class Ledger:
                     "renewal": add_months(renewal, months).isoformat(),
                 }
             self._put(txn, self.subs, sub["base_id"], sub)
-            serial = self._issue(txn, sub)
+            if order["kind"] == "extra_seats":
+                # Both the period in force and a next one already paid get the seats.
+                serial = self._reissue(txn, sub, force=True) or self._issue(txn, sub)
+            else:
+                serial = self._issue(txn, sub)
             number = f"INV-{today.year}-{self._counter(txn, f'invoices-{today.year}'):05d}"
             order |= {
                 "status": "paid",
@@ -387,12 +443,10 @@ class Ledger:
         return order
 
     def _issue(self, txn: lmdb.Transaction, sub: dict[str, Any]) -> str:
-        if self.key is None:
-            raise LedgerError("NO_SIGNING_KEY", "issuing a licence needs --signing-key")
-        n = self._counter(txn, f"licences/{sub['base_id']}")
-        now = self.clock.wall().replace(microsecond=0)
+        """Sign and record a licence for the subscription's terms; its serial."""
+        now = self.clock.wall().replace(microsecond=0).astimezone(UTC)
         licence = Licence(
-            serial=f"L-{sub['base_id'][-6:]}-{n:04d}",
+            serial="",
             base_id=sub["base_id"],
             licensee=Licensee(**sub["licensee"]),
             edition=Edition[sub["edition"]],
@@ -401,44 +455,210 @@ class Ledger:
             seats=sub["seats"],
             valid_from=date.fromisoformat(sub["valid_from"]),
             valid_until=date.fromisoformat(sub["renewal"]),
-            issued_at=now.astimezone(UTC),
+            issued_at=now,
             auto_renew=sub["auto_renew"],
             features=("stock", "supplier-accounting", "extensions")
             if sub["edition"] == Edition.ENTERPRISE.name
             else (),
             latest_client_version=self.latest_client_version,
+            order_url=self._order_url(txn),
         )
-        text = sign(licence, self.key)
+        return self._sign(txn, licence)
+
+    def _sign(self, txn: lmdb.Transaction, licence: Licence) -> str:
+        """Give `licence` the base id's next serial, sign it, record it; its serial."""
+        if self.key is None:
+            raise LedgerError("NO_SIGNING_KEY", "issuing a licence needs --signing-key")
+        n = self._counter(txn, f"licences/{licence.base_id}")
+        licence = dataclasses.replace(licence, serial=f"L-{licence.base_id[-6:]}-{n:04d}")
         self._put(
             txn,
             self.licences,
-            f"{sub['base_id']}/{n:06d}",
+            f"{licence.base_id}/{n:06d}",
             {
                 "serial": licence.serial,
-                "issued_at": _iso(now),
+                "issued_at": _iso(licence.issued_at),
                 "seats": licence.seats,
-                "valid_from": sub["valid_from"],
-                "valid_until": sub["renewal"],
-                "text": text,
+                "valid_from": licence.valid_from.isoformat(),
+                "valid_until": licence.valid_until.isoformat(),
+                "text": sign(licence, self.key),
             },
         )
         return licence.serial
 
+    def _reissue(
+        self, txn: lmdb.Transaction, sub: dict[str, Any], force: bool = False
+    ) -> str | None:
+        """Re-sign the licence in force and the next one with the subscription's current seats,
+        auto-renew flag and order URL (their dates unchanged), when they differ or `force`;
+        the serial of the licence in force afterwards (None when there is none)."""
+        if self.key is None:
+            raise LedgerError("NO_SIGNING_KEY", "issuing a licence needs --signing-key")
+        own = {self.key.kid: TrustedKey(self.key.kid, self.key.private.public_key())}
+        now = self.clock.wall().replace(microsecond=0).astimezone(UTC)
+        terms = {
+            "seats": sub["seats"],
+            "auto_renew": sub["auto_renew"],
+            "order_url": self._order_url(txn),
+        }
+        in_force: str | None = None
+        records = in_force_and_next(self._history(txn, sub["base_id"]), now.date())
+        for position, record in enumerate(records):
+            if record is None:
+                continue
+            try:
+                licence = verify(record["text"], own)
+            except LicenceRejected:
+                continue  # signed with an earlier vendor key: left as it was issued
+            serial = licence.serial
+            if force or any(getattr(licence, k) != v for k, v in terms.items()):
+                serial = self._sign(txn, dataclasses.replace(licence, issued_at=now, **terms))
+            if position == 0:
+                in_force = serial
+        return in_force
+
+    def _order_url(self, txn: lmdb.Transaction) -> str:
+        return bytes(txn.get(b"order_url", db=self.meta) or b"").decode()
+
+    def set_order_url(self, url: str) -> None:
+        """Where customers order one more connection; carried by every licence issued."""
+        with self.env.begin(write=True, db=self.meta) as txn:
+            txn.put(b"order_url", url.encode())
+
     # -- the daemons' calls --------------------------------------------------------------------
 
-    def authenticate(self, base_id: str, secret: str) -> None:
-        """The first sync of a base id registers its secret; later ones must present it."""
+    def authenticate(self, base_id: str, secret: str, code: str = "") -> None:
+        """Let a daemon in: its secret must be the one bound to the base id; an unbound base
+        id with a subscription binds the secret with a valid registration code, once."""
         if not (base_id.isdigit() and len(base_id) == 17) or len(secret) < 16:
             raise LedgerError("BAD_INSTALLATION", "base id and installation secret required")
-        digest = hashlib.sha256(secret.encode()).hexdigest()
-        with self.env.begin(write=True, db=self.installs) as txn:
-            known = txn.get(base_id.encode())
-            if known is None:
-                txn.put(base_id.encode(), digest.encode())
-            elif not hmac.compare_digest(bytes(known).decode(), digest):
+        digest = _digest(secret)
+        with self.env.begin(write=True) as txn:
+            known = txn.get(base_id.encode(), db=self.installs)
+            if known is not None and hmac.compare_digest(bytes(known).decode(), digest):
+                return
+            issued = self._get(txn, self.codes, base_id)
+            if code:
+                self._use_code(txn, base_id, issued, code)
+            if known is not None:
                 raise LedgerError(
-                    "WRONG_SECRET", f"base id {base_id} is registered to another installation"
+                    "WRONG_SECRET",
+                    f"base id {base_id} is registered to another installation: if this server "
+                    "replaced it, ask the vendor to reset the registration "
+                    f"(seatd-cloud reset-installation {base_id}) and register again with the "
+                    "new code (seatctl licence register CODE)",
                 )
+            if not code:
+                if issued is None and self._get(txn, self.subs, base_id) is None:
+                    return
+                raise LedgerError(
+                    "REGISTRATION_REQUIRED",
+                    f"base id {base_id} has a subscription but this installation is not "
+                    "registered: run `seatctl licence register CODE` with the registration "
+                    "code from the vendor (or set cloud.registration_code)",
+                )
+            txn.put(base_id.encode(), digest.encode(), db=self.installs)
+            self._record(txn, base_id, "installation_registered")
+
+    def _use_code(
+        self, txn: lmdb.Transaction, base_id: str, issued: dict[str, Any] | None, code: str
+    ) -> None:
+        if issued is None or not hmac.compare_digest(issued["hash"], _digest(_normal(code))):
+            raise LedgerError(
+                "REGISTRATION_CODE_WRONG",
+                f"this is not the registration code of base id {base_id}: check it, or ask "
+                "the vendor for a new one",
+            )
+        if issued["used_at"]:
+            raise LedgerError(
+                "REGISTRATION_CODE_USED",
+                f"this registration code was already used on {issued['used_at']}: ask the "
+                "vendor for a new one",
+            )
+        if self.clock.wall() >= datetime.fromisoformat(issued["expires_at"]):
+            raise LedgerError(
+                "REGISTRATION_CODE_EXPIRED",
+                f"this registration code expired on {issued['expires_at'][:10]}: ask the "
+                "vendor for a new one",
+            )
+        self._put(txn, self.codes, base_id, issued | {"used_at": _iso(self.clock.wall())})
+
+    def _new_code(
+        self, txn: lmdb.Transaction, base_id: str, why: str, days: int = CODE_DAYS
+    ) -> dict[str, str]:
+        """A fresh one-time code for `base_id` (any earlier unused one no longer works)."""
+        raw = base64.b32encode(secrets.token_bytes(20)).decode()
+        code = "-".join(raw[i : i + 4] for i in range(0, len(raw), 4))
+        now = self.clock.wall()
+        expires = _iso(now + timedelta(days=days))
+        self._put(
+            txn,
+            self.codes,
+            base_id,
+            {
+                "hash": _digest(_normal(code)),
+                "issued_at": _iso(now),
+                "expires_at": expires,
+                "used_at": "",
+            },
+        )
+        self._record(txn, base_id, "registration_code_issued", why)
+        return {"registration_code": code, "registration_code_expires_at": expires}
+
+    def registration_code(self, base_id: str, days: int = CODE_DAYS) -> dict[str, str]:
+        """A new one-time registration code for a base id with a subscription."""
+        with self.env.begin(write=True) as txn:
+            if self._get(txn, self.subs, base_id) is None:
+                raise LedgerError("NO_SUBSCRIPTION", f"base id {base_id} has no subscription")
+            return self._new_code(txn, base_id, "vendor", days)
+
+    def reset_installation(self, base_id: str) -> dict[str, str]:
+        """Forget the installation bound to a base id (server moved, or a mistake); the next
+        one registers with the new code returned."""
+        with self.env.begin(write=True) as txn:
+            if txn.get(base_id.encode(), db=self.installs) is None:
+                raise LedgerError(
+                    "NOT_REGISTERED", f"base id {base_id} has no registered installation"
+                )
+            txn.delete(base_id.encode(), db=self.installs)
+            self._record(txn, base_id, "installation_reset")
+            return self._new_code(txn, base_id, "reset")
+
+    def _record(self, txn: lmdb.Transaction, base_id: str, kind: str, detail: str = "") -> None:
+        n = self._counter(txn, "audit")
+        self._put(
+            txn,
+            self.audit,
+            f"{n:012d}",
+            {"at": _iso(self.clock.wall()), "base_id": base_id, "kind": kind, "detail": detail},
+        )
+
+    def audit_log(self, base_id: str | None = None) -> list[dict[str, Any]]:
+        """The cloud's own record of registrations and resets, oldest first."""
+        with self.env.begin(db=self.audit) as txn:
+            found = [json.loads(bytes(v)) for _, v in txn.cursor()]
+        return [e for e in found if base_id is None or e["base_id"] == base_id]
+
+    def sync_answer(self, base_id: str) -> SyncAnswer:
+        """What a daemon's sync receives: the licence in force and the next one, re-signed
+        first if the subscription's terms changed since (auto-renew, order URL); or, for a
+        subscription transferred to another base id, where and when it went."""
+        with self.env.begin(write=True) as txn:
+            sub = self._get(txn, self.subs, base_id)
+            if sub is not None and sub["status"] == "transferred":
+                return SyncAnswer(
+                    transferred_to=sub["transferred_to"],
+                    transferred_at=datetime.fromisoformat(sub["transferred_at"]),
+                )
+            if sub is not None and sub["status"] == "active" and self.key is not None:
+                self._reissue(txn, sub)
+            in_force, upcoming = in_force_and_next(
+                self._history(txn, base_id), self.clock.wall().date()
+            )
+        return SyncAnswer(
+            licence=str(in_force["text"]) if in_force else "",
+            next_licence=str(upcoming["text"]) if upcoming else "",
+        )
 
     def current_licence(self, base_id: str) -> str:
         """The licence in force today for `base_id`; empty when none was issued."""
@@ -474,6 +694,15 @@ def in_force_and_next(
         elif upcoming is None or start <= str(upcoming["valid_from"]):
             upcoming = record
     return in_force, upcoming
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _normal(code: str) -> str:
+    """A code as typed: case, spaces and dashes do not matter."""
+    return "".join(code.split()).replace("-", "").upper()
 
 
 def _iso(when: datetime) -> str:

@@ -24,9 +24,14 @@ Context = grpc.aio.ServicerContext[Any, Any]
 STATUS = {
     "BAD_INSTALLATION": grpc.StatusCode.INVALID_ARGUMENT,
     "WRONG_SECRET": grpc.StatusCode.UNAUTHENTICATED,
+    "REGISTRATION_REQUIRED": grpc.StatusCode.UNAUTHENTICATED,
+    "REGISTRATION_CODE_WRONG": grpc.StatusCode.UNAUTHENTICATED,
+    "REGISTRATION_CODE_USED": grpc.StatusCode.UNAUTHENTICATED,
+    "REGISTRATION_CODE_EXPIRED": grpc.StatusCode.UNAUTHENTICATED,
     "NO_SUBSCRIPTION": grpc.StatusCode.FAILED_PRECONDITION,
     "ORDER_NOT_FOUND": grpc.StatusCode.NOT_FOUND,
     "NOT_APPROVED": grpc.StatusCode.FAILED_PRECONDITION,
+    "ORDER_CANCELLED": grpc.StatusCode.FAILED_PRECONDITION,
 }
 
 
@@ -52,12 +57,13 @@ class SyncServicer(cloud_pb2_grpc.LicenceSyncServiceServicer):
     ) -> cloud_pb2.SyncResponse:
         base_id = request.installation.base_id
         try:
-            self.ledger.authenticate(base_id, request.installation.secret)
+            self.ledger.authenticate(
+                base_id, request.installation.secret, request.installation.registration_code
+            )
         except LedgerError as exc:
             log.warning("cloud.sync_refused", base_id=base_id, reason=exc.code)
             await _refuse(context, exc)
-        text = self.ledger.current_licence(base_id)
-        upcoming = self.ledger.next_licence(base_id)
+        answer = self.ledger.sync_answer(base_id)
         now, signature = self.ledger.signed_time(base_id)
         assert self.ledger.key is not None
         log.info(
@@ -67,17 +73,25 @@ class SyncServicer(cloud_pb2_grpc.LicenceSyncServiceServicer):
             peak_sessions=request.peak_sessions,
             refusals=request.refusals,
             daemon_version=request.daemon_version,
-            has_licence=bool(text),
-            has_next=bool(upcoming),
+            has_licence=bool(answer.licence),
+            has_next=bool(answer.next_licence),
+            transferred_to=answer.transferred_to,
         )
-        return cloud_pb2.SyncResponse(
-            licence_text=text,
+        response = cloud_pb2.SyncResponse(
+            licence_text=answer.licence,
             server_time=cloud_pb2.SignedTime(
                 time=timestamp(now), base_id=base_id, kid=self.ledger.key.kid, signature=signature
             ),
             latest_client_version=self.ledger.latest_client_version,
-            next_licence_text=upcoming,
+            next_licence_text=answer.next_licence,
         )
+        if answer.transferred_at is not None:
+            response.transferred.CopyFrom(
+                cloud_pb2.Transfer(
+                    to_base_id=answer.transferred_to, at=timestamp(answer.transferred_at)
+                )
+            )
+        return response
 
     async def OrderSeats(
         self, request: cloud_pb2.OrderSeatsRequest, context: Context

@@ -9,6 +9,9 @@ their commit.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import structlog
@@ -26,6 +29,19 @@ log = structlog.get_logger("seatd")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """Where and when this base id's subscription went, and the licence it ended."""
+
+    to_base_id: str
+    at: datetime
+    serial: str
+
+    @classmethod
+    def stored(cls, fields: Mapping[str, str]) -> Transfer:
+        return cls(fields["to_base_id"], datetime.fromisoformat(fields["at"]), fields["serial"])
+
+
 class LicenceBook:
     def __init__(
         self,
@@ -38,6 +54,7 @@ class LicenceBook:
         active: int | None = None,
         last_seen: datetime | None = None,
         next_text: str | None = None,
+        transferred: Mapping[str, str] | None = None,
     ) -> None:
         self.base_id = base_id
         self.config = config
@@ -48,14 +65,23 @@ class LicenceBook:
         # The licence kept for a later period, and its text (installed as it came).
         self.next: Licence | None = None
         self.next_text = ""
-        self.load(text, active, next_text)
+        self.transferred: Transfer | None = None
+        self.load(text, active, next_text, transferred)
         floor = max(last_seen or EPOCH, self.licence.issued_at if self.licence else EPOCH)
         self.time = TrustedTime(floor, clock.monotonic(), config.rollback_tolerance)
 
-    def load(self, text: str | None, active: int | None, next_text: str | None = None) -> None:
-        """Put the stored licence, active seats and next licence in force (verified again)."""
+    def load(
+        self,
+        text: str | None,
+        active: int | None,
+        next_text: str | None = None,
+        transferred: Mapping[str, str] | None = None,
+    ) -> None:
+        """Put the stored licence, active seats, next licence and transfer in force (the
+        licences verified again)."""
         self.licence, self.active = None, active
         self.unstage()
+        self.transferred = Transfer.stored(transferred) if transferred else None
         if text is not None:
             try:
                 self.licence = verify(text, self.trusted)
@@ -86,8 +112,18 @@ class LicenceBook:
         return self.trusted_now().date()
 
     def view(self) -> LicenceView:
-        return rules.assess(
+        view = rules.assess(
             self.licence, self.active, self.today(), self.config.grace_days, self.base_id
+        )
+        moved = self.transferred
+        if moved is None or self.licence is None:
+            return view
+        return dataclasses.replace(
+            view,
+            status=Status.TRANSFERRED,
+            transferred_to=moved.to_base_id,
+            transferred_at=moved.at,
+            note=f"the subscription moved to base id {moved.to_base_id} on {moved.at.date()}",
         )
 
     def seat_cap(self) -> int | None:
@@ -95,6 +131,12 @@ class LicenceBook:
 
     def grant_refusal(self) -> SeatdError | None:
         view = self.view()
+        if view.status is Status.TRANSFERRED:
+            return LicenceRefusesGrant(
+                f"this base id's subscription moved to base id {view.transferred_to} on "
+                f"{view.transferred_at.date() if view.transferred_at else '?'}: its licence "
+                "ended then, so no new connections here (open sessions continue)"
+            )
         if view.status is not Status.EXPIRED:
             return None
         return LicenceRefusesGrant(
@@ -138,6 +180,7 @@ class LicenceBook:
         self.licence = licence
         self.active = licence.seats
         self.time.raise_floor(licence.issued_at, self.clock.monotonic())
+        self.transferred = None
         if self.next is not None and self.next.serial == licence.serial:
             self.unstage()
 
@@ -153,9 +196,15 @@ class LicenceBook:
             return None
         return self.next_text
 
+    def moved(self, transfer: Transfer) -> None:
+        """The cloud said the subscription went elsewhere: the licence here has ended."""
+        self.transferred = transfer
+        self.unstage()
+
     def cleared(self) -> None:
         self.licence = None
         self.active = None
+        self.transferred = None
         self.unstage()
 
     def observe(self) -> tuple[datetime, bool]:

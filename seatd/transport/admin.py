@@ -216,6 +216,21 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
 
     @translated
     @authorized
+    async def RegisterInstallation(
+        self, request: admin_pb2.RegisterInstallationRequest, context: Context, actor: Actor
+    ) -> admin_pb2.RegisterInstallationResponse:
+        code = request.registration_code.strip()
+        if not 1 <= len(code) <= 100:
+            raise InvalidArgument(
+                "registration_code", "must be the code from the vendor (1 to 100 characters)"
+            )
+        await self._cloud().register(code)
+        return admin_pb2.RegisterInstallationResponse(
+            licence=self._detail(self.service.entitlement.view())
+        )
+
+    @translated
+    @authorized
     async def OrderSeats(
         self, request: admin_pb2.OrderSeatsRequest, context: Context, actor: Actor
     ) -> admin_pb2.OrderSeatsResponse:

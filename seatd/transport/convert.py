@@ -96,4 +96,7 @@ def licence_detail(
         msg.valid_from.CopyFrom(day(view.valid_from))
     if view.issued_at is not None:
         msg.issued_at.CopyFrom(timestamp(view.issued_at))
+    if view.transferred_at is not None:
+        msg.transferred_to = view.transferred_to
+        msg.transferred_at.CopyFrom(timestamp(view.transferred_at))
     return msg

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import grpc
 import pytest
 from seatclient import LicenceChanged, SeatClient, SeatEvent, SeatsExhausted
 
+from seatd.cloud.v1 import cloud_pb2, cloud_pb2_grpc
 from tests.certs import make_tls
 from tests.e2e.conftest import BIN, Daemon, wait_for
 
@@ -40,6 +42,7 @@ class Cloud:
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    flags: tuple[str, ...] = ()
 
     def start(self) -> Cloud:
         _, cert, key = self.tls
@@ -60,6 +63,7 @@ class Cloud:
                     str(key),
                     "--payment-token",
                     "pay-token",
+                    *self.flags,
                 ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -128,8 +132,12 @@ def synced_daemon(make_daemon: Callable[..., Daemon], cloud: Cloud) -> Daemon:
     )
 
 
-def subscribe(cloud: Cloud, base_id: str, seats: int = 2) -> None:
-    cloud.admin(
+CODE = re.compile(r"registration code for \d+: ([A-Z2-7-]+) ")
+
+
+def subscribe(cloud: Cloud, base_id: str, seats: int = 2) -> str:
+    """A paid subscription; returns the registration code `subscribe` prints."""
+    out = cloud.admin(
         "subscribe",
         "--signing-key",
         str(cloud.key),
@@ -149,6 +157,12 @@ def subscribe(cloud: Cloud, base_id: str, seats: int = 2) -> None:
         str(seats),
         "--paid",
     )
+    return CODE.search(out.stdout).group(1)  # type: ignore[union-attr]
+
+
+def register(daemon: Daemon, code: str) -> None:
+    out = daemon.ctl("licence", "register", code)
+    assert out.returncode == 0, out.stderr
 
 
 def test_sync_installs_the_licence_and_paid_extra_seats_raise_the_cap(
@@ -159,8 +173,11 @@ def test_sync_installs_the_licence_and_paid_extra_seats_raise_the_cap(
     daemon = synced_daemon(make_daemon, cloud)
     base_id = str(licence(daemon)["base_id"])
     wait_for(lambda: licence(daemon)["last_sync"], 10, "the first sync at start")
-    subscribe(cloud, base_id)
+    code = subscribe(cloud, base_id)
     assert daemon.stop() == 0
+    config = daemon.state_dir.parent / "seatd.toml"
+    config.write_text(f'[cloud]\nregistration_code = "{code}"\n')
+    daemon.flags += ["--config", str(config)]
     daemon.start()
     wait_for(lambda: licence(daemon)["status"] == "valid", 10, "the licence from the sync")
     assert licence(daemon)["seats_active"] == 2
@@ -197,8 +214,7 @@ def test_early_renewal_is_kept_and_installed_on_its_day_with_the_cloud_gone(
     stopped and the clock on its start date, the restarted daemon installs it by itself."""
     daemon = synced_daemon(make_daemon, cloud)
     base_id = str(licence(daemon)["base_id"])
-    subscribe(cloud, base_id)
-    assert daemon.ctl("licence", "sync").returncode == 0
+    register(daemon, subscribe(cloud, base_id))
     in_force = licence(daemon)
     renewal = cloud.admin("renew", "--base-id", base_id)
     order_id = re.search(r"order (O-\d+)", renewal.stdout).group(1)  # type: ignore[union-attr]
@@ -220,14 +236,144 @@ def test_early_renewal_is_kept_and_installed_on_its_day_with_the_cloud_gone(
     assert (history[-1]["serial"], history[-1]["source"]) == (serial, "scheduled")
 
 
+def stranger_sync(cloud: Cloud, base_id: str, code: str) -> grpc.RpcError:
+    """Someone on the LAN who read the base id tries to sync as that installation."""
+    creds = grpc.ssl_channel_credentials(cloud.tls[0].read_bytes())
+    with grpc.secure_channel(f"127.0.0.1:{cloud.port}", creds) as channel:
+        installation = cloud_pb2.Installation(
+            base_id=base_id, secret="stranger-" * 4, registration_code=code
+        )
+        try:
+            cloud_pb2_grpc.LicenceSyncServiceStub(channel).Sync(
+                cloud_pb2.SyncRequest(installation=installation), timeout=10
+            )
+        except grpc.RpcError as refused:
+            return refused
+    raise AssertionError("the stranger's sync was answered")
+
+
+def test_only_the_registered_installation_syncs_and_a_reset_undoes_it(
+    make_daemon: Callable[..., Daemon], cloud: Cloud
+) -> None:
+    """A stranger is refused with no code, a wrong code or a used code; the real daemon is told
+    to register, registers with the vendor's code and syncs; after reset-installation it must
+    register again with the new code."""
+    daemon = synced_daemon(make_daemon, cloud)
+    base_id = str(licence(daemon)["base_id"])
+    first = subscribe(cloud, base_id)
+    for code, why in (("", "not registered"), ("AAAA-BBBB-CCCC-DDDD", "not the registration")):
+        refused = stranger_sync(cloud, base_id, code)
+        assert refused.code() == grpc.StatusCode.UNAUTHENTICATED and why in refused.details()
+    out = daemon.ctl("licence", "sync")
+    assert out.returncode == 1 and "seatctl licence register CODE" in out.stderr
+    assert "not registered" in str(licence(daemon)["last_sync_error"])
+    issued = cloud.admin("registration-code", base_id)
+    code = CODE.search(issued.stdout).group(1)  # type: ignore[union-attr]
+    assert "not the registration" in stranger_sync(cloud, base_id, first).details()
+    register(daemon, code)
+    assert licence(daemon)["status"] == "valid"
+    assert "already used" in stranger_sync(cloud, base_id, code).details()
+    assert daemon.ctl("licence", "sync").returncode == 0
+    reset = cloud.admin("reset-installation", base_id)
+    fresh = CODE.search(reset.stdout).group(1)  # type: ignore[union-attr]
+    out = daemon.ctl("licence", "sync")
+    assert out.returncode == 1 and "not registered" in out.stderr
+    register(daemon, fresh)
+    audit = json.loads(cloud.admin("audit", "--base-id", base_id, "--json").stdout)
+    assert [e["kind"] for e in audit].count("installation_reset") == 1
+
+
+def test_transfer_auto_renew_and_order_url_reach_the_daemon(
+    make_daemon: Callable[..., Daemon], cloud: Cloud
+) -> None:
+    """The cloud's order URL and a stopped auto-renew arrive with the next sync; after a
+    transfer the old base's `licence show` says `transferred`, to which base and when."""
+    cloud.stop()
+    cloud.flags = ("--order-url", "https://vendor.example/order")
+    cloud.start()
+    daemon = synced_daemon(make_daemon, cloud)
+    base_id = str(licence(daemon)["base_id"])
+    register(daemon, subscribe(cloud, base_id))
+    assert (licence(daemon)["auto_renew"], licence(daemon)["order_url"]) == (
+        True,
+        "https://vendor.example/order",
+    )
+    cloud.admin("auto-renew", "--base-id", base_id, "off")
+    assert daemon.ctl("licence", "sync").returncode == 0
+    assert licence(daemon)["auto_renew"] is False
+    new_base = "99999999999999999"
+    cloud.admin(
+        "transfer",
+        "--signing-key",
+        str(cloud.key),
+        "--from-base-id",
+        base_id,
+        "--to-base-id",
+        new_base,
+    )
+    assert daemon.ctl("licence", "sync").returncode == 0
+    shown = licence(daemon)
+    assert (shown["status"], shown["transferred_to"]) == ("transferred", new_base)
+    human = daemon.ctl("licence", "show")
+    assert f"transferred to base id {new_base}" in " ".join(human.stdout.split())
+    kinds = [
+        json.loads(line)["kind"] for line in daemon.ctl("journal", "--json").stdout.splitlines()
+    ]
+    assert "licence_transferred" in kinds
+
+
+def seat(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / "seat"), *args], capture_output=True, text=True, timeout=30)
+
+
+def test_seat_prints_the_order_url_at_capacity_and_the_grace_days_left(
+    make_daemon: Callable[..., Daemon], cloud: Cloud
+) -> None:
+    """`seat hold` refused at capacity prints the cloud's order URL; with the licence in grace,
+    `seat status` and `seat hold` show the days of grace left."""
+    cloud.stop()
+    cloud.flags = ("--order-url", "https://vendor.example/order")
+    cloud.start()
+    daemon = synced_daemon(make_daemon, cloud)
+    register(daemon, subscribe(cloud, str(licence(daemon)["base_id"]), seats=1))
+    with SeatClient(daemon.target) as client:
+        held = client.acquire(user_code="AA")
+        full = seat("hold", "--target", daemon.target, "--user", "BB")
+        assert full.returncode != 0
+        assert "order one more connection: https://vendor.example/order" in full.stdout
+        held.release()
+    ends = datetime.fromisoformat(str(licence(daemon)["valid_until"])).replace(tzinfo=UTC)
+    cloud.stop()
+    assert daemon.stop() == 0
+    daemon.flags += [
+        "--wall-clock-offset",
+        str((ends - datetime.now(UTC)).total_seconds() + 3.5 * 86400),
+    ]
+    daemon.start()
+    status = seat("status", "--target", daemon.target)
+    assert "in grace (11 days of grace left to renew)" in status.stdout, status.stdout
+    hold = subprocess.Popen(
+        [str(BIN / "seat"), "hold", "--target", daemon.target, "--user", "CC"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert hold.stdout is not None
+        lines = [hold.stdout.readline() for _ in range(2)]
+        assert lines[0].startswith("holding session ")
+        assert "11 days of grace left" in lines[1]
+    finally:
+        hold.send_signal(signal.SIGTERM)
+        hold.wait(10)
+
+
 def test_offline_keeps_the_licence_and_counts_failures(
     make_daemon: Callable[..., Daemon], cloud: Cloud
 ) -> None:
     """With the cloud stopped the daemon serves on its licence, `licence sync` fails with the
     reason, and `licence show` reports the failed syncs and the last success."""
     daemon = synced_daemon(make_daemon, cloud)
-    subscribe(cloud, str(licence(daemon)["base_id"]))
-    assert daemon.ctl("licence", "sync").returncode == 0
+    register(daemon, subscribe(cloud, str(licence(daemon)["base_id"])))
     cloud.stop()
     out = daemon.ctl("licence", "sync")
     assert out.returncode == 1 and "cannot be reached" in out.stderr
@@ -243,8 +389,7 @@ def test_cleared_licence_is_restored_by_sync(
 ) -> None:
     """`seatctl licence clear` then a sync brings the licence back."""
     daemon = synced_daemon(make_daemon, cloud)
-    subscribe(cloud, str(licence(daemon)["base_id"]))
-    assert daemon.ctl("licence", "sync").returncode == 0
+    register(daemon, subscribe(cloud, str(licence(daemon)["base_id"])))
     serial = licence(daemon)["serial"]
     assert daemon.ctl("licence", "clear").returncode == 0
     assert licence(daemon)["status"] == "free"
@@ -259,8 +404,7 @@ def test_licence_from_an_unknown_key_is_refused(
     and the licence in force stays."""
     daemon = synced_daemon(make_daemon, cloud)
     base_id = str(licence(daemon)["base_id"])
-    subscribe(cloud, base_id)
-    assert daemon.ctl("licence", "sync").returncode == 0
+    register(daemon, subscribe(cloud, base_id))
     serial = licence(daemon)["serial"]
     cloud.stop()
     rogue_key, rogue_pub = keypair(tmp_path, "rogue")
@@ -269,8 +413,7 @@ def test_licence_from_an_unknown_key_is_refused(
     )
     rogue.start()
     try:
-        subscribe(rogue, base_id, seats=50)
-        out = daemon.ctl("licence", "sync")
+        out = daemon.ctl("licence", "register", subscribe(rogue, base_id, seats=50))
         assert out.returncode == 1
         assert "rogue" in out.stderr and "does not trust" in out.stderr
         assert (licence(daemon)["serial"], licence(daemon)["seats_active"]) == (serial, 2)

@@ -3,7 +3,7 @@ in tmp_path and driven by one fake clock."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,9 +17,11 @@ from seatd.cloud import server as cloud_server
 from seatd.cloud.ledger import Ledger
 from seatd.cloud.pricing import PriceTable
 from seatd.cloudsync import CloudConfig, CloudSync
-from seatd.entitlement import Edition, Licensee, Mode, Period
+from seatd.entitlement import Edition, Licensee, Mode, Period, Status
+from seatd.errors import CloudFailed, LicenceRefusesGrant, SeatsExhausted
 from seatd.licence.watch import LicenceWatch
 from seatd.service import LicenceNotice, SeatService
+from seatd.transport.status import detail_of
 from tests.fakes import FakeClock
 from tests.integration.conftest import stop_service
 from tests.integration.test_licence_service import licensed, request
@@ -80,7 +82,8 @@ async def sync(daemon: SeatService, cloud: Cloud) -> AsyncIterator[CloudSync]:
         yield s
 
 
-def subscribe(ledger: Ledger) -> None:
+def subscribe(ledger: Ledger) -> str:
+    """A paid subscription for the daemon's base id; returns its registration code."""
     order = ledger.subscribe(
         base_id=BASE_ID,
         licensee=Licensee("ANYWAY SARL", country="FRA"),
@@ -91,6 +94,7 @@ def subscribe(ledger: Ledger) -> None:
         country="FR",
     )
     ledger.mark_paid(str(order["order_id"]))
+    return str(order["registration_code"])
 
 
 def move_to(clock: FakeClock, when: datetime) -> None:
@@ -108,8 +112,7 @@ async def test_sync_keeps_the_period_in_force_after_an_early_renewal(
     daemon: SeatService, sync: CloudSync, cloud: Cloud, clock: FakeClock
 ) -> None:
     """A renewal paid early: the sync succeeds, the licence in force stays, the next is kept."""
-    subscribe(cloud.ledger)
-    await sync.tick()
+    await sync.register(subscribe(cloud.ledger))
     assert daemon.book is not None and daemon.book.licence is not None
     in_force = daemon.book.licence.serial
     renewal = paid_early_renewal(cloud.ledger, clock)
@@ -124,8 +127,7 @@ async def test_next_licence_is_installed_on_its_start_date_without_the_cloud(
     daemon: SeatService, sync: CloudSync, cloud: Cloud, clock: FakeClock
 ) -> None:
     """With the cloud gone, the kept licence is installed on its day, journaled, announced."""
-    subscribe(cloud.ledger)
-    await sync.tick()
+    await sync.register(subscribe(cloud.ledger))
     renewal = paid_early_renewal(cloud.ledger, clock)
     await sync.tick()
     await cloud.server.stop(0)
@@ -148,30 +150,79 @@ async def test_next_licence_is_installed_on_its_start_date_without_the_cloud(
     assert (history["serial"], history["source"], history["by"]) == (renewal, "scheduled", "seatd")
 
 
-async def test_kept_licence_survives_a_restart(
-    tmp_path: Path, cloud: Cloud, clock: FakeClock
-) -> None:
-    """The licence kept for later is stored: after a restart it is still installed on its day."""
-    first = await licensed(tmp_path / "daemon", clock)
+async def restarted(
+    path: Path, cloud: Cloud, clock: FakeClock, then: Callable[[], Awaitable[object]]
+) -> SeatService:
+    """A daemon that registers and syncs, syncs again after `then`, stops, and starts again."""
+    first = await licensed(path, clock)
     try:
-        subscribe(cloud.ledger)
+        code = subscribe(cloud.ledger)
         async for sync in syncer(first, cloud):
-            await sync.tick()
-            renewal = paid_early_renewal(cloud.ledger, clock)
+            await sync.register(code)
+            await then()
             await sync.tick()
     finally:
         stop_service(first)
         first.store.close()
-    again = await licensed(tmp_path / "daemon", clock)
+    return await licensed(path, clock)
+
+
+async def test_kept_licence_survives_a_restart(
+    tmp_path: Path, cloud: Cloud, clock: FakeClock
+) -> None:
+    """The licence kept for later is stored: after a restart it is still installed on its day."""
+    renewal: list[str] = []
+
+    async def pay() -> None:
+        renewal.append(paid_early_renewal(cloud.ledger, clock))
+
+    again = await restarted(tmp_path / "daemon", cloud, clock, pay)
     try:
         assert again.book is not None and again.book.next is not None
-        assert again.book.next.serial == renewal
+        assert again.book.next.serial == renewal[0]
         move_to(clock, datetime(2027, 12, 2, tzinfo=UTC))
         assert await again.install_next()
-        assert again.entitlement.view().serial == renewal
+        assert again.entitlement.view().serial == renewal[0]
     finally:
         stop_service(again)
         again.store.close()
+
+
+async def test_unregistered_installation_is_refused_with_what_to_do(
+    daemon: SeatService, sync: CloudSync, cloud: Cloud
+) -> None:
+    """A subscribed base id: a sync without the registration code fails, says to register,
+    and installs nothing."""
+    subscribe(cloud.ledger)
+    with pytest.raises(CloudFailed, match="seatctl licence register CODE"):
+        await sync.tick()
+    assert "not registered" in sync.state.last_error
+    assert daemon.entitlement.view().serial == ""
+
+
+async def test_registered_installation_syncs_without_the_code(
+    daemon: SeatService, sync: CloudSync, cloud: Cloud
+) -> None:
+    """Registering binds the installation and installs the licence; later syncs need no code."""
+    await sync.register(subscribe(cloud.ledger))
+    assert daemon.entitlement.view().serial != ""
+    assert sync.registration_code == ""
+    await sync.tick()
+    assert [e["kind"] for e in cloud.ledger.audit_log(BASE_ID)][-1] == "installation_registered"
+
+
+async def test_code_from_the_config_registers_at_the_first_sync(
+    daemon: SeatService, cloud: Cloud
+) -> None:
+    """`cloud.registration_code` in the config is sent until the first sync succeeds."""
+    code = subscribe(cloud.ledger)
+    config = CloudConfig(url=cloud.url, timeout=5, registration_code=code)
+    sync = CloudSync(daemon, config, BASE_ID, SECRET)
+    try:
+        await sync.tick()
+    finally:
+        await sync.close()
+    assert daemon.entitlement.view().serial != ""
 
 
 async def test_cloud_serves_health_for_each_service_and_reflection(cloud: Cloud) -> None:
@@ -188,3 +239,81 @@ async def test_cloud_serves_health_for_each_service_and_reflection(cloud: Cloud)
     names = {s.name for s in listed.list_services_response.service}
     assert {"seatd.cloud.v1.LicenceSyncService", "seatd.cloud.v1.PaymentService"} <= names
     assert "grpc.health.v1.Health" in names
+
+
+NEW_BASE = "99999999999999999"
+
+
+async def test_transfer_ends_the_old_base_licence_at_its_next_sync(
+    daemon: SeatService, sync: CloudSync, cloud: Cloud, clock: FakeClock
+) -> None:
+    """After a transfer the old base is told where and when its subscription went: its licence
+    ends (journaled once, workstations told, no new grants), and a kept renewal is dropped."""
+    await sync.register(subscribe(cloud.ledger))
+    paid_early_renewal(cloud.ledger, clock)
+    await sync.tick()
+    a = (await daemon.acquire(request("AA"))).session
+    _, stream = daemon.attach(a.id, a.token)
+    cloud.ledger.transfer(BASE_ID, NEW_BASE)
+    await sync.tick()
+    await sync.tick()
+    view = daemon.entitlement.view()
+    assert (view.status, view.transferred_to) == (Status.TRANSFERRED, NEW_BASE)
+    assert view.transferred_at == clock.wall().replace(microsecond=0)
+    assert daemon.book is not None and daemon.book.next is None
+    notice = stream.outbox.get_nowait()
+    assert isinstance(notice, LicenceNotice) and notice.licence.status is Status.TRANSFERRED
+    with pytest.raises(LicenceRefusesGrant, match=f"moved to base id {NEW_BASE}"):
+        await daemon.acquire(request("BB"))
+    moved = [e for e in daemon.store.journal_entries() if e["kind"] == "licence_transferred"]
+    assert [e["to_base_id"] for e in moved] == [NEW_BASE]
+
+
+async def test_transfer_is_remembered_across_a_restart(
+    tmp_path: Path, cloud: Cloud, clock: FakeClock
+) -> None:
+    """The transferred state is stored: a restarted daemon still refuses new grants."""
+
+    async def transfer() -> None:
+        cloud.ledger.transfer(BASE_ID, NEW_BASE)
+
+    again = await restarted(tmp_path / "daemon", cloud, clock, transfer)
+    try:
+        assert again.entitlement.view().status is Status.TRANSFERRED
+        assert again.entitlement.grant_refusal() is not None
+    finally:
+        stop_service(again)
+        again.store.close()
+
+
+async def test_auto_renew_off_reaches_the_daemon_at_the_next_sync(
+    daemon: SeatService, sync: CloudSync, cloud: Cloud
+) -> None:
+    """Stopping auto-renew in the cloud re-signs the licence in force; the sync installs it."""
+    await sync.register(subscribe(cloud.ledger))
+    assert daemon.entitlement.view().auto_renew is True
+    cloud.ledger.set_auto_renew(BASE_ID, False)
+    await sync.tick()
+    view = daemon.entitlement.view()
+    assert view.auto_renew is False and str(view.valid_until) == "2027-12-01"
+    await sync.tick()
+    assert len(cloud.ledger.licence_history(BASE_ID)) == 2
+
+
+async def test_order_url_is_carried_by_the_licence_and_the_refusal_at_capacity(
+    daemon: SeatService, sync: CloudSync, cloud: Cloud
+) -> None:
+    """The cloud's order URL reaches the licence in force (re-signed when it changes) and a
+    refusal at capacity carries it."""
+    cloud.ledger.set_order_url("https://vendor.example/order")
+    await sync.register(subscribe(cloud.ledger))
+    assert daemon.entitlement.view().order_url == "https://vendor.example/order"
+    cloud.ledger.set_order_url("https://vendor.example/buy")
+    await sync.tick()
+    assert daemon.entitlement.view().order_url == "https://vendor.example/buy"
+    await daemon.acquire(request("AA"))
+    await daemon.acquire(request("BB"))
+    with pytest.raises(SeatsExhausted) as full:
+        await daemon.acquire(request("CC"))
+    assert full.value.order_url == "https://vendor.example/buy"
+    assert detail_of(full.value, daemon.clock.wall()).licence.order_url == full.value.order_url

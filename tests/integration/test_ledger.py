@@ -152,9 +152,106 @@ def test_standard_local_needs_no_subscription(ledger: Ledger) -> None:
         subscribe(ledger, edition=Edition.STANDARD, mode=Mode.LOCAL)
 
 
-def test_installation_secret_is_trusted_on_first_use(ledger: Ledger) -> None:
-    """The first sync registers the secret; another secret for that base is refused."""
+def test_unsubscribed_base_id_syncs_without_binding_anything(ledger: Ledger) -> None:
+    """Before any subscription there is nothing to claim: no code needed, nothing bound."""
     ledger.authenticate(BASE, "s" * 32)
+    ledger.authenticate(BASE, "t" * 32)
+    assert ledger.audit_log(BASE) == []
+
+
+def test_stranger_without_a_code_is_refused_for_a_subscribed_base(ledger: Ledger) -> None:
+    """A subscribed base id refuses a sync with no registration code, saying what to do."""
+    subscribe(ledger)
+    with pytest.raises(LedgerError, match="seatctl licence register CODE") as refused:
+        ledger.authenticate(BASE, "s" * 32)
+    assert refused.value.code == "REGISTRATION_REQUIRED"
+
+
+def test_wrong_registration_code_is_refused(ledger: Ledger) -> None:
+    """A code that is not the one issued for the base id binds nothing."""
+    subscribe(ledger)
+    other = "ABCD-EFGH-IJKL-MNOP-QRST-UVWX-YZ23-4567"
+    with pytest.raises(LedgerError, match="not the registration code") as refused:
+        ledger.authenticate(BASE, "s" * 32, other)
+    assert refused.value.code == "REGISTRATION_CODE_WRONG"
+    with pytest.raises(LedgerError, match="not registered"):
+        ledger.authenticate(BASE, "s" * 32)
+
+
+def test_expired_registration_code_is_refused(ledger: Ledger, clock: FakeClock) -> None:
+    """A code not used within its days is refused and says to ask for a new one."""
+    code = str(subscribe(ledger)["registration_code"])
+    clock.advance(30 * 86400)
+    with pytest.raises(LedgerError, match="expired on 2026-03-31") as refused:
+        ledger.authenticate(BASE, "s" * 32, code)
+    assert refused.value.code == "REGISTRATION_CODE_EXPIRED"
+
+
+def test_registration_code_works_once(ledger: Ledger) -> None:
+    """The code binds the first secret (typed in any case or spacing); used again, refused."""
+    code = str(subscribe(ledger)["registration_code"])
+    ledger.authenticate(BASE, "s" * 32, code.lower().replace("-", " "))
     ledger.authenticate(BASE, "s" * 32)
+    with pytest.raises(LedgerError, match="already used") as refused:
+        ledger.authenticate(BASE, "t" * 32, code)
+    assert refused.value.code == "REGISTRATION_CODE_USED"
     with pytest.raises(LedgerError, match="another installation"):
         ledger.authenticate(BASE, "t" * 32)
+
+
+def test_reset_installation_lets_the_new_server_register(ledger: Ledger) -> None:
+    """After a reset the old binding is gone; the new code registers the new server once."""
+    first = str(subscribe(ledger)["registration_code"])
+    ledger.authenticate(BASE, "s" * 32, first)
+    fresh = str(ledger.reset_installation(BASE)["registration_code"])
+    with pytest.raises(LedgerError, match="not the registration code"):
+        ledger.authenticate(BASE, "t" * 32, first)
+    ledger.authenticate(BASE, "t" * 32, fresh)
+    with pytest.raises(LedgerError, match="another installation"):
+        ledger.authenticate(BASE, "s" * 32)
+    kinds = [e["kind"] for e in ledger.audit_log(BASE)]
+    assert kinds == [
+        "registration_code_issued",
+        "installation_registered",
+        "installation_reset",
+        "registration_code_issued",
+        "installation_registered",
+    ]
+
+
+def test_registration_codes_are_stored_hashed(ledger: Ledger) -> None:
+    """The cloud's state never holds a registration code in the clear."""
+    code = str(subscribe(ledger)["registration_code"])
+    assert len(code.replace("-", "")) == 32
+    with ledger.env.begin(db=ledger.codes) as txn:
+        stored = b"".join(bytes(v) for _, v in txn.cursor())
+    assert code.encode() not in stored and code.replace("-", "").encode() not in stored
+
+
+def test_transfer_cancels_the_pending_orders_of_the_old_base(ledger: Ledger) -> None:
+    """Orders not yet paid on the transferred subscription are cancelled and cannot be paid."""
+    ledger.mark_paid(str(subscribe(ledger)["order_id"]))
+    extra = ledger.order_extra_seats(BASE, 1)
+    renewal = ledger.renew(BASE)
+    ledger.transfer(BASE, NEW_BASE)
+    for order in (extra, renewal):
+        cancelled = ledger.order(str(order["order_id"]))
+        assert cancelled["status"] == "cancelled"
+        assert cancelled["cancel_reason"] == f"subscription transferred to {NEW_BASE}"
+        with pytest.raises(LedgerError, match="cancelled") as refused:
+            ledger.mark_paid(str(order["order_id"]))
+        assert refused.value.code == "ORDER_CANCELLED"
+    assert ledger.sync_answer(BASE).transferred_to == NEW_BASE
+    assert ledger.sync_answer(BASE).licence == ""
+
+
+def test_extra_seats_after_an_early_renewal_reach_both_periods(ledger: Ledger) -> None:
+    """Seats bought once the next period is paid are in the licence in force and the next."""
+    ledger.mark_paid(str(subscribe(ledger)["order_id"]))
+    ledger.mark_paid(str(ledger.renew(BASE)["order_id"]))
+    paid = ledger.mark_paid(str(ledger.order_extra_seats(BASE, 2)["order_id"]))
+    in_force = current(ledger)
+    upcoming = verify(ledger.next_licence(BASE), trusted(VENDOR))
+    assert in_force.serial == paid["licence_serial"]  # type: ignore[attr-defined]
+    assert (in_force.seats, in_force.valid_until) == (3, date(2027, 3, 1))  # type: ignore[attr-defined]
+    assert (upcoming.seats, upcoming.valid_from) == (3, date(2027, 3, 1))

@@ -49,6 +49,7 @@ async def licensed(tmp_path: Path, clock: FakeClock, store: Store | None = None)
         active=snap.active_seats,
         last_seen=snap.last_seen,
         next_text=snap.next_licence_text,
+        transferred=snap.transferred,
     )
     service = SeatService(
         arbiter=Arbiter(TERMS), store=store, clock=clock, entitlement=book, book=book

@@ -21,6 +21,7 @@ OPERATE = {
     "ImportLicence",
     "ClearLicence",
     "SyncLicence",
+    "RegisterInstallation",
     "CreateToken",
     "ListTokens",
     "RevokeToken",

@@ -50,6 +50,8 @@ def licence_line(lic: types_pb2.LicenceSummary) -> str:
     mode = types_pb2.Mode.Name(lic.mode).removeprefix("MODE_").lower()
     status = types_pb2.LicenceStatus.Name(lic.status).removeprefix("LICENCE_STATUS_").lower()
     seats = f"{lic.seat_cap} seats" if lic.HasField("seat_cap") else "unlimited seats"
+    if lic.status == types_pb2.LICENCE_STATUS_GRACE:
+        status = f"in grace ({lic.grace_days_left} days of grace left to renew)"
     return f"{edition}/{mode}, {status}, {seats}"
 
 
@@ -127,6 +129,8 @@ def hold(args: argparse.Namespace) -> int:
             print(f"seat: {exc}", file=sys.stderr, flush=True)
             return EXIT_FULL
         say(f"holding session {seat.session_id}")
+        if seat.licence.status == types_pb2.LICENCE_STATUS_GRACE:
+            say(f"licence: {licence_line(seat.licence)}")
         while not stop.wait(1.0):
             pass
         if seat.state is SeatState.EVICTED:

@@ -19,23 +19,29 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
 class Installation(_message.Message):
-    """Identifies a customer's daemon: its base id and the secret it registered at first sync."""
+    """Identifies a customer's daemon: its base id and its installation secret."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     BASE_ID_FIELD_NUMBER: _builtins.int
     SECRET_FIELD_NUMBER: _builtins.int
+    REGISTRATION_CODE_FIELD_NUMBER: _builtins.int
     base_id: _builtins.str
     secret: _builtins.str
+    registration_code: _builtins.str
+    """The one-time code from the vendor that binds the secret to a subscribed base id; needed
+    once, until the cloud has bound this installation (ignored after that).
+    """
     def __init__(
         self,
         *,
         base_id: _builtins.str = ...,
         secret: _builtins.str = ...,
+        registration_code: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_id", b"base_id", "secret", b"secret"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_id", b"base_id", "registration_code", b"registration_code", "secret", b"secret"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -114,6 +120,7 @@ class SyncResponse(_message.Message):
     SERVER_TIME_FIELD_NUMBER: _builtins.int
     LATEST_CLIENT_VERSION_FIELD_NUMBER: _builtins.int
     NEXT_LICENCE_TEXT_FIELD_NUMBER: _builtins.int
+    TRANSFERRED_FIELD_NUMBER: _builtins.int
     licence_text: _builtins.str
     """The whole licence file in force today; empty when the base id has no licence (free
     Standard/Local).
@@ -125,6 +132,12 @@ class SyncResponse(_message.Message):
     """
     @_builtins.property
     def server_time(self) -> Global___SignedTime: ...
+    @_builtins.property
+    def transferred(self) -> Global___Transfer:
+        """Set when the base id's subscription was transferred to another base id: the licence in
+        force here ended then, and no licence is sent.
+        """
+
     def __init__(
         self,
         *,
@@ -132,14 +145,40 @@ class SyncResponse(_message.Message):
         server_time: Global___SignedTime | None = ...,
         latest_client_version: _builtins.str = ...,
         next_licence_text: _builtins.str = ...,
+        transferred: Global___Transfer | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["server_time", b"server_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["server_time", b"server_time", "transferred", b"transferred"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["latest_client_version", b"latest_client_version", "licence_text", b"licence_text", "next_licence_text", b"next_licence_text", "server_time", b"server_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["latest_client_version", b"latest_client_version", "licence_text", b"licence_text", "next_licence_text", b"next_licence_text", "server_time", b"server_time", "transferred", b"transferred"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SyncResponse: _TypeAlias = SyncResponse  # noqa: Y015
+
+@_typing.final
+class Transfer(_message.Message):
+    """Where and when a subscription went."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TO_BASE_ID_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    to_base_id: _builtins.str
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        to_base_id: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "to_base_id", b"to_base_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Transfer: _TypeAlias = Transfer  # noqa: Y015
 
 @_typing.final
 class OrderSeatsRequest(_message.Message):

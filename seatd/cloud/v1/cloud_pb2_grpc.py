@@ -53,7 +53,8 @@ class LicenceSyncServiceServicer:
 
     def Sync(self, request, context):
         """Returns the signed licence in force for the base id and, when a later period is already
-        paid, the next one; a signed server time and the latest ERP client version.
+        paid, the next one; a signed server time and the latest ERP client version. A subscribed
+        base id answers only the installation registered with its one-time registration code.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

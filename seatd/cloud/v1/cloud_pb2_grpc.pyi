@@ -35,7 +35,8 @@ class LicenceSyncServiceStub:
     def __new__(cls, channel: _aio.Channel) -> LicenceSyncServiceAsyncStub: ...
     Sync: _grpc.UnaryUnaryMultiCallable[_cloud_pb2.SyncRequest, _cloud_pb2.SyncResponse]
     """Returns the signed licence in force for the base id and, when a later period is already
-    paid, the next one; a signed server time and the latest ERP client version.
+    paid, the next one; a signed server time and the latest ERP client version. A subscribed
+    base id answers only the installation registered with its one-time registration code.
     """
     OrderSeats: _grpc.UnaryUnaryMultiCallable[_cloud_pb2.OrderSeatsRequest, _cloud_pb2.OrderSeatsResponse]
     """Orders extra seats until the renewal date, prorated; the licence follows once paid."""
@@ -47,7 +48,8 @@ class LicenceSyncServiceAsyncStub(LicenceSyncServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     Sync: _aio.UnaryUnaryMultiCallable[_cloud_pb2.SyncRequest, _cloud_pb2.SyncResponse]  # type: ignore[assignment]
     """Returns the signed licence in force for the base id and, when a later period is already
-    paid, the next one; a signed server time and the latest ERP client version.
+    paid, the next one; a signed server time and the latest ERP client version. A subscribed
+    base id answers only the installation registered with its one-time registration code.
     """
     OrderSeats: _aio.UnaryUnaryMultiCallable[_cloud_pb2.OrderSeatsRequest, _cloud_pb2.OrderSeatsResponse]  # type: ignore[assignment]
     """Orders extra seats until the renewal date, prorated; the licence follows once paid."""
@@ -62,7 +64,8 @@ class LicenceSyncServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_cloud_pb2.SyncResponse, _abc.Awaitable[_cloud_pb2.SyncResponse]]:
         """Returns the signed licence in force for the base id and, when a later period is already
-        paid, the next one; a signed server time and the latest ERP client version.
+        paid, the next one; a signed server time and the latest ERP client version. A subscribed
+        base id answers only the installation registered with its one-time registration code.
         """
 
     @_abc_1.abstractmethod

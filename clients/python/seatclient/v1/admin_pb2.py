@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from seatclient.v1 import types_pb2 as seatd_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14seatd/v1/admin.proto\x12\x08seatd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14seatd/v1/types.proto\"\x0f\n\rBackupRequest\"\x1f\n\x0e\x42\x61\x63kupResponse\x12\r\n\x05\x63hunk\x18\x01 \x01(\x0c\"0\n\x12\x43reateTokenRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\"$\n\x13\x43reateTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\"\x13\n\x11ListTokensRequest\"\x9b\x01\n\tTokenInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x12\n\ncreated_by\x18\x03 \x01(\t\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nrevoked_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"9\n\x12ListTokensResponse\x12#\n\x06tokens\x18\x01 \x03(\x0b\x32\x13.seatd.v1.TokenInfo\"\"\n\x12RevokeTokenRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x15\n\x13RevokeTokenResponse\"\x9b\x01\n\rJournalFilter\x12)\n\x05since\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tuser_code\x18\x03 \x01(\t\x12\x12\n\nsession_id\x18\x04 \x01(\x04\x12\r\n\x05kinds\x18\x05 \x03(\t\"\xa5\x01\n\x0cJournalEntry\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x12\n\nsession_id\x18\x04 \x01(\x04\x12\x11\n\tuser_code\x18\x05 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x0c\n\x04json\x18\x08 \x01(\t\"_\n\x12ReadJournalRequest\x12\x11\n\tafter_seq\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\r\x12\'\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x17.seatd.v1.JournalFilter\"d\n\x13ReadJournalResponse\x12\'\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x16.seatd.v1.JournalEntry\x12\x16\n\x0enext_after_seq\x18\x02 \x01(\x04\x12\x0c\n\x04more\x18\x03 \x01(\x08\"Q\n\x13WatchJournalRequest\x12\x11\n\tafter_seq\x18\x01 \x01(\x04\x12\'\n\x06\x66ilter\x18\x02 \x01(\x0b\x32\x17.seatd.v1.JournalFilter\"=\n\x14WatchJournalResponse\x12%\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x16.seatd.v1.JournalEntry\"\x16\n\x14VerifyJournalRequest\"d\n\x15VerifyJournalResponse\x12\x0e\n\x06intact\x18\x01 \x01(\x08\x12\x0f\n\x07\x65ntries\x18\x02 \x01(\x04\x12\x18\n\x10\x66irst_broken_seq\x18\x03 \x01(\x04\x12\x10\n\x08last_seq\x18\x04 \x01(\x04\"\x14\n\x12SyncLicenceRequest\"?\n\x13SyncLicenceResponse\x12(\n\x07licence\x18\x01 \x01(\x0b\x32\x17.seatd.v1.LicenceDetail\"\"\n\x11OrderSeatsRequest\x12\r\n\x05seats\x18\x01 \x01(\r\"\xa9\x01\n\x12OrderSeatsResponse\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\r\n\x05seats\x18\x02 \x01(\r\x12\x11\n\tdays_left\x18\x03 \x01(\r\x12\x17\n\x0f\x61mount_excl_vat\x18\x04 \x01(\t\x12\x0b\n\x03vat\x18\x05 \x01(\t\x12\x17\n\x0f\x61mount_incl_vat\x18\x06 \x01(\t\x12\x10\n\x08\x63urrency\x18\x07 \x01(\t\x12\x0e\n\x06status\x18\x08 \x01(\t\"\x1f\n\x1d\x41\x64minServiceGetLicenceRequest\"J\n\x1e\x41\x64minServiceGetLicenceResponse\x12(\n\x07licence\x18\x01 \x01(\x0b\x32\x17.seatd.v1.LicenceDetail\",\n\x14ImportLicenceRequest\x12\x14\n\x0clicence_text\x18\x01 \x01(\t\"A\n\x15ImportLicenceResponse\x12(\n\x07licence\x18\x01 \x01(\x0b\x32\x17.seatd.v1.LicenceDetail\"\x15\n\x13\x43learLicenceRequest\"@\n\x14\x43learLicenceResponse\x12(\n\x07licence\x18\x01 \x01(\x0b\x32\x17.seatd.v1.LicenceDetail\"\x17\n\x15LicenceHistoryRequest\"H\n\x16LicenceHistoryResponse\x12.\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1d.seatd.v1.LicenceHistoryEntry\"&\n\x15SetActiveSeatsRequest\x12\r\n\x05seats\x18\x01 \x01(\r\"B\n\x16SetActiveSeatsResponse\x12(\n\x07licence\x18\x01 \x01(\x0b\x32\x17.seatd.v1.LicenceDetail\"\x15\n\x13ListSessionsRequest\"\xbc\x02\n\x14ListSessionsResponse\x12#\n\x08sessions\x18\x01 \x03(\x0b\x32\x11.seatd.v1.Session\x12\x15\n\x08seat_cap\x18\x02 \x01(\rH\x00\x88\x01\x01\x12\x0e\n\x06in_use\x18\x03 \x01(\r\x12/\n\x0bserver_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12!\n\x19server_utc_offset_seconds\x18\x05 \x01(\x05\x12\x17\n\x0fserver_timezone\x18\x06 \x01(\t\x12\x16\n\x0e\x64\x61\x65mon_version\x18\x07 \x01(\t\x12\x35\n\x11\x64\x61\x65mon_started_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07waiting\x18\t \x01(\rB\x0b\n\t_seat_cap\"2\n\x0c\x45victRequest\x12\x12\n\nsession_id\x18\x01 \x01(\x04\x12\x0e\n\x06reason\x18\x02 \x01(\t\"6\n\rEvictResponse\x12%\n\x05\x65nded\x18\x01 \x01(\x0b\x32\x16.seatd.v1.EndedSession2\xe7\t\n\x0c\x41\x64minService\x12M\n\x0cListSessions\x12\x1d.seatd.v1.ListSessionsRequest\x1a\x1e.seatd.v1.ListSessionsResponse\x12\x38\n\x05\x45vict\x12\x16.seatd.v1.EvictRequest\x1a\x17.seatd.v1.EvictResponse\x12_\n\nGetLicence\x12\'.seatd.v1.AdminServiceGetLicenceRequest\x1a(.seatd.v1.AdminServiceGetLicenceResponse\x12P\n\rImportLicence\x12\x1e.seatd.v1.ImportLicenceRequest\x1a\x1f.seatd.v1.ImportLicenceResponse\x12M\n\x0c\x43learLicence\x12\x1d.seatd.v1.ClearLicenceRequest\x1a\x1e.seatd.v1.ClearLicenceResponse\x12S\n\x0eLicenceHistory\x12\x1f.seatd.v1.LicenceHistoryRequest\x1a .seatd.v1.LicenceHistoryResponse\x12S\n\x0eSetActiveSeats\x12\x1f.seatd.v1.SetActiveSeatsRequest\x1a .seatd.v1.SetActiveSeatsResponse\x12J\n\x0bSyncLicence\x12\x1c.seatd.v1.SyncLicenceRequest\x1a\x1d.seatd.v1.SyncLicenceResponse\x12G\n\nOrderSeats\x12\x1b.seatd.v1.OrderSeatsRequest\x1a\x1c.seatd.v1.OrderSeatsResponse\x12J\n\x0bReadJournal\x12\x1c.seatd.v1.ReadJournalRequest\x1a\x1d.seatd.v1.ReadJournalResponse\x12O\n\x0cWatchJournal\x12\x1d.seatd.v1.WatchJournalRequest\x1a\x1e.seatd.v1.WatchJournalResponse0\x01\x12P\n\rVerifyJournal\x12\x1e.seatd.v1.VerifyJournalRequest\x1a\x1f.seatd.v1.VerifyJournalResponse\x12J\n\x0b\x43reateToken\x12\x1c.seatd.v1.CreateTokenRequest\x1a\x1d.seatd.v1.CreateTokenResponse\x12G\n\nListTokens\x12\x1b.seatd.v1.ListTokensRequest\x1a\x1c.seatd.v1.ListTokensResponse\x12J\n\x0bRevokeToken\x12\x1c.seatd.v1.RevokeTokenRequest\x1a\x1d.seatd.v1.RevokeTokenResponse\x12=\n\x06\x42\x61\x63kup\x12\x17.seatd.v1.BackupRequest\x1a\x18.seatd.v1.BackupResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14seatd/v1/admin.proto\x12\x08seatd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14seatd/v1/types.proto\"\x0f\n\rBackupRequest\"\x1f\n\x0e\x42\x61\x63kupResponse\x12\r\n\x05\x63hunk\x18\x01 \x01(\x0c\"0\n\x12\x43reateTokenRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\"$\n\x13\x43reateTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\"\x13\n\x11ListTokensRequest\"\x9b\x01\n\tTokenInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x12\n\ncreated_by\x18\x03 \x01(\t\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nrevoked_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"9\n\x12ListTokensResponse\x12#\n\x06tokens\x18\x01 \x03(\x0b\x32\x13.seatd.v1.TokenInfo\"\"\n\x12RevokeTokenRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x15\n\x13RevokeTokenResponse\"\x9b\x01\n\rJournalFilter\x12)\n\x05since\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tuser_code\x18\x03 \x01(\t\x12\x12\n\nsession_id\x18\x04 \x01(\x04\x12\r\n\x05kinds\x18\x05 \x03(\t\"\xa5\x01\n\x0cJournalEntry\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x12\n\nsession_id\x18\x04 \x01(\x04\x12\x11\n\tuser_code\x18\x05 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x0c\n\x04json\x18\x08 \x01(\t\"_\n\x12ReadJournalRequest\x12\x11\n\tafter_seq\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\r\x12\'\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x17.seatd.v1.JournalFilter\"d\n\x13ReadJournalResponse\x12\'\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x16.seatd.v1.JournalEntry\x12\x16\n\x0enext_after_seq\x18\x02 \x01(\x04\x12\x0c\n\x04more\x18\x03 \x01(\x08\"Q\n\x13WatchJournalRequest\x12\x11\n\tafter_seq\x18\x01 \x01(\x04\x12\'\n\x06\x66ilter\x18\x02 \x01(\x0b\x32\x17.seatd.v1.JournalFilter\"=\n\x14WatchJournalResponse\x12%\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x16.seatd.v1.JournalEntry\"\x16\n\x14VerifyJournalRequest\"d\n\x15VerifyJournalResponse\x12\x0e\n\x06intact\x18\x01 \x01(\x08\x12\x0f\n\x07\x65ntries\x18\x02 \x01(\x04\x12\x18\n\x10\x66irst_broken_seq\x18\x03 \x01(\x04\x12\x10\n\x08last_seq\x18\x04 \x01(\x04\"\x14\n\x12SyncLicenceRequest\"8\n\x1bRegisterInstallationRequest\x12\x19\n\x11registration_code\x18\x01 \x01(\t\"H\n\x1cRegisterInstallationResponse\x12(\n\x07licence\x18\x01 \x01(\x0b\x32\x17.seatd.v1.LicenceDetail\"?\n\x13SyncLicenceResponse\x12(\n\x07licence\x18\x01 \x01(\x0b\x32\x17.seatd.v1.LicenceDetail\"\"\n\x11OrderSeatsRequest\x12\r\n\x05seats\x18\x01 \x01(\r\"\xa9\x01\n\x12OrderSeatsResponse\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\r\n\x05seats\x18\x02 \x01(\r\x12\x11\n\tdays_left\x18\x03 \x01(\r\x12\x17\n\x0f\x61mount_excl_vat\x18\x04 \x01(\t\x12\x0b\n\x03vat\x18\x05 \x01(\t\x12\x17\n\x0f\x61mount_incl_vat\x18\x06 \x01(\t\x12\x10\n\x08\x63urrency\x18\x07 \x01(\t\x12\x0e\n\x06status\x18\x08 \x01(\t\"\x1f\n\x1d\x41\x64minServiceGetLicenceRequest\"J\n\x1e\x41\x64minServiceGetLicenceResponse\x12(\n\x07licence\x18\x01 \x01(\x0b\x32\x17.seatd.v1.LicenceDetail\",\n\x14ImportLicenceRequest\x12\x14\n\x0clicence_text\x18\x01 \x01(\t\"A\n\x15ImportLicenceResponse\x12(\n\x07licence\x18\x01 \x01(\x0b\x32\x17.seatd.v1.LicenceDetail\"\x15\n\x13\x43learLicenceRequest\"@\n\x14\x43learLicenceResponse\x12(\n\x07licence\x18\x01 \x01(\x0b\x32\x17.seatd.v1.LicenceDetail\"\x17\n\x15LicenceHistoryRequest\"H\n\x16LicenceHistoryResponse\x12.\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1d.seatd.v1.LicenceHistoryEntry\"&\n\x15SetActiveSeatsRequest\x12\r\n\x05seats\x18\x01 \x01(\r\"B\n\x16SetActiveSeatsResponse\x12(\n\x07licence\x18\x01 \x01(\x0b\x32\x17.seatd.v1.LicenceDetail\"\x15\n\x13ListSessionsRequest\"\xbc\x02\n\x14ListSessionsResponse\x12#\n\x08sessions\x18\x01 \x03(\x0b\x32\x11.seatd.v1.Session\x12\x15\n\x08seat_cap\x18\x02 \x01(\rH\x00\x88\x01\x01\x12\x0e\n\x06in_use\x18\x03 \x01(\r\x12/\n\x0bserver_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12!\n\x19server_utc_offset_seconds\x18\x05 \x01(\x05\x12\x17\n\x0fserver_timezone\x18\x06 \x01(\t\x12\x16\n\x0e\x64\x61\x65mon_version\x18\x07 \x01(\t\x12\x35\n\x11\x64\x61\x65mon_started_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07waiting\x18\t \x01(\rB\x0b\n\t_seat_cap\"2\n\x0c\x45victRequest\x12\x12\n\nsession_id\x18\x01 \x01(\x04\x12\x0e\n\x06reason\x18\x02 \x01(\t\"6\n\rEvictResponse\x12%\n\x05\x65nded\x18\x01 \x01(\x0b\x32\x16.seatd.v1.EndedSession2\xce\n\n\x0c\x41\x64minService\x12M\n\x0cListSessions\x12\x1d.seatd.v1.ListSessionsRequest\x1a\x1e.seatd.v1.ListSessionsResponse\x12\x38\n\x05\x45vict\x12\x16.seatd.v1.EvictRequest\x1a\x17.seatd.v1.EvictResponse\x12_\n\nGetLicence\x12\'.seatd.v1.AdminServiceGetLicenceRequest\x1a(.seatd.v1.AdminServiceGetLicenceResponse\x12P\n\rImportLicence\x12\x1e.seatd.v1.ImportLicenceRequest\x1a\x1f.seatd.v1.ImportLicenceResponse\x12M\n\x0c\x43learLicence\x12\x1d.seatd.v1.ClearLicenceRequest\x1a\x1e.seatd.v1.ClearLicenceResponse\x12S\n\x0eLicenceHistory\x12\x1f.seatd.v1.LicenceHistoryRequest\x1a .seatd.v1.LicenceHistoryResponse\x12S\n\x0eSetActiveSeats\x12\x1f.seatd.v1.SetActiveSeatsRequest\x1a .seatd.v1.SetActiveSeatsResponse\x12J\n\x0bSyncLicence\x12\x1c.seatd.v1.SyncLicenceRequest\x1a\x1d.seatd.v1.SyncLicenceResponse\x12\x65\n\x14RegisterInstallation\x12%.seatd.v1.RegisterInstallationRequest\x1a&.seatd.v1.RegisterInstallationResponse\x12G\n\nOrderSeats\x12\x1b.seatd.v1.OrderSeatsRequest\x1a\x1c.seatd.v1.OrderSeatsResponse\x12J\n\x0bReadJournal\x12\x1c.seatd.v1.ReadJournalRequest\x1a\x1d.seatd.v1.ReadJournalResponse\x12O\n\x0cWatchJournal\x12\x1d.seatd.v1.WatchJournalRequest\x1a\x1e.seatd.v1.WatchJournalResponse0\x01\x12P\n\rVerifyJournal\x12\x1e.seatd.v1.VerifyJournalRequest\x1a\x1f.seatd.v1.VerifyJournalResponse\x12J\n\x0b\x43reateToken\x12\x1c.seatd.v1.CreateTokenRequest\x1a\x1d.seatd.v1.CreateTokenResponse\x12G\n\nListTokens\x12\x1b.seatd.v1.ListTokensRequest\x1a\x1c.seatd.v1.ListTokensResponse\x12J\n\x0bRevokeToken\x12\x1c.seatd.v1.RevokeTokenRequest\x1a\x1d.seatd.v1.RevokeTokenResponse\x12=\n\x06\x42\x61\x63kup\x12\x17.seatd.v1.BackupRequest\x1a\x18.seatd.v1.BackupResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -69,40 +69,44 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VERIFYJOURNALRESPONSE']._serialized_end=1319
   _globals['_SYNCLICENCEREQUEST']._serialized_start=1321
   _globals['_SYNCLICENCEREQUEST']._serialized_end=1341
-  _globals['_SYNCLICENCERESPONSE']._serialized_start=1343
-  _globals['_SYNCLICENCERESPONSE']._serialized_end=1406
-  _globals['_ORDERSEATSREQUEST']._serialized_start=1408
-  _globals['_ORDERSEATSREQUEST']._serialized_end=1442
-  _globals['_ORDERSEATSRESPONSE']._serialized_start=1445
-  _globals['_ORDERSEATSRESPONSE']._serialized_end=1614
-  _globals['_ADMINSERVICEGETLICENCEREQUEST']._serialized_start=1616
-  _globals['_ADMINSERVICEGETLICENCEREQUEST']._serialized_end=1647
-  _globals['_ADMINSERVICEGETLICENCERESPONSE']._serialized_start=1649
-  _globals['_ADMINSERVICEGETLICENCERESPONSE']._serialized_end=1723
-  _globals['_IMPORTLICENCEREQUEST']._serialized_start=1725
-  _globals['_IMPORTLICENCEREQUEST']._serialized_end=1769
-  _globals['_IMPORTLICENCERESPONSE']._serialized_start=1771
-  _globals['_IMPORTLICENCERESPONSE']._serialized_end=1836
-  _globals['_CLEARLICENCEREQUEST']._serialized_start=1838
-  _globals['_CLEARLICENCEREQUEST']._serialized_end=1859
-  _globals['_CLEARLICENCERESPONSE']._serialized_start=1861
-  _globals['_CLEARLICENCERESPONSE']._serialized_end=1925
-  _globals['_LICENCEHISTORYREQUEST']._serialized_start=1927
-  _globals['_LICENCEHISTORYREQUEST']._serialized_end=1950
-  _globals['_LICENCEHISTORYRESPONSE']._serialized_start=1952
-  _globals['_LICENCEHISTORYRESPONSE']._serialized_end=2024
-  _globals['_SETACTIVESEATSREQUEST']._serialized_start=2026
-  _globals['_SETACTIVESEATSREQUEST']._serialized_end=2064
-  _globals['_SETACTIVESEATSRESPONSE']._serialized_start=2066
-  _globals['_SETACTIVESEATSRESPONSE']._serialized_end=2132
-  _globals['_LISTSESSIONSREQUEST']._serialized_start=2134
-  _globals['_LISTSESSIONSREQUEST']._serialized_end=2155
-  _globals['_LISTSESSIONSRESPONSE']._serialized_start=2158
-  _globals['_LISTSESSIONSRESPONSE']._serialized_end=2474
-  _globals['_EVICTREQUEST']._serialized_start=2476
-  _globals['_EVICTREQUEST']._serialized_end=2526
-  _globals['_EVICTRESPONSE']._serialized_start=2528
-  _globals['_EVICTRESPONSE']._serialized_end=2582
-  _globals['_ADMINSERVICE']._serialized_start=2585
-  _globals['_ADMINSERVICE']._serialized_end=3840
+  _globals['_REGISTERINSTALLATIONREQUEST']._serialized_start=1343
+  _globals['_REGISTERINSTALLATIONREQUEST']._serialized_end=1399
+  _globals['_REGISTERINSTALLATIONRESPONSE']._serialized_start=1401
+  _globals['_REGISTERINSTALLATIONRESPONSE']._serialized_end=1473
+  _globals['_SYNCLICENCERESPONSE']._serialized_start=1475
+  _globals['_SYNCLICENCERESPONSE']._serialized_end=1538
+  _globals['_ORDERSEATSREQUEST']._serialized_start=1540
+  _globals['_ORDERSEATSREQUEST']._serialized_end=1574
+  _globals['_ORDERSEATSRESPONSE']._serialized_start=1577
+  _globals['_ORDERSEATSRESPONSE']._serialized_end=1746
+  _globals['_ADMINSERVICEGETLICENCEREQUEST']._serialized_start=1748
+  _globals['_ADMINSERVICEGETLICENCEREQUEST']._serialized_end=1779
+  _globals['_ADMINSERVICEGETLICENCERESPONSE']._serialized_start=1781
+  _globals['_ADMINSERVICEGETLICENCERESPONSE']._serialized_end=1855
+  _globals['_IMPORTLICENCEREQUEST']._serialized_start=1857
+  _globals['_IMPORTLICENCEREQUEST']._serialized_end=1901
+  _globals['_IMPORTLICENCERESPONSE']._serialized_start=1903
+  _globals['_IMPORTLICENCERESPONSE']._serialized_end=1968
+  _globals['_CLEARLICENCEREQUEST']._serialized_start=1970
+  _globals['_CLEARLICENCEREQUEST']._serialized_end=1991
+  _globals['_CLEARLICENCERESPONSE']._serialized_start=1993
+  _globals['_CLEARLICENCERESPONSE']._serialized_end=2057
+  _globals['_LICENCEHISTORYREQUEST']._serialized_start=2059
+  _globals['_LICENCEHISTORYREQUEST']._serialized_end=2082
+  _globals['_LICENCEHISTORYRESPONSE']._serialized_start=2084
+  _globals['_LICENCEHISTORYRESPONSE']._serialized_end=2156
+  _globals['_SETACTIVESEATSREQUEST']._serialized_start=2158
+  _globals['_SETACTIVESEATSREQUEST']._serialized_end=2196
+  _globals['_SETACTIVESEATSRESPONSE']._serialized_start=2198
+  _globals['_SETACTIVESEATSRESPONSE']._serialized_end=2264
+  _globals['_LISTSESSIONSREQUEST']._serialized_start=2266
+  _globals['_LISTSESSIONSREQUEST']._serialized_end=2287
+  _globals['_LISTSESSIONSRESPONSE']._serialized_start=2290
+  _globals['_LISTSESSIONSRESPONSE']._serialized_end=2606
+  _globals['_EVICTREQUEST']._serialized_start=2608
+  _globals['_EVICTREQUEST']._serialized_end=2658
+  _globals['_EVICTRESPONSE']._serialized_start=2660
+  _globals['_EVICTRESPONSE']._serialized_end=2714
+  _globals['_ADMINSERVICE']._serialized_start=2717
+  _globals['_ADMINSERVICE']._serialized_end=4075
 # @@protoc_insertion_point(module_scope)

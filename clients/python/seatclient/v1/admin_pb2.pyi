@@ -436,6 +436,45 @@ class SyncLicenceRequest(_message.Message):
 Global___SyncLicenceRequest: _TypeAlias = SyncLicenceRequest  # noqa: Y015
 
 @_typing.final
+class RegisterInstallationRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REGISTRATION_CODE_FIELD_NUMBER: _builtins.int
+    registration_code: _builtins.str
+    def __init__(
+        self,
+        *,
+        registration_code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["registration_code", b"registration_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegisterInstallationRequest: _TypeAlias = RegisterInstallationRequest  # noqa: Y015
+
+@_typing.final
+class RegisterInstallationResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LICENCE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def licence(self) -> _types_pb2.LicenceDetail: ...
+    def __init__(
+        self,
+        *,
+        licence: _types_pb2.LicenceDetail | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["licence", b"licence"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["licence", b"licence"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegisterInstallationResponse: _TypeAlias = RegisterInstallationResponse  # noqa: Y015
+
+@_typing.final
 class SyncLicenceResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -75,6 +75,11 @@ class AdminServiceStub:
                 request_serializer=seatd_dot_v1_dot_admin__pb2.SyncLicenceRequest.SerializeToString,
                 response_deserializer=seatd_dot_v1_dot_admin__pb2.SyncLicenceResponse.FromString,
                 _registered_method=True)
+        self.RegisterInstallation = channel.unary_unary(
+                '/seatd.v1.AdminService/RegisterInstallation',
+                request_serializer=seatd_dot_v1_dot_admin__pb2.RegisterInstallationRequest.SerializeToString,
+                response_deserializer=seatd_dot_v1_dot_admin__pb2.RegisterInstallationResponse.FromString,
+                _registered_method=True)
         self.OrderSeats = channel.unary_unary(
                 '/seatd.v1.AdminService/OrderSeats',
                 request_serializer=seatd_dot_v1_dot_admin__pb2.OrderSeatsRequest.SerializeToString,
@@ -169,6 +174,14 @@ class AdminServiceServicer:
 
     def SyncLicence(self, request, context):
         """Sync with the vendor's cloud now; UNAVAILABLE with the reason when it fails.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RegisterInstallation(self, request, context):
+        """Registers this installation with the vendor's cloud using the one-time registration code
+        the vendor gave (then syncs); UNAVAILABLE with the cloud's reason when it is refused.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -270,6 +283,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.SyncLicence,
                     request_deserializer=seatd_dot_v1_dot_admin__pb2.SyncLicenceRequest.FromString,
                     response_serializer=seatd_dot_v1_dot_admin__pb2.SyncLicenceResponse.SerializeToString,
+            ),
+            'RegisterInstallation': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterInstallation,
+                    request_deserializer=seatd_dot_v1_dot_admin__pb2.RegisterInstallationRequest.FromString,
+                    response_serializer=seatd_dot_v1_dot_admin__pb2.RegisterInstallationResponse.SerializeToString,
             ),
             'OrderSeats': grpc.unary_unary_rpc_method_handler(
                     servicer.OrderSeats,
@@ -529,6 +547,33 @@ class AdminService:
             '/seatd.v1.AdminService/SyncLicence',
             seatd_dot_v1_dot_admin__pb2.SyncLicenceRequest.SerializeToString,
             seatd_dot_v1_dot_admin__pb2.SyncLicenceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterInstallation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/seatd.v1.AdminService/RegisterInstallation',
+            seatd_dot_v1_dot_admin__pb2.RegisterInstallationRequest.SerializeToString,
+            seatd_dot_v1_dot_admin__pb2.RegisterInstallationResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -46,6 +46,10 @@ class AdminServiceStub:
     """Owner or buyer only: active seats, at most the purchased ones."""
     SyncLicence: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SyncLicenceRequest, _admin_pb2.SyncLicenceResponse]
     """Sync with the vendor's cloud now; UNAVAILABLE with the reason when it fails."""
+    RegisterInstallation: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RegisterInstallationRequest, _admin_pb2.RegisterInstallationResponse]
+    """Registers this installation with the vendor's cloud using the one-time registration code
+    the vendor gave (then syncs); UNAVAILABLE with the cloud's reason when it is refused.
+    """
     OrderSeats: _grpc.UnaryUnaryMultiCallable[_admin_pb2.OrderSeatsRequest, _admin_pb2.OrderSeatsResponse]
     """Owner or buyer only: order extra seats from the cloud (prorated to the renewal date)."""
     ReadJournal: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ReadJournalRequest, _admin_pb2.ReadJournalResponse]
@@ -79,6 +83,10 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """Owner or buyer only: active seats, at most the purchased ones."""
     SyncLicence: _aio.UnaryUnaryMultiCallable[_admin_pb2.SyncLicenceRequest, _admin_pb2.SyncLicenceResponse]  # type: ignore[assignment]
     """Sync with the vendor's cloud now; UNAVAILABLE with the reason when it fails."""
+    RegisterInstallation: _aio.UnaryUnaryMultiCallable[_admin_pb2.RegisterInstallationRequest, _admin_pb2.RegisterInstallationResponse]  # type: ignore[assignment]
+    """Registers this installation with the vendor's cloud using the one-time registration code
+    the vendor gave (then syncs); UNAVAILABLE with the cloud's reason when it is refused.
+    """
     OrderSeats: _aio.UnaryUnaryMultiCallable[_admin_pb2.OrderSeatsRequest, _admin_pb2.OrderSeatsResponse]  # type: ignore[assignment]
     """Owner or buyer only: order extra seats from the cloud (prorated to the renewal date)."""
     ReadJournal: _aio.UnaryUnaryMultiCallable[_admin_pb2.ReadJournalRequest, _admin_pb2.ReadJournalResponse]  # type: ignore[assignment]
@@ -157,6 +165,16 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.SyncLicenceResponse, _abc.Awaitable[_admin_pb2.SyncLicenceResponse]]:
         """Sync with the vendor's cloud now; UNAVAILABLE with the reason when it fails."""
+
+    @_abc_1.abstractmethod
+    def RegisterInstallation(
+        self,
+        request: _admin_pb2.RegisterInstallationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.RegisterInstallationResponse, _abc.Awaitable[_admin_pb2.RegisterInstallationResponse]]:
+        """Registers this installation with the vendor's cloud using the one-time registration code
+        the vendor gave (then syncs); UNAVAILABLE with the cloud's reason when it is refused.
+        """
 
     @_abc_1.abstractmethod
     def OrderSeats(

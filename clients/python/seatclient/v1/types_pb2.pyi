@@ -88,6 +88,8 @@ class _LicenceStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Licence
     """Past the renewal date, inside the offline grace: everything still works."""
     LICENCE_STATUS_EXPIRED: _LicenceStatus.ValueType  # 4
     """Past the grace: no new grants."""
+    LICENCE_STATUS_TRANSFERRED: _LicenceStatus.ValueType  # 5
+    """The subscription moved to another base id: the licence here ended then, no new grants."""
 
 class LicenceStatus(_LicenceStatus, metaclass=_LicenceStatusEnumTypeWrapper): ...
 
@@ -99,6 +101,8 @@ LICENCE_STATUS_GRACE: LicenceStatus.ValueType  # 3
 """Past the renewal date, inside the offline grace: everything still works."""
 LICENCE_STATUS_EXPIRED: LicenceStatus.ValueType  # 4
 """Past the grace: no new grants."""
+LICENCE_STATUS_TRANSFERRED: LicenceStatus.ValueType  # 5
+"""The subscription moved to another base id: the licence here ended then, no new grants."""
 Global___LicenceStatus: _TypeAlias = LicenceStatus  # noqa: Y015
 
 class _EndKind:
@@ -309,6 +313,8 @@ class LicenceDetail(_message.Message):
     LATEST_CLIENT_VERSION_FIELD_NUMBER: _builtins.int
     NEXT_SERIAL_FIELD_NUMBER: _builtins.int
     NEXT_VALID_FROM_FIELD_NUMBER: _builtins.int
+    TRANSFERRED_TO_FIELD_NUMBER: _builtins.int
+    TRANSFERRED_AT_FIELD_NUMBER: _builtins.int
     in_use: _builtins.int
     clock_rollback: _builtins.bool
     """True while the server's clock is behind the trusted time."""
@@ -321,6 +327,8 @@ class LicenceDetail(_message.Message):
     """A licence already paid for a later period, installed on its start date without
     contacting the cloud; empty when none.
     """
+    transferred_to: _builtins.str
+    """Set when status is TRANSFERRED: the base id the subscription moved to, and when."""
     @_builtins.property
     def summary(self) -> Global___LicenceSummary: ...
     @_builtins.property
@@ -343,6 +351,8 @@ class LicenceDetail(_message.Message):
     def next_sync(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def next_valid_from(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def transferred_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -362,10 +372,12 @@ class LicenceDetail(_message.Message):
         latest_client_version: _builtins.str = ...,
         next_serial: _builtins.str = ...,
         next_valid_from: _timestamp_pb2.Timestamp | None = ...,
+        transferred_to: _builtins.str = ...,
+        transferred_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["issued_at", b"issued_at", "last_sync", b"last_sync", "licensee", b"licensee", "next_sync", b"next_sync", "next_valid_from", b"next_valid_from", "summary", b"summary", "trusted_time", b"trusted_time", "valid_from", b"valid_from"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["issued_at", b"issued_at", "last_sync", b"last_sync", "licensee", b"licensee", "next_sync", b"next_sync", "next_valid_from", b"next_valid_from", "summary", b"summary", "transferred_at", b"transferred_at", "trusted_time", b"trusted_time", "valid_from", b"valid_from"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["clock_rollback", b"clock_rollback", "cloud_url", b"cloud_url", "failed_syncs", b"failed_syncs", "in_use", b"in_use", "issued_at", b"issued_at", "last_sync", b"last_sync", "last_sync_error", b"last_sync_error", "latest_client_version", b"latest_client_version", "licensee", b"licensee", "next_serial", b"next_serial", "next_sync", b"next_sync", "next_valid_from", b"next_valid_from", "note", b"note", "summary", b"summary", "trusted_time", b"trusted_time", "valid_from", b"valid_from"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["clock_rollback", b"clock_rollback", "cloud_url", b"cloud_url", "failed_syncs", b"failed_syncs", "in_use", b"in_use", "issued_at", b"issued_at", "last_sync", b"last_sync", "last_sync_error", b"last_sync_error", "latest_client_version", b"latest_client_version", "licensee", b"licensee", "next_serial", b"next_serial", "next_sync", b"next_sync", "next_valid_from", b"next_valid_from", "note", b"note", "summary", b"summary", "transferred_at", b"transferred_at", "transferred_to", b"transferred_to", "trusted_time", b"trusted_time", "valid_from", b"valid_from"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
