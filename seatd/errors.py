@@ -163,6 +163,26 @@ class StateError(Exception):
     """The state directory cannot be used (at startup; not a gRPC error)."""
 
 
+RESTORE_ADVICE = (
+    "nothing was served and nothing was changed: restore the last good backup with "
+    "`seatd restore BACKUP` (check a backup first with `seatd restore --check BACKUP`)"
+)
+
+
+class StoreDamaged(StateError):
+    """The seat table is damaged or missing: it is never served, and never replaced by a
+    fresh one, so the site's identity, sessions and journal are not lost silently."""
+
+
+class DamagedRecord(StoreDamaged):
+    """One stored record does not decode; the message names its database and key."""
+
+    def __init__(self, db: str, key: str, problem: str) -> None:
+        super().__init__(f"record {key} in database {db!r} {problem}")
+        self.db = db
+        self.key = key
+
+
 class ConfigError(Exception):
     """A configuration value is out of bounds; the message names the key."""
 
