@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -222,6 +222,35 @@ def first_broken(links: Iterable[Link], start_prev: str = GENESIS) -> int | None
             return link.seq
         prev = claimed
     return None
+
+
+def tail_break(last: tuple[int, str], head: tuple[int, str]) -> int | None:
+    """Where the journal's last entry (seq, hash) departs from its recorded head, or None.
+
+    The head is stored with every commit, so a tail cut off (or an entry appended behind the
+    store's back) is caught even though the remaining entries still chain.
+    """
+    if last == head:
+        return None
+    if head[0] > last[0]:
+        return last[0] + 1
+    if head[0] < last[0]:
+        return head[0] + 1
+    return last[0]
+
+
+def first_unproven(
+    links: Sequence[Link], anchor: tuple[int, str], head: tuple[int, str]
+) -> int | None:
+    """The first seq the chain does not prove from `anchor` (the pruning checkpoint, or seq 0
+    and GENESIS) to `head`: an altered or missing entry, or a missing tail. None when intact."""
+    if links and links[0].seq != anchor[0] + 1:
+        return links[0].seq
+    broken = first_broken(links, anchor[1])
+    if broken is not None:
+        return broken
+    last = (links[-1].seq, str(json.loads(links[-1].raw)["hash"])) if links else anchor
+    return tail_break(last, head)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -77,3 +78,18 @@ def test_filter_matches_kind_user_session_and_time_range() -> None:
     assert journal.Filter(since=WHEN, until=WHEN + timedelta(seconds=1)).matches(entry)
     assert not journal.Filter(since=WHEN + timedelta(seconds=1)).matches(entry)
     assert not journal.Filter(until=WHEN).matches(entry)
+
+
+def test_a_removed_tail_is_caught_by_the_recorded_head() -> None:
+    """Entries cut off the end still chain, but the recorded head names the first missing."""
+    kept = links(6)[:4]
+    head = (6, json.loads(links(6)[-1].raw)["hash"])
+    assert journal.first_broken(kept) is None
+    assert journal.first_unproven(kept, (0, journal.GENESIS), head) == 5
+
+
+def test_a_chain_ending_at_its_recorded_head_is_intact() -> None:
+    """Every entry verifies and the last one is the head: nothing unproven."""
+    chain = links(6)
+    head = (6, json.loads(chain[-1].raw)["hash"])
+    assert journal.first_unproven(chain, (0, journal.GENESIS), head) is None
