@@ -10,14 +10,18 @@ import click
 import structlog
 import uvloop
 
-from seatd import __version__, daemon
+from seatd import __version__, daemon, integrity
 from seatd import config as config_mod
 from seatd import store as store_mod
 from seatd.clock import SystemClock
-from seatd.errors import ConfigError, StateError
+from seatd.errors import ConfigError, StateError, StoreDamaged
 from seatd.log import configure
 
 log = structlog.get_logger("seatd")
+
+# EX_DATAERR: restarting cannot mend a damaged or missing seat table, so the unit's
+# RestartPreventExitStatus= stops systemd from looping on it.
+EXIT_STORE_DAMAGED = 65
 
 
 def _overrides(**flags: Any) -> dict[str, dict[str, Any]]:
@@ -137,7 +141,28 @@ def serve(config_file: Path | None, **flags: Any) -> None:
     except StateError as exc:
         log.error("daemon.cannot_start", error=str(exc))
         click.echo(f"seatd: cannot start: {exc}", err=True)
-        sys.exit(1)
+        sys.exit(EXIT_STORE_DAMAGED if isinstance(exc, StoreDamaged) else 1)
+
+
+@main.command()
+@click.option("--config", "config_file", type=click.Path(path_type=Path))
+@click.option("--state-dir", type=click.Path(path_type=Path), help="LMDB state directory.")
+def init(config_file: Path | None, state_dir: Path | None) -> None:
+    """Create a new seat table (a new site) where there is none. Never replaces one."""
+    config = _load(config_file, {"state_dir": state_dir})
+    try:
+        store = store_mod.Store(config.store, create=True)
+    except StateError as exc:
+        raise click.ClickException(str(exc)) from None
+    base_id = store.load().base_id
+    store.close()
+    if store.created:
+        click.echo(f"created a new seat table in {config.store.state_dir}: base id {base_id}")
+    else:
+        click.echo(
+            f"{config.store.state_dir} already holds a seat table (base id {base_id}): "
+            "nothing changed"
+        )
 
 
 @main.command("check-config")
@@ -151,12 +176,18 @@ def check_config(config_file: Path | None, **flags: Any) -> None:
 @click.argument("backup", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("--config", "config_file", type=click.Path(path_type=Path))
 @click.option("--state-dir", type=click.Path(path_type=Path), help="LMDB state directory.")
-def restore(backup: Path, config_file: Path | None, state_dir: Path | None) -> None:
-    """Replace the daemon's state with a backup. Refuses while the daemon runs."""
-    config = _load(config_file, {"state_dir": state_dir})
-    target = config.store.state_dir
+@click.option("--check", is_flag=True, help="Only verify the backup; change nothing.")
+def restore(backup: Path, config_file: Path | None, state_dir: Path | None, check: bool) -> None:
+    """Replace the daemon's state with a backup, once it verifies. Refuses while the daemon
+    runs."""
     try:
-        snapshot = store_mod.restore(backup, target)
+        if check:
+            report = integrity.check_backup(backup)
+            click.echo(f"{backup} is a usable seat table backup: {report.summary()}")
+            return
+        config = _load(config_file, {"state_dir": state_dir})
+        target = config.store.state_dir
+        report = store_mod.restore(backup, target)
     except StateError as exc:
         if "another seatd" in str(exc):
             raise click.ClickException(
@@ -164,6 +195,5 @@ def restore(backup: Path, config_file: Path | None, state_dir: Path | None) -> N
             ) from None
         raise click.ClickException(str(exc)) from None
     click.echo(
-        f"restored {backup} into {target}: base id {snapshot.base_id}, "
-        f"{len(snapshot.sessions)} sessions; the previous state is kept beside it"
+        f"restored {backup} into {target}: {report.summary()}; the previous state is kept beside it"
     )

@@ -21,9 +21,10 @@ from rich.table import Table
 from seatclient.errors import detail_of
 from seatclient.v1 import admin_pb2, admin_pb2_grpc, types_pb2
 
-from seatd import filemodes, usage
+from seatd import filemodes, integrity, usage
 from seatd.auth import ROLES, USER_KEY
 from seatd.clock import SystemClock
+from seatd.errors import StateError
 
 DEFAULT_SOCKET = Path("/run/seatd/admin.sock")
 TIMEOUT = 10.0
@@ -869,7 +870,8 @@ def token_revoke(obj: Ctx, name: str) -> None:
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @click.pass_obj
 def backup(obj: Ctx, file: Path) -> None:
-    """A consistent copy of the daemon's state while it runs (restore with `seatd restore`)."""
+    """A consistent copy of the daemon's state while it runs, verified once written (every
+    page read, every record decoded, the hash chain checked); restore with `seatd restore`."""
     size = 0
     partial = file.with_name(file.name + ".partial")
     # The whole state (tokens, journal): readable by whoever runs seatctl backup, no one else.
@@ -877,5 +879,12 @@ def backup(obj: Ctx, file: Path) -> None:
         for part in admin.Backup(admin_pb2.BackupRequest(), timeout=600):
             out.write(part.chunk)
             size += len(part.chunk)
+    try:
+        report = integrity.check_backup(partial)
+    except StateError as exc:
+        partial.unlink(missing_ok=True)
+        raise click.ClickException(
+            f"the copy did not verify, so no backup was written to {file}: {exc}"
+        ) from None
     partial.replace(file)
-    click.echo(f"backup written to {file} ({size} bytes)")
+    click.echo(f"backup written to {file} ({size} bytes) and verified: {report.summary()}")

@@ -1,9 +1,14 @@
 """LMDB state: sessions, journal and meta, in one environment.
 
 A seat change and its journal entry always commit in one write transaction (`commit`),
-which only the writer thread of `seatd.committer` calls. Reads (`load`, `journal`) use read
+which only the writer thread of `seatd.committer` calls; the journal's head (sequence and
+hash) is written to meta in that same transaction. Reads (`load`, `journal`) use read
 transactions and may run on any thread. The store owns the state directory for the life of
 the process through an exclusive lock file, so two daemons never share one seat table.
+
+A seat table is created only on a first start: when the state directory does not exist or
+is empty, or by `seatd init`. An existing one is opened only after `seatd.integrity` has
+checked it; a directory seatd has used that holds no seat table is refused, never refilled.
 """
 
 from __future__ import annotations
@@ -14,8 +19,6 @@ import json
 import os
 import secrets
 import shutil
-import struct
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,15 +26,15 @@ from pathlib import Path
 from typing import Any
 
 import lmdb
+import structlog
 
-from seatd import filemodes, journal
-from seatd.errors import StateError, StorageFailed
+from seatd import filemodes, integrity, journal, records
+from seatd.errors import RESTORE_ADVICE, StateError, StorageFailed, StoreDamaged
 from seatd.model import (
     ActiveSeatsChanged,
     Ended,
     Event,
     Granted,
-    Holder,
     JournalPruned,
     LicenceCleared,
     LicenceInstalled,
@@ -43,9 +46,11 @@ from seatd.model import (
     WallSeen,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = records.SCHEMA_VERSION
 DEFAULT_MAP_SIZE = 1 << 30
-_U64 = struct.Struct(">Q")
+_U64 = records.U64
+_key = records.seq_key
+log = structlog.get_logger("seatd")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,78 +75,51 @@ class Snapshot:
     transferred: dict[str, str] | None = None
 
 
-def _key(n: int) -> bytes:
-    return _U64.pack(n)
-
-
-def _encode_session(s: Session) -> bytes:
-    h = s.holder
-    return journal.canonical(
-        {
-            "id": s.id,
-            "user_code": h.user_code,
-            "user_name": h.user_name,
-            "hostname": h.hostname,
-            "ip": h.ip,
-            "client_version": h.client_version,
-            "key": s.key,
-            "token": s.token,
-            "started_at": s.started_at.isoformat(),
-            "last_seen_at": s.last_seen_at.isoformat(),
-        }
-    )
-
-
-def _decode_session(raw: bytes) -> Session:
-    d: dict[str, Any] = json.loads(raw)
-    holder = Holder(d["user_code"], d["user_name"], d["hostname"], d["ip"], d["client_version"])
-    return Session(
-        id=d["id"],
-        holder=holder,
-        key=d["key"],
-        token=d["token"],
-        started_at=datetime.fromisoformat(d["started_at"]),
-        last_seen_at=datetime.fromisoformat(d["last_seen_at"]),
-        renewed_at=0.0,
-        expires_at=0.0,
-    )
-
-
-def restore(backup: Path, state_dir: Path) -> Snapshot:
-    """Replace the state in `state_dir` with `backup` (an LMDB data file).
-
-    Refuses while a daemon holds the state directory, and refuses a file that is not a seat
-    table of this schema. The state it replaces is kept beside it.
-    """
-    check_dir = Path(tempfile.mkdtemp(prefix="restore-", dir=state_dir))
+def restore(backup: Path, state_dir: Path) -> integrity.Report:
+    """Replace the seat table in `state_dir` with `backup` (an LMDB data file), once the
+    backup checks out. Refuses while a daemon holds the state directory; the table it
+    replaces is kept beside it."""
+    report = integrity.check_backup(backup)
+    lock_fd = Store._lock(state_dir)  # refuses while a daemon runs
     try:
-        filemodes.private_dir(check_dir / "seatd.lmdb")
-        filemodes.copy_private(backup, check_dir / "seatd.lmdb" / "data.mdb")
-        try:
-            probe = Store(StoreConfig(check_dir))
-        except StateError as exc:
-            raise StateError(f"{backup} is not a usable seat table backup: {exc}") from exc
-        snapshot = probe.load()
-        probe.close()
-        live = Store(StoreConfig(state_dir))  # takes the lock: refuses while a daemon runs
-        live.close()
         target = state_dir / "seatd.lmdb"
+        staged = state_dir / "seatd.lmdb.restoring"
+        shutil.rmtree(staged, ignore_errors=True)
+        filemodes.private_dir(staged)
+        filemodes.copy_private(backup, staged / "data.mdb")
+        filemodes.hand_over([staged, staged / "data.mdb"], state_dir)
         if target.exists():
-            kept = state_dir / f"seatd.lmdb.before-restore-{os.getpid()}"
-            target.rename(kept)
-        filemodes.private_dir(target)
-        filemodes.copy_private(check_dir / "seatd.lmdb" / "data.mdb", target / "data.mdb")
-        filemodes.hand_over([target, target / "data.mdb"], state_dir)
-        return snapshot
+            target.rename(state_dir / f"seatd.lmdb.before-restore-{os.getpid()}")
+        staged.rename(target)
     finally:
-        shutil.rmtree(check_dir, ignore_errors=True)
+        os.close(lock_fd)
+    return report
+
+
+def _used(state_dir: Path) -> bool:
+    """Whether seatd may have kept a seat table here. A first start finds no directory or an
+    empty one (systemd's StateDirectory= creates it empty before the first start)."""
+    try:
+        return any(state_dir.iterdir())
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # not a directory, or unreadable: taking the lock says why
 
 
 class Store:
-    def __init__(self, config: StoreConfig) -> None:
+    def __init__(self, config: StoreConfig, *, create: bool = False) -> None:
+        """Open the seat table in `config.state_dir` once `seatd.integrity` has checked it.
+
+        A new table is created on a first start (no directory, or an empty one), or with
+        `create` (`seatd init`) where there is none; otherwise a missing or empty data file,
+        or a damaged table, raises StoreDamaged: never a fresh site in place of the old one.
+        """
         self.path = config.state_dir
+        first_start = not _used(config.state_dir)
         self._lock_fd = self._lock(config.state_dir)
         try:
+            self.created = not self._check_existing(create or first_start)
             # Made here, 0700: given only a file mode, LMDB would create it without search bit.
             env_dir = filemodes.private_dir(config.state_dir / "seatd.lmdb")
             self._env = lmdb.open(
@@ -150,14 +128,49 @@ class Store:
         except (lmdb.Error, OSError) as exc:
             os.close(self._lock_fd)
             raise StateError(f"cannot open the seat table in {config.state_dir}: {exc}") from exc
+        except BaseException:
+            os.close(self._lock_fd)
+            raise
         self._meta = self._env.open_db(b"meta")
         self._sessions = self._env.open_db(b"sessions")
         self._journal = self._env.open_db(b"journal")
         self._licence = self._env.open_db(b"licence")
         self._history = self._env.open_db(b"licence_history")
         self._tokens = self._env.open_db(b"tokens")
-        self._check_schema()
-        self._head = self._journal_head()
+        if self.created:
+            self._create()
+        else:
+            self._upgrade()
+        self._head = self.recorded_head()
+
+    def _check_existing(self, may_create: bool) -> bool:
+        """Whether a seat table is there to open (checked); False when one may be created."""
+        data = self.path / "seatd.lmdb" / "data.mdb"
+        size = data.stat().st_size if data.exists() else None
+        if not size:
+            if may_create:
+                return False
+            raise StoreDamaged(
+                f"{self.path} has been used by seatd but holds no seat table ({data} is "
+                f"{'empty' if size == 0 else 'missing'}); seatd does not start a new site in "
+                f"its place (a new base id, no sessions, no journal): {RESTORE_ADVICE}. To "
+                "start over as a new site on purpose, run `seatd init` first"
+            )
+        try:
+            report = integrity.check(data.parent, live=True)
+        except StoreDamaged as exc:
+            raise StoreDamaged(
+                f"the seat table in {self.path} is damaged: {exc}; {RESTORE_ADVICE}"
+            ) from None
+        log.info(
+            "store.checked",
+            state_dir=str(self.path),
+            records=report.records,
+            sessions=report.sessions,
+            journal_entries=report.journal_entries,
+            head_seq=report.head_seq,
+        )
+        return True
 
     @staticmethod
     def _lock(state_dir: Path) -> int:
@@ -180,33 +193,55 @@ class Store:
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         return fd
 
-    def _check_schema(self) -> None:
+    def _create(self) -> None:
         with self._env.begin(write=True, db=self._meta) as txn:
-            found = txn.get(b"schema_version")
-            if txn.get(b"base_id") is None:
-                # The customer database's "Num ID": 17 random digits, fixed for good.
-                txn.put(b"base_id", str(10**16 + secrets.randbelow(9 * 10**16)).encode())
-            if txn.get(b"installation_secret") is None:
-                # Registered with the vendor's cloud at the first sync (trust on first use).
-                txn.put(b"installation_secret", secrets.token_urlsafe(32).encode())
-            if found is None:
+            # The customer database's "Num ID": 17 random digits, fixed for good.
+            base_id = str(10**16 + secrets.randbelow(9 * 10**16))
+            txn.put(b"base_id", base_id.encode())
+            # Registered with the vendor's cloud at the first sync (trust on first use).
+            txn.put(b"installation_secret", secrets.token_urlsafe(32).encode())
+            txn.put(b"schema_version", str(SCHEMA_VERSION).encode())
+            txn.put(b"next_session_id", b"1")
+            txn.put(b"journal_head", records.encode_chain_point(0, journal.GENESIS))
+        log.info("store.created", state_dir=str(self.path), base_id=base_id)
+
+    def _upgrade(self) -> None:
+        """Bring a checked table of an older schema to this one, in one transaction."""
+        with self._env.begin(write=True, db=self._meta) as txn:
+            found = records.decode_number(
+                "meta", b"schema_version", txn.get(b"schema_version") or b""
+            )
+            if found == 1:
+                if txn.get(b"installation_secret") is None:
+                    txn.put(b"installation_secret", secrets.token_urlsafe(32).encode())
+                # Schema 1 kept no head: the chain's last entry as found becomes it.
+                cursor = txn.cursor(db=self._journal)
+                if cursor.last():
+                    entry = records.decode_entry(cursor.key(), cursor.value())
+                    head = (int(entry["seq"]), str(entry["hash"]))
+                else:
+                    head = self._chain_point(txn, b"journal_checkpoint")
+                txn.put(b"journal_head", records.encode_chain_point(*head))
                 txn.put(b"schema_version", str(SCHEMA_VERSION).encode())
-                txn.put(b"next_session_id", b"1")
+                log.info("store.upgraded", from_schema=1, to_schema=SCHEMA_VERSION)
                 return
-        if int(found) != SCHEMA_VERSION:
+        if found != SCHEMA_VERSION:
             self.close()
             raise StateError(
-                f"the seat table in {self.path} has schema version {int(found)}, this seatd "
+                f"the seat table in {self.path} has schema version {found}, this seatd "
                 f"reads version {SCHEMA_VERSION}: restore a backup made by a matching version"
             )
 
-    def _journal_head(self) -> tuple[int, str]:
-        with self._env.begin(db=self._journal) as txn:
-            cursor = txn.cursor()
-            if not cursor.last():
-                return 0, journal.GENESIS
-            seq = _U64.unpack(cursor.key())[0]
-            return seq, str(json.loads(cursor.value())["hash"])
+    def _chain_point(self, txn: lmdb.Transaction, key: bytes) -> tuple[int, str]:
+        raw = txn.get(key, db=self._meta)
+        if raw is None:
+            return 0, journal.GENESIS
+        return records.decode_chain_point("meta", key, bytes(raw))
+
+    def recorded_head(self) -> tuple[int, str]:
+        """The journal's head (seq, hash) as meta records it, written with every commit."""
+        with self._env.begin() as txn:
+            return self._chain_point(txn, b"journal_head")
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -222,13 +257,18 @@ class Store:
                 raise StateError("the seat table has no schema version")
 
     def load(self) -> Snapshot:
+        """The state to serve. Raises DamagedRecord naming a record that does not decode."""
         with self._env.begin() as txn:
             meta = txn.cursor(db=self._meta)
-            next_id = int(meta.get(b"next_session_id") or b"1")
-            base_id = bytes(meta.get(b"base_id") or b"").decode()
+            next_id = records.decode_number(
+                "meta", b"next_session_id", meta.get(b"next_session_id") or b""
+            )
+            base_id = records.decode_text("meta", b"base_id", meta.get(b"base_id") or b"")
             last_seen = meta.get(b"last_seen")
-            secret = bytes(meta.get(b"installation_secret") or b"").decode()
-            sessions = [_decode_session(v) for _, v in txn.cursor(db=self._sessions)]
+            secret = records.decode_text(
+                "meta", b"installation_secret", meta.get(b"installation_secret") or b""
+            )
+            sessions = [records.decode_session(k, v) for k, v in txn.cursor(db=self._sessions)]
             text = txn.get(b"current", db=self._licence)
             active = txn.get(b"active_seats", db=self._licence)
             upcoming = txn.get(b"next", db=self._licence)
@@ -237,9 +277,11 @@ class Store:
             sessions,
             next_id,
             base_id,
-            bytes(text).decode() if text is not None else None,
-            int(active) if active is not None else None,
-            datetime.fromisoformat(bytes(last_seen).decode()) if last_seen else None,
+            records.decode_text("licence", b"current", text) if text is not None else None,
+            records.decode_number("licence", b"active_seats", active)
+            if active is not None
+            else None,
+            records.decode_time("meta", b"last_seen", last_seen) if last_seen else None,
             secret,
             bytes(upcoming).decode() if upcoming is not None else None,
             json.loads(bytes(moved)) if moved is not None else None,
@@ -247,7 +289,7 @@ class Store:
 
     def licence_history(self) -> list[dict[str, Any]]:
         with self._env.begin(db=self._history) as txn:
-            return [json.loads(v) for _, v in txn.cursor()]
+            return [records.decode_history(k, v) for k, v in txn.cursor()]
 
     def journal_links(self) -> Iterator[journal.Link]:
         with self._env.begin(db=self._journal) as txn:
@@ -271,23 +313,20 @@ class Store:
                     found.append((_U64.unpack(k)[0], bytes(v), entry))
         return found, False
 
-    def checkpoint(self) -> tuple[int, str]:
-        """The last pruned seq and its hash: where verification starts (0, GENESIS if none)."""
-        with self._env.begin(db=self._meta) as txn:
-            raw = txn.get(b"journal_checkpoint")
-        if raw is None:
-            return 0, journal.GENESIS
-        found = json.loads(bytes(raw))
-        return int(found["seq"]), str(found["hash"])
-
     def verify_journal(self) -> tuple[int, int | None, int]:
-        """Entries, the first broken seq (None if intact), and the last seq."""
-        links = list(self.journal_links())
+        """Entries, the first seq the chain does not prove (None if intact), and the last seq.
+
+        The chain runs from the pruning checkpoint to the head recorded in meta, so a removed
+        tail is caught too. One read transaction: a commit meanwhile cannot look like one.
+        """
+        with self._env.begin() as txn:
+            links = [
+                journal.Link(_U64.unpack(k)[0], bytes(v)) for k, v in txn.cursor(db=self._journal)
+            ]
+            anchor = self._chain_point(txn, b"journal_checkpoint")
+            head = self._chain_point(txn, b"journal_head")
         last = links[-1].seq if links else 0
-        seq, anchor = self.checkpoint()
-        if links and links[0].seq != seq + 1:
-            return len(links), links[0].seq, last
-        return len(links), journal.first_broken(links, anchor), last
+        return len(links), journal.first_unproven(links, anchor, head), last
 
     def _prune(self, txn: lmdb.Transaction, up_to: int) -> dict[str, Any]:
         cursor = txn.cursor(db=self._journal)
@@ -319,7 +358,7 @@ class Store:
                 for event in events:
                     if isinstance(event, Granted):
                         s = event.session
-                        txn.put(_key(s.id), _encode_session(s), db=self._sessions)
+                        txn.put(_key(s.id), records.encode_session(s), db=self._sessions)
                         txn.put(b"next_session_id", str(s.id + 1).encode(), db=self._meta)
                     elif isinstance(event, Ended):
                         txn.delete(_key(event.ending.session.id), db=self._sessions)
@@ -333,6 +372,8 @@ class Store:
                     seq += 1
                     raw, prev = journal.chain(fields, seq, prev)
                     txn.put(_key(seq), raw, db=self._journal, append=True)
+                if (seq, prev) != self._head:
+                    txn.put(b"journal_head", records.encode_chain_point(seq, prev), db=self._meta)
         except lmdb.MapFullError as exc:
             raise StorageFailed("the seat table has reached its configured map size") from exc
         except (lmdb.Error, OSError) as exc:
@@ -342,7 +383,7 @@ class Store:
 
     def tokens(self) -> list[dict[str, Any]]:
         with self._env.begin(db=self._tokens) as txn:
-            return [json.loads(bytes(v)) for _, v in txn.cursor()]
+            return [records.decode_token(k, v) for k, v in txn.cursor()]
 
     def _put_state(self, txn: lmdb.Transaction, event: Event) -> None:
         if isinstance(event, TokenCreated):
