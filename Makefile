@@ -20,8 +20,15 @@ $(BUF):
 	mkdir -p $(TOOLS)
 	npm install --silent --no-save --no-fund --no-audit --prefix $(TOOLS) @bufbuild/buf@$(BUF_VERSION)
 
+# `make run ARGS="--dev-seats 2 --trusted-key vendor.pub"`: any `seatd serve` flag; a flag in
+# ARGS wins over the same one here. RUN_DIR holds the state and the admin socket.
+RUN_DIR ?= var
+ARGS ?=
 run: $(STAMP)
-	$(VENV)/bin/seatd serve --state-dir var --listen 127.0.0.1:7117 --admin-socket var/admin.sock
+	@echo 'seatctl and seat, from another terminal, after pasting this line:'
+	@echo '  export SEATD_ADMIN_SOCKET="$(abspath $(RUN_DIR))/admin.sock" PATH="$(abspath $(VENV))/bin:$$PATH"'
+	exec $(VENV)/bin/seatd serve --state-dir $(RUN_DIR) --listen 127.0.0.1:7117 \
+		--admin-socket $(RUN_DIR)/admin.sock $(ARGS)
 
 test: $(STAMP) check-proto buf-lint lint systemd-tools
 	$(PY) -m pytest -q

@@ -152,20 +152,31 @@ def session_json(s: types_pb2.Session) -> dict[str, Any]:
     type=click.Path(path_type=Path),
     default=DEFAULT_SOCKET,
     envvar="SEATD_ADMIN_SOCKET",
+    show_envvar=True,
     show_default=True,
-    help="The daemon's admin socket.",
+    help="The daemon's admin socket (`make run` prints the export line for its own).",
 )
-@click.option("--remote", envvar="SEATD_REMOTE", help="HOST:PORT of a remote daemon (TLS).")
+@click.option(
+    "--remote",
+    envvar="SEATD_REMOTE",
+    show_envvar=True,
+    help="HOST:PORT of a remote daemon (TLS).",
+)
 @click.option(
     "--ca",
     type=click.Path(path_type=Path),
     envvar="SEATD_CA",
+    show_envvar=True,
     help="CA certificate of the remote daemon.",
 )
 @click.option("--cert", type=click.Path(path_type=Path), help="Client certificate (mTLS).")
 @click.option("--key", type=click.Path(path_type=Path), help="Client certificate's key.")
 @click.option(
-    "--token", envvar="SEATD_TOKEN", default="", help="Admin token (seatctl token create)."
+    "--token",
+    envvar="SEATD_TOKEN",
+    show_envvar=True,
+    default="",
+    help="Admin token (seatctl token create).",
 )
 @click.pass_context
 def main(
