@@ -27,7 +27,7 @@ ARGS ?=
 run: $(STAMP)
 	@echo 'seatctl and seat, from another terminal, after pasting this line:'
 	@echo '  export SEATD_ADMIN_SOCKET="$(abspath $(RUN_DIR))/admin.sock" PATH="$(abspath $(VENV))/bin:$$PATH"'
-	exec $(VENV)/bin/seatd serve --state-dir $(RUN_DIR) --listen 127.0.0.1:7117 \
+	@exec $(VENV)/bin/seatd serve --state-dir $(RUN_DIR) --listen 127.0.0.1:7117 \
 		--admin-socket $(RUN_DIR)/admin.sock $(ARGS)
 
 test: $(STAMP) check-proto buf-lint lint systemd-tools
