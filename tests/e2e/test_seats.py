@@ -60,11 +60,11 @@ def test_evicted_client_hears_the_reason_within_a_second(
         victim = client.acquire(user_code="AA", user_name="A A", on_event=listen)
         other = client.acquire(user_code="BB", user_name="B B")
         wait_for(lambda: daemon.sessions()["sessions"][0]["attached"], 5, "attached stream")
-        started = time.monotonic()
         out = daemon.ctl("evict", str(victim.session_id), "--reason", "Dépassement connexions")
         assert out.returncode == 0, out.stderr
+        # Within 1 s of the daemon's answer to seatctl: how long seatctl itself took to start
+        # depends on the machine's load, not on the daemon.
         assert got_it.wait(1.0), f"no eviction within 1 s: {heard}"
-        assert time.monotonic() - started < 1.0 + 0.5  # seatctl start-up included
         evicted = next(e for e in heard if isinstance(e, EvictedEvent))
         assert (evicted.reason, evicted.by) == ("Dépassement connexions", getpass.getuser())
         assert victim.wait(2) is SeatState.EVICTED
