@@ -205,7 +205,15 @@ async def _serve(
         task.add_done_callback(reloads.discard)
 
     loop.add_signal_handler(signal.SIGHUP, hup)
+    metrics_server = None
     try:
+        # Every listener is bound before anything says ready: build() bound the gRPC ones.
+        if config.metrics.listen:
+            metrics_server = metrics.serve(config.metrics, service, cloud)
+            log.info(
+                "daemon.metrics",
+                listen=f"{config.metrics.listen.rpartition(':')[0]}:{metrics_server.server_port}",
+            )
         await watch.tick()
         await service.committer.submit(
             (
@@ -234,12 +242,6 @@ async def _serve(
             seat_cap=cap if cap is not None else "unlimited",
             in_use=arbiter.in_use,
         )
-        metrics_port = metrics.serve(config.metrics, service, cloud) if config.metrics.listen else 0
-        if metrics_port:
-            log.info(
-                "daemon.metrics",
-                listen=f"{config.metrics.listen.rpartition(':')[0]}:{metrics_port}",
-            )
         await install_licence_file(service, config.licence.file)
         notifier.ready(status())
         await stop.wait()
@@ -266,5 +268,8 @@ async def _serve(
                 await task
         await cloud.close()
         await health_channel.close()
+        if metrics_server is not None:
+            await asyncio.to_thread(metrics_server.shutdown)
+            metrics_server.server_close()
         service.committer.close()
     log.info("daemon.stopped")

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -86,12 +87,16 @@ class SeatCollector(Collector):
             )
 
 
-def serve(config: MetricsConfig, service: SeatService, cloud: CloudSync | None) -> int:
-    """Start the /metrics endpoint in a thread; return its port."""
-    REGISTRY.register(SeatCollector(service, cloud))
+def serve(config: MetricsConfig, service: SeatService, cloud: CloudSync | None) -> WSGIServer:
+    """Bind the /metrics endpoint and serve it in a thread; `shutdown()` stops it."""
     host, _, port = config.listen.rpartition(":")
     try:
         server, _ = start_http_server(int(port), addr=host.strip("[]"), registry=REGISTRY)
     except (OSError, ValueError) as exc:
-        raise StateError(f"cannot serve metrics on {config.listen}: {exc}") from exc
-    return int(server.server_port)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise StateError(
+            f"cannot serve metrics on {config.listen}: {reason}; change metrics.listen "
+            '(--metrics-listen), or set it to "" to serve no metrics'
+        ) from exc
+    REGISTRY.register(SeatCollector(service, cloud))
+    return server

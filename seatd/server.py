@@ -83,7 +83,10 @@ def _claim_socket(path: Path) -> None:
     except OSError:
         path.unlink()
     else:
-        raise StateError(f"another daemon is answering on the admin socket {path}")
+        raise StateError(
+            f"another daemon is answering on the admin socket {path}; stop it, or change "
+            "server.admin_socket (--admin-socket)"
+        )
     finally:
         probe.close()
 
@@ -128,7 +131,9 @@ def _tls(cert: str, key: str, client_ca: str, *, require_client: bool) -> grpc.S
     )
 
 
-def _bind(server: grpc.aio.Server, address: str, creds: grpc.ServerCredentials | None) -> int:
+def _bind(
+    server: grpc.aio.Server, address: str, creds: grpc.ServerCredentials | None, setting: str
+) -> int:
     try:
         port = (
             server.add_secure_port(address, creds) if creds else server.add_insecure_port(address)
@@ -138,7 +143,7 @@ def _bind(server: grpc.aio.Server, address: str, creds: grpc.ServerCredentials |
     if port == 0:
         raise StateError(
             f"cannot listen on {address}: the address is in use or not available "
-            "(is another seatd running?)"
+            f"(is another seatd running?); change {setting}"
         )
     return port
 
@@ -171,7 +176,7 @@ def build(
             note="workstations connect without TLS: for development only; "
             "set server.tls_cert and server.tls_key",
         )
-    port = _bind(seat, config.listen, seat_creds)
+    port = _bind(seat, config.listen, seat_creds, "server.listen (--listen)")
 
     admin_config = admin_config or AdminConfig()
     admin_service = admin_pb2.DESCRIPTOR.services_by_name["AdminService"]
@@ -192,7 +197,10 @@ def build(
     try:
         admin.add_insecure_port(f"unix:{config.admin_socket}")
     except RuntimeError as exc:
-        raise StateError(f"cannot create the admin socket {config.admin_socket}: {exc}") from exc
+        raise StateError(
+            f"cannot create the admin socket {config.admin_socket}: {exc}; change "
+            "server.admin_socket (--admin-socket)"
+        ) from exc
     servers = Servers(seat, admin, port, checkers)
     if admin_config.listen:
         # grpc either requires and verifies client certificates or does not ask for them:
@@ -204,7 +212,7 @@ def build(
             require_client=bool(admin_config.client_ca),
         )
         servers.remote = admin_server()
-        servers.remote_port = _bind(servers.remote, admin_config.listen, creds)
+        servers.remote_port = _bind(servers.remote, admin_config.listen, creds, "admin.listen")
     return servers
 
 

@@ -6,14 +6,17 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import READY, wait_for
+from tests.certs import make_tls
+from tests.e2e.conftest import FAST, READY, Daemon, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -142,3 +145,92 @@ def test_the_readme_first_commands_work_as_printed(
         if holder.poll() is None:
             holder.kill()
             holder.wait(10)
+
+
+def start_second(
+    first: Daemon, tmp_path: Path, short_dir: Path, *flags: str
+) -> tuple[subprocess.CompletedProcess[str], list[bytes]]:
+    """A second daemon on the host, `flags` making one of its listeners collide with `first`;
+    it runs to its exit. Returns how it ended and what it told systemd."""
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(short_dir / "notify"))
+    notify.setblocking(False)
+    cmd = [
+        sys.executable,
+        "-m",
+        "seatd",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--state-dir",
+        str(tmp_path / "state-second"),
+        "--admin-socket",
+        str(short_dir / "second.sock"),
+        *FAST,
+        *flags,
+    ]
+    env = {**os.environ, "NOTIFY_SOCKET": str(short_dir / "notify")}
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=30, env=env)
+    told = []
+    with notify:
+        while True:
+            try:
+                told.append(notify.recv(4096))
+            except BlockingIOError:
+                return done, told
+
+
+def metrics_port(daemon: Daemon) -> int:
+    found = re.search(
+        r"event=daemon\.metrics listen=127\.0\.0\.1:(\d+)", daemon.log_path.read_text()
+    )
+    assert found, daemon.log_path.read_text()
+    return int(found.group(1))
+
+
+@pytest.mark.parametrize(
+    ("collide", "setting"),
+    [
+        (lambda d: ["--metrics-listen", f"127.0.0.1:{metrics_port(d)}"], "metrics.listen"),
+        (lambda d: ["--listen", d.target], "server.listen"),
+        (lambda d: ["--admin-socket", str(d.socket)], "server.admin_socket"),
+    ],
+    ids=["metrics", "workstations", "admin-socket"],
+)
+def test_a_second_daemon_on_a_taken_listener_fails_before_ready(
+    make_daemon: Callable[..., Daemon],
+    tmp_path: Path,
+    short_dir: Path,
+    collide: Callable[[Daemon], list[str]],
+    setting: str,
+) -> None:
+    """A second daemon whose listener is taken exits 1 with one error naming the address and
+    the setting to change: no traceback, no `daemon.ready`, no READY=1 to systemd."""
+    first = make_daemon()
+    flags = collide(first)
+    done, told = start_second(first, tmp_path, short_dir, *flags)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "Traceback" not in output
+    assert "daemon.ready" not in output
+    assert not any(b"READY=1" in m for m in told)
+    assert flags[1] in done.stderr and setting in done.stderr and flags[0] in done.stderr
+    assert first.sessions()["in_use"] == 0
+
+
+def test_a_taken_remote_admin_port_fails_before_ready(
+    make_daemon: Callable[..., Daemon], tmp_path: Path, short_dir: Path
+) -> None:
+    """A remote admin listener on a taken port fails the start, naming admin.listen."""
+    first = make_daemon()
+    _ca, cert, key = make_tls(tmp_path)
+    config = tmp_path / "second.toml"
+    config.write_text(
+        f'[admin]\nlisten = "{first.target}"\ntls_cert = "{cert}"\ntls_key = "{key}"\n'
+    )
+    done, told = start_second(first, tmp_path, short_dir, "--config", str(config))
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "Traceback" not in output and "daemon.ready" not in output
+    assert not any(b"READY=1" in m for m in told)
+    assert first.target in done.stderr and "admin.listen" in done.stderr
