@@ -70,10 +70,9 @@ class Daemon:
     def target(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self) -> Daemon:
-        self.runs += 1
-        log = self.log.with_suffix(f".{self.runs}.log")
-        cmd = [
+    def command(self) -> list[str]:
+        """`seatd serve` with this daemon's addresses, state and flags."""
+        return [
             *self.runner,
             sys.executable,
             "-m",
@@ -87,9 +86,13 @@ class Daemon:
             str(self.socket),
             *self.flags,
         ]
+
+    def start(self) -> Daemon:
+        self.runs += 1
+        log = self.log.with_suffix(f".{self.runs}.log")
         with log.open("wb") as out:
             self.proc = subprocess.Popen(
-                cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **self.env}
+                self.command(), stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **self.env}
             )
         proc = self.proc
 

@@ -8,7 +8,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,29 +147,18 @@ def test_the_readme_first_commands_work_as_printed(
 
 
 def start_second(
-    first: Daemon, tmp_path: Path, short_dir: Path, *flags: str
+    tmp_path: Path, short_dir: Path, *flags: str
 ) -> tuple[subprocess.CompletedProcess[str], list[bytes]]:
-    """A second daemon on the host, `flags` making one of its listeners collide with `first`;
-    it runs to its exit. Returns how it ended and what it told systemd."""
+    """A second daemon on the host, `flags` making one of its listeners collide with the
+    first's; it runs to its exit. Returns how it ended and what it told systemd."""
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(str(short_dir / "notify"))
     notify.setblocking(False)
-    cmd = [
-        sys.executable,
-        "-m",
-        "seatd",
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--state-dir",
-        str(tmp_path / "state-second"),
-        "--admin-socket",
-        str(short_dir / "second.sock"),
-        *FAST,
-        *flags,
-    ]
+    second = Daemon(
+        tmp_path / "state-second", short_dir / "second.sock", tmp_path / "second", [*FAST, *flags]
+    )
     env = {**os.environ, "NOTIFY_SOCKET": str(short_dir / "notify")}
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=30, env=env)
+    done = subprocess.run(second.command(), capture_output=True, text=True, timeout=30, env=env)
     told = []
     with notify:
         while True:
@@ -208,7 +196,7 @@ def test_a_second_daemon_on_a_taken_listener_fails_before_ready(
     the setting to change: no traceback, no `daemon.ready`, no READY=1 to systemd."""
     first = make_daemon()
     flags = collide(first)
-    done, told = start_second(first, tmp_path, short_dir, *flags)
+    done, told = start_second(tmp_path, short_dir, *flags)
     output = done.stdout + done.stderr
     assert done.returncode == 1, output
     assert "Traceback" not in output
@@ -228,7 +216,7 @@ def test_a_taken_remote_admin_port_fails_before_ready(
     config.write_text(
         f'[admin]\nlisten = "{first.target}"\ntls_cert = "{cert}"\ntls_key = "{key}"\n'
     )
-    done, told = start_second(first, tmp_path, short_dir, "--config", str(config))
+    done, told = start_second(tmp_path, short_dir, "--config", str(config))
     output = done.stdout + done.stderr
     assert done.returncode == 1, output
     assert "Traceback" not in output and "daemon.ready" not in output
