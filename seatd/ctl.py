@@ -94,15 +94,45 @@ class Ctx:
                 )
                 yield stub
             except grpc.RpcError as exc:
-                fail_rpc(exc, self.socket)
+                fail_rpc(exc, self.socket, self.remote)
 
 
-def fail_rpc(exc: grpc.RpcError, socket: Path) -> NoReturn:
+# What grpc's UNAVAILABLE details say when the TLS handshake, not the network, failed.
+_TLS_FAILURES = ("ssl", "tls", "handshake", "certificate")
+
+
+def _unreachable_remote(exc: grpc.RpcError, remote: Remote) -> str:
+    details = str(exc.details() or "")
+    # grpc's details end with the OS's or the TLS library's own words: "Connection refused".
+    last = details.rpartition(": ")[2].rstrip("].") or "no detail"
+    if exc.code() is grpc.StatusCode.DEADLINE_EXCEEDED:
+        return f"cannot reach seatd at {remote.target}: no answer within {TIMEOUT:g} s"
+    if any(word in details.lower() for word in _TLS_FAILURES):
+        if "CERTIFICATE_VERIFY_FAILED" in details:
+            last = "its certificate is not trusted"
+        ca = (
+            f"is {remote.ca} the CA that signed the daemon's [admin] tls_cert?"
+            if remote.ca
+            else "pass --ca CA.pem, the CA that signed the daemon's [admin] tls_cert"
+        )
+        return f"cannot reach seatd at {remote.target}: the TLS handshake failed ({last}); {ca}"
+    return (
+        f"cannot reach seatd at {remote.target}: {last}. "
+        "Is the daemon running, with [admin] listen on that address?"
+    )
+
+
+def fail_rpc(exc: grpc.RpcError, socket: Path, remote: Remote | None = None) -> NoReturn:
     code = exc.code()
     detail = detail_of(exc)
     if detail.reason:
         # The daemon answered: its message says what happened and what to do.
         msg = f"{detail.message} ({detail.reason})"
+    elif remote is not None and code in (
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+    ):
+        msg = _unreachable_remote(exc, remote)
     elif code is grpc.StatusCode.UNAVAILABLE and not socket.exists():
         msg = (
             f"cannot reach seatd: no admin socket at {socket}. Is the daemon running? "

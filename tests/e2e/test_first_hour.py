@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.certs import make_tls
-from tests.e2e.conftest import FAST, READY, Daemon, wait_for
+from tests.e2e.conftest import BIN, FAST, READY, Daemon, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -222,3 +222,49 @@ def test_a_taken_remote_admin_port_fails_before_ready(
     assert "Traceback" not in output and "daemon.ready" not in output
     assert not any(b"READY=1" in m for m in told)
     assert first.target in done.stderr and "admin.listen" in done.stderr
+
+
+GRPC_LOG_LINE = re.compile(r"^[DIWEF]\d{4} \d\d:\d\d:\d\d", re.M)
+
+
+def remote_ctl(target: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """seatctl --remote as a user runs it: no SEATD_* settings in the environment."""
+    env = {k: v for k, v in ENV.items() if not k.startswith(("SEATD_", "GRPC_"))}
+    return subprocess.run(
+        [str(BIN / "seatctl"), "--remote", target, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+
+
+def test_remote_without_ca_names_the_target_and_the_tls_reason(
+    make_daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    """`seatctl --remote` to a daemon whose certificate it cannot verify (no --ca) says which
+    target, that the certificate is not trusted and to pass --ca: one line, no gRPC log."""
+    _ca, cert, key = make_tls(tmp_path)
+    config = tmp_path / "remote.toml"
+    config.write_text(f'[admin]\nlisten = "127.0.0.1:0"\ntls_cert = "{cert}"\ntls_key = "{key}"\n')
+    daemon = make_daemon("--config", str(config))
+    found = re.search(r"admin_listen=(127\.0\.0\.1:\d+)", daemon.log_path.read_text())
+    assert found
+    done = remote_ctl(found.group(1), "--token", "sdt_x", "sessions")
+    print(done.stderr)
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1 and not GRPC_LOG_LINE.search(done.stderr)
+    assert found.group(1) in done.stderr and "--ca" in done.stderr
+    assert "certificate" in done.stderr and "admin.sock" not in done.stderr
+
+
+def test_remote_unreachable_names_the_target(tmp_path: Path) -> None:
+    """`seatctl --remote` to a port nobody listens on names that target, not the socket."""
+    with socket.socket() as bound:  # bound, not listening: connections to it are refused
+        bound.bind(("127.0.0.1", 0))
+        target = f"127.0.0.1:{bound.getsockname()[1]}"
+        done = remote_ctl(target, "sessions")
+    print(done.stderr)
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1 and not GRPC_LOG_LINE.search(done.stderr)
+    assert target in done.stderr and "admin.sock" not in done.stderr
