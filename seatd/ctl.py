@@ -394,6 +394,8 @@ def print_licence(d: types_pb2.LicenceDetail) -> None:
         grid.add_row("Serial", j["serial"])
     if j["next_serial"]:
         grid.add_row("Next licence", f"{j['next_serial']}, installed on {j['next_valid_from']}")
+    if j["order_url"]:
+        grid.add_row("Order more", j["order_url"])
     if j["clock_rollback"]:
         grid.add_row("Clock", f"set back: licence dates use {j['trusted_time']}")
     if j["note"]:

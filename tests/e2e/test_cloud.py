@@ -298,6 +298,7 @@ def test_transfer_auto_renew_and_order_url_reach_the_daemon(
         True,
         "https://vendor.example/order",
     )
+    assert "https://vendor.example/order" in daemon.ctl("licence", "show").stdout
     cloud.admin("auto-renew", "--base-id", base_id, "off")
     assert daemon.ctl("licence", "sync").returncode == 0
     assert licence(daemon)["auto_renew"] is False
