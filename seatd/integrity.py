@@ -164,7 +164,9 @@ class _Walk:
     def licence(self, key: bytes, raw: bytes) -> None:
         if key == b"active_seats":
             records.decode_number("licence", key, raw)
-        elif key == b"current":
+        elif key == b"transferred":
+            records.decode_transfer(key, raw)
+        elif key in (b"current", b"next", b"next_serial"):
             records.decode_text("licence", key, raw)
 
     def report(self, records_read: int) -> Report:

@@ -169,3 +169,10 @@ def decode_history(key: bytes, raw: bytes) -> dict[str, Any]:
     for name in ("serial", "source", "at", "by"):
         f.get(name, str)
     return f.d
+
+
+def decode_transfer(key: bytes, raw: bytes) -> dict[str, str]:
+    """Where the licence's subscription moved (base id, when, serial), as the book reads it."""
+    f = _Fields("licence", key, raw)
+    f.time("at")
+    return {name: f.get(name, str) for name in ("to_base_id", "at", "serial")}

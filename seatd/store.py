@@ -283,8 +283,8 @@ class Store:
             else None,
             records.decode_time("meta", b"last_seen", last_seen) if last_seen else None,
             secret,
-            bytes(upcoming).decode() if upcoming is not None else None,
-            json.loads(bytes(moved)) if moved is not None else None,
+            records.decode_text("licence", b"next", upcoming) if upcoming is not None else None,
+            records.decode_transfer(b"transferred", moved) if moved is not None else None,
         )
 
     def licence_history(self) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ import pytest
 from seatclient import SeatClient
 
 from tests.e2e.conftest import BIN, Daemon
-from tests.tables import filled, raw_env
+from tests.tables import filled, raw_env, zero_pages_holding
 
 pytestmark = pytest.mark.e2e
 
@@ -42,6 +42,18 @@ def test_a_truncated_seat_table_is_refused_not_crashed_on(tmp_path: Path, short_
     data = tmp_path / "seatd.lmdb" / "data.mdb"
     data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
     refused_clearly(serve(tmp_path, short_dir), "is damaged: LMDB crashed on it (SIGBUS)")
+
+
+def test_a_zeroed_page_is_refused_not_crashed_on(tmp_path: Path, short_dir: Path) -> None:
+    """A zeroed journal page (LMDB aborts on its first read: a crash loop under systemd) is
+    refused before serving, naming the database and LMDB's assertion."""
+    filled(tmp_path, 3000)
+    zero_pages_holding(tmp_path / "seatd.lmdb" / "data.mdb", b'"entry 1000"')
+    refused_clearly(
+        serve(tmp_path, short_dir),
+        "LMDB crashed on it (SIGABRT) while reading database 'journal'",
+        "Assertion",
+    )
 
 
 def test_a_record_that_does_not_decode_is_refused_naming_it(

@@ -27,15 +27,41 @@ def test_a_zeroed_journal_page_is_refused_before_serving(tmp_path: Path) -> None
         Store(StoreConfig(tmp_path))
 
 
-def test_a_record_that_does_not_decode_is_refused_naming_it(tmp_path: Path) -> None:
-    """A session record that is not JSON is named (database and key) at open."""
+@pytest.mark.parametrize(
+    ("db", "key", "raw", "named"),
+    [
+        (
+            "sessions",
+            records.seq_key(3),
+            b'{"id": 3, "user',
+            "3 in database 'sessions' is not JSON",
+        ),
+        (
+            "licence",
+            b"active_seats",
+            b"ten",
+            "'active_seats' in database 'licence' is not a number",
+        ),
+        (
+            "licence",
+            b"transferred",
+            b'{"to_base_id": "1"}',
+            "'transferred' in database 'licence' has no field 'at'",
+        ),
+        ("tokens", b"ops", b'{"name": "ops"}', "'ops' in database 'tokens' has no field 'role'"),
+    ],
+)
+def test_a_record_that_does_not_decode_is_refused_naming_it(
+    tmp_path: Path, db: str, key: bytes, raw: bytes, named: str
+) -> None:
+    """Bad JSON, a missing field or a bad number in a state record: refused at open, with
+    the record named (database and key)."""
     filled(tmp_path, 1)
     env = raw_env(tmp_path)
     with env.begin(write=True) as txn:
-        txn.put(records.seq_key(3), b'{"id": 3, "user', db=env.open_db(b"sessions", txn=txn))
-        txn.put(b"next_session_id", b"4", db=env.open_db(b"meta", txn=txn))
+        txn.put(key, raw, db=env.open_db(db.encode(), txn=txn))
     env.close()
-    with pytest.raises(StoreDamaged, match="record 3 in database 'sessions' is not JSON"):
+    with pytest.raises(StoreDamaged, match=f"record {named}"):
         Store(StoreConfig(tmp_path))
 
 
