@@ -119,6 +119,10 @@ class Arbiter:
     def ending(self, session_id: int) -> Ending | None:
         return self._endings.get(session_id)
 
+    def holds_key(self, key: str) -> bool:
+        """Whether a live session already answers this idempotency key (a retry adds nothing)."""
+        return key.strip() in self._by_key
+
     # -- decisions -------------------------------------------------------------------------
 
     def grant(

@@ -37,6 +37,15 @@ class _Marker(enum.Enum):
     STOP = "stop the writer"
 
 
+# Events per transaction, at most (a submission is never split): a bounded write fits in
+# the store's reserve, and its freed pages serve the next one.
+MAX_BATCH_EVENTS = 500
+
+
+def _size(item: _Pending | _Marker) -> int:
+    return 0 if isinstance(item, _Marker) else len(item[0])
+
+
 class Committer:
     def __init__(
         self,
@@ -83,11 +92,13 @@ class Committer:
         failing: StorageFailed | None = None
         while True:
             items = [self._queue.get()]
-            while True:
+            size = _size(items[0])
+            while size < MAX_BATCH_EVENTS:
                 try:
                     items.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
+                size += _size(items[-1])
             batch: list[_Pending] = []
             for item in items:
                 if not isinstance(item, _Marker):

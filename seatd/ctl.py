@@ -792,6 +792,20 @@ def report_usage(obj: Ctx, days: int, as_json: bool, as_csv: bool) -> None:
     )
 
 
+def store_warning(store: admin_pb2.StoreUsage) -> str:
+    """What `seatctl status` says of a filling store, and what to do about it."""
+    if store.grants_refused:
+        what = "FULL: new seats are refused (releases still work)"
+    elif store.warning:
+        what = "WARNING: filling up"
+    else:
+        return ""
+    return (
+        f" [bold red]{what}[/]: raise store.map_size in /etc/seatd/seatd.toml and restart, "
+        "prune the journal (journal.max_entries) or free disk space"
+    )
+
+
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
 @click.pass_obj
@@ -812,6 +826,13 @@ def status(obj: Ctx, as_json: bool) -> None:
         "in_use": listed.in_use,
         "cap": listed.seat_cap if listed.HasField("seat_cap") else None,
         "waiting": listed.waiting,
+        "store": {
+            "used_bytes": listed.store.used_bytes,
+            "ceiling_bytes": listed.store.ceiling_bytes,
+            "used_ratio": round(listed.store.used_ratio, 4),
+            "warning": listed.store.warning,
+            "grants_refused": listed.store.grants_refused,
+        },
         "sessions": [session_json(s) for s in listed.sessions],
     }
     if as_json:
@@ -836,6 +857,13 @@ def status(obj: Ctx, as_json: bool) -> None:
         f"{listed.in_use} in use of {cap if cap is not None else 'unlimited'}"
         + (f", {listed.waiting} waiting" if listed.waiting else ""),
     )
+    store = listed.store
+    if store.ceiling_bytes:
+        grid.add_row(
+            "Store",
+            f"{store.used_ratio:.0%} of {store.ceiling_bytes / (1 << 20):g} MiB used"
+            + store_warning(store),
+        )
     if j["cloud_url"]:
         grid.add_row(
             "Last sync",

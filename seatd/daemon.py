@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import grpc
@@ -14,11 +14,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from seatd import __version__, metrics
 from seatd.arbiter import Arbiter
+from seatd.capacity import ADVICE
 from seatd.clock import Clock, OffsetClock
 from seatd.cloudsync import CloudSync
 from seatd.config import Config
 from seatd.entitlement import DevSeats, Entitlement
-from seatd.errors import ConfigError, SeatdError, StateError
+from seatd.errors import ConfigError, SeatdError, StateError, StorageFailed
 from seatd.licence.book import LicenceBook
 from seatd.licence.signing import TrustedKey, load_trusted_key
 from seatd.licence.watch import LicenceWatch
@@ -91,6 +92,15 @@ async def install_licence_file(service: SeatService, path: str) -> None:
         log.error(
             "licence.file_refused", file=path, error=str(exc), action="the licence in force stays"
         )
+
+
+async def housekeeping(write: Awaitable[None], what: str) -> None:
+    """A write at start or stop: a store that cannot commit is logged, never fatal, so the
+    daemon still starts to serve releases and still stops cleanly."""
+    try:
+        await write
+    except StorageFailed as exc:
+        log.error("daemon.write_failed", what=what, error=exc.message, action=ADVICE)
 
 
 RESTART_NEEDED = ("server", "store")
@@ -168,7 +178,7 @@ async def _serve(
     health_channel = grpc.aio.insecure_channel(f"unix:{config.server.admin_socket}")
 
     async def self_check() -> str:
-        store.ping()
+        await service.check_store()
         answer = await health_pb2_grpc.HealthStub(health_channel).Check(
             health_pb2.HealthCheckRequest(service=""), timeout=5
         )
@@ -214,15 +224,18 @@ async def _serve(
                 "daemon.metrics",
                 listen=f"{config.metrics.listen.rpartition(':')[0]}:{metrics_server.server_port}",
             )
-        await watch.tick()
-        await service.committer.submit(
-            (
-                DaemonEvent(
-                    "daemon_started",
-                    clock.wall(),
-                    f"seatd {__version__}; {len(snapshot.sessions)} sessions restored",
-                ),
-            )
+        await housekeeping(watch.tick(), "licence_watch")
+        await housekeeping(
+            service.committer.submit(
+                (
+                    DaemonEvent(
+                        "daemon_started",
+                        clock.wall(),
+                        f"seatd {__version__}; {len(snapshot.sessions)} sessions restored",
+                    ),
+                )
+            ),
+            "daemon_started",
         )
         await servers.start()
         secure_socket(config.server)
@@ -248,14 +261,19 @@ async def _serve(
         log.info("daemon.stopping", in_use=arbiter.in_use)
         notifier.stopping(f"draining: {status()}")
         await service.drain()
-        await service.committer.submit(
-            (
-                DaemonEvent(
-                    "daemon_stopped", clock.wall(), f"{arbiter.in_use} sessions kept for reattach"
-                ),
-            )
+        await housekeeping(
+            service.committer.submit(
+                (
+                    DaemonEvent(
+                        "daemon_stopped",
+                        clock.wall(),
+                        f"{arbiter.in_use} sessions kept for reattach",
+                    ),
+                )
+            ),
+            "daemon_stopped",
         )
-        await watch.tick()
+        await housekeeping(watch.tick(), "licence_watch")
         await servers.stop(STOP_GRACE)
     finally:
         # Also on a failed start: grpc servers must stop while the loop still runs.

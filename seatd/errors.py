@@ -150,6 +150,20 @@ class StorageFailed(Unavailable):
         )
 
 
+class StoreFull(Unavailable):
+    """The store is past its grant limit: seats in use go on, nothing new is granted and
+    refusals are no longer recorded (gRPC UNAVAILABLE, with a retry hint)."""
+
+    reason = "STORE_FULL"
+
+    def __init__(self, used: str, advice: str, retry_after: float) -> None:
+        super().__init__(
+            f"the seat server's storage is full ({used}), so it grants no new seat; seats "
+            f"in use keep working. The administrator should {advice}."
+        )
+        self.retry_after = retry_after
+
+
 class Draining(Unavailable):
     """The daemon is shutting down and grants nothing new (gRPC UNAVAILABLE)."""
 

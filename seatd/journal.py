@@ -30,6 +30,7 @@ from seatd.model import (
     Reattached,
     Refused,
     Session,
+    StoreProbe,
     TokenCreated,
     TokenRevoked,
     WallSeen,
@@ -56,7 +57,7 @@ def _session_fields(session: Session) -> dict[str, Any]:
 
 def fields_of(event: Event) -> dict[str, Any] | None:
     """The journal fields of one event (without seq, prev and hash); None if not journaled."""
-    if isinstance(event, WallSeen):
+    if isinstance(event, WallSeen | StoreProbe):
         return None
     if isinstance(event, JournalPruned):
         # The store adds what it removed and the anchor hash.

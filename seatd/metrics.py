@@ -65,6 +65,19 @@ class SeatCollector(Collector):
         yield GaugeMetricFamily(
             "seatd_keepalive_streams", "Attached keepalive streams.", value=s.stream_count
         )
+        room = s.store.capacity
+        yield GaugeMetricFamily(
+            "seatd_store_used_ratio",
+            "Share of store.map_size the state takes; grants stop at 1 - store.reserve.",
+            value=room.ratio,
+        )
+        store_bytes = GaugeMetricFamily(
+            "seatd_store_bytes", "The state store: used, current map, ceiling.", labels=["kind"]
+        )
+        store_bytes.add_metric(["used"], room.used)
+        store_bytes.add_metric(["map"], room.map_size)
+        store_bytes.add_metric(["ceiling"], room.ceiling)
+        yield store_bytes
         info = GaugeMetricFamily(
             "seatd_licence_info",
             "The licence in force.",

@@ -206,6 +206,13 @@ class WallSeen:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreProbe:
+    """Not journaled: a write that leaves nothing, so the watchdog knows the store commits."""
+
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Reattached:
     """Event: a workstation came back on its session, after a dropped stream or a restart."""
 
@@ -289,6 +296,7 @@ Event = (
     | TokenRevoked
     | Denied
     | WallSeen
+    | StoreProbe
 )
 
 

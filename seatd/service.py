@@ -21,6 +21,7 @@ import structlog
 
 from seatd import auth
 from seatd.arbiter import Arbiter, Takeover, TakeoverPolicy
+from seatd.capacity import ADVICE
 from seatd.clock import Clock
 from seatd.committer import Committer
 from seatd.entitlement import Entitlement, LicenceView
@@ -30,6 +31,7 @@ from seatd.errors import (
     LicenceRejected,
     SeatdError,
     SeatsExhausted,
+    StoreFull,
     Unavailable,
 )
 from seatd.licence.book import LicenceBook, Transfer
@@ -52,6 +54,7 @@ from seatd.model import (
     Reattached,
     Refused,
     Session,
+    StoreProbe,
     TokenCreated,
     TokenRevoked,
     check_text,
@@ -65,6 +68,8 @@ SEATD = Actor("seatd", "owner")
 
 # The longest a request may wait in the queue for a seat.
 MAX_WAIT = 3600.0
+# Expired sessions committed per transaction.
+ENDINGS_PER_COMMIT = 100
 
 ENDED_EVENT = {
     EndKind.RELEASED: "seat.released",
@@ -231,6 +236,8 @@ class SeatService:
         )
         if not 0 <= req.wait <= MAX_WAIT:
             raise InvalidArgument("wait", f"must be between 0 and {MAX_WAIT:g} seconds")
+        if not self.arbiter.holds_key(req.idempotency_key):
+            self._check_room()
         refusal = self.entitlement.grant_refusal()
         if refusal is not None:
             log.info("seat.refused", user_code=holder.user_code, reason=refusal.reason)
@@ -267,10 +274,18 @@ class SeatService:
         return Acquired(grant.session)
 
     async def _journal_refusal(self, holder: Holder, reason: str) -> None:
+        if not self.store.capacity.grants_ok:
+            return  # a full store keeps its reserve for what frees state
         event = Refused(
             holder, reason, self.entitlement.seat_cap(), self.arbiter.in_use, self.clock.wall()
         )
         await self.committer.submit((event,))
+
+    def _check_room(self) -> None:
+        """Refuse what only adds state once the store is past its grant limit."""
+        room = self.store.capacity
+        if not room.grants_ok:
+            raise StoreFull(room.describe(), ADVICE, self.arbiter.terms.keepalive_interval)
 
     def _grant(self, holder: Holder, key: str, takeover: Takeover | None) -> Grant:
         return self.arbiter.grant(
@@ -316,6 +331,8 @@ class SeatService:
         """Hand every free seat to the waiters, first come first served. Runs synchronously
         right after each decision that may free a seat, so nobody can slip in between."""
         cap = self.entitlement.seat_cap()
+        if not self.store.capacity.grants_ok:
+            return  # the waiters keep waiting (or time out) until there is room again
         while self._queue and (cap is None or self.arbiter.in_use < cap):
             waiter = self._queue.popleft()
             try:
@@ -352,7 +369,7 @@ class SeatService:
         """Bind a new keepalive stream to the session; an older stream is superseded."""
         before = self.arbiter.get(session_id)
         session = self.arbiter.attach(session_id, token, self.now())
-        if before.restored or before.streams:
+        if (before.restored or before.streams) and self.store.capacity.grants_ok:
             # Not a seat change: journaled in commit order, nobody waits on it.
             self.committer.submit(
                 (Reattached(session, before.restored, self.clock.wall()),)
@@ -401,10 +418,17 @@ class SeatService:
 
     async def reap(self) -> list[Ending]:
         expired = self.arbiter.expire(self.now())
-        if expired:
-            await self._commit(expired)
-            self.counters.expirations += len(expired)
+        # In bounded transactions: each fits in the store's reserve, and the pages one frees
+        # serve the next, so a full store still frees every silent seat.
+        for first in range(0, len(expired), ENDINGS_PER_COMMIT):
+            chunk = expired[first : first + ENDINGS_PER_COMMIT]
+            await self._commit(chunk)
+            self.counters.expirations += len(chunk)
         return [e.ending for e in expired]
+
+    async def check_store(self) -> None:
+        """Commit a small write: raises StorageFailed when the store can no longer commit."""
+        await self.committer.submit((StoreProbe(self.clock.wall()),))
 
     async def drain(self) -> None:
         """Stop granting, tell every workstation to reattach later, and commit what is queued."""
@@ -564,6 +588,7 @@ class SeatService:
         live = {t["name"] for t in self.store.tokens() if not t["revoked_at"]}
         if name in live or name in self._tokens_pending:
             raise InvalidArgument("name", f"a token named {name!r} already exists")
+        self._check_room()
         # Reserved before the first await: a second call with this name is refused above.
         self._tokens_pending.add(name)
         token = auth.new_token()
@@ -591,6 +616,8 @@ class SeatService:
 
     async def journal_denied(self, actor: Actor, rpc: str, needed: str) -> None:
         log.warning("admin.denied", actor=actor.name, role=actor.role, rpc=rpc, needed=needed)
+        if not self.store.capacity.grants_ok:
+            return
         await self.committer.submit(
             (Denied(actor.name, actor.role, rpc, needed, self.clock.wall()),)
         )

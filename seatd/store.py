@@ -9,17 +9,25 @@ the process through an exclusive lock file, so two daemons never share one seat 
 A seat table is created only on a first start: when the state directory does not exist or
 is empty, or by `seatd init`. An existing one is opened only after `seatd.integrity` has
 checked it; a directory seatd has used that holds no seat table is refused, never refilled.
+
+The map starts small and the writer doubles it up to `StoreConfig.map_size` (the ceiling)
+when more than half is used (`seatd.capacity`). LMDB allows `set_mapsize` only while no
+transaction is open in the process, so every read runs inside `_ReadGate.reading` and the
+writer remaps, between its own transactions, once the readers are out.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import errno
 import fcntl
 import json
 import os
 import secrets
 import shutil
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -28,7 +36,8 @@ from typing import Any
 import lmdb
 import structlog
 
-from seatd import filemodes, integrity, journal, records
+from seatd import capacity, filemodes, integrity, journal, records
+from seatd.capacity import Capacity, Level
 from seatd.errors import RESTORE_ADVICE, StateError, StorageFailed, StoreDamaged
 from seatd.model import (
     ActiveSeatsChanged,
@@ -41,6 +50,7 @@ from seatd.model import (
     LicenceStaged,
     LicenceTransferred,
     Session,
+    StoreProbe,
     TokenCreated,
     TokenRevoked,
     WallSeen,
@@ -51,13 +61,58 @@ DEFAULT_MAP_SIZE = 1 << 30
 _U64 = records.U64
 _key = records.seq_key
 log = structlog.get_logger("seatd")
+_PAGE = 4096
+# How long the writer waits for readers to leave before a remap: a planned growth gives up
+# and tries again after the next commit; a write that found the map full waits longer.
+_REMAP_PATIENCE = 0.5
+_REMAP_PATIENCE_FULL = 10.0
+# What the watchdog's write probe needs free in the map.
+_PROBE_BYTES = 64 << 10
 
 
 @dataclass(frozen=True, slots=True)
 class StoreConfig:
     state_dir: Path = Path("/var/lib/seatd")
-    # LMDB map size in bytes: the most the state may ever take (the file grows as needed).
+    # The most the LMDB state may ever take, in bytes: the map grows up to it as needed.
     map_size: int = DEFAULT_MAP_SIZE
+    # Share of map_size kept for releases, expiries, evictions and pruning: grants and
+    # refusal records stop once the state passes map_size minus this reserve.
+    reserve: float = 0.1
+
+
+class _ReadGate:
+    """Read transactions against a remap: readers wait while one is due, the remap waits
+    (boundedly) for the readers already in."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._remapping = False
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._remapping)
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                self._cond.notify_all()
+
+    def remap(self, action: Callable[[], None], patience: float) -> bool:
+        """Run `action` with no reader inside; False if they did not leave in time."""
+        with self._cond:
+            self._remapping = True
+            try:
+                if not self._cond.wait_for(lambda: self._readers == 0, patience):
+                    return False
+                action()
+                return True
+            finally:
+                self._remapping = False
+                self._cond.notify_all()
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,12 +173,21 @@ class Store:
         self.path = config.state_dir
         first_start = not _used(config.state_dir)
         self._lock_fd = self._lock(config.state_dir)
+        self._ceiling = config.map_size - config.map_size % _PAGE
+        self._reserve = config.reserve
+        self._gate = _ReadGate()
+        data = config.state_dir / "seatd.lmdb" / "data.mdb"
         try:
             self.created = not self._check_existing(create or first_start)
             # Made here, 0700: given only a file mode, LMDB would create it without search bit.
             env_dir = filemodes.private_dir(config.state_dir / "seatd.lmdb")
             self._env = lmdb.open(
-                str(env_dir), map_size=config.map_size, max_dbs=8, mode=filemodes.PRIVATE_FILE
+                str(env_dir),
+                map_size=capacity.initial_map(
+                    data.stat().st_size if data.exists() else 0, self._ceiling
+                ),
+                max_dbs=8,
+                mode=filemodes.PRIVATE_FILE,
             )
         except (lmdb.Error, OSError) as exc:
             os.close(self._lock_fd)
@@ -137,11 +201,23 @@ class Store:
         self._licence = self._env.open_db(b"licence")
         self._history = self._env.open_db(b"licence_history")
         self._tokens = self._env.open_db(b"tokens")
+        self._main = self._env.open_db(None)
+        self._psize = int(self._env.stat()["psize"])
+        self._dbs = [
+            self._meta,
+            self._sessions,
+            self._journal,
+            self._licence,
+            self._history,
+            self._tokens,
+        ]
         if self.created:
             self._create()
         else:
             self._upgrade()
         self._head = self.recorded_head()
+        with self._env.begin() as txn:
+            self.capacity = self._measure(txn)
 
     def _check_existing(self, may_create: bool) -> bool:
         """Whether a seat table is there to open (checked); False when one may be created."""
@@ -240,25 +316,20 @@ class Store:
 
     def recorded_head(self) -> tuple[int, str]:
         """The journal's head (seq, hash) as meta records it, written with every commit."""
-        with self._env.begin() as txn:
+        with self._gate.reading(), self._env.begin() as txn:
             return self._chain_point(txn, b"journal_head")
 
     # -- reads -----------------------------------------------------------------------------
 
     def backup(self, directory: Path) -> Path:
         """A consistent, compacted copy of the environment in `directory` (a read txn)."""
-        self._env.copy(str(directory), compact=True)
+        with self._gate.reading():
+            self._env.copy(str(directory), compact=True)
         return directory / "data.mdb"
-
-    def ping(self) -> None:
-        """A read transaction, for the watchdog's self-check."""
-        with self._env.begin(db=self._meta) as txn:
-            if txn.get(b"schema_version") is None:
-                raise StateError("the seat table has no schema version")
 
     def load(self) -> Snapshot:
         """The state to serve. Raises DamagedRecord naming a record that does not decode."""
-        with self._env.begin() as txn:
+        with self._gate.reading(), self._env.begin() as txn:
             meta = txn.cursor(db=self._meta)
             next_id = records.decode_number(
                 "meta", b"next_session_id", meta.get(b"next_session_id") or b""
@@ -288,20 +359,37 @@ class Store:
         )
 
     def licence_history(self) -> list[dict[str, Any]]:
-        with self._env.begin(db=self._history) as txn:
+        with self._gate.reading(), self._env.begin(db=self._history) as txn:
             return [records.decode_history(k, v) for k, v in txn.cursor()]
 
     def journal_links(self) -> Iterator[journal.Link]:
-        with self._env.begin(db=self._journal) as txn:
+        with self._gate.reading(), self._env.begin(db=self._journal) as txn:
             for k, v in txn.cursor():
                 yield journal.Link(_U64.unpack(k)[0], bytes(v))
+
+    def journal_span(self) -> tuple[int, int]:
+        """The first and last seq held (first > last when the journal is empty)."""
+        with self._gate.reading(), self._env.begin(db=self._journal) as txn:
+            cursor = txn.cursor()
+            if not cursor.first():
+                return 1, 0
+            first = _U64.unpack(cursor.key())[0]
+            cursor.last()
+            return first, _U64.unpack(cursor.key())[0]
+
+    def journal_times(self) -> Generator[tuple[int, datetime], None, None]:
+        """(seq, at) from the oldest entry on, read lazily: close it when done."""
+        with self._gate.reading(), self._env.begin(db=self._journal) as txn:
+            for k, v in txn.cursor():
+                at = str(json.loads(bytes(v))["at"]).replace("Z", "+00:00")
+                yield _U64.unpack(k)[0], datetime.fromisoformat(at)
 
     def read_journal(
         self, after_seq: int, limit: int, keep: journal.Filter
     ) -> tuple[list[tuple[int, bytes, dict[str, Any]]], bool]:
         """Up to `limit` matching entries after `after_seq`, and whether more may follow."""
         found: list[tuple[int, bytes, dict[str, Any]]] = []
-        with self._env.begin(db=self._journal) as txn:
+        with self._gate.reading(), self._env.begin(db=self._journal) as txn:
             cursor = txn.cursor()
             if not cursor.set_range(_key(after_seq + 1)):
                 return found, False
@@ -319,7 +407,7 @@ class Store:
         The chain runs from the pruning checkpoint to the head recorded in meta, so a removed
         tail is caught too. One read transaction: a commit meanwhile cannot look like one.
         """
-        with self._env.begin() as txn:
+        with self._gate.reading(), self._env.begin() as txn:
             links = [
                 journal.Link(_U64.unpack(k)[0], bytes(v)) for k, v in txn.cursor(db=self._journal)
             ]
@@ -351,8 +439,10 @@ class Store:
     # -- the one write path -----------------------------------------------------------------
 
     def commit(self, events: Sequence[Event]) -> None:
-        """Persist seat changes and their journal entries in one transaction."""
+        """Persist seat changes and their journal entries in one transaction. A full map is
+        grown (up to the ceiling) and the transaction tried again."""
         seq, prev = self._head
+        self._grow(_REMAP_PATIENCE)
         try:
             with self._env.begin(write=True) as txn:
                 for event in events:
@@ -374,15 +464,75 @@ class Store:
                     txn.put(_key(seq), raw, db=self._journal, append=True)
                 if (seq, prev) != self._head:
                     txn.put(b"journal_head", records.encode_chain_point(seq, prev), db=self._meta)
+                measured = self._measure(txn)
         except lmdb.MapFullError as exc:
-            raise StorageFailed("the seat table has reached its configured map size") from exc
+            if self._grow(_REMAP_PATIENCE_FULL, full=True):
+                return self.commit(events)
+            raise StorageFailed(
+                f"the seat table has reached its map size, store.map_size = {self._ceiling}: "
+                + capacity.ADVICE
+            ) from exc
         except (lmdb.Error, OSError) as exc:
             no_space = getattr(exc, "errno", None) == errno.ENOSPC or "space" in str(exc)
-            raise StorageFailed("the disk is full" if no_space else f"write failed: {exc}") from exc
+            raise StorageFailed(
+                f"the disk is full: free disk space ({capacity.ADVICE})"
+                if no_space
+                else f"write failed: {exc}"
+            ) from exc
         self._head = (seq, prev)
+        self._settled(measured)
+
+    # -- room --------------------------------------------------------------------------------
+
+    def _measure(self, txn: lmdb.Transaction) -> Capacity:
+        """What the databases take once `txn` commits (the writer's own txn: no gate)."""
+        pages = 2  # LMDB's two meta pages
+        for db in (*self._dbs, self._main):
+            stat = txn.stat(db)
+            pages += stat["branch_pages"] + stat["leaf_pages"] + stat["overflow_pages"]
+        return Capacity(
+            used=pages * self._psize,
+            map_size=self._env.info()["map_size"],
+            ceiling=self._ceiling,
+            reserve=self._reserve,
+            sessions=txn.stat(self._sessions)["entries"],
+        )
+
+    def _grow(self, patience: float, *, full: bool = False) -> bool:
+        """Double the map (at most to the ceiling) when due, or when a write found it full."""
+        now = self.capacity
+        target = min(self._ceiling, now.map_size * 2) if full else now.grow_to()
+        if target is None or target <= now.map_size:
+            return False
+        if not self._gate.remap(lambda: self._env.set_mapsize(target), patience):
+            log.warning("store.map_growth_postponed", reason="readers still open", wanted=target)
+            return False
+        self.capacity = dataclasses.replace(now, map_size=target)
+        log.info("store.map_grown", map_size=target, ceiling=self._ceiling, used=now.used)
+        return True
+
+    def _settled(self, measured: Capacity) -> None:
+        """Take the new measure; say so in the log when the store changes level."""
+        before, self.capacity = self.capacity.level, measured
+        after = measured.level
+        if after == before:
+            return
+        fields = {"used_ratio": round(measured.ratio, 3), "map_size_ceiling": self._ceiling}
+        if after is Level.FULL:
+            log.error(
+                "store.full",
+                **fields,
+                refused="grants and refusal records",
+                still_committed="releases, expiries, evictions, pruning",
+                action=capacity.ADVICE,
+            )
+        elif after is Level.FILLING and before is Level.ROOMY:
+            log.warning("store.filling", **fields, action=capacity.ADVICE)
+        elif after is Level.ROOMY or before is Level.FULL:
+            log.info("store.room_again", **fields, level=after.name.lower())
 
     def tokens(self) -> list[dict[str, Any]]:
-        with self._env.begin(db=self._tokens) as txn:
+        with self._gate.reading(), self._env.begin(db=self._tokens) as txn:
             return [records.decode_token(k, v) for k, v in txn.cursor()]
 
     def _put_state(self, txn: lmdb.Transaction, event: Event) -> None:
@@ -405,6 +555,12 @@ class Store:
             return
         if isinstance(event, WallSeen):
             txn.put(b"last_seen", event.at.isoformat().encode(), db=self._meta)
+            return
+        if isinstance(event, StoreProbe):
+            # Room for a decision's worth of pages, taken and given back in this transaction:
+            # the probe fails where a real commit would, and leaves nothing behind.
+            txn.put(b"probe", b"\0" * _PROBE_BYTES, db=self._meta)
+            txn.delete(b"probe", db=self._meta)
             return
         if isinstance(event, LicenceStaged):
             txn.put(b"next", event.text.encode(), db=self._licence)

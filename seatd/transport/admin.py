@@ -163,6 +163,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             daemon_version=__version__,
             daemon_started_at=convert.timestamp(self.service.started_at),
             waiting=self.service.waiting,
+            store=convert.store_usage(self.service.store.capacity),
         )
         cap = self.service.entitlement.seat_cap()
         if cap is not None:

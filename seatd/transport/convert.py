@@ -7,8 +7,9 @@ from datetime import UTC, date, datetime, timedelta
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
-from seatclient.v1 import types_pb2
+from seatclient.v1 import admin_pb2, types_pb2
 
+from seatd.capacity import Capacity
 from seatd.entitlement import LicenceView
 from seatd.model import Ending, Session
 
@@ -48,6 +49,16 @@ def ended(e: Ending) -> types_pb2.EndedSession:
         reason=e.reason,
         by=e.by,
         at=timestamp(e.at),
+    )
+
+
+def store_usage(room: Capacity) -> admin_pb2.StoreUsage:
+    return admin_pb2.StoreUsage(
+        used_bytes=room.used,
+        ceiling_bytes=room.ceiling,
+        used_ratio=room.ratio,
+        warning=room.short_of_space,
+        grants_refused=not room.grants_ok,
     )
 
 

@@ -60,6 +60,8 @@ def detail_of(exc: errors.SeatdError, now: datetime) -> types_pb2.ErrorDetail:
         detail.retry_after.CopyFrom(convert.duration(exc.retry_after))
         detail.queue_position = exc.queue_position
         detail.licence.order_url = exc.order_url
+    if isinstance(exc, errors.StoreFull):
+        detail.retry_after.CopyFrom(convert.duration(exc.retry_after))
     if isinstance(exc, errors.SessionEnded):
         detail.ended.CopyFrom(convert.ended(exc.ending))
     return detail

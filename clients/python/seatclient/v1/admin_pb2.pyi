@@ -768,6 +768,7 @@ class ListSessionsResponse(_message.Message):
     DAEMON_VERSION_FIELD_NUMBER: _builtins.int
     DAEMON_STARTED_AT_FIELD_NUMBER: _builtins.int
     WAITING_FIELD_NUMBER: _builtins.int
+    STORE_FIELD_NUMBER: _builtins.int
     seat_cap: _builtins.int
     """Absent when there is no cap."""
     in_use: _builtins.int
@@ -783,6 +784,10 @@ class ListSessionsResponse(_message.Message):
     def server_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def daemon_started_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def store(self) -> Global___StoreUsage:
+        """How full the state store is."""
+
     def __init__(
         self,
         *,
@@ -795,16 +800,53 @@ class ListSessionsResponse(_message.Message):
         daemon_version: _builtins.str = ...,
         daemon_started_at: _timestamp_pb2.Timestamp | None = ...,
         waiting: _builtins.int = ...,
+        store: Global___StoreUsage | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_seat_cap", b"_seat_cap", "daemon_started_at", b"daemon_started_at", "seat_cap", b"seat_cap", "server_time", b"server_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_seat_cap", b"_seat_cap", "daemon_started_at", b"daemon_started_at", "seat_cap", b"seat_cap", "server_time", b"server_time", "store", b"store"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_seat_cap", b"_seat_cap", "daemon_started_at", b"daemon_started_at", "daemon_version", b"daemon_version", "in_use", b"in_use", "seat_cap", b"seat_cap", "server_time", b"server_time", "server_timezone", b"server_timezone", "server_utc_offset_seconds", b"server_utc_offset_seconds", "sessions", b"sessions", "waiting", b"waiting"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_seat_cap", b"_seat_cap", "daemon_started_at", b"daemon_started_at", "daemon_version", b"daemon_version", "in_use", b"in_use", "seat_cap", b"seat_cap", "server_time", b"server_time", "server_timezone", b"server_timezone", "server_utc_offset_seconds", b"server_utc_offset_seconds", "sessions", b"sessions", "store", b"store", "waiting", b"waiting"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__seat_cap: _TypeAlias = _typing.Literal["seat_cap"]  # noqa: Y015
     _WhichOneofArgType__seat_cap: _TypeAlias = _typing.Literal["_seat_cap", b"_seat_cap"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType__seat_cap) -> _WhichOneofReturnType__seat_cap | None: ...
 
 Global___ListSessionsResponse: _TypeAlias = ListSessionsResponse  # noqa: Y015
+
+@_typing.final
+class StoreUsage(_message.Message):
+    """The state store's room: grants stop when `used_ratio` reaches 1 - store.reserve."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USED_BYTES_FIELD_NUMBER: _builtins.int
+    CEILING_BYTES_FIELD_NUMBER: _builtins.int
+    USED_RATIO_FIELD_NUMBER: _builtins.int
+    WARNING_FIELD_NUMBER: _builtins.int
+    GRANTS_REFUSED_FIELD_NUMBER: _builtins.int
+    used_bytes: _builtins.int
+    ceiling_bytes: _builtins.int
+    """store.map_size: the most the store may grow to."""
+    used_ratio: _builtins.float
+    warning: _builtins.bool
+    """Past the warning level (80 %): raise store.map_size, prune or free disk."""
+    grants_refused: _builtins.bool
+    """New grants and refusal records are refused; releases and pruning go on."""
+    def __init__(
+        self,
+        *,
+        used_bytes: _builtins.int = ...,
+        ceiling_bytes: _builtins.int = ...,
+        used_ratio: _builtins.float = ...,
+        warning: _builtins.bool = ...,
+        grants_refused: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ceiling_bytes", b"ceiling_bytes", "grants_refused", b"grants_refused", "used_bytes", b"used_bytes", "used_ratio", b"used_ratio", "warning", b"warning"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StoreUsage: _TypeAlias = StoreUsage  # noqa: Y015
 
 @_typing.final
 class EvictRequest(_message.Message):
