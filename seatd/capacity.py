@@ -48,11 +48,12 @@ class Capacity:
 
     @property
     def ratio(self) -> float:
-        return self.used / self.ceiling
+        """Share of the ceiling used, or held for the endings of the live sessions."""
+        return (self.used + self.sessions * ENDING_BYTES) / self.ceiling
 
     @property
     def level(self) -> Level:
-        if self.used + self.sessions * ENDING_BYTES >= self.ceiling * (1 - self.reserve):
+        if self.ratio >= 1 - self.reserve:
             return Level.FULL
         return Level.FILLING if self.ratio >= WARN_AT else Level.ROOMY
 

@@ -23,6 +23,7 @@ from seatd.licence.rules import LicenceConfig
 from seatd.log import LEVELS, LogConfig
 from seatd.metrics import MetricsConfig
 from seatd.reaper import ReaperConfig
+from seatd.repeats import RefusalConfig
 from seatd.retention import JournalConfig
 from seatd.server import ServerConfig
 from seatd.store import StoreConfig
@@ -51,6 +52,7 @@ class Config:
     reaper: ReaperConfig = field(default_factory=ReaperConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    refusals: RefusalConfig = field(default_factory=RefusalConfig)
     licence: LicenceConfig = field(default_factory=LicenceConfig)
     cloud: CloudConfig = field(default_factory=CloudConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
@@ -80,6 +82,9 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "journal.retention_days": (0, 36500),
     "journal.max_entries": (1_000, 100_000_000),
     "journal.check_interval": (1.0, 86400.0),
+    "refusals.window": (1.0, 3600.0),
+    "refusals.burst": (1, 10_000),
+    "refusals.per_second": (0.01, 1000.0),
     "cloud.interval": (10.0, 7 * 86400.0),
     "cloud.jitter": (0.0, 0.5),
     "cloud.retry": (1.0, 86400.0),

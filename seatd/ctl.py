@@ -582,6 +582,8 @@ def entry_json(e: admin_pb2.JournalEntry) -> dict[str, Any]:
 
 
 def _detail(j: dict[str, Any]) -> str:
+    if j.get("repeated"):
+        return f"{j.get('reason') or j['kind']} (x{j['repeated']} more since {j.get('since')})"
     if j.get("reason"):
         return str(j["reason"])
     for key in ("serial", "detail"):

@@ -110,6 +110,7 @@ async def reload(config: Config, new: Config, service: SeatService, retention: R
     """Apply a reloaded config to the running daemon; sessions are untouched."""
     service.arbiter.terms = new.lease
     service.takeover = new.policy.takeover
+    service.set_refusal_limits(new.refusals)
     if service.book is not None:
         service.book.config = new.licence
         service.book.trusted = trusted_keys(new.licence.trusted_keys)
@@ -150,6 +151,7 @@ async def _serve(
         entitlement=entitlement_of(config, book),
         takeover=config.policy.takeover,
         book=book,
+        refusals=config.refusals,
     )
     arbiter.restore(snapshot.sessions, snapshot.next_id, service.now())
     if snapshot.sessions:

@@ -150,6 +150,18 @@ class StorageFailed(Unavailable):
         )
 
 
+class RateLimited(SeatdError):
+    """Too many refused or denied calls from one peer (gRPC RESOURCE_EXHAUSTED, retry hint)."""
+
+    reason = "RATE_LIMITED"
+
+    def __init__(self, who: str, retry_after: float) -> None:
+        super().__init__(
+            f"too many refused calls from {who}: retry in {max(retry_after, 0.1):.1f} s"
+        )
+        self.retry_after = retry_after
+
+
 class StoreFull(Unavailable):
     """The store is past its grant limit: seats in use go on, nothing new is granted and
     refusals are no longer recorded (gRPC UNAVAILABLE, with a retry hint)."""

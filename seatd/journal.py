@@ -29,6 +29,7 @@ from seatd.model import (
     LicenceTransferred,
     Reattached,
     Refused,
+    Repeated,
     Session,
     StoreProbe,
     TokenCreated,
@@ -62,6 +63,11 @@ def fields_of(event: Event) -> dict[str, Any] | None:
     if isinstance(event, JournalPruned):
         # The store adds what it removed and the anchor hash.
         return {"kind": "journal_pruned", "at": _iso(event.at), "actor": "seatd"}
+    if isinstance(event, Repeated):
+        # The last repeat's fields (its kind, source and time), with how many and since when.
+        last = fields_of(event.last)
+        assert last is not None
+        return last | {"repeated": event.count, "since": _iso(event.since)}
     if isinstance(event, Reattached):
         return {
             "kind": "renewed_after_restart" if event.after_restart else "reattached",

@@ -68,7 +68,8 @@ class SeatCollector(Collector):
         room = s.store.capacity
         yield GaugeMetricFamily(
             "seatd_store_used_ratio",
-            "Share of store.map_size the state takes; grants stop at 1 - store.reserve.",
+            "Share of store.map_size the state takes (with room held for each live "
+            "session's ending); grants stop at 1 - store.reserve.",
             value=room.ratio,
         )
         store_bytes = GaugeMetricFamily(

@@ -242,6 +242,16 @@ class Refused:
 
 
 @dataclass(frozen=True, slots=True)
+class Repeated:
+    """Event: `count` more events like `last` from one source, from `since` to `last.at`
+    (coalesced by `seatd.repeats`)."""
+
+    last: Refused | Denied | Reattached
+    count: int
+    since: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class DaemonEvent:
     """Event: the daemon started or stopped."""
 
@@ -295,6 +305,7 @@ Event = (
     | TokenCreated
     | TokenRevoked
     | Denied
+    | Repeated
     | WallSeen
     | StoreProbe
 )

@@ -24,7 +24,9 @@ class Reaper:
         self.config = config
 
     async def tick(self) -> list[Ending]:
-        return await self.service.reap()
+        ended = await self.service.reap()
+        await self.service.flush_repeats()
+        return ended
 
     async def run(self) -> None:
         while True:

@@ -13,7 +13,7 @@ import asyncio
 import hmac
 import secrets
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,6 +29,7 @@ from seatd.errors import (
     Draining,
     InvalidArgument,
     LicenceRejected,
+    RateLimited,
     SeatdError,
     SeatsExhausted,
     StoreFull,
@@ -59,6 +60,7 @@ from seatd.model import (
     TokenRevoked,
     check_text,
 )
+from seatd.repeats import Noise, PeerLimits, RefusalConfig, Repeats
 from seatd.store import Store
 
 log = structlog.get_logger("seatd")
@@ -145,7 +147,10 @@ class Counters:
 
     @classmethod
     def zero(cls) -> Counters:
-        return cls({"granted": 0, "refused": 0, "queued": 0}, {"admin": 0, "takeover": 0})
+        return cls(
+            {"granted": 0, "refused": 0, "queued": 0, "rate_limited": 0},
+            {"admin": 0, "takeover": 0},
+        )
 
 
 @dataclass(slots=True)
@@ -193,6 +198,7 @@ class SeatService:
         entitlement: Entitlement,
         takeover: TakeoverPolicy = TakeoverPolicy.ANYONE,
         book: LicenceBook | None = None,
+        refusals: RefusalConfig | None = None,
     ) -> None:
         self.arbiter = arbiter
         self.store = store
@@ -201,6 +207,9 @@ class SeatService:
         self.book = book
         self.takeover = takeover
         self.committer = Committer(store, self._resync, self._journal_grew)
+        refusals = refusals or RefusalConfig()
+        self.repeats = Repeats(refusals.window)
+        self.limits = PeerLimits(refusals.burst, refusals.per_second)
         # Set (and replaced) after every commit: journal watchers wait on it.
         self.journal_changed = asyncio.Event()
         self.draining = False
@@ -227,6 +236,10 @@ class SeatService:
         """Grant a seat; at capacity, refuse, or with `req.wait` queue for the next free seat."""
         if self.draining:
             raise Draining()
+        wait = self.limits.retry_after(("seat", req.ip), self.clock.monotonic())
+        if wait:
+            self.counters.acquires["rate_limited"] += 1
+            raise RateLimited(req.ip, wait)
         holder = Holder.checked(
             user_code=req.user_code,
             user_name=req.user_name,
@@ -274,12 +287,32 @@ class SeatService:
         return Acquired(grant.session)
 
     async def _journal_refusal(self, holder: Holder, reason: str) -> None:
-        if not self.store.capacity.grants_ok:
-            return  # a full store keeps its reserve for what frees state
+        self.limits.refused(("seat", holder.ip), self.clock.monotonic())
         event = Refused(
             holder, reason, self.entitlement.seat_cap(), self.arbiter.in_use, self.clock.wall()
         )
-        await self.committer.submit((event,))
+        written = self._journal_noise(("refused", holder.ip), event)
+        if written is not None:
+            await written
+
+    def _journal_noise(self, source: Hashable, event: Noise) -> asyncio.Future[None] | None:
+        """Journal a refusal, denial or reattach, coalesced per source (`seatd.repeats`); at
+        a full store nothing, its reserve being for what frees state."""
+        events = self.repeats.observe(source, event, self.clock.monotonic())
+        if not events or not self.store.capacity.grants_ok:
+            return None
+        return self.committer.submit(events)
+
+    async def flush_repeats(self) -> None:
+        """Journal the counts of the repeat windows that have closed."""
+        events = self.repeats.flush(self.clock.monotonic())
+        if events and self.store.capacity.grants_ok:
+            await self.committer.submit(events)
+
+    def set_refusal_limits(self, config: RefusalConfig) -> None:
+        """A reloaded [refusals] section; open windows and buckets carry on."""
+        self.repeats.window = config.window
+        self.limits.burst, self.limits.per_second = config.burst, config.per_second
 
     def _check_room(self) -> None:
         """Refuse what only adds state once the store is past its grant limit."""
@@ -369,11 +402,14 @@ class SeatService:
         """Bind a new keepalive stream to the session; an older stream is superseded."""
         before = self.arbiter.get(session_id)
         session = self.arbiter.attach(session_id, token, self.now())
-        if (before.restored or before.streams) and self.store.capacity.grants_ok:
+        if before.restored or before.streams:
             # Not a seat change: journaled in commit order, nobody waits on it.
-            self.committer.submit(
-                (Reattached(session, before.restored, self.clock.wall()),)
-            ).add_done_callback(_consume)
+            written = self._journal_noise(
+                ("reattached", session_id),
+                Reattached(session, before.restored, self.clock.wall()),
+            )
+            if written is not None:
+                written.add_done_callback(_consume)
         stream = Stream(session_id, token)
         previous = self._streams.get(session_id)
         if previous is not None:
@@ -437,6 +473,9 @@ class SeatService:
             stream.push(DrainingNotice(self.arbiter.terms.keepalive_interval))
             stream.close()
         self._streams.clear()
+        leftover = self.repeats.flush(self.clock.monotonic(), everything=True)
+        if leftover and self.store.capacity.grants_ok:
+            self.committer.submit(leftover).add_done_callback(_consume)
         await self.committer.drain()
 
     # -- the licence ---------------------------------------------------------------------------
@@ -615,12 +654,19 @@ class SeatService:
         return None
 
     async def journal_denied(self, actor: Actor, rpc: str, needed: str) -> None:
+        """Journal a denied admin call (coalesced per actor); past the actor's burst of
+        denials, raise RateLimited instead."""
+        now = self.clock.monotonic()
+        wait = self.limits.retry_after(("admin", actor.name), now)
+        if wait:
+            raise RateLimited(actor.name, wait)
+        self.limits.refused(("admin", actor.name), now)
         log.warning("admin.denied", actor=actor.name, role=actor.role, rpc=rpc, needed=needed)
-        if not self.store.capacity.grants_ok:
-            return
-        await self.committer.submit(
-            (Denied(actor.name, actor.role, rpc, needed, self.clock.wall()),)
+        written = self._journal_noise(
+            ("denied", actor.name), Denied(actor.name, actor.role, rpc, needed, self.clock.wall())
         )
+        if written is not None:
+            await written
 
     def licence_changed(self) -> None:
         """Tell every workstation what is in force now; a raised cap serves the queue."""

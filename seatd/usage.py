@@ -62,7 +62,7 @@ def daily(
             intervals.append((open_at.pop(sid), at))
         i = day_index(at)
         if i is not None and kind == "refused":
-            refusals[i] += 1
+            refusals[i] += int(entry.get("repeated") or 1)
         if i is not None and kind == "evicted":
             evictions[i] += 1
     intervals += [(start, now) for start in open_at.values()]

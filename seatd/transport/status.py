@@ -41,6 +41,7 @@ STATUS: dict[type[errors.SeatdError], grpc.StatusCode] = {
     errors.SeatsNotPurchased: grpc.StatusCode.FAILED_PRECONDITION,
     errors.NotAllowed: grpc.StatusCode.PERMISSION_DENIED,
     errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    errors.RateLimited: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
 
@@ -60,7 +61,7 @@ def detail_of(exc: errors.SeatdError, now: datetime) -> types_pb2.ErrorDetail:
         detail.retry_after.CopyFrom(convert.duration(exc.retry_after))
         detail.queue_position = exc.queue_position
         detail.licence.order_url = exc.order_url
-    if isinstance(exc, errors.StoreFull):
+    if isinstance(exc, errors.StoreFull | errors.RateLimited):
         detail.retry_after.CopyFrom(convert.duration(exc.retry_after))
     if isinstance(exc, errors.SessionEnded):
         detail.ended.CopyFrom(convert.ended(exc.ending))

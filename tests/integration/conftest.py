@@ -13,6 +13,7 @@ from seatclient.v1 import admin_pb2_grpc, seat_pb2_grpc
 
 from seatd.arbiter import Arbiter, LeaseTerms, TakeoverPolicy
 from seatd.entitlement import DevSeats
+from seatd.repeats import RefusalConfig
 from seatd.server import ServerConfig, build
 from seatd.service import SeatService
 from seatd.store import Store, StoreConfig
@@ -34,12 +35,21 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 def start_service(
-    store: Store, clock: FakeClock, cap: int = 2, takeover: TakeoverPolicy = TakeoverPolicy.ANYONE
+    store: Store,
+    clock: FakeClock,
+    cap: int = 2,
+    takeover: TakeoverPolicy = TakeoverPolicy.ANYONE,
+    refusals: RefusalConfig | None = None,
 ) -> SeatService:
     arbiter = Arbiter(TERMS)
     snapshot = store.load()
     service = SeatService(
-        arbiter=arbiter, store=store, clock=clock, entitlement=DevSeats(cap), takeover=takeover
+        arbiter=arbiter,
+        store=store,
+        clock=clock,
+        entitlement=DevSeats(cap),
+        takeover=takeover,
+        refusals=refusals,
     )
     arbiter.restore(snapshot.sessions, snapshot.next_id, service.now())
     return service

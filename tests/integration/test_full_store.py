@@ -11,6 +11,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+import structlog.testing
 from prometheus_client.core import Metric
 
 from seatd.arbiter import Arbiter, TakeoverPolicy
@@ -218,7 +219,7 @@ async def test_the_used_ratio_is_a_metric(full: Full) -> None:
     """seatd_store_used_ratio reports the share of store.map_size in use."""
     ratio = metric(full.service, "seatd_store_used_ratio").samples[0].value
     assert ratio == full.store.capacity.ratio
-    assert 0.3 < ratio < 1 - RESERVE
+    assert 1 - RESERVE <= ratio < 1
 
 
 async def test_the_watchdog_fails_when_the_store_cannot_commit(full: Full) -> None:
@@ -232,3 +233,15 @@ async def test_the_watchdog_fails_when_the_store_cannot_commit(full: Full) -> No
     assert await watchdog.tick()
     assert "store.map_size" in fill_the_reserve(full.store, full.service.clock.wall())
     assert not await watchdog.tick()
+
+
+def test_a_filling_store_is_logged_with_what_to_do(tmp_path: Path, clock: FakeClock) -> None:
+    """Crossing 80 % logs store.filling, then the grant limit store.full, both saying what to
+    do; each once."""
+    store = Store(StoreConfig(tmp_path / "state", map_size=TINY, reserve=0.1))
+    with structlog.testing.capture_logs() as logs:
+        fill_directly(store, clock)
+    events = [e for e in logs if e["event"].startswith("store.f")]
+    assert [e["event"] for e in events] == ["store.filling", "store.full"]
+    assert all("store.map_size" in e["action"] for e in events)
+    store.close()

@@ -43,6 +43,13 @@ def test_peak_hours_refusals_and_evictions_per_day() -> None:
     assert (d2.peak, d2.seat_hours) == (0, 0.0)
 
 
+def test_a_coalesced_refusal_entry_counts_its_repeats() -> None:
+    """A refused entry carrying `repeated` stands for that many refusals."""
+    journal = [entry("refused", 0, 0, 10), {**entry("refused", 0, 0, 11), "repeated": 41}]
+    [d0] = daily(journal, first=D0, days=1, now=datetime(2026, 3, 3, tzinfo=UTC), tz=UTC)
+    assert d0.refusals == 42
+
+
 def test_a_restart_ends_no_session() -> None:
     """daemon_stopped/started between a grant and its end do not cut the session."""
     days = daily(JOURNAL, first=D0, days=1, now=datetime(2026, 3, 5, tzinfo=UTC), tz=UTC)
