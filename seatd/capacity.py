@@ -45,6 +45,8 @@ class Capacity:
     ceiling: int  # the most the map may grow to
     reserve: float  # share of the ceiling kept for what frees state
     sessions: int = 0  # live sessions, each owed the room of its ending
+    # The data file's high-water mark: pages a long reader keeps from reuse count here.
+    high_water: int = 0
 
     @property
     def ratio(self) -> float:
@@ -66,8 +68,9 @@ class Capacity:
         return self.level >= Level.FILLING
 
     def grow_to(self) -> int | None:
-        """The map size to grow to before the next write (more than half used), or None."""
-        if self.map_size >= self.ceiling or self.used * 2 < self.map_size:
+        """The map size to grow to before the next write (more than half of it used, or
+        written to), or None."""
+        if self.map_size >= self.ceiling or max(self.used, self.high_water) * 2 < self.map_size:
             return None
         return min(self.ceiling, self.map_size * 2)
 

@@ -62,9 +62,10 @@ _U64 = records.U64
 _key = records.seq_key
 log = structlog.get_logger("seatd")
 _PAGE = 4096
-# How long the writer waits for readers to leave before a remap: a planned growth gives up
-# and tries again after the next commit; a write that found the map full waits longer.
-_REMAP_PATIENCE = 0.5
+# How long the writer waits for readers to leave before a remap: a planned growth happens
+# only at a moment without readers (it is due long before the map is full, and tried at
+# every commit); a write that found the map full holds new readers back and waits.
+_REMAP_PATIENCE = 0.0
 _REMAP_PATIENCE_FULL = 10.0
 # What the watchdog's write probe needs free in the map.
 _PROBE_BYTES = 64 << 10
@@ -104,6 +105,8 @@ class _ReadGate:
     def remap(self, action: Callable[[], None], patience: float) -> bool:
         """Run `action` with no reader inside; False if they did not leave in time."""
         with self._cond:
+            if not patience and self._readers:
+                return False
             self._remapping = True
             try:
                 if not self._cond.wait_for(lambda: self._readers == 0, patience):
@@ -490,9 +493,11 @@ class Store:
         for db in (*self._dbs, self._main):
             stat = txn.stat(db)
             pages += stat["branch_pages"] + stat["leaf_pages"] + stat["overflow_pages"]
+        info = self._env.info()
         return Capacity(
             used=pages * self._psize,
-            map_size=self._env.info()["map_size"],
+            map_size=info["map_size"],
+            high_water=(info["last_pgno"] + 1) * self._psize,
             ceiling=self._ceiling,
             reserve=self._reserve,
             sessions=txn.stat(self._sessions)["entries"],
@@ -505,7 +510,8 @@ class Store:
         if target is None or target <= now.map_size:
             return False
         if not self._gate.remap(lambda: self._env.set_mapsize(target), patience):
-            log.warning("store.map_growth_postponed", reason="readers still open", wanted=target)
+            if full:
+                log.warning("store.map_growth_postponed", reason="readers still open")
             return False
         self.capacity = dataclasses.replace(now, map_size=target)
         log.info("store.map_grown", map_size=target, ceiling=self._ceiling, used=now.used)

@@ -245,3 +245,30 @@ def test_a_filling_store_is_logged_with_what_to_do(tmp_path: Path, clock: FakeCl
     assert [e["event"] for e in events] == ["store.filling", "store.full"]
     assert all("store.map_size" in e["action"] for e in events)
     store.close()
+
+
+def test_a_reader_postpones_growth_without_stalling_commits(tmp_path: Path) -> None:
+    """While a read transaction is open the map is not remapped under it: commits go on in
+    the current map, and the map grows at the first commit after the reader left."""
+    store = Store(StoreConfig(tmp_path / "state", map_size=8 * MIB))
+    clock = FakeClock()
+    arbiter = Arbiter(TERMS)
+    now = Instant(clock.monotonic(), clock.wall())
+
+    def grant(n: int) -> None:
+        g = arbiter.grant(holder(n), key=f"k{n}", token="t", now=now, cap=None)
+        store.commit(list(g.events))
+
+    grant(0)
+    reader = store.journal_times()
+    next(reader)  # a read transaction stays open
+    n = 1
+    while store.capacity.grow_to() is None:
+        grant(n)
+        n += 1
+    grant(n)
+    assert store._env.info()["map_size"] == MIN_MAP
+    reader.close()
+    grant(n + 1)
+    assert store._env.info()["map_size"] == 2 * MIN_MAP
+    store.close()

@@ -46,3 +46,9 @@ def test_each_live_session_holds_room_for_its_ending() -> None:
     sessions = int(3 * MIB / ENDING_BYTES)
     assert room(87).grants_ok
     assert not Capacity(87 * MIB, 100 * MIB, 100 * MIB, 0.1, sessions=sessions).grants_ok
+
+
+def test_pages_pinned_by_a_reader_count_towards_growth() -> None:
+    """A data file written past half the map grows it, even if little of it is live."""
+    written = Capacity(10 * MIB, 32 * MIB, 100 * MIB, 0.1, high_water=20 * MIB)
+    assert written.grow_to() == 64 * MIB
