@@ -16,12 +16,10 @@ from typing import Any, NoReturn
 
 import click
 import grpc
-from rich.console import Console
-from rich.table import Table
 from seatclient.errors import detail_of
 from seatclient.v1 import admin_pb2, admin_pb2_grpc, types_pb2
 
-from seatd import filemodes, integrity, usage
+from seatd import filemodes, integrity, tables, usage
 from seatd.auth import ROLES, USER_KEY
 from seatd.clock import SystemClock
 from seatd.errors import StateError
@@ -154,6 +152,17 @@ def _iso(dt: datetime) -> str:
     return dt.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def _spaced(iso: str) -> str:
+    """An ISO time for a table: a space before the time, so a narrow column wraps it there."""
+    return iso.replace("T", " ", 1)
+
+
+def _clock(seconds: float) -> str:
+    """A duration as h:mm:ss, short enough for a table column."""
+    h, rem = divmod(int(seconds), 3600)
+    return f"{h}:{rem // 60:02d}:{rem % 60:02d}"
+
+
 def _hms(seconds: float) -> str:
     s = int(seconds)
     h, rem = divmod(s, 3600)
@@ -246,35 +255,31 @@ def sessions(obj: Ctx, as_json: bool) -> None:
             )
         )
         return
-    table = Table(
-        title=f"Open sessions: {r.in_use} in use of {cap if cap is not None else 'unlimited'}"
-    )
-    for col in (
-        "Id",
+    # Two lines a session (code over name, computer over IP, date over time) fit eight
+    # fields in 80 columns without cutting any of them.
+    table = tables.table(
+        tables.column("Id", justify="right", no_wrap=True),
         "User",
-        "Name",
-        "IP address",
-        "Computer",
-        "Started (local)",
-        "Duration",
-        "Last seen",
-    ):
-        table.add_column(col, justify="right" if col == "Id" else "left")
+        tables.column("Computer / IP", min_width=16),
+        tables.column("Started (local)", min_width=10, max_width=10),
+        tables.column("Duration", justify="right", no_wrap=True),
+        tables.column("Last seen", justify="right"),
+        title=f"Open sessions: {r.in_use} in use of {cap if cap is not None else 'unlimited'}",
+    )
     offset = timedelta(seconds=r.server_utc_offset_seconds)
     for s in r.sessions:
         table.add_row(
             str(s.id),
-            s.user_code,
-            s.user_name,
-            s.ip,
-            s.hostname,
+            f"{s.user_code}\n{s.user_name}",
+            f"{s.hostname}\n{s.ip}",
             (_dt(s.started_at) + offset).strftime("%d/%m/%Y %H:%M:%S"),
-            _hms(s.duration.seconds),
+            _clock(s.duration.seconds),
             f"{int((now - _dt(s.last_seen_at)).total_seconds())} s ago",
         )
-    console = Console()
-    console.print(table)
-    console.print(f"UTC time: {now:%H:%M:%S}   Local time ({r.server_timezone}): {local:%H:%M:%S}")
+    tables.show(
+        table,
+        f"UTC time: {now:%H:%M:%S}   Local time ({r.server_timezone}): {local:%H:%M:%S}",
+    )
 
 
 @main.command()
@@ -346,9 +351,7 @@ def licence_json(d: types_pb2.LicenceDetail) -> dict[str, Any]:
 
 def print_licence(d: types_pb2.LicenceDetail) -> None:
     j = licence_json(d)
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold")
-    grid.add_column()
+    grid = tables.grid()
     who = d.licensee
     if j["serial"]:
         place = ", ".join(
@@ -405,7 +408,7 @@ def print_licence(d: types_pb2.LicenceDetail) -> None:
         if j["failed_syncs"]:
             grid.add_row("Failed syncs", f"{j['failed_syncs']}: {j['last_sync_error']}")
         grid.add_row("Next sync", j["next_sync"] or "-")
-    Console().print(grid)
+    tables.show(grid)
 
 
 @main.group()
@@ -473,18 +476,23 @@ def licence_history(obj: Ctx, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title="Licence history")
-    for col in ("When (UTC)", "Serial", "From", "By", "Replaced"):
-        table.add_column(col)
+    table = tables.table(
+        tables.column("When (UTC)", min_width=10, max_width=10),
+        "Serial",
+        "From",
+        "By",
+        "Replaced",
+        title="Licence history",
+    )
     for row in rows:
         table.add_row(
-            row["at"],
+            _spaced(str(row["at"])),
             row["serial"] or "(cleared)",
             row["source"],
             row["by"],
             row["previous_serial"] or "-",
         )
-    Console().print(table)
+    tables.show(table)
 
 
 @main.group()
@@ -634,10 +642,20 @@ def journal(
         return
     obj: Ctx = ctx.obj
     keep = _journal_filter(since, until, user, session, kinds)
-    table = None if as_json else Table(title="Session journal")
-    if table is not None:
-        for col in ("Seq", "When (UTC)", "Kind", "Session", "User", "By", "Reason / detail"):
-            table.add_column(col, justify="right" if col in ("Seq", "Session") else "left")
+    table = (
+        None
+        if as_json
+        else tables.table(
+            tables.column("Seq", justify="right", no_wrap=True),
+            tables.column("When (UTC)", min_width=10, max_width=10),
+            "Kind",
+            tables.column("Session", justify="right"),
+            "User",
+            "By",
+            "Reason / detail",
+            title="Session journal",
+        )
+    )
 
     def show(entry: admin_pb2.JournalEntry) -> None:
         j = entry_json(entry)
@@ -646,7 +664,7 @@ def journal(
         else:
             table.add_row(
                 str(j["seq"]),
-                str(j["at"]),
+                _spaced(str(j["at"])),
                 j["kind"],
                 str(j["session_id"] or ""),
                 j["user_code"] or "",
@@ -667,7 +685,7 @@ def journal(
             if not page.more:
                 break
         if table is not None:
-            Console().print(table)
+            tables.show(table)
         if not follow:
             return
         try:
@@ -769,9 +787,13 @@ def report_usage(obj: Ctx, days: int, as_json: bool, as_csv: bool) -> None:
         return
     cap = listed.seat_cap if listed.HasField("seat_cap") else None
     top = max([cap or 0, *(r.peak for r in rows), 1])
-    table = Table(title=f"Usage over {days} days (seats in force: {cap or 'unlimited'})")
-    for col in ("Day", "Peak", "", "Seat-hours", "Refused", "Evicted"):
-        table.add_column(col, justify="left" if col in ("Day", "") else "right")
+    table = tables.table(
+        *(
+            tables.column(col, justify="left" if col in ("Day", "") else "right")
+            for col in ("Day", "Peak", "", "Seat-hours", "Refused", "Evicted")
+        ),
+        title=f"Usage over {days} days (seats in force: {cap or 'unlimited'})",
+    )
     for r in rows:
         bar = "█" * round(20 * r.peak / top)
         style = "red" if cap is not None and r.peak >= cap else "green"
@@ -783,14 +805,13 @@ def report_usage(obj: Ctx, days: int, as_json: bool, as_csv: bool) -> None:
             str(r.refusals or ""),
             str(r.evictions or ""),
         )
-    console = Console()
-    console.print(table)
     busiest = max(r.peak for r in rows)
     refused = sum(r.refusals for r in rows)
-    console.print(
+    tables.show(
+        table,
         f"Peak over the period: {busiest} concurrent sessions; {refused} refusals at "
         "capacity."
-        + (" Refusals mean users were turned away: consider more seats." if refused else "")
+        + (" Refusals mean users were turned away: consider more seats." if refused else ""),
     )
 
 
@@ -840,10 +861,7 @@ def status(obj: Ctx, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
-    console = Console()
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold")
-    grid.add_column()
+    grid = tables.grid()
     grid.add_row(
         "Daemon",
         f"seatd {listed.daemon_version}, up {_hms(uptime)}",
@@ -872,14 +890,19 @@ def status(obj: Ctx, as_json: bool) -> None:
             f"{j['last_sync'] or 'never'}"
             + (f" ({j['failed_syncs']} failed since)" if j["failed_syncs"] else ""),
         )
-    console.print(grid)
+    tables.show(grid)
     if listed.sessions:
-        table = Table(title="Sessions")
-        for col in ("Id", "User", "Name", "Computer", "Duration"):
-            table.add_column(col)
+        table = tables.table(
+            tables.column("Id", justify="right", no_wrap=True),
+            "User",
+            "Name",
+            "Computer",
+            "Duration",
+            title="Sessions",
+        )
         for s in listed.sessions:
             table.add_row(str(s.id), s.user_code, s.user_name, s.hostname, _hms(s.duration.seconds))
-        console.print(table)
+        tables.show(table)
 
 
 @main.group()
@@ -919,14 +942,23 @@ def token_list(obj: Ctx, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title="Admin tokens")
-    for col in ("Name", "Role", "Created by", "Created (UTC)", "Revoked"):
-        table.add_column(col)
+    table = tables.table(
+        "Name",
+        "Role",
+        "Created by",
+        tables.column("Created (UTC)", min_width=10),
+        tables.column("Revoked", min_width=10),
+        title="Admin tokens",
+    )
     for row in rows:
         table.add_row(
-            row["name"], row["role"], row["created_by"], row["created_at"], row["revoked_at"] or "-"
+            row["name"],
+            row["role"],
+            row["created_by"],
+            _spaced(str(row["created_at"])),
+            _spaced(str(row["revoked_at"])) if row["revoked_at"] else "-",
         )
-    Console().print(table)
+    tables.show(table)
 
 
 @token.command("revoke")

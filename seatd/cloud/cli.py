@@ -11,9 +11,8 @@ from typing import Any
 
 import click
 import structlog
-from rich.console import Console
-from rich.table import Table
 
+from seatd import tables
 from seatd.clock import SystemClock
 from seatd.cloud import server as cloud_server
 from seatd.cloud.ledger import FREE_REASONS, Ledger, LedgerError
@@ -191,14 +190,16 @@ def quote_command(
     if as_json:
         click.echo(json.dumps(q.as_json(), indent=2))
         return
-    table = Table(title=f"{edition} / {mode}, {seats} connection(s), {period.lower()}, {country}")
-    table.add_column("")
-    table.add_column(q.currency, justify="right")
+    table = tables.table(
+        "",
+        tables.column(q.currency, justify="right", no_wrap=True),
+        title=f"{edition} / {mode}, {seats} connection(s), {period.lower()}, {country}",
+    )
     table.add_row("Price per connection per month", str(q.price_per_seat_month))
     table.add_row(f"Amount per instalment, excl. VAT ({q.months} months)", str(q.amount_excl_vat))
     table.add_row(f"VAT {q.vat_rate} %", str(q.vat))
     table.add_row("Amount per instalment, incl. VAT", str(q.amount_incl_vat))
-    Console().print(table)
+    tables.show(table)
 
 
 @main.command()
@@ -446,44 +447,44 @@ def list_command(state_dir: Path, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"subscriptions": subs, "orders": orders}, indent=2))
         return
-    table = Table(title="Subscriptions")
-    for col in (
-        "Base id",
-        "Company",
-        "Edition/Mode",
-        "Period",
-        "Seats",
-        "Renewal",
-        "Auto",
-        "Status",
-    ):
-        table.add_column(col)
+    # Base ids (17 digits) and dates stay on one line; edition over mode, period over
+    # auto-renew, renewal over status: two short lines a subscription fit 80 columns.
+    table = tables.table(
+        tables.column("Base id", min_width=17),
+        tables.column("Company", max_width=13),
+        tables.column("Edition / mode", max_width=10),
+        tables.column("Period / auto-renew", max_width=10),
+        tables.column("Seats", justify="right", max_width=5),
+        tables.column("Renewal / status", min_width=10, max_width=10),
+        title="Subscriptions",
+    )
     for s in subs:
         table.add_row(
             s["base_id"],
             s["licensee"]["company"],
-            f"{s['edition']}/{s['mode']}",
-            s["period"],
+            f"{s['edition']}\n{s['mode']}",
+            f"{s['period']}\n{'auto-renew' if s['auto_renew'] else 'no auto-renew'}",
             str(s["seats"]),
-            s["renewal"] or "-",
-            "yes" if s["auto_renew"] else "no",
-            s["status"],
+            f"{s['renewal'] or '-'}\n{s['status']}",
         )
-    Console().print(table)
-    orders_table = Table(title="Orders")
-    for col in ("Order", "Base id", "Kind", "Seats", "Incl. VAT", "Status", "Invoice"):
-        orders_table.add_column(col)
+    tables.show(table)
+    orders_table = tables.table(
+        "Order / invoice",
+        tables.column("Base id", min_width=17),
+        "Kind / status",
+        tables.column("Seats", justify="right"),
+        tables.column("Incl. VAT", justify="right"),
+        title="Orders",
+    )
     for o in orders:
         orders_table.add_row(
-            o["order_id"],
+            f"{o['order_id']}\n{o['invoice_number'] or '-'}",
             o["base_id"],
-            o["kind"],
+            f"{o['kind']}\n{o['status']}",
             str(o["seats"]),
             f"{o['amount_incl_vat']} {o['currency']}",
-            o["status"],
-            o["invoice_number"] or "-",
         )
-    Console().print(orders_table)
+    tables.show(orders_table)
 
 
 @main.command()
@@ -536,12 +537,16 @@ def history(state_dir: Path, base_id: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(issued, indent=2))
         return
-    table = Table(title=f"Licences issued for {base_id}")
-    for col in ("Serial", "Issued (UTC)", "Seats", "Valid until"):
-        table.add_column(col)
+    table = tables.table(
+        "Serial",
+        tables.column("Issued (UTC)", min_width=10),
+        tables.column("Seats", justify="right"),
+        tables.column("Valid until", min_width=10),
+        title=f"Licences issued for {base_id}",
+    )
     for e in issued:
         table.add_row(e["serial"], e["issued_at"], str(e["seats"]), e["valid_until"])
-    Console().print(table)
+    tables.show(table)
 
 
 @main.command()

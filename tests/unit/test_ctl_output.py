@@ -2,9 +2,153 @@
 
 from __future__ import annotations
 
-from click.testing import CliRunner
+import contextlib
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from google.protobuf.timestamp_pb2 import Timestamp
+from seatclient.v1 import admin_pb2, types_pb2
 
 from seatd import ctl
+
+NOW = datetime(2026, 12, 1, 22, 29, 12, tzinfo=UTC)
+BASE_ID = "82520020025896075"
+IP = "192.168.100.200"
+CLOUD = "licensing-europe-west-1.cloud.erp-vendor-example-group.com"
+# What grpc says when the cloud's name does not resolve: one word longer than the value column.
+SYNC_ERROR = (
+    f"the cloud at {CLOUD}:7443 cannot be reached or refused: DNS resolution failed for "
+    f"{CLOUD}:7443: C-ares status is not ARES_SUCCESS qtype=A name={CLOUD} is_balancer=0: "
+    "Domain name not found"
+)
+
+EVICT_REASON = "Connection limit exceeded: accounting needs the seat for the month-end closing"
+
+
+def ts(when: datetime) -> Timestamp:
+    t = Timestamp()
+    t.FromDatetime(when)
+    return t
+
+
+class FakeAdmin:
+    """The admin service's answers, as the daemon would give them."""
+
+    def ListSessions(self, request: Any, timeout: float) -> admin_pb2.ListSessionsResponse:
+        r = admin_pb2.ListSessionsResponse(
+            in_use=2, seat_cap=3, server_time=ts(NOW), server_timezone="Europe/Paris"
+        )
+        r.server_utc_offset_seconds = 3600
+        for n, (code, name, host) in enumerate(
+            [
+                ("BRUNOB", "Bruno Bertrand-Lefebvre", "COMPTA-PC-ETAGE2"),
+                ("CC", "Claire Chevalier-Dumont", "ACCUEIL-PORTABLE"),
+            ]
+        ):
+            s = r.sessions.add(
+                id=1234 + n,
+                user_code=code,
+                user_name=name,
+                hostname=host,
+                ip=IP,
+                client_version="12.4.1",
+                started_at=ts(NOW - timedelta(hours=3, minutes=n)),
+                last_seen_at=ts(NOW - timedelta(seconds=3)),
+            )
+            s.duration.seconds = 3 * 3600 + 60 * n
+        return r
+
+    def GetLicence(self, request: Any, timeout: float) -> admin_pb2.AdminServiceGetLicenceResponse:
+        d = types_pb2.LicenceDetail(
+            summary=types_pb2.LicenceSummary(
+                edition=types_pb2.EDITION_ENTERPRISE,
+                mode=types_pb2.MODE_CLOUD,
+                period=types_pb2.PERIOD_ANNUAL,
+                status=types_pb2.LICENCE_STATUS_VALID,
+                seat_cap=3,
+                seats_purchased=3,
+                valid_until=ts(NOW + timedelta(days=300)),
+                features=["stock", "accounting", "payroll", "point-of-sale"],
+                base_id=BASE_ID,
+                serial="L-20251201-9F8E7D6C",
+                auto_renew=True,
+                days_left=300,
+            ),
+            licensee=types_pb2.Licensee(
+                company="ANYWAY SARL",
+                contact="Jeanne Martin-Delacroix",
+                address="12 rue de la Republique",
+                postcode="69002",
+                city="Lyon",
+                country="FR",
+                email="informatique@anyway-sarl.example",
+            ),
+            in_use=2,
+            trusted_time=ts(NOW),
+            cloud_url=f"{CLOUD}:7443",
+            last_sync=ts(NOW - timedelta(hours=6)),
+            failed_syncs=3,
+            next_sync=ts(NOW + timedelta(minutes=4)),
+            last_sync_error=SYNC_ERROR,
+        )
+        return admin_pb2.AdminServiceGetLicenceResponse(licence=d)
+
+    def ReadJournal(self, request: Any, timeout: float) -> admin_pb2.ReadJournalResponse:
+        stored = {
+            "seq": 4711,
+            "at": "2026-12-01T22:29:12Z",
+            "kind": "evicted",
+            "session_id": 1234,
+            "user_code": "BRUNOB",
+            "actor": "jeanne.martin",
+            "reason": EVICT_REASON,
+        }
+        entry = admin_pb2.JournalEntry(
+            seq=4711,
+            at=ts(NOW),
+            kind="evicted",
+            session_id=1234,
+            user_code="BRUNOB",
+            actor="jeanne.martin",
+            reason=EVICT_REASON,
+            json=json.dumps(stored),
+        )
+        return admin_pb2.ReadJournalResponse(entries=[entry], next_after_seq=4711)
+
+    def LicenceHistory(self, request: Any, timeout: float) -> admin_pb2.LicenceHistoryResponse:
+        entry = types_pb2.LicenceHistoryEntry(
+            serial="L-20261201-A1B2C3D4",
+            source="import",
+            by="jeanne.martin",
+            at=ts(NOW),
+            previous_serial="L-20251201-9F8E7D6C",
+        )
+        return admin_pb2.LicenceHistoryResponse(entries=[entry])
+
+
+@pytest.fixture
+def seatctl(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Run seatctl against the fake admin service, on an 80-column terminal."""
+    monkeypatch.setattr(ctl.Ctx, "admin", lambda self: contextlib.nullcontext(FakeAdmin()))
+
+    def run(*args: str) -> Result:
+        result = CliRunner().invoke(ctl.main, list(args), env={"COLUMNS": "80"})
+        assert result.exit_code == 0, result.output
+        return result
+
+    return run
+
+
+def assert_readable(output: str, *whole: str) -> None:
+    """Nothing cut with an ellipsis, no line past 80 columns, and each value in `whole` on
+    one line."""
+    assert "…" not in output
+    assert max(len(line) for line in output.splitlines()) <= 80
+    for value in whole:
+        assert value in output, f"{value!r} is not whole in:\n{output}"
 
 
 def test_help_names_the_admin_socket_environment_variable() -> None:
@@ -12,3 +156,43 @@ def test_help_names_the_admin_socket_environment_variable() -> None:
     result = CliRunner().invoke(ctl.main, ["--help"])
     assert result.exit_code == 0
     assert "SEATD_ADMIN_SOCKET" in result.output
+
+
+def test_sessions_at_80_columns_keep_dates_and_ips_whole(seatctl: Any) -> None:
+    """`seatctl sessions` at 80 columns shows every session's IP, date and time whole."""
+    out = seatctl("sessions").output
+    assert_readable(out, IP, "01/12/2026", "20:29:12", "1234", "1235", "COMPTA-PC-ETAGE2")
+
+
+def test_sessions_json_stays_complete(seatctl: Any) -> None:
+    """`seatctl sessions --json` carries every field, whatever the terminal's width."""
+    sessions = json.loads(seatctl("sessions", "--json").output)["sessions"]
+    assert sessions[0]["ip"] == IP and sessions[0]["user_name"] == "Bruno Bertrand-Lefebvre"
+    assert sessions[0]["started_at"] == "2026-12-01T19:29:12Z"
+
+
+def test_licence_show_at_80_columns_keeps_the_base_id_and_the_error_whole(seatctl: Any) -> None:
+    """`seatctl licence show` at 80 columns: base id, serial and sync error, nothing cut."""
+    out = seatctl("licence", "show").output
+    assert_readable(out, BASE_ID, "L-20251201-9F8E7D6C", "informatique@anyway-sarl.example")
+    # Folded onto the next lines, not cut: every character is there, in order.
+    assert "".join(SYNC_ERROR.split()) in "".join(out.split())
+
+
+def test_journal_at_80_columns_keeps_the_time_and_the_reason_whole(seatctl: Any) -> None:
+    """`seatctl journal` at 80 columns: the entry's date, time and whole reason are shown."""
+    out = seatctl("journal").output
+    assert_readable(out, "2026-12-01", "22:29:12", "4711", "BRUNOB")
+    assert all(word in out for word in EVICT_REASON.split())
+
+
+def test_licence_history_at_80_columns_keeps_serials_whole(seatctl: Any) -> None:
+    """`seatctl licence history` at 80 columns: both serials and the time, nothing cut."""
+    out = seatctl("licence", "history").output
+    assert_readable(
+        out,
+        "L-20261201-A1B2C3D4",
+        "L-20251201-9F8E7D6C",
+        "2026-12-01",
+        "22:29:12",
+    )
