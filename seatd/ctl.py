@@ -439,8 +439,14 @@ def licence_import(obj: Ctx, file: Path) -> None:
     except OSError as exc:
         raise click.ClickException(f"cannot read {file}: {exc.strerror}") from None
     with obj.admin() as admin:
+        before = admin.GetLicence(admin_pb2.AdminServiceGetLicenceRequest(), timeout=TIMEOUT)
         r = admin.ImportLicence(admin_pb2.ImportLicenceRequest(licence_text=text), timeout=TIMEOUT)
     j = licence_json(r.licence)
+    was, now = before.licence, r.licence
+    if j["serial"] and (was.summary, was.licensee) == (now.summary, now.licensee):
+        # The daemon leaves the licence in force untouched when it is imported again.
+        click.echo(f"licence {j['serial']} is already in force: nothing changed")
+        return
     click.echo(
         f"licence {j['serial']} installed: {j['edition'].upper()}/{j['mode'].upper()}, "
         f"{j['seats_purchased']} seats, valid until {j['valid_until']}"

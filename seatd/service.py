@@ -497,6 +497,12 @@ class SeatService:
         except LicenceRejected as exc:
             log.warning("licence.rejected", reason=exc.reason, error=exc.message, source=source)
             raise
+        if licence == book.licence:
+            # The licence in force, imported again: installing it would only reset the active
+            # seats and add a history line "L-X replaced L-X". Nothing changes, so nothing is
+            # written and no workstation is told.
+            log.info("licence.already_in_force", serial=licence.serial, source=source)
+            return book.view()
         previous = book.licence.serial if book.licence else ""
         book.installed(licence)
         await self._commit_licence(

@@ -16,6 +16,7 @@ import pytest
 
 from tests.certs import make_tls
 from tests.e2e.conftest import BIN, FAST, READY, Daemon, wait_for
+from tests.e2e.test_licence import issue, show, vendor
 
 pytestmark = pytest.mark.e2e
 
@@ -268,3 +269,22 @@ def test_remote_unreachable_names_the_target(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and not GRPC_LOG_LINE.search(done.stderr)
     assert target in done.stderr and "admin.sock" not in done.stderr
+
+
+def test_seatctl_says_a_reimported_licence_is_already_in_force(
+    make_daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    """`seatctl licence import` of the licence in force says so, and the history keeps its
+    one line."""
+    private, public = tmp_path / "vendor.key", tmp_path / "vendor.pub"
+    vendor("keygen", "--out-private", str(private), "--out-public", str(public))
+    daemon = make_daemon("--trusted-key", str(public))
+    lic = issue(private, str(show(daemon)["base_id"]), tmp_path / "anyway.lic")
+    first = daemon.ctl("licence", "import", str(lic))
+    assert first.returncode == 0 and "installed" in first.stdout, first.stderr
+    serial = show(daemon)["serial"]
+    again = daemon.ctl("licence", "import", str(lic))
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == f"licence {serial} is already in force: nothing changed"
+    history = json.loads(daemon.ctl("licence", "history", "--json").stdout)
+    assert [(h["serial"], h["previous_serial"]) for h in history] == [(serial, None)]
