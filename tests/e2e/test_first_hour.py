@@ -288,3 +288,27 @@ def test_seatctl_says_a_reimported_licence_is_already_in_force(
     assert again.stdout.strip() == f"licence {serial} is already in force: nothing changed"
     history = json.loads(daemon.ctl("licence", "history", "--json").stdout)
     assert [(h["serial"], h["previous_serial"]) for h in history] == [(serial, None)]
+
+
+def test_seat_hold_exits_5_when_the_licence_refuses(
+    make_daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    """`seat hold` against a daemon whose licence expired (grace over) exits 5, not 2 as at
+    capacity, with the licence's reason."""
+    private, public = tmp_path / "vendor.key", tmp_path / "vendor.pub"
+    vendor("keygen", "--out-private", str(private), "--out-public", str(public))
+    daemon = make_daemon("--trusted-key", str(public), "--grace-days", "0")
+    lic = issue(private, str(show(daemon)["base_id"]), tmp_path / "anyway.lic")
+    assert daemon.ctl("licence", "import", str(lic)).returncode == 0
+    assert daemon.stop() == 0
+    daemon.flags += ["--wall-clock-offset", str(400 * 86400)]
+    daemon.start()
+    assert show(daemon)["status"] == "expired"
+    held = subprocess.run(
+        [str(BIN / "seat"), "hold", "--target", daemon.target, "--user", "AA"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert held.returncode == 5, held.stderr
+    assert held.stderr.startswith("seat: ") and "licence" in held.stderr

@@ -1,7 +1,9 @@
 """`seat`: hold a seat from a terminal, for workstation troubleshooting and demos.
 
 Exit codes (part of the contract): 0 released on SIGINT/SIGTERM (or status reachable),
-1 daemon unreachable, 2 at capacity (no wait, or the wait ran out), 3 evicted, 4 lease lost.
+1 daemon unreachable, 2 at capacity (no wait, or the wait ran out), 3 evicted, 4 lease lost,
+5 the licence allows no new connection (expired past its grace): renewing it is the way out,
+not waiting for a seat.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from seatclient.blocking import SeatClient
-from seatclient.errors import DaemonUnavailable, SeatError, SeatsExhausted
+from seatclient.errors import DaemonUnavailable, LicenceInvalid, SeatError, SeatsExhausted
 from seatclient.events import (
     Draining,
     Evicted,
@@ -26,7 +28,7 @@ from seatclient.events import (
 )
 from seatclient.v1 import types_pb2
 
-EXIT_OK, EXIT_UNREACHABLE, EXIT_FULL, EXIT_EVICTED, EXIT_LOST = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_UNREACHABLE, EXIT_FULL, EXIT_EVICTED, EXIT_LOST, EXIT_LICENCE = 0, 1, 2, 3, 4, 5
 
 
 def say(line: str) -> None:
@@ -125,6 +127,9 @@ def hold(args: argparse.Namespace) -> int:
         except DaemonUnavailable as exc:
             print(f"seat: {exc}", file=sys.stderr, flush=True)
             return EXIT_UNREACHABLE
+        except LicenceInvalid as exc:
+            print(f"seat: {exc}", file=sys.stderr, flush=True)
+            return EXIT_LICENCE
         except SeatError as exc:  # no seat granted: takeover denied, invalid request
             print(f"seat: {exc}", file=sys.stderr, flush=True)
             return EXIT_FULL
