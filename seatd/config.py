@@ -234,6 +234,11 @@ def load(path: Path | None, overrides: Mapping[str, Mapping[str, Any]]) -> Confi
             raise ConfigError(f"config file {path} does not exist") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read the config file {path}: {exc.strerror or exc}; the daemon's "
+                "user must be able to read it (e.g. owner root, group seatd-admin, mode 0640)"
+            ) from None
         for section, values in data.items():
             if not isinstance(values, dict):
                 raise ConfigError(f"{section}: expected a [{section}] table")

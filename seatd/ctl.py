@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import getpass
+import grp
 import json
 import os
 import sys
@@ -120,6 +121,30 @@ def _unreachable_remote(exc: grpc.RpcError, remote: Remote) -> str:
     )
 
 
+def socket_problem(socket: Path) -> str | None:
+    """Why this user cannot use the admin socket, when the file system already says so."""
+    try:
+        socket.stat()
+        if os.access(socket, os.R_OK | os.W_OK):
+            return None
+    except FileNotFoundError:
+        return (
+            f"cannot reach seatd: no admin socket at {socket}. Is the daemon running? "
+            "(systemctl status seatd), or pass --socket PATH"
+        )
+    except PermissionError:
+        pass
+    # The socket (0660) and its directory (0750) belong to the daemon's group.
+    try:
+        group = grp.getgrgid(socket.parent.stat().st_gid).gr_name
+    except (OSError, KeyError):
+        group = "seatd-admin"
+    return (
+        f"permission denied on the admin socket {socket}: run seatctl as a member of the "
+        f"group {group} (sudo usermod -aG {group} $USER, then log in again) or as root"
+    )
+
+
 def fail_rpc(exc: grpc.RpcError, socket: Path, remote: Remote | None = None) -> NoReturn:
     code = exc.code()
     detail = detail_of(exc)
@@ -131,11 +156,8 @@ def fail_rpc(exc: grpc.RpcError, socket: Path, remote: Remote | None = None) -> 
         grpc.StatusCode.DEADLINE_EXCEEDED,
     ):
         msg = _unreachable_remote(exc, remote)
-    elif code is grpc.StatusCode.UNAVAILABLE and not socket.exists():
-        msg = (
-            f"cannot reach seatd: no admin socket at {socket}. Is the daemon running? "
-            "(systemctl status seatd), or pass --socket PATH"
-        )
+    elif code is grpc.StatusCode.UNAVAILABLE and (problem := socket_problem(socket)):
+        msg = problem
     elif code is grpc.StatusCode.UNAVAILABLE:
         msg = f"cannot reach seatd on {socket}: {exc.details()}. Is the daemon running?"
     else:
@@ -985,8 +1007,15 @@ def backup(obj: Ctx, file: Path) -> None:
     page read, every record decoded, the hash chain checked); restore with `seatd restore`."""
     size = 0
     partial = file.with_name(file.name + ".partial")
-    # The whole state (tokens, journal): readable by whoever runs seatctl backup, no one else.
-    with obj.admin() as admin, os.fdopen(filemodes.write_private(partial), "wb") as out:
+    try:
+        # The whole state (tokens, journal): readable by whoever runs seatctl backup only.
+        fd = filemodes.write_private(partial)
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot write the backup to {file}: {exc.strerror or exc}; choose a directory "
+            "you can write to"
+        ) from None
+    with obj.admin() as admin, os.fdopen(fd, "wb") as out:
         for part in admin.Backup(admin_pb2.BackupRequest(), timeout=600):
             out.write(part.chunk)
             size += len(part.chunk)

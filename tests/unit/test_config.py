@@ -183,3 +183,9 @@ def test_an_explicit_reattach_grace_contradicting_the_ttl_is_refused() -> None:
     """A reattach grace set beyond TTL + grace is refused, naming the key."""
     with pytest.raises(ConfigError, match=r"lease\.reattach_grace \(10 s\)"):
         config.build({"lease": {"ttl": 3, "reattach_grace": 10}})
+
+
+def test_a_config_path_that_cannot_be_read_is_a_config_error(tmp_path: Path) -> None:
+    """An unreadable config file (here a directory) is a ConfigError saying who must read it."""
+    with pytest.raises(ConfigError, match=r"cannot read the config file .*must be able to read"):
+        config.load(tmp_path, {})
