@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import getpass
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -187,7 +189,9 @@ def restore(backup: Path, config_file: Path | None, state_dir: Path | None, chec
             return
         config = _load(config_file, {"state_dir": state_dir})
         target = config.store.state_dir
-        report = store_mod.restore(backup, target)
+        # Under sudo, the admin who ran it rather than "root".
+        by = os.environ.get("SUDO_USER") or getpass.getuser()
+        report = store_mod.restore(backup, target, SystemClock().wall(), by)
     except StateError as exc:
         if "another seatd" in str(exc):
             raise click.ClickException(
@@ -195,5 +199,6 @@ def restore(backup: Path, config_file: Path | None, state_dir: Path | None, chec
             ) from None
         raise click.ClickException(str(exc)) from None
     click.echo(
-        f"restored {backup} into {target}: {report.summary()}; the previous state is kept beside it"
+        f"restored {backup} into {target}: {report.summary()}; the previous state is kept "
+        "beside it; the daemon journals the restore when it next starts"
     )

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 
 import grpc
@@ -24,13 +25,13 @@ from seatd.licence.book import LicenceBook
 from seatd.licence.signing import TrustedKey, load_trusted_key
 from seatd.licence.watch import LicenceWatch
 from seatd.log import configure
-from seatd.model import DaemonEvent
+from seatd.model import DaemonEvent, Restored
 from seatd.notify import Notifier, Watchdog, watchdog_interval
 from seatd.reaper import Reaper
 from seatd.retention import Retention
 from seatd.server import build, secure_socket
 from seatd.service import SEATD, SeatService
-from seatd.store import Store
+from seatd.store import Snapshot, Store
 
 log = structlog.get_logger("seatd")
 
@@ -76,6 +77,27 @@ async def run(
         await _serve(config, clock, store, keys, reload_config)
     finally:
         store.close()
+
+
+def restored_event(snapshot: Snapshot, clock: Clock) -> tuple[Restored, ...]:
+    """The `seatd restore` done while the daemon was stopped, to journal now (once)."""
+    r = snapshot.restored
+    if r is None:
+        return ()
+    log.info("daemon.restore_journaled", backup=r["backup"], restored_at=r["restored_at"])
+    return (
+        Restored(
+            at=clock.wall(),
+            by=r["by"],
+            backup=r["backup"],
+            sha256=r["sha256"],
+            size=r["bytes"],
+            restored_at=datetime.fromisoformat(r["restored_at"]),
+            backup_seq=r["backup_seq"],
+            backup_at=r["backup_at"],
+            replaced=r["replaced"],
+        ),
+    )
 
 
 async def install_licence_file(service: SeatService, path: str) -> None:
@@ -230,6 +252,7 @@ async def _serve(
         await housekeeping(
             service.committer.submit(
                 (
+                    *restored_event(snapshot, clock),
                     DaemonEvent(
                         "daemon_started",
                         clock.wall(),

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -75,8 +76,18 @@ def check(path: Path, *, live: bool, chain: bool = False) -> Report:
     cmd = [sys.executable, "-m", "seatd.integrity", str(path)]
     cmd += ["--live"] if live else []
     cmd += ["--chain"] if chain else []
+    # The very interpreter running now (Linux's /proc/self/exe), under its usual name: a
+    # service user may be unable to reach it by path (a symlink into a directory only root
+    # may enter), and an upgrade may have replaced the file since the daemon started.
+    me = "/proc/self/exe"
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=CHECK_TIMEOUT)
+        proc = subprocess.run(
+            cmd,
+            executable=me if os.path.exists(me) else None,
+            capture_output=True,
+            text=True,
+            timeout=CHECK_TIMEOUT,
+        )
     except subprocess.TimeoutExpired:
         raise StoreDamaged(f"reading it did not end within {CHECK_TIMEOUT:.0f} s") from None
     if proc.returncode == 0:
@@ -147,6 +158,7 @@ class _Walk:
             b"last_seen": records.decode_time,
             b"journal_checkpoint": records.decode_chain_point,
             b"journal_head": records.decode_chain_point,
+            b"restored": records.decode_restored,
         }.get(key)
         if decode is not None:
             self.meta[key] = decode("meta", key, raw)

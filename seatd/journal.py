@@ -30,6 +30,7 @@ from seatd.model import (
     Reattached,
     Refused,
     Repeated,
+    Restored,
     Session,
     StoreProbe,
     TokenCreated,
@@ -116,6 +117,20 @@ def fields_of(event: Event) -> dict[str, Any] | None:
         }
     if isinstance(event, DaemonEvent):
         return {"kind": event.kind, "at": _iso(event.at), "actor": "seatd", "detail": event.detail}
+    if isinstance(event, Restored):
+        return {
+            "kind": "restored",
+            "at": _iso(event.at),
+            "actor": event.by,
+            "detail": f"state restored from {event.backup} at {_iso(event.restored_at)}",
+            "backup": event.backup,
+            "sha256": event.sha256,
+            "bytes": event.size,
+            "restored_at": _iso(event.restored_at),
+            "backup_last_seq": event.backup_seq,
+            "backup_last_at": event.backup_at,
+            "replaced": event.replaced,
+        }
     if isinstance(event, LicenceInstalled):
         return {
             "kind": "licence_installed",

@@ -261,6 +261,24 @@ class DaemonEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class Restored:
+    """Event: the state was replaced by a backup (`seatd restore`, daemon stopped); journaled
+    when the daemon next starts, with what is known of the backup."""
+
+    at: datetime
+    by: str
+    backup: str
+    sha256: str
+    size: int
+    restored_at: datetime
+    # The backup's last journal entry: it holds everything up to there (taken at or after).
+    backup_seq: int
+    backup_at: str
+    # Where the state it replaced was kept ("" when there was none).
+    replaced: str
+
+
+@dataclass(frozen=True, slots=True)
 class TokenCreated:
     """Event: an admin token was created (only its hash is kept)."""
 
@@ -302,6 +320,7 @@ Event = (
     | ActiveSeatsChanged
     | ClockRollback
     | DaemonEvent
+    | Restored
     | TokenCreated
     | TokenRevoked
     | Denied

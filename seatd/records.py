@@ -148,6 +148,17 @@ def decode_chain_point(db: str, key: bytes, raw: bytes) -> tuple[int, str]:
     return f.get("seq", int), f.get("hash", str)
 
 
+def decode_restored(db: str, key: bytes, raw: bytes) -> dict[str, Any]:
+    """Where a restored table came from (`seatd restore`), until the daemon has journaled it."""
+    f = _Fields(db, key, raw)
+    for name in ("by", "backup", "sha256", "backup_at", "replaced"):
+        f.get(name, str)
+    for name in ("bytes", "backup_seq"):
+        f.get(name, int)
+    f.time("restored_at")
+    return f.d
+
+
 def decode_entry(key: bytes, raw: bytes) -> dict[str, Any]:
     """A journal entry as a dict; its sequence must be its key (its hash is checked by verify)."""
     f = _Fields("journal", key, raw)

@@ -22,6 +22,7 @@ import contextlib
 import dataclasses
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import secrets
@@ -49,6 +50,7 @@ from seatd.model import (
     LicenceInstalled,
     LicenceStaged,
     LicenceTransferred,
+    Restored,
     Session,
     StoreProbe,
     TokenCreated,
@@ -131,23 +133,43 @@ class Snapshot:
     next_licence_text: str | None = None
     # Where the subscription went ({"to_base_id", "at", "serial"}), when it was transferred.
     transferred: dict[str, str] | None = None
+    # Set by `restore` until the daemon has journaled it: the `Restored` event's fields.
+    restored: dict[str, Any] | None = None
 
 
-def restore(backup: Path, state_dir: Path) -> integrity.Report:
+def restore(backup: Path, state_dir: Path, at: datetime, by: str) -> integrity.Report:
     """Replace the seat table in `state_dir` with `backup` (an LMDB data file), once the
     backup checks out. Refuses while a daemon holds the state directory; the table it
-    replaces is kept beside it."""
+    replaces is kept beside it. The restored table says where it came from, which the
+    daemon journals when it next starts."""
     report = integrity.check_backup(backup)
     lock_fd = Store._lock(state_dir)  # refuses while a daemon runs
     try:
         target = state_dir / "seatd.lmdb"
+        kept = state_dir / f"seatd.lmdb.before-restore-{os.getpid()}"
         staged = state_dir / "seatd.lmdb.restoring"
         shutil.rmtree(staged, ignore_errors=True)
         filemodes.private_dir(staged)
-        filemodes.copy_private(backup, staged / "data.mdb")
-        filemodes.hand_over([staged, staged / "data.mdb"], state_dir)
+        try:
+            filemodes.copy_private(backup, staged / "data.mdb")
+        except OSError as exc:
+            raise StateError(f"cannot read the backup {backup}: {exc.strerror or exc}") from exc
+        _mark_restored(
+            staged,
+            {
+                "by": by,
+                "backup": str(backup.resolve()),
+                "sha256": _sha256(backup),
+                "bytes": backup.stat().st_size,
+                "restored_at": at.isoformat(),
+                "backup_seq": report.head_seq,
+                "replaced": str(kept) if target.exists() else "",
+            },
+        )
+        # The lock file too: made here by root when the daemon never ran in this directory.
+        filemodes.hand_over([staged, staged / "data.mdb", state_dir / "seatd.lock"], state_dir)
         if target.exists():
-            target.rename(state_dir / f"seatd.lmdb.before-restore-{os.getpid()}")
+            target.rename(kept)
         staged.rename(target)
     finally:
         os.close(lock_fd)
@@ -163,6 +185,28 @@ def _used(state_dir: Path) -> bool:
         return False
     except OSError:
         return True  # not a directory, or unreadable: taking the lock says why
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _mark_restored(env_dir: Path, provenance: dict[str, Any]) -> None:
+    """Write where the table in `env_dir` came from into its meta, with the time of the
+    backup's last journal entry (the backup was taken at or after it)."""
+    # No lock file: the state directory's lock keeps everyone else off this copy.
+    env = lmdb.open(
+        str(env_dir), map_size=DEFAULT_MAP_SIZE, max_dbs=8, lock=False, mode=filemodes.PRIVATE_FILE
+    )
+    try:
+        with env.begin(write=True) as txn:
+            cursor = txn.cursor(db=env.open_db(b"journal", txn=txn))
+            last = json.loads(bytes(cursor.value())) if cursor.last() else {}
+            record = provenance | {"backup_at": str(last.get("at", ""))}
+            txn.put(b"restored", journal.canonical(record), db=env.open_db(b"meta", txn=txn))
+    finally:
+        env.close()
 
 
 class Store:
@@ -342,6 +386,7 @@ class Store:
             secret = records.decode_text(
                 "meta", b"installation_secret", meta.get(b"installation_secret") or b""
             )
+            restored = meta.get(b"restored")
             sessions = [records.decode_session(k, v) for k, v in txn.cursor(db=self._sessions)]
             text = txn.get(b"current", db=self._licence)
             active = txn.get(b"active_seats", db=self._licence)
@@ -359,6 +404,7 @@ class Store:
             secret,
             records.decode_text("licence", b"next", upcoming) if upcoming is not None else None,
             records.decode_transfer(b"transferred", moved) if moved is not None else None,
+            records.decode_restored("meta", b"restored", restored) if restored else None,
         )
 
     def licence_history(self) -> list[dict[str, Any]]:
@@ -580,6 +626,9 @@ class Store:
             }
             txn.put(b"transferred", journal.canonical(moved), db=self._licence)
             self._drop_next(txn)
+            return
+        if isinstance(event, Restored):
+            txn.delete(b"restored", db=self._meta)  # journaled once, with this very commit
             return
         if isinstance(event, LicenceInstalled):
             txn.delete(b"transferred", db=self._licence)

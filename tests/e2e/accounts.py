@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SYSUSERS = ROOT / "deploy/systemd/seatd.sysusers"
 SERVICE_USER, ADMIN_GROUP = "seatd", "seatd-admin"
 # Anyone else: the admin is this account with seatd-admin added, the stranger without it.
-OTHER_USER, OTHER_GROUP = "nobody", "nogroup"
+OTHER_USER = "nobody"
 LOCK = Path("/tmp/seatd-tests-accounts.lock")
 
 
@@ -88,7 +88,7 @@ def accounts() -> Accounts:
         pwd.getpwnam(SERVICE_USER).pw_uid,
         grp.getgrnam(ADMIN_GROUP).gr_gid,
         pwd.getpwnam(OTHER_USER).pw_uid,
-        grp.getgrnam(OTHER_GROUP).gr_gid,
+        pwd.getpwnam(OTHER_USER).pw_gid,
     )
     probe = subprocess.run(
         [*found.service, sys.executable, "-c", "import seatd, seatclient"],

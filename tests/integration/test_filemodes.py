@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,6 @@ def test_a_restored_state_is_private(tmp_path: Path) -> None:
     source.close()
     backup.chmod(0o644)
     Store(StoreConfig(tmp_path / "state")).close()
-    store_mod.restore(backup, tmp_path / "state")
+    store_mod.restore(backup, tmp_path / "state", datetime(2026, 1, 5, tzinfo=UTC), "admin")
     restored = modes(tmp_path / "state" / "seatd.lmdb")
     assert restored == {".": "drwx------", "data.mdb": "-rw-------"}
