@@ -11,7 +11,6 @@ import signal
 import stat
 import subprocess
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import pytest
 
 from tests.e2e.accounts import Accounts, shared_dir
 from tests.e2e.conftest import BIN, Daemon, wait_for
+from tests.e2e.test_licence import issue, vendor
 
 pytestmark = pytest.mark.e2e
 
@@ -189,49 +189,9 @@ def test_a_restore_by_root_onto_a_new_server_is_served_by_the_service_user(
 def vendor_keys(home: Path) -> tuple[Path, Path]:
     """A vendor key pair; the public half where the service user reads it, as /etc/seatd."""
     private, public = home / "vendor.key", home / "vendor.pub"
-    out = run_as(
-        [],
-        str(BIN / "seatd-vendor"),
-        "keygen",
-        "--out-private",
-        str(private),
-        "--out-public",
-        str(public),
-        "--key-id",
-        "vendor-test",
-    )
-    assert out.returncode == 0, out.stderr
+    vendor("keygen", "--out-private", str(private), "--out-public", str(public))
     public.chmod(0o644)
     return private, public
-
-
-def issue(private: Path, base_id: str, out: Path) -> Path:
-    until = (datetime.now(UTC).date() + timedelta(days=365)).isoformat()
-    done = run_as(
-        [],
-        str(BIN / "seatd-vendor"),
-        "issue",
-        "--key",
-        str(private),
-        "--base-id",
-        base_id,
-        "--company",
-        "ANYWAY SARL",
-        "--edition",
-        "ENTERPRISE",
-        "--mode",
-        "LOCAL",
-        "--period",
-        "ANNUAL",
-        "--seats",
-        "2",
-        "--valid-until",
-        until,
-        "--out",
-        str(out),
-    )
-    assert done.returncode == 0, done.stderr
-    return out
 
 
 def licence_show(daemon: Daemon) -> dict[str, Any]:
