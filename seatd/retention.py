@@ -28,8 +28,10 @@ log = structlog.get_logger("seatd")
 
 # Entries removed per write transaction.
 PRUNE_CHUNK = 10_000
-# Share of the journal pruned, oldest first, while the store is short of space.
+# Share of the journal pruned, oldest first, while the store is short of space, and the
+# seconds between such passes.
 SPACE_PRUNE_SHARE = 0.25
+SHORT_OF_SPACE_INTERVAL = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,4 +110,10 @@ class Retention:
                 await self.tick()
             except Exception:
                 log.exception("journal.prune_failed")
-            await asyncio.sleep(self.config.check_interval)
+            await asyncio.sleep(self.interval())
+
+    def interval(self) -> float:
+        """Until the next pass: sooner while the store is short of space."""
+        if self.service.store.capacity.short_of_space:
+            return min(self.config.check_interval, SHORT_OF_SPACE_INTERVAL)
+        return self.config.check_interval

@@ -20,7 +20,7 @@ from seatd.errors import StorageFailed, StoreFull
 from seatd.metrics import SeatCollector
 from seatd.model import Actor, DaemonEvent, Holder, Instant, Session
 from seatd.notify import Notifier, Watchdog
-from seatd.retention import JournalConfig, Retention
+from seatd.retention import SHORT_OF_SPACE_INTERVAL, JournalConfig, Retention
 from seatd.service import AcquireRequest, SeatService
 from seatd.store import Store, StoreConfig
 from seatd.transport.status import code_of
@@ -272,3 +272,9 @@ def test_a_reader_postpones_growth_without_stalling_commits(tmp_path: Path) -> N
     grant(n + 1)
     assert store._env.info()["map_size"] == 2 * MIN_MAP
     store.close()
+
+
+async def test_retention_passes_come_sooner_while_short_of_space(full: Full) -> None:
+    """A store short of space is pruned every minute, not every check_interval."""
+    retention = Retention(full.service, JournalConfig(check_interval=3600))
+    assert retention.interval() == SHORT_OF_SPACE_INTERVAL

@@ -150,3 +150,23 @@ async def test_rate_limited_is_resource_exhausted_with_retry_info(running: Runni
                 found[cls.__name__] = msg
     assert found["ErrorInfo"].reason == "RATE_LIMITED"
     assert found["RetryInfo"].retry_delay.ToTimedelta().total_seconds() > 0
+
+
+async def test_a_reattach_loop_is_one_entry_per_window(tmp_path: Path, clock: FakeClock) -> None:
+    """A workstation reattaching in a loop journals its first reattach, then one count."""
+    store = Store(StoreConfig(tmp_path))
+    service = start_service(store, clock, refusals=LAX)
+    s = (await service.acquire(request("AA"))).session
+    _, stream = service.attach(s.id, s.token)
+    for _ in range(50):
+        service.detach(stream)
+        _, stream = service.attach(s.id, s.token)
+    clock.advance(61)
+    await service.flush_repeats()
+    await service.committer.drain()
+    assert [k for k in kinds(store) if k[0] == "reattached"] == [
+        ("reattached", 0),
+        ("reattached", 49),
+    ]
+    stop_service(service)
+    store.close()
