@@ -272,6 +272,8 @@ def _walk(
         txn = env.begin(write=True)
         try:
             txn.put(b"integrity_probe", b"", db=env.open_db(b"meta", txn=txn, create=False))
+        except lmdb.MapFullError:
+            pass  # the free list was read to find no room: a full map, which the store grows
         except lmdb.Error as exc:
             raise StoreDamaged(f"LMDB cannot write to it: {exc}") from None
         finally:
