@@ -200,13 +200,20 @@ class StoreDamaged(StateError):
     fresh one, so the site's identity, sessions and journal are not lost silently."""
 
 
-class DamagedRecord(StoreDamaged):
-    """One stored record does not decode; the message names its database and key."""
+class DamagedRecord(StoreDamaged, SeatdError):
+    """One stored record does not decode; the message names its database and key. Before
+    serving it refuses the start; met later by an admin read, it is that call's DATA_LOSS."""
+
+    reason = "RECORD_DAMAGED"
 
     def __init__(self, db: str, key: str, problem: str) -> None:
         super().__init__(f"record {key} in database {db!r} {problem}")
         self.db = db
         self.key = key
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        return {"database": self.db, "key": self.key}
 
 
 class ConfigError(Exception):

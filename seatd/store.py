@@ -445,7 +445,7 @@ class Store:
             for k, v in cursor:
                 if len(found) == limit:
                     return found, True
-                entry = json.loads(bytes(v))
+                entry = records.decode_entry(k, v)
                 if keep.matches(entry):
                     found.append((_U64.unpack(k)[0], bytes(v), entry))
         return found, False

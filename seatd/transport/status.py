@@ -42,6 +42,7 @@ STATUS: dict[type[errors.SeatdError], grpc.StatusCode] = {
     errors.NotAllowed: grpc.StatusCode.PERMISSION_DENIED,
     errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     errors.RateLimited: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errors.DamagedRecord: grpc.StatusCode.DATA_LOSS,
 }
 
 

@@ -81,6 +81,25 @@ def test_a_deleted_data_file_is_refused_until_init(tmp_path: Path, short_dir: Pa
     assert old not in made.stdout
 
 
+def test_a_damaged_journal_entry_is_named_to_the_reader(
+    make_daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    """A mid-journal entry that is not JSON: `seatctl journal` names it (DATA_LOSS), never
+    INTERNAL, and seats are still served."""
+    filled(tmp_path / "state-d", 5)
+    env = raw_env(tmp_path / "state-d")
+    with env.begin(write=True) as txn:
+        txn.put((2).to_bytes(8, "big"), b"{not json", db=env.open_db(b"journal", txn=txn))
+    env.close()
+    daemon = make_daemon("--dev-seats", "2")
+    out = daemon.ctl("journal")
+    assert out.returncode == 1
+    assert "record 2 in database 'journal' is not JSON" in out.stderr, out.stderr
+    assert "RECORD_DAMAGED" in out.stderr and "INTERNAL" not in out.stderr
+    with SeatClient(daemon.target) as client:
+        assert client.acquire(user_code="AA").session_id == 1
+
+
 def restore(*args: str) -> subprocess.CompletedProcess[str]:
     cmd = [str(BIN / "seatd"), "restore", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
