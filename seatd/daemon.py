@@ -285,7 +285,7 @@ async def _serve(
         await stop.wait()
         log.info("daemon.stopping", in_use=arbiter.in_use)
         notifier.stopping(f"draining: {status()}")
-        await service.drain()
+        await servers.drain()
         await housekeeping(
             service.committer.submit(
                 (

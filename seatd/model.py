@@ -13,7 +13,8 @@ from datetime import date, datetime
 
 DEFAULT_EVICT_REASON = "Connection limit exceeded"
 
-_LIMITS = {
+# The longest text each field may hold, in characters.
+TEXT_LIMITS = {
     "user_code": 64,
     "user_name": 128,
     "hostname": 255,
@@ -25,14 +26,19 @@ _LIMITS = {
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def check_text(field_name: str, value: str, *, required: bool = True) -> str:
-    """Return `value` stripped, or raise InvalidArgument naming the field."""
+def check_text(
+    field_name: str, value: str, *, required: bool = True, limit: int | None = None
+) -> str:
+    """Return `value` stripped, or raise InvalidArgument naming the field.
+
+    The bound is `limit`, or else the one in TEXT_LIMITS under `field_name`.
+    """
     from seatd.errors import InvalidArgument
 
     text = value.strip()
     if required and not text:
         raise InvalidArgument(field_name, "is required")
-    limit = _LIMITS[field_name]
+    limit = limit if limit is not None else TEXT_LIMITS[field_name]
     if len(text) > limit:
         raise InvalidArgument(field_name, f"is longer than {limit} characters")
     if _CONTROL.search(text):

@@ -56,9 +56,24 @@ def options(config: ServerConfig) -> list[tuple[str, int]]:
     ]
 
 
-def _serve_health_and_reflection(
-    server: grpc.aio.Server, names: list[str]
-) -> health.aio.HealthServicer:
+SEAT_SERVICE = seat_pb2.DESCRIPTOR.services_by_name["SeatService"].full_name
+ADMIN_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """One server's health servicer and the names it answers for: "" (the whole server)
+    and each service the server carries, as standard health clients ask by service name."""
+
+    checker: health.aio.HealthServicer
+    names: tuple[str, ...]
+
+    async def set(self, status: health_pb2.HealthCheckResponse.ServingStatus.ValueType) -> None:
+        for name in ("", *self.names):
+            await self.checker.set(name, status)
+
+
+def _serve_health_and_reflection(server: grpc.aio.Server, names: list[str]) -> Health:
     checker = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(checker, server)
     reflection.enable_server_reflection(
@@ -69,7 +84,7 @@ def _serve_health_and_reflection(
         ],
         server,
     )
-    return checker
+    return Health(checker, tuple(names))
 
 
 def _claim_socket(path: Path) -> None:
@@ -96,7 +111,9 @@ class Servers:
     seat: grpc.aio.Server
     admin: grpc.aio.Server
     port: int
-    health: list[health.aio.HealthServicer]
+    # The seat server's health first, then each admin server's.
+    health: list[Health]
+    service: SeatService
     remote: grpc.aio.Server | None = None
     remote_port: int = 0
 
@@ -107,11 +124,17 @@ class Servers:
         for server in self.all():
             await server.start()
         for checker in self.health:
-            await checker.set("", health_pb2.HealthCheckResponse.SERVING)
+            await checker.set(health_pb2.HealthCheckResponse.SERVING)
+
+    async def drain(self) -> None:
+        """Stop granting: health checks say NOT_SERVING for the seat server before its
+        workstations are told to reattach later. Administration keeps serving."""
+        await self.health[0].set(health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.service.drain()
 
     async def stop(self, grace: float) -> None:
         for checker in self.health:
-            await checker.enter_graceful_shutdown()
+            await checker.checker.enter_graceful_shutdown()
         for server in self.all():
             await server.stop(grace)
 
@@ -163,7 +186,7 @@ def build(
     seat = grpc.aio.server(options=opts)
     seat_service = seat_pb2.DESCRIPTOR.services_by_name["SeatService"]
     add_service(seat, seat_service, SeatServicer(service), service.clock)
-    checkers = [_serve_health_and_reflection(seat, [seat_service.full_name])]
+    checkers = [_serve_health_and_reflection(seat, [SEAT_SERVICE])]
     seat_creds = None
     if config.tls_cert:
         seat_creds = _tls(
@@ -189,7 +212,7 @@ def build(
             AdminServicer(service, cloud, admin_config.identities),
             service.clock,
         )
-        checkers.append(_serve_health_and_reflection(server, [admin_service.full_name]))
+        checkers.append(_serve_health_and_reflection(server, [ADMIN_SERVICE]))
         return server
 
     admin = admin_server()
@@ -201,7 +224,7 @@ def build(
             f"cannot create the admin socket {config.admin_socket}: {exc}; change "
             "server.admin_socket (--admin-socket)"
         ) from exc
-    servers = Servers(seat, admin, port, checkers)
+    servers = Servers(seat, admin, port, checkers, service)
     if admin_config.listen:
         # grpc either requires and verifies client certificates or does not ask for them:
         # with a client CA the remote listener is mTLS; without one, TLS plus tokens.

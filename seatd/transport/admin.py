@@ -22,10 +22,10 @@ from seatclient.v1 import admin_pb2, admin_pb2_grpc, types_pb2
 from seatd import __version__, auth, journal
 from seatd.cloudsync import CloudSync
 from seatd.entitlement import LicenceView
-from seatd.errors import CloudFailed, InvalidArgument, NotAllowed, Unauthenticated
+from seatd.errors import CloudFailed, NotAllowed, Unauthenticated
 from seatd.model import Actor
 from seatd.service import SeatService
-from seatd.transport import convert
+from seatd.transport import convert, validate
 from seatd.transport.status import translated
 
 log = structlog.get_logger("seatd")
@@ -40,11 +40,13 @@ R = TypeVar("R")
 def authorized(
     method: Callable[[A, Any, Context, Actor], Awaitable[R]],
 ) -> Callable[[A, Any, Context], Awaitable[R]]:
-    """Identify the caller and check the role table (seatd.auth) before the RPC runs."""
+    """Identify the caller and check the role table (seatd.auth), then the request's fields,
+    before the RPC runs: a caller without the role is told so whatever it sent."""
 
     @functools.wraps(method)
     async def wrapper(self: A, request: Any, context: Context) -> R:
         actor = await self.authorize(context, method.__name__)
+        validate.check(request)
         return await method(self, request, context, actor)
 
     return wrapper
@@ -220,12 +222,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     async def RegisterInstallation(
         self, request: admin_pb2.RegisterInstallationRequest, context: Context, actor: Actor
     ) -> admin_pb2.RegisterInstallationResponse:
-        code = request.registration_code.strip()
-        if not 1 <= len(code) <= 100:
-            raise InvalidArgument(
-                "registration_code", "must be the code from the vendor (1 to 100 characters)"
-            )
-        await self._cloud().register(code)
+        await self._cloud().register(request.registration_code.strip())
         return admin_pb2.RegisterInstallationResponse(
             licence=self._detail(self.service.entitlement.view())
         )
@@ -235,8 +232,6 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     async def OrderSeats(
         self, request: admin_pb2.OrderSeatsRequest, context: Context, actor: Actor
     ) -> admin_pb2.OrderSeatsResponse:
-        if request.seats < 1:
-            raise InvalidArgument("seats", "must be at least 1")
         order = await self._cloud().order(request.seats)
         return admin_pb2.OrderSeatsResponse(
             order_id=order.order_id,
@@ -303,7 +298,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     async def ReadJournal(
         self, request: admin_pb2.ReadJournalRequest, context: Context, actor: Actor
     ) -> admin_pb2.ReadJournalResponse:
-        limit = min(request.limit or 100, 1000)
+        limit = request.limit or 100
         keep = journal_filter(request.filter)
         found, more = await asyncio.to_thread(
             self.service.store.read_journal, request.after_seq, limit, keep

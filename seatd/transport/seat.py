@@ -22,7 +22,7 @@ from seatd.service import (
     SeatService,
     Stream,
 )
-from seatd.transport import convert
+from seatd.transport import convert, validate
 from seatd.transport.handlers import Malformed
 from seatd.transport.status import abort, translated
 
@@ -55,6 +55,7 @@ class SeatServicer(seat_pb2_grpc.SeatServiceServicer):
         }
 
     @translated
+    @validate.validated
     async def Acquire(
         self, request: seat_pb2.AcquireRequest, context: Context
     ) -> seat_pb2.AcquireResponse:
@@ -87,6 +88,7 @@ class SeatServicer(seat_pb2_grpc.SeatServiceServicer):
         )
 
     @translated
+    @validate.validated
     async def Release(
         self, request: seat_pb2.ReleaseRequest, context: Context
     ) -> seat_pb2.ReleaseResponse:
@@ -94,6 +96,7 @@ class SeatServicer(seat_pb2_grpc.SeatServiceServicer):
         return seat_pb2.ReleaseResponse(released=released)
 
     @translated
+    @validate.validated
     async def GetLicence(
         self, request: seat_pb2.GetLicenceRequest, context: Context
     ) -> seat_pb2.GetLicenceResponse:
@@ -112,6 +115,7 @@ class SeatServicer(seat_pb2_grpc.SeatServiceServicer):
             return
         if isinstance(first, Malformed) or first.WhichOneof("kind") != "attach":
             raise errors.InvalidArgument("attach", "the first keepalive message must attach")
+        validate.check(first)
         attach = first.attach
         session, stream = self.service.attach(attach.session_id, attach.lease_token)
         await context.write(
@@ -138,6 +142,11 @@ class SeatServicer(seat_pb2_grpc.SeatServiceServicer):
             async for request in requests:
                 if isinstance(request, Malformed) or request.WhichOneof("kind") != "ping":
                     stream.close(errors.InvalidArgument("ping", "expected a ping after attach"))
+                    return
+                try:
+                    validate.check(request)
+                except errors.InvalidArgument as bad:
+                    stream.close(bad)
                     return
                 self.service.ping(stream, request.ping.seq)
         except grpc.RpcError:

@@ -122,7 +122,10 @@ def translated(
             return await method(self, request, context, *args, **kwargs)
         except errors.SeatdError as exc:
             await abort(context, exc, clock_now(self))
-        except grpc.aio.AbortError:
+        except (grpc.aio.AbortError, grpc.aio.InternalError):
+            # AbortError is our own abort on its way out. InternalError is a write that raced
+            # the client's cancel and failed inside grpc (ExecuteBatchError): grpc knows
+            # whether the client had closed, and then drops it quietly; it is not ours.
             raise
         except Exception:
             log.exception("rpc.internal_error", method=method.__name__)

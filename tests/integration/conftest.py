@@ -14,7 +14,7 @@ from seatclient.v1 import admin_pb2_grpc, seat_pb2_grpc
 from seatd.arbiter import Arbiter, LeaseTerms, TakeoverPolicy
 from seatd.entitlement import DevSeats
 from seatd.repeats import RefusalConfig
-from seatd.server import ServerConfig, build
+from seatd.server import ServerConfig, Servers, build
 from seatd.service import SeatService
 from seatd.store import Store, StoreConfig
 from tests.fakes import FakeClock
@@ -82,6 +82,7 @@ class Running:
     admin: admin_pb2_grpc.AdminServiceStub
     channel: grpc.aio.Channel
     port: int
+    servers: Servers
 
 
 @pytest.fixture
@@ -97,6 +98,7 @@ async def running(service: SeatService, tmp_path: Path) -> AsyncIterator[Running
         admin_pb2_grpc.AdminServiceStub(admin_channel),
         channel,
         servers.port,
+        servers,
     )
     await channel.close()
     await admin_channel.close()
