@@ -9,6 +9,7 @@ message naming the key and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -107,11 +108,12 @@ def _coerce(name: str, current: Any, value: Any) -> Any:
         if not isinstance(value, list | tuple) or not all(isinstance(v, str | Path) for v in value):
             raise ConfigError(f"{name}: expected a list of paths, got {value!r}")
         return tuple(Path(v) for v in value)
-    if isinstance(current, TakeoverPolicy):
+    if isinstance(current, enum.Enum):
+        kind = type(current)
         try:
-            return TakeoverPolicy(value)
+            return kind(value)
         except ValueError:
-            allowed = ", ".join(repr(p.value) for p in TakeoverPolicy)
+            allowed = ", ".join(repr(p.value) for p in kind)
             raise ConfigError(f"{name}: expected one of {allowed}, got {value!r}") from None
     if isinstance(current, Path):
         if not isinstance(value, str | Path) or not str(value):
@@ -255,7 +257,7 @@ def render(config: Config) -> str:
         lines.append(f"[{f.name}]")
         for sub in dataclasses.fields(getattr(config, f.name)):
             value = getattr(getattr(config, f.name), sub.name)
-            if isinstance(value, TakeoverPolicy):
+            if isinstance(value, enum.Enum):
                 value = value.value
             if isinstance(value, dict):
                 inner = ", ".join(f"{k!r} = {v!r}" for k, v in value.items())

@@ -24,6 +24,7 @@ from seatd.errors import StateError
 from seatd.service import SeatService
 from seatd.transport.admin import AdminServicer
 from seatd.transport.handlers import add_service
+from seatd.transport.refusal import Disclosure
 from seatd.transport.seat import SeatServicer
 
 log = structlog.get_logger("seatd")
@@ -40,6 +41,9 @@ class ServerConfig:
     tls_cert: str = ""
     tls_key: str = ""
     client_ca: str = ""
+    # What a refusal at capacity tells any caller about the sessions holding the seats:
+    # count, dialog (user code, name, computer, start; no IP) or full (with IP).
+    refusal_disclosure: Disclosure = Disclosure.DIALOG
 
 
 def options(config: ServerConfig) -> list[tuple[str, int]]:
@@ -185,7 +189,9 @@ def build(
     opts = options(config)
     seat = grpc.aio.server(options=opts)
     seat_service = seat_pb2.DESCRIPTOR.services_by_name["SeatService"]
-    add_service(seat, seat_service, SeatServicer(service), service.clock)
+    add_service(
+        seat, seat_service, SeatServicer(service, config.refusal_disclosure), service.clock
+    )
     checkers = [_serve_health_and_reflection(seat, [SEAT_SERVICE])]
     seat_creds = None
     if config.tls_cert:

@@ -24,6 +24,7 @@ from seatd.service import (
 )
 from seatd.transport import convert, validate
 from seatd.transport.handlers import Malformed
+from seatd.transport.refusal import Disclosure
 from seatd.transport.status import abort, translated
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -43,8 +44,10 @@ def peer_ip(peer: str) -> str:
 
 
 class SeatServicer(seat_pb2_grpc.SeatServiceServicer):
-    def __init__(self, service: SeatService) -> None:
+    def __init__(self, service: SeatService, disclosure: Disclosure = Disclosure.DIALOG) -> None:
         self.service = service
+        # How much a refusal at capacity tells an unauthenticated caller (refusal.py).
+        self.disclosure = disclosure
 
     def _terms(self) -> dict[str, Any]:
         t = self.service.arbiter.terms
@@ -133,7 +136,7 @@ class SeatServicer(seat_pb2_grpc.SeatServiceServicer):
                 await reader
             self.service.detach(stream)
         if stream.error is not None:
-            await abort(context, stream.error, self.service.clock.wall())
+            await abort(context, stream.error, self.service.clock.wall(), self.disclosure)
 
     async def _read(
         self, requests: AsyncIterator[seat_pb2.KeepaliveRequest], stream: Stream

@@ -21,8 +21,9 @@ from grpc_status import rpc_status
 from seatclient.v1 import types_pb2
 
 from seatd import errors
-from seatd.transport import convert
+from seatd.transport import convert, refusal
 from seatd.transport.handlers import Malformed
+from seatd.transport.refusal import Disclosure
 
 log = structlog.get_logger("seatd")
 
@@ -53,12 +54,14 @@ def code_of(exc: errors.SeatdError) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
-def detail_of(exc: errors.SeatdError, now: datetime) -> types_pb2.ErrorDetail:
+def detail_of(
+    exc: errors.SeatdError, now: datetime, disclosure: Disclosure = Disclosure.DIALOG
+) -> types_pb2.ErrorDetail:
     detail = types_pb2.ErrorDetail(reason=exc.reason, message=exc.message, metadata=exc.metadata)
     if isinstance(exc, errors.SeatsExhausted):
         detail.seat_cap = exc.cap
         detail.in_use = exc.in_use
-        detail.sessions.extend(convert.session(s, now) for s in exc.sessions)
+        detail.sessions.extend(refusal.listed(exc.sessions, now, disclosure))
         detail.retry_after.CopyFrom(convert.duration(exc.retry_after))
         detail.queue_position = exc.queue_position
         detail.licence.order_url = exc.order_url
@@ -75,12 +78,18 @@ def _pack(message: Any) -> any_pb2.Any:
     return packed
 
 
-def to_status(exc: errors.SeatdError, now: datetime) -> grpc.Status:
+def to_status(
+    exc: errors.SeatdError, now: datetime, disclosure: Disclosure = Disclosure.DIALOG
+) -> grpc.Status:
     code = code_of(exc)
-    detail = detail_of(exc, now)
+    detail = detail_of(exc, now, disclosure)
+    # The session list travels once, under DETAIL_KEY: trailers are small (see refusal.py).
+    summary = types_pb2.ErrorDetail()
+    summary.CopyFrom(detail)
+    del summary.sessions[:]
     details = [
         _pack(error_details_pb2.ErrorInfo(reason=exc.reason, domain=DOMAIN, metadata=exc.metadata)),
-        _pack(detail),
+        _pack(summary),
     ]
     if detail.HasField("retry_after"):
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=detail.retry_after)))
@@ -121,7 +130,7 @@ def translated(
                 raise errors.InvalidArgument("request", f"is not a valid {request.expected}")
             return await method(self, request, context, *args, **kwargs)
         except errors.SeatdError as exc:
-            await abort(context, exc, clock_now(self))
+            await abort(context, exc, clock_now(self), disclosure_of(self))
         except (grpc.aio.AbortError, grpc.aio.InternalError):
             # AbortError is our own abort on its way out. InternalError is a write that raced
             # the client's cancel and failed inside grpc (ExecuteBatchError): grpc knows
@@ -142,10 +151,20 @@ def clock_now(servicer: Any) -> datetime:
     return servicer.service.clock.wall()  # type: ignore[no-any-return]
 
 
+def disclosure_of(servicer: Any) -> Disclosure:
+    """How much the servicer's refusals tell about other sessions (the default if unset)."""
+    found = getattr(servicer, "disclosure", Disclosure.DIALOG)
+    assert isinstance(found, Disclosure)
+    return found
+
+
 async def abort(
-    context: grpc.aio.ServicerContext[Any, Any], exc: errors.SeatdError, now: datetime
+    context: grpc.aio.ServicerContext[Any, Any],
+    exc: errors.SeatdError,
+    now: datetime,
+    disclosure: Disclosure = Disclosure.DIALOG,
 ) -> None:
     if code_of(exc) is grpc.StatusCode.INTERNAL:
         log.error("rpc.unmapped_error", error=type(exc).__name__, message=exc.message)
-    status = to_status(exc, now)
+    status = to_status(exc, now, disclosure)
     await context.abort(status.code, status.details, status.trailing_metadata)

@@ -52,7 +52,7 @@ async def test_acquire_returns_lease_terms_and_lists_the_session(running: Runnin
 
 async def test_full_house_is_resource_exhausted_with_rich_details(running: Running) -> None:
     """At capacity: RESOURCE_EXHAUSTED, ErrorInfo SEATS_EXHAUSTED with cap and in use,
-    RetryInfo, and the live sessions."""
+    RetryInfo, and the live sessions (once, in the seatd-error-bin trailer)."""
     await running.seat.Acquire(acquire("AA"))
     await running.seat.Acquire(acquire("BB"))
     call = running.seat.Acquire(acquire("CC"))
@@ -74,7 +74,10 @@ async def test_full_house_is_resource_exhausted_with_rich_details(running: Runni
     info = found["ErrorInfo"]
     assert (info.reason, dict(info.metadata)) == ("SEATS_EXHAUSTED", {"cap": "2", "in_use": "2"})
     assert found["RetryInfo"].retry_delay.seconds == 10
-    assert [s.user_code for s in found["ErrorDetail"].sessions] == ["AA", "BB"]
+    assert found["ErrorDetail"].in_use == 2 and not found["ErrorDetail"].sessions
+    [raw] = [v for k, v in await call.trailing_metadata() if k == "seatd-error-bin"]
+    listed = types_pb2.ErrorDetail.FromString(raw).sessions  # type: ignore[arg-type]
+    assert [s.user_code for s in listed] == ["AA", "BB"]
 
 
 async def test_keepalive_attaches_and_answers_pings_with_the_ttl(running: Running) -> None:

@@ -13,6 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2
 from grpc._cython import cygrpc
 from grpc_status import rpc_status
+from seatclient import AsyncSeatClient, InvalidRequest
 from seatclient.v1 import admin_pb2, seat_pb2
 
 from seatd.service import AcquireRequest, SeatService
@@ -235,3 +236,14 @@ async def test_keepalive_write_after_the_client_cancelled_is_no_internal_error(
     assert not context.aborted
     assert [e["event"] for e in logs if e["log_level"] == "error"] == []
     assert not service.arbiter.get(session.id).attached
+
+
+@pytest.mark.parametrize("wait", [1e15, float("nan"), float("inf"), -1.0])
+async def test_library_wait_out_of_range_is_an_invalid_request(
+    running: Running, wait: float
+) -> None:
+    """The library turns a wait out of range into InvalidRequest naming `wait`: NaN, infinity
+    and negatives before sending, 1e15 s from the daemon's INVALID_ARGUMENT."""
+    async with AsyncSeatClient(f"127.0.0.1:{running.port}") as client:
+        with pytest.raises(InvalidRequest, match=r"^wait: "):
+            await client.acquire(user_code="AA", wait=wait)

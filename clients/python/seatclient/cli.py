@@ -57,8 +57,14 @@ def licence_line(lic: types_pb2.LicenceSummary) -> str:
     return f"{edition}/{mode}, {status}, {seats}"
 
 
-def sessions_table(sessions: Sequence[SessionInfo]) -> str:
-    rows = [("ID", "USER", "NAME", "COMPUTER", "IP", "STARTED (UTC)", "DURATION")]
+def sessions_table(sessions: Sequence[SessionInfo], unlisted: int = 0) -> str:
+    """The sessions as a table; an IP column only when the daemon disclosed addresses, and a
+    last line for those it did not list. Empty when it listed none (it disclosed a count)."""
+    if not sessions:
+        return ""
+    with_ip = any(s.ip for s in sessions)
+    ip = ("IP",) if with_ip else ()
+    rows = [("ID", "USER", "NAME", "COMPUTER", *ip, "STARTED (UTC)", "DURATION")]
     for s in sessions:
         minutes, seconds = divmod(int(s.duration_seconds), 60)
         rows.append(
@@ -67,15 +73,18 @@ def sessions_table(sessions: Sequence[SessionInfo]) -> str:
                 s.user_code,
                 s.user_name,
                 s.hostname,
-                s.ip,
+                *((s.ip,) if with_ip else ()),
                 s.started_at.strftime("%Y-%m-%d %H:%M:%S"),
                 f"{minutes:02d} m {seconds:02d} s",
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join(
+    lines = [
         "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
-    )
+    ]
+    if unlisted:
+        lines.append(f"and {unlisted} more")
+    return "\n".join(lines)
 
 
 def status(args: argparse.Namespace) -> int:
@@ -120,7 +129,8 @@ def hold(args: argparse.Namespace) -> int:
             )
         except SeatsExhausted as full:
             say(str(full))
-            say(sessions_table(full.sessions))
+            if table := sessions_table(full.sessions, full.unlisted):
+                say(table)
             if full.order_url:
                 say(f"order one more connection: {full.order_url}")
             return EXIT_FULL

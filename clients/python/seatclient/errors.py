@@ -25,6 +25,10 @@ class SeatsExhausted(SeatError):
     The application can offer three ways out: try again later (`retry_after`, or
     `acquire(..., wait=...)`), order one more connection (`order_url`), or disconnect one of
     `sessions` (`acquire(..., evict_session=ID, reason=...)`).
+
+    `sessions` holds the oldest of the `in_use` sessions, as many as the daemon lists (at
+    most 50, none when it is set to disclose only the count); `unlisted` is how many more
+    there are. What each session shows (IP or not) is the daemon's `refusal_disclosure`.
     """
 
     reason = "SEATS_EXHAUSTED"
@@ -47,6 +51,11 @@ class SeatsExhausted(SeatError):
         self.retry_after = retry_after
         self.order_url = order_url
         self.queue_position = queue_position
+
+    @property
+    def unlisted(self) -> int:
+        """Sessions in use that the refusal does not list."""
+        return max(0, self.in_use - len(self.sessions))
 
 
 class Evicted(SeatError):

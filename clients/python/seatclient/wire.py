@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 import socket
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
+from seatclient.errors import InvalidRequest
 from seatclient.events import Draining, Evicted, LicenceChanged, SeatEvent
 from seatclient.lease import Terms
 from seatclient.v1 import seat_pb2, types_pb2
@@ -28,6 +30,8 @@ CHANNEL_OPTIONS = [
 
 
 QUEUE_POSITION_KEY = "seatd-queue-position"
+# The longest google.protobuf.Duration: 10,000 years.
+MAX_DURATION = 315_576_000_000
 
 
 def channel(grpc_module: Any, target: str, credentials: Any) -> Any:
@@ -87,7 +91,10 @@ def acquire_request(
         evict_reason=reason,
     )
     if wait:
-        request.wait.FromTimedelta(timedelta(seconds=wait))
+        # Checked here only as far as a Duration can carry it; the daemon judges the bound.
+        if not (math.isfinite(wait) and 0 <= wait <= MAX_DURATION):
+            raise InvalidRequest(f"wait: must be a number of seconds from 0, got {wait!r}")
+        request.wait.FromNanoseconds(round(wait * 1e9))
     return request
 
 

@@ -421,7 +421,8 @@ Global___LicenceHistoryEntry: _TypeAlias = LicenceHistoryEntry  # noqa: Y015
 class ErrorDetail(_message.Message):
     """Carried by every refusal, as an Any in the standard status details and,
     for clients without googleapis protos, serialized under the trailer key
-    "seatd-error-bin".
+    "seatd-error-bin". Only the "seatd-error-bin" copy lists the sessions: a refusal
+    travels in trailers, which gRPC limits to 8 KiB.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -468,7 +469,10 @@ class ErrorDetail(_message.Message):
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     @_builtins.property
     def sessions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Session]:
-        """At capacity: the live sessions, so the user can choose one to disconnect."""
+        """At capacity: the oldest live sessions (at most 50; in_use says how many there are), so
+        the user can choose one to disconnect. The daemon's refusal_disclosure decides what each
+        shows: nothing (no sessions), id/user/name/computer/start (default), or also IP.
+        """
 
     @_builtins.property
     def retry_after(self) -> _duration_pb2.Duration: ...
