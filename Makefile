@@ -8,7 +8,7 @@ BUF_VERSION := 1.75.0
 STAMP := $(VENV)/.installed
 GEN_DIRS := clients/python/seatclient/v1 seatd/cloud/v1
 
-.PHONY: run test proto check-proto buf-lint lint bench clean systemd-tools
+.PHONY: run test proto check-proto buf-lint lint bench chaos clean systemd-tools
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,13 @@ lint: $(STAMP)
 # Benchmarks: not part of `make test`. Prints a table, writes var/bench.json.
 bench: $(STAMP)
 	$(PY) -m tests.bench.run
+
+# Fault injection: `make chaos` (100 cycles; SEED=... replays a run, CYCLES=... sizes it).
+# Prints a table and exits 1 on any violation of the model (tests/chaos/harness.py).
+SEED ?=
+CYCLES ?= 100
+chaos: $(STAMP)
+	SEED=$(SEED) CYCLES=$(CYCLES) $(PY) -m tests.chaos.run
 
 clean:
 	rm -rf $(VENV) $(TOOLS) var
