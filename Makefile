@@ -64,8 +64,9 @@ bench: $(STAMP)
 # Prints a table and exits 1 on any violation of the model (tests/chaos/harness.py).
 SEED ?=
 CYCLES ?= 100
+ATTACKS ?= 1
 chaos: $(STAMP)
-	SEED=$(SEED) CYCLES=$(CYCLES) $(PY) -m tests.chaos.run
+	SEED=$(SEED) CYCLES=$(CYCLES) ATTACKS=$(ATTACKS) $(PY) -m tests.chaos.run
 
 clean:
 	rm -rf $(VENV) $(TOOLS) var

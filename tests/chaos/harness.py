@@ -29,6 +29,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 from seatclient import (
@@ -38,7 +39,9 @@ from seatclient import (
     SeatError,
     SeatsExhausted,
     SeatState,
+    wire,
 )
+from seatclient.errors import detail_of
 from seatclient.events import Evicted as EvictedEvent
 from seatclient.events import SeatEvent, StateChanged
 from seatclient.lease import Backoff
@@ -48,6 +51,8 @@ from tests.e2e.conftest import BIN, FAST, Daemon
 from tests.tables import zero_pages_holding
 
 CAP = 4
+# A lease the daemon ended with a reason it tells the client (not "does not exist").
+TOLD = ("SESSION_EXPIRED", "SESSION_EVICTED", "SESSION_RELEASED")
 WORKERS = 8
 EXIT_STORE_DAMAGED = 65
 # Bounds on every wait (seconds).
@@ -63,6 +68,7 @@ WEIGHTS: dict[str, float] = {
     "clock_back": 1,
     "idle_connections": 1,
     "admin_evict": 1,
+    "map_pressure": 1,
     "corrupt": 0.5,
     "disk_full": 0.5,
 }
@@ -80,7 +86,9 @@ class Grant:
     release_sent_at: float | None = None
     released_at: float | None = None  # the daemon answered released=True
     told: str | None = None  # the eviction reason the client was told
-    lost: bool = False  # ended with no reason given
+    lost: bool = False  # the library reported the lease lost (no reason in its event)
+    # What the daemon answers that seat's attach afterwards: the ending and its reason.
+    lost_why: str | None = None
 
 
 @dataclass
@@ -169,7 +177,8 @@ class History:
             ("acquires (granted)", len(self.grants)),
             ("releases (acknowledged)", sum(g.released_at is not None for g in grants)),
             ("evictions (told a reason)", sum(g.told is not None for g in grants)),
-            ("refusals", sum(self.refusals.values())),
+            ("leases lost (an ending told)", sum(g.lost for g in grants)),
+            *((f"refusals: {k}", n) for k, n in sorted(self.refusals.items())),
             ("daemon restarts", self.restarts),
             ("session listings checked", self.listings),
         ]
@@ -186,6 +195,7 @@ class Site:
         self.work, self.rng, self.h = work, rng, history
         self.disk: Path | None = None
         self.offset = 0.0
+        self.map_size = 0  # 0: the default ceiling
         short = Path(tempfile.mkdtemp(prefix="chaos-", dir="/tmp"))
         self.short = short
         state_root = work
@@ -210,7 +220,8 @@ class Site:
         )
 
     def write_config(self) -> None:
-        self.config.write_text(f"[dev]\nwall_clock_offset = {self.offset}\n")
+        store = f"[store]\nmap_size = {self.map_size}\n" if self.map_size else ""
+        self.config.write_text(f"[dev]\nwall_clock_offset = {self.offset}\n{store}")
 
     @property
     def data(self) -> Path:
@@ -284,6 +295,12 @@ class Site:
     def clock_jump(self, direction: int) -> None:
         """Restart with the wall clock moved by an hour to three days (cumulative)."""
         self.offset += direction * self.rng.uniform(3600, 3 * 86400)
+        self.write_config()
+        self.restart(signal.SIGTERM)
+
+    def squeeze(self, map_size: int) -> None:
+        """Restart with the map's ceiling at `map_size` (0: back to the default)."""
+        self.map_size = map_size
         self.write_config()
         self.restart(signal.SIGTERM)
 
@@ -372,6 +389,7 @@ class Workers:
         self.takeovers = 0
         self.seats: dict[int, AsyncSeat] = {}  # held right now
         self.reported: set[int] = set()
+        self.asking: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
         self.tasks = [asyncio.create_task(self.run(i)) for i in range(WORKERS)]
@@ -385,8 +403,33 @@ class Workers:
                 g.told = event.reason
             elif isinstance(event, StateChanged) and event.new is SeatState.LOST:
                 g.lost = True
+                seat = self.seats.get(session_id)
+                if seat is not None:
+                    self.asking.append(asyncio.create_task(self.ask_why(seat, g)))
 
         return on_event
+
+    async def ask_why(self, seat: AsyncSeat, g: Grant) -> None:
+        """What the daemon tells this seat's client now: an ending with its reason (it expired,
+        say), or nothing ("does not exist": the grant was lost). Retried while it restarts."""
+        attach = wire.attach_request(seat.session_id, seat._core.token)
+        for _ in range(20):
+            call: Any = seat.client.stub.Keepalive(timeout=3.0)
+            try:
+                await call.write(attach)
+                await call.read()
+                g.lost_why = "attached again: the daemon still holds it"
+                return
+            except grpc.RpcError as exc:
+                if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                    await asyncio.sleep(0.5)
+                    continue
+                detail = detail_of(exc)
+                g.lost_why = f"{detail.reason}: {detail.message}"
+                return
+            finally:
+                call.cancel()
+        g.lost_why = "the daemon could not be reached to ask"
 
     async def run(self, i: int) -> None:
         rng = random.Random(self.seeds[i])
@@ -461,10 +504,13 @@ class Workers:
         for sid, s in list(self.seats.items()):
             if s.state is SeatState.JEOPARDY:
                 self.h.violation(f"session {sid} not back on its id {when}")
+        await asyncio.gather(*self.asking, return_exceptions=True)
+        self.asking.clear()
         for g in self.h.grants.values():
             if g.lost and g.id not in self.reported:
                 self.reported.add(g.id)
-                self.h.violation(f"session {g.id} lost {when}: the client was told no reason")
+                if not (g.lost_why or "").startswith(TOLD):
+                    self.h.violation(f"session {g.id} lost {when}; the daemon says: {g.lost_why}")
 
     async def quiesce(self) -> None:
         self.gate.clear()
@@ -550,6 +596,15 @@ async def run(
                     )
                     if out.returncode == 0:
                         h.evictions.append((victim, reason, sent, True))
+            elif kind == "map_pressure":
+                # The smallest ceiling allowed: the table is at or past it at once.
+                await asyncio.to_thread(site.squeeze, 1 << 20)
+                await asyncio.sleep(rng.uniform(1.0, 2.0))
+                said = await probe(site.daemon.target)
+                if said or not site.running():
+                    h.violation(f"under map pressure: {said or site.exit_code()}")
+                await workers.back_on_their_ids(f"under map pressure (cycle {cycle + 1})")
+                await asyncio.to_thread(site.squeeze, 0)
             elif kind == "corrupt":
                 await workers.quiesce()
                 await asyncio.to_thread(site.corrupt)
