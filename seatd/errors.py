@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
+from seatclient.contract import SESSION_ENDED_PREFIX, Meta, Reason
+
 if TYPE_CHECKING:
+    from seatd.entitlement import LicenceView
     from seatd.model import Ending, Session
 
 
@@ -29,7 +32,7 @@ class SeatdError(Exception):
 class InvalidArgument(SeatdError):
     """A request field is missing or malformed (gRPC INVALID_ARGUMENT)."""
 
-    reason = "INVALID_ARGUMENT"
+    reason = Reason.INVALID_ARGUMENT
 
     def __init__(self, field: str, problem: str) -> None:
         super().__init__(f"{field}: {problem}")
@@ -37,13 +40,13 @@ class InvalidArgument(SeatdError):
 
     @property
     def metadata(self) -> dict[str, str]:
-        return {"field": self.field}
+        return {Meta.FIELD: self.field}
 
 
 class SeatsExhausted(SeatdError):
     """Every seat the licence allows is in use (gRPC RESOURCE_EXHAUSTED)."""
 
-    reason = "SEATS_EXHAUSTED"
+    reason = Reason.SEATS_EXHAUSTED
 
     def __init__(
         self,
@@ -62,18 +65,19 @@ class SeatsExhausted(SeatdError):
         self.sessions = tuple(sessions)
         self.retry_after = retry_after
         self.queue_position = queue_position
-        # Where to order one more connection: set by the service from the licence in force.
-        self.order_url = ""
+        # The licence in force (with where to order one more connection), set by the service,
+        # so the refusal offers every way out without another call.
+        self.licence: LicenceView | None = None
 
     @property
     def metadata(self) -> dict[str, str]:
-        return {"cap": str(self.cap), "in_use": str(self.in_use)}
+        return {Meta.CAP: str(self.cap), Meta.IN_USE: str(self.in_use)}
 
 
 class SessionNotFound(SeatdError):
     """No such session (gRPC NOT_FOUND)."""
 
-    reason = "SESSION_NOT_FOUND"
+    reason = Reason.SESSION_NOT_FOUND
 
     def __init__(self, session_id: int, message: str | None = None) -> None:
         super().__init__(message or f"session {session_id} does not exist")
@@ -81,7 +85,7 @@ class SessionNotFound(SeatdError):
 
     @property
     def metadata(self) -> dict[str, str]:
-        return {"session_id": str(self.session_id)}
+        return {Meta.SESSION_ID: str(self.session_id)}
 
 
 class SessionEnded(SessionNotFound):
@@ -93,21 +97,21 @@ class SessionEnded(SessionNotFound):
 
     @property
     def reason(self) -> str:  # type: ignore[override]
-        return f"SESSION_{self.ending.kind.name}"
+        return f"{SESSION_ENDED_PREFIX}{self.ending.kind.name}"
 
     @property
     def metadata(self) -> dict[str, str]:
         return {
-            "session_id": str(self.session_id),
-            "by": self.ending.by,
-            "ended_reason": self.ending.reason,
+            Meta.SESSION_ID: str(self.session_id),
+            Meta.BY: self.ending.by,
+            Meta.ENDED_REASON: self.ending.reason,
         }
 
 
 class InvalidToken(SeatdError):
     """The lease token does not match the session (gRPC UNAUTHENTICATED)."""
 
-    reason = "INVALID_LEASE_TOKEN"
+    reason = Reason.INVALID_LEASE_TOKEN
 
     def __init__(self, session_id: int) -> None:
         super().__init__(f"the lease token does not match session {session_id}")
@@ -115,13 +119,13 @@ class InvalidToken(SeatdError):
 
     @property
     def metadata(self) -> dict[str, str]:
-        return {"session_id": str(self.session_id)}
+        return {Meta.SESSION_ID: str(self.session_id)}
 
 
 class TakeoverDenied(SeatdError):
     """The takeover policy forbids this eviction (gRPC PERMISSION_DENIED)."""
 
-    reason = "TAKEOVER_DENIED"
+    reason = Reason.TAKEOVER_DENIED
 
     def __init__(self, policy: str, detail: str) -> None:
         super().__init__(f"taking over a seat is not allowed here (policy {policy!r}): {detail}")
@@ -129,19 +133,19 @@ class TakeoverDenied(SeatdError):
 
     @property
     def metadata(self) -> dict[str, str]:
-        return {"policy": self.policy}
+        return {Meta.POLICY: self.policy}
 
 
 class Unavailable(SeatdError):
     """The daemon cannot take the change now; nothing was changed (gRPC UNAVAILABLE)."""
 
-    reason = "UNAVAILABLE"
+    reason = Reason.UNAVAILABLE
 
 
 class StorageFailed(Unavailable):
     """The write transaction did not commit; nothing was changed (gRPC UNAVAILABLE)."""
 
-    reason = "STORAGE_FAILED"
+    reason = Reason.STORAGE_FAILED
 
     def __init__(self, cause: str) -> None:
         super().__init__(
@@ -153,7 +157,7 @@ class StorageFailed(Unavailable):
 class RateLimited(SeatdError):
     """Too many refused or denied calls from one peer (gRPC RESOURCE_EXHAUSTED, retry hint)."""
 
-    reason = "RATE_LIMITED"
+    reason = Reason.RATE_LIMITED
 
     def __init__(self, who: str, retry_after: float) -> None:
         super().__init__(
@@ -166,7 +170,7 @@ class StoreFull(Unavailable):
     """The store is past its grant limit: seats in use go on, nothing new is granted and
     refusals are no longer recorded (gRPC UNAVAILABLE, with a retry hint)."""
 
-    reason = "STORE_FULL"
+    reason = Reason.STORE_FULL
 
     def __init__(self, used: str, advice: str, retry_after: float) -> None:
         super().__init__(
@@ -179,7 +183,7 @@ class StoreFull(Unavailable):
 class Draining(Unavailable):
     """The daemon is shutting down and grants nothing new (gRPC UNAVAILABLE)."""
 
-    reason = "DRAINING"
+    reason = Reason.DRAINING
 
     def __init__(self) -> None:
         super().__init__("the seat server is restarting; retry in a few seconds")
@@ -204,7 +208,7 @@ class DamagedRecord(StoreDamaged, SeatdError):
     """One stored record does not decode; the message names its database and key. Before
     serving it refuses the start; met later by an admin read, it is that call's DATA_LOSS."""
 
-    reason = "RECORD_DAMAGED"
+    reason = Reason.RECORD_DAMAGED
 
     def __init__(self, db: str, key: str, problem: str) -> None:
         super().__init__(f"record {key} in database {db!r} {problem}")
@@ -235,19 +239,19 @@ class LicenceRejected(SeatdError):
 class LicenceRefusesGrant(SeatdError):
     """The licence in force allows no new grant: expired past its grace (FAILED_PRECONDITION)."""
 
-    reason = "LICENCE_EXPIRED"
+    reason = Reason.LICENCE_EXPIRED
 
 
 class SeatsNotPurchased(SeatdError):
     """Active seats cannot go above the purchased seats (FAILED_PRECONDITION)."""
 
-    reason = "SEATS_NOT_PURCHASED"
+    reason = Reason.SEATS_NOT_PURCHASED
 
 
 class NotAllowed(SeatdError):
     """The caller's role does not allow this call (PERMISSION_DENIED)."""
 
-    reason = "PERMISSION_DENIED"
+    reason = Reason.PERMISSION_DENIED
 
     def __init__(self, message: str, needed: str = "") -> None:
         super().__init__(message)
@@ -255,16 +259,16 @@ class NotAllowed(SeatdError):
 
     @property
     def metadata(self) -> dict[str, str]:
-        return {"needed_role": self.needed} if self.needed else {}
+        return {Meta.NEEDED_ROLE: self.needed} if self.needed else {}
 
 
 class CloudFailed(Unavailable):
     """A sync or order with the vendor's cloud did not succeed; nothing changed (UNAVAILABLE)."""
 
-    reason = "CLOUD_SYNC_FAILED"
+    reason = Reason.CLOUD_SYNC_FAILED
 
 
 class Unauthenticated(SeatdError):
     """The caller did not prove who it is (gRPC UNAUTHENTICATED)."""
 
-    reason = "UNAUTHENTICATED"
+    reason = Reason.UNAUTHENTICATED

@@ -264,7 +264,7 @@ class SeatService:
         try:
             grant = self._grant(holder, req.idempotency_key, takeover)
         except SeatsExhausted as refused:
-            refused.order_url = self.entitlement.view().order_url
+            refused.licence = self.entitlement.view()
             self.usage.refusals += 1
             self.counters.acquires["refused" if req.wait <= 0 else "queued"] += 1
             if req.wait <= 0 or takeover is not None:
@@ -383,7 +383,7 @@ class SeatService:
             self.arbiter.terms.keepalive_interval,
             queue_position=queue_position,
         )
-        refused.order_url = self.entitlement.view().order_url
+        refused.licence = self.entitlement.view()
         return refused
 
     @property

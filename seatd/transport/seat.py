@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import grpc
+from seatclient.contract import QUEUE_POSITION_KEY
 from seatclient.v1 import seat_pb2, seat_pb2_grpc
 
 from seatd import errors
@@ -28,9 +29,6 @@ from seatd.transport.refusal import Disclosure
 from seatd.transport.status import abort, translated
 
 Context = grpc.aio.ServicerContext[Any, Any]
-
-# Sent as initial metadata as soon as an acquire joins the wait queue.
-QUEUE_POSITION_KEY = "seatd-queue-position"
 
 
 def peer_ip(peer: str) -> str:

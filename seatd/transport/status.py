@@ -18,6 +18,7 @@ import structlog
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
+from seatclient.contract import DETAIL_KEY, DOMAIN
 from seatclient.v1 import types_pb2
 
 from seatd import errors
@@ -27,8 +28,6 @@ from seatd.transport.refusal import Disclosure
 
 log = structlog.get_logger("seatd")
 
-DOMAIN = "seatd.v1"
-DETAIL_KEY = "seatd-error-bin"
 
 STATUS: dict[type[errors.SeatdError], grpc.StatusCode] = {
     errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
@@ -64,7 +63,8 @@ def detail_of(
         detail.sessions.extend(refusal.listed(exc.sessions, now, disclosure))
         detail.retry_after.CopyFrom(convert.duration(exc.retry_after))
         detail.queue_position = exc.queue_position
-        detail.licence.order_url = exc.order_url
+        if exc.licence is not None:
+            detail.licence.CopyFrom(convert.licence(exc.licence))
     if isinstance(exc, errors.StoreFull | errors.RateLimited):
         detail.retry_after.CopyFrom(convert.duration(exc.retry_after))
     if isinstance(exc, errors.SessionEnded):

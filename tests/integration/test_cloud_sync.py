@@ -304,7 +304,7 @@ async def test_order_url_is_carried_by_the_licence_and_the_refusal_at_capacity(
     daemon: SeatService, sync: CloudSync, cloud: Cloud
 ) -> None:
     """The cloud's order URL reaches the licence in force (re-signed when it changes) and a
-    refusal at capacity carries it."""
+    refusal at capacity carries the licence summary with it."""
     cloud.ledger.set_order_url("https://vendor.example/order")
     await sync.register(subscribe(cloud.ledger))
     assert daemon.entitlement.view().order_url == "https://vendor.example/order"
@@ -315,5 +315,8 @@ async def test_order_url_is_carried_by_the_licence_and_the_refusal_at_capacity(
     await daemon.acquire(request("BB"))
     with pytest.raises(SeatsExhausted) as full:
         await daemon.acquire(request("CC"))
-    assert full.value.order_url == "https://vendor.example/buy"
-    assert detail_of(full.value, daemon.clock.wall()).licence.order_url == full.value.order_url
+    assert full.value.licence is not None
+    assert full.value.licence.order_url == "https://vendor.example/buy"
+    assert (
+        detail_of(full.value, daemon.clock.wall()).licence.order_url == full.value.licence.order_url
+    )

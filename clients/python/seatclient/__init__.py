@@ -10,13 +10,20 @@
 from seatclient.aio import AsyncSeat, AsyncSeatClient
 from seatclient.blocking import Seat, SeatClient
 from seatclient.errors import (
+    AdminRefused,
     DaemonUnavailable,
     Evicted,
     InvalidRequest,
     LeaseLost,
     LicenceInvalid,
+    LimitExceeded,
+    QueueFull,
+    RateLimited,
     SeatError,
     SeatsExhausted,
+    ServerBusy,
+    StoreFull,
+    Superseded,
     TakeoverDenied,
 )
 from seatclient.events import (
@@ -30,6 +37,7 @@ from seatclient.events import (
 from seatclient.events import Evicted as EvictedEvent
 
 __all__ = [
+    "AdminRefused",
     "AsyncSeat",
     "AsyncSeatClient",
     "DaemonUnavailable",
@@ -40,13 +48,19 @@ __all__ = [
     "LeaseLost",
     "LicenceChanged",
     "LicenceInvalid",
+    "LimitExceeded",
+    "QueueFull",
+    "RateLimited",
     "Seat",
     "SeatClient",
     "SeatError",
     "SeatEvent",
     "SeatState",
     "SeatsExhausted",
+    "ServerBusy",
     "SessionInfo",
     "StateChanged",
+    "StoreFull",
+    "Superseded",
     "TakeoverDenied",
 ]

@@ -3,7 +3,8 @@
 Exit codes (part of the contract): 0 released on SIGINT/SIGTERM (or status reachable),
 1 daemon unreachable, 2 at capacity (no wait, or the wait ran out), 3 evicted, 4 lease lost,
 5 the licence allows no new connection (expired past its grace): renewing it is the way out,
-not waiting for a seat.
+not waiting for a seat, 6 the daemon refused for now to protect itself (rate limited, wait
+queue full, storage full): retry after the delay it printed.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ from collections.abc import Sequence
 from types import FrameType
 
 from seatclient.blocking import SeatClient
-from seatclient.errors import DaemonUnavailable, LicenceInvalid, SeatError, SeatsExhausted
+from seatclient.errors import (
+    DaemonUnavailable,
+    InvalidRequest,
+    LicenceInvalid,
+    SeatError,
+    SeatsExhausted,
+    ServerBusy,
+)
 from seatclient.events import (
     Draining,
     Evicted,
@@ -29,6 +37,7 @@ from seatclient.events import (
 from seatclient.v1 import types_pb2
 
 EXIT_OK, EXIT_UNREACHABLE, EXIT_FULL, EXIT_EVICTED, EXIT_LOST, EXIT_LICENCE = 0, 1, 2, 3, 4, 5
+EXIT_BUSY = 6
 
 
 def say(line: str) -> None:
@@ -79,9 +88,7 @@ def sessions_table(sessions: Sequence[SessionInfo], unlisted: int = 0) -> str:
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = [
-        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
-    ]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     if unlisted:
         lines.append(f"and {unlisted} more")
     return "\n".join(lines)
@@ -100,6 +107,20 @@ def status(args: argparse.Namespace) -> int:
     say(f"licence: {licence_line(lic)}")
     say(f"seats in use: {answer.in_use} of {cap}")
     return EXIT_OK
+
+
+def refusal(exc: SeatError) -> tuple[int, str]:
+    """The exit code and the line for an acquire refused other than at capacity."""
+    if isinstance(exc, DaemonUnavailable):
+        return EXIT_UNREACHABLE, f"seat: {exc}"
+    if isinstance(exc, LicenceInvalid):
+        return EXIT_LICENCE, f"seat: {exc}"
+    if isinstance(exc, ServerBusy):
+        return EXIT_BUSY, f"seat: the seat server refused for now: {exc}"
+    if isinstance(exc, InvalidRequest) and exc.field:
+        return EXIT_FULL, f"seat: the request was refused ({exc.field}): {exc}"
+    # No seat granted: takeover denied, a stale session to take over.
+    return EXIT_FULL, f"seat: {exc}"
 
 
 def hold(args: argparse.Namespace) -> int:
@@ -134,15 +155,10 @@ def hold(args: argparse.Namespace) -> int:
             if full.order_url:
                 say(f"order one more connection: {full.order_url}")
             return EXIT_FULL
-        except DaemonUnavailable as exc:
-            print(f"seat: {exc}", file=sys.stderr, flush=True)
-            return EXIT_UNREACHABLE
-        except LicenceInvalid as exc:
-            print(f"seat: {exc}", file=sys.stderr, flush=True)
-            return EXIT_LICENCE
-        except SeatError as exc:  # no seat granted: takeover denied, invalid request
-            print(f"seat: {exc}", file=sys.stderr, flush=True)
-            return EXIT_FULL
+        except SeatError as exc:
+            code, line = refusal(exc)
+            print(line, file=sys.stderr, flush=True)
+            return code
         say(f"holding session {seat.session_id}")
         if seat.licence.status == types_pb2.LICENCE_STATUS_GRACE:
             say(f"licence: {licence_line(seat.licence)}")

@@ -1,37 +1,53 @@
-"""Typed errors, each with a message a person can read."""
+"""Typed errors, each with a message a person can read.
+
+Every reason the daemon sends (`seatclient.contract.Reason`) decodes into its own class
+through one table, `DECODERS`; `tests/integration/test_error_contract.py` sends every error
+the daemon can raise through the daemon's encoder and this decoder.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import grpc
 
+from seatclient.contract import DETAIL_KEY, LICENCE_PREFIX, Meta, Reason
 from seatclient.events import SessionInfo
 from seatclient.v1 import types_pb2
 
-DETAIL_KEY = "seatd-error-bin"
-
 
 class SeatError(Exception):
-    """Base of every error the library raises."""
+    """Base of every error the library raises.
+
+    `code` is the daemon's stable machine reason (`seatclient.contract.Reason`), empty for
+    an error the library raised itself; `metadata` its key/value details (`contract.Meta`).
+    """
 
     reason = "SEAT_ERROR"
+
+    def __init__(
+        self, message: str, *, code: str = "", metadata: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code = code or self.reason
+        self.metadata = dict(metadata or {})
 
 
 class SeatsExhausted(SeatError):
     """Every connection the licence allows is in use.
 
     The application can offer three ways out: try again later (`retry_after`, or
-    `acquire(..., wait=...)`), order one more connection (`order_url`), or disconnect one of
-    `sessions` (`acquire(..., evict_session=ID, reason=...)`).
+    `acquire(..., wait=...)`), order one more connection (`order_url`, and the whole
+    `licence` summary), or disconnect one of `sessions`
+    (`acquire(..., evict_session=ID, reason=...)`).
 
     `sessions` holds the oldest of the `in_use` sessions, as many as the daemon lists (at
     most 50, none when it is set to disclose only the count); `unlisted` is how many more
     there are. What each session shows (IP or not) is the daemon's `refusal_disclosure`.
     """
 
-    reason = "SEATS_EXHAUSTED"
+    reason = Reason.SEATS_EXHAUSTED
 
     def __init__(
         self,
@@ -43,6 +59,7 @@ class SeatsExhausted(SeatError):
         retry_after: float,
         order_url: str = "",
         queue_position: int = 0,
+        licence: types_pb2.LicenceSummary | None = None,
     ) -> None:
         super().__init__(message)
         self.cap = cap
@@ -51,6 +68,7 @@ class SeatsExhausted(SeatError):
         self.retry_after = retry_after
         self.order_url = order_url
         self.queue_position = queue_position
+        self.licence = licence if licence is not None else types_pb2.LicenceSummary()
 
     @property
     def unlisted(self) -> int:
@@ -61,7 +79,7 @@ class SeatsExhausted(SeatError):
 class Evicted(SeatError):
     """The session was disconnected on purpose."""
 
-    reason = "SESSION_EVICTED"
+    reason = Reason.SESSION_EVICTED
 
     def __init__(self, message: str, *, reason: str, by: str) -> None:
         super().__init__(message)
@@ -70,15 +88,61 @@ class Evicted(SeatError):
 
 
 class LeaseLost(SeatError):
-    """The daemon no longer holds this session's seat."""
+    """The daemon no longer holds this session's seat (expired, released, unknown, or the
+    lease token does not match)."""
 
     reason = "LEASE_LOST"
 
 
-class DaemonUnavailable(SeatError):
-    """The seat server cannot be reached."""
+class Superseded(SeatError):
+    """Another keepalive stream attached to this session (another instance of this
+    application holding the same session and token): this one stops, it does not fight."""
 
-    reason = "UNAVAILABLE"
+    reason = Reason.STREAM_SUPERSEDED
+
+
+class DaemonUnavailable(SeatError):
+    """The seat server cannot be reached, or cannot take the change now (restarting,
+    storage failing); the call may succeed later."""
+
+    reason = Reason.UNAVAILABLE
+
+
+class ServerBusy(SeatError):
+    """The daemon refused this call for now, to protect itself or its store; retry after
+    `retry_after` seconds (0 when it gave no hint)."""
+
+    reason = "SERVER_BUSY"
+
+    def __init__(self, message: str, *, retry_after: float = 0.0, code: str = "") -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+
+class RateLimited(ServerBusy):
+    """Too many refused or denied calls from this address."""
+
+    reason = Reason.RATE_LIMITED
+
+
+class QueueFull(ServerBusy):
+    """The daemon's wait queue is full (in total, or for this address)."""
+
+    reason = Reason.QUEUE_FULL
+
+
+class LimitExceeded(ServerBusy):
+    """Another bound on what one caller may make the daemon hold (`code` says which:
+    PING_FLOOD, KEEPALIVE_BACKLOG, TOO_MANY_CALLS)."""
+
+    reason = "LIMIT_EXCEEDED"
+
+
+class StoreFull(ServerBusy):
+    """The daemon's storage is full: seats in use keep working, no new one is granted until
+    the administrator makes room."""
+
+    reason = Reason.STORE_FULL
 
 
 class LicenceInvalid(SeatError):
@@ -90,13 +154,33 @@ class LicenceInvalid(SeatError):
 class TakeoverDenied(SeatError):
     """The server's policy does not allow disconnecting that session."""
 
-    reason = "TAKEOVER_DENIED"
+    reason = Reason.TAKEOVER_DENIED
+
+    def __init__(self, message: str, *, policy: str = "") -> None:
+        super().__init__(message)
+        self.policy = policy
 
 
 class InvalidRequest(SeatError):
-    """The daemon refused a malformed request; this is a bug in the caller."""
+    """The daemon refused a malformed request; this is a bug in the caller. `field` names
+    the request's proto field at fault (empty when the library refused it itself)."""
 
-    reason = "INVALID_ARGUMENT"
+    reason = Reason.INVALID_ARGUMENT
+
+    def __init__(self, message: str, *, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class AdminRefused(SeatError):
+    """An administration call was refused (admin API only): `code` says why
+    (PERMISSION_DENIED with the `needed_role`, UNAUTHENTICATED, SEATS_NOT_PURCHASED,
+    CLOUD_SYNC_FAILED, RECORD_DAMAGED)."""
+
+    reason = "ADMIN_REFUSED"
+
+
+Decoder = Callable[[str, types_pb2.ErrorDetail, str], SeatError]
 
 
 def detail_of(exc: grpc.RpcError) -> types_pb2.ErrorDetail:
@@ -107,31 +191,92 @@ def detail_of(exc: grpc.RpcError) -> types_pb2.ErrorDetail:
     return types_pb2.ErrorDetail()
 
 
+def _seconds(detail: types_pb2.ErrorDetail) -> float:
+    return detail.retry_after.ToTimedelta().total_seconds()
+
+
+def _exhausted(message: str, detail: types_pb2.ErrorDetail, target: str) -> SeatError:
+    return SeatsExhausted(
+        message,
+        cap=detail.seat_cap,
+        in_use=detail.in_use,
+        sessions=[SessionInfo.from_pb(s) for s in detail.sessions],
+        retry_after=_seconds(detail),
+        order_url=detail.licence.order_url,
+        queue_position=detail.queue_position,
+        licence=detail.licence,
+    )
+
+
+def _busy(cls: type[ServerBusy]) -> Decoder:
+    def decode(message: str, detail: types_pb2.ErrorDetail, target: str) -> SeatError:
+        wait = _seconds(detail)
+        hint = f"; retry in {wait:.0f} s" if wait >= 1 and "retry in" not in message else ""
+        return cls(f"{message}{hint}", retry_after=wait, code=detail.reason)
+
+    return decode
+
+
+def _unavailable(message: str, detail: types_pb2.ErrorDetail, target: str) -> SeatError:
+    return DaemonUnavailable(f"the seat server at {target}: {message}", code=detail.reason)
+
+
+def _lost(message: str, detail: types_pb2.ErrorDetail, target: str) -> SeatError:
+    return LeaseLost(message, code=detail.reason, metadata=dict(detail.metadata))
+
+
+def _admin(message: str, detail: types_pb2.ErrorDetail, target: str) -> SeatError:
+    return AdminRefused(message, code=detail.reason, metadata=dict(detail.metadata))
+
+
+# The daemon's reason -> the library's error. One entry per `contract.Reason`.
+DECODERS: dict[str, Decoder] = {
+    Reason.INVALID_ARGUMENT: lambda m, d, t: InvalidRequest(m, field=d.metadata[Meta.FIELD]),
+    Reason.SEATS_EXHAUSTED: _exhausted,
+    Reason.SESSION_NOT_FOUND: _lost,
+    Reason.SESSION_RELEASED: _lost,
+    Reason.SESSION_EXPIRED: _lost,
+    Reason.SESSION_EVICTED: lambda m, d, t: Evicted(m, reason=d.ended.reason, by=d.ended.by),
+    Reason.INVALID_LEASE_TOKEN: _lost,
+    Reason.STREAM_SUPERSEDED: lambda m, d, t: Superseded(m),
+    Reason.TAKEOVER_DENIED: lambda m, d, t: TakeoverDenied(m, policy=d.metadata[Meta.POLICY]),
+    Reason.UNAVAILABLE: _unavailable,
+    Reason.STORAGE_FAILED: _unavailable,
+    Reason.DRAINING: _unavailable,
+    Reason.CLOUD_SYNC_FAILED: _admin,
+    Reason.STORE_FULL: _busy(StoreFull),
+    Reason.RATE_LIMITED: _busy(RateLimited),
+    Reason.QUEUE_FULL: _busy(QueueFull),
+    Reason.PING_FLOOD: _busy(LimitExceeded),
+    Reason.KEEPALIVE_BACKLOG: _busy(LimitExceeded),
+    Reason.TOO_MANY_CALLS: _busy(LimitExceeded),
+    Reason.LICENCE_EXPIRED: lambda m, d, t: LicenceInvalid(m, code=d.reason),
+    Reason.SEATS_NOT_PURCHASED: _admin,
+    Reason.PERMISSION_DENIED: _admin,
+    Reason.UNAUTHENTICATED: _admin,
+    Reason.RECORD_DAMAGED: _admin,
+}
+
+
 def from_rpc_error(exc: grpc.RpcError, target: str) -> SeatError:
     """Turn a gRPC error from the daemon into the library's typed error."""
     code: grpc.StatusCode = exc.code()
     detail = detail_of(exc)
     message = detail.message or exc.details() or code.name
-    if code is grpc.StatusCode.RESOURCE_EXHAUSTED and detail.reason == "SEATS_EXHAUSTED":
-        return SeatsExhausted(
-            message,
-            cap=detail.seat_cap,
-            in_use=detail.in_use,
-            sessions=[SessionInfo.from_pb(s) for s in detail.sessions],
-            retry_after=detail.retry_after.ToTimedelta().total_seconds(),
-            order_url=detail.licence.order_url,
-            queue_position=detail.queue_position,
-        )
-    if detail.reason == "SESSION_EVICTED":
-        return Evicted(message, reason=detail.ended.reason, by=detail.ended.by)
+    decode = DECODERS.get(detail.reason)
+    if decode is not None:
+        return decode(message, detail, target)
+    if detail.reason.startswith(LICENCE_PREFIX):
+        return LicenceInvalid(message, code=detail.reason)
+    # No reason we know: a newer daemon, or grpc itself (network, deadline), by status code.
     if code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNAUTHENTICATED):
-        return LeaseLost(message)
-    if code is grpc.StatusCode.PERMISSION_DENIED:
-        return TakeoverDenied(message)
-    if code is grpc.StatusCode.FAILED_PRECONDITION and detail.reason.startswith("LICENCE"):
-        return LicenceInvalid(message)
+        return LeaseLost(message, code=detail.reason)
     if code is grpc.StatusCode.INVALID_ARGUMENT:
         return InvalidRequest(message)
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-        return DaemonUnavailable(f"the seat server at {target} cannot be reached: {message}")
-    return SeatError(message)
+        return DaemonUnavailable(
+            f"the seat server at {target} cannot be reached: {message}", code=detail.reason
+        )
+    if code is grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return ServerBusy(message, retry_after=_seconds(detail), code=detail.reason)
+    return SeatError(message, code=detail.reason)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
+from seatclient.contract import QUEUE_POSITION_KEY
 from seatclient.errors import InvalidRequest
 from seatclient.events import Draining, Evicted, LicenceChanged, SeatEvent
 from seatclient.lease import Terms
@@ -29,7 +30,6 @@ CHANNEL_OPTIONS = [
 ]
 
 
-QUEUE_POSITION_KEY = "seatd-queue-position"
 # The longest google.protobuf.Duration: 10,000 years.
 MAX_DURATION = 315_576_000_000
 

@@ -1,0 +1,77 @@
+"""The error contract between seatd and its clients, defined once.
+
+The daemon (`seatd.errors`, `seatd.transport.status`) and this library both import these
+names, so a reason string or metadata key cannot drift between the side that encodes a
+refusal and the side that decodes it. It lives in the client package because a workstation
+installs the library without the daemon, while the daemon already depends on the library
+for its generated code.
+
+A refusal carries, in its trailers: `grpc-status-details-bin` (a `google.rpc.Status` with
+`google.rpc.ErrorInfo` {reason, domain `DOMAIN`, metadata}, our `seatd.v1.ErrorDetail`
+without the session list, and `google.rpc.RetryInfo` when a retry makes sense), and
+`DETAIL_KEY` (the full `seatd.v1.ErrorDetail`), so a client needs only protobuf to read it.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+DOMAIN: Final = "seatd.v1"
+# Trailer holding the serialized seatd.v1.ErrorDetail of a refusal.
+DETAIL_KEY: Final = "seatd-error-bin"
+# Initial metadata of an Acquire that joined the wait queue: the position it joined at.
+QUEUE_POSITION_KEY: Final = "seatd-queue-position"
+
+
+class Reason:
+    """`ErrorDetail.reason` / `ErrorInfo.reason`: stable machine codes, for translation."""
+
+    INVALID_ARGUMENT: Final = "INVALID_ARGUMENT"
+    SEATS_EXHAUSTED: Final = "SEATS_EXHAUSTED"
+    SESSION_NOT_FOUND: Final = "SESSION_NOT_FOUND"
+    # A session that existed and ended: SESSION_ + how (seatd.v1.EndKind without its prefix).
+    SESSION_RELEASED: Final = "SESSION_RELEASED"
+    SESSION_EXPIRED: Final = "SESSION_EXPIRED"
+    SESSION_EVICTED: Final = "SESSION_EVICTED"
+    INVALID_LEASE_TOKEN: Final = "INVALID_LEASE_TOKEN"
+    # A second attach of the same session replaced this keepalive stream.
+    STREAM_SUPERSEDED: Final = "STREAM_SUPERSEDED"
+    TAKEOVER_DENIED: Final = "TAKEOVER_DENIED"
+    UNAVAILABLE: Final = "UNAVAILABLE"
+    STORAGE_FAILED: Final = "STORAGE_FAILED"
+    STORE_FULL: Final = "STORE_FULL"
+    DRAINING: Final = "DRAINING"
+    RATE_LIMITED: Final = "RATE_LIMITED"
+    # Bounds on what one caller may make the daemon hold (RESOURCE_EXHAUSTED).
+    QUEUE_FULL: Final = "QUEUE_FULL"
+    PING_FLOOD: Final = "PING_FLOOD"
+    KEEPALIVE_BACKLOG: Final = "KEEPALIVE_BACKLOG"
+    TOO_MANY_CALLS: Final = "TOO_MANY_CALLS"
+    # The licence in force allows no new connection (expired past its grace, transferred).
+    LICENCE_EXPIRED: Final = "LICENCE_EXPIRED"
+    SEATS_NOT_PURCHASED: Final = "SEATS_NOT_PURCHASED"
+    PERMISSION_DENIED: Final = "PERMISSION_DENIED"
+    CLOUD_SYNC_FAILED: Final = "CLOUD_SYNC_FAILED"
+    UNAUTHENTICATED: Final = "UNAUTHENTICATED"
+    RECORD_DAMAGED: Final = "RECORD_DAMAGED"
+
+
+# Every licence refusal's reason starts so (LICENCE_MALFORMED, LICENCE_BAD_SIGNATURE, ...).
+LICENCE_PREFIX: Final = "LICENCE_"
+# Session endings: the prefix of SESSION_RELEASED / _EXPIRED / _EVICTED.
+SESSION_ENDED_PREFIX: Final = "SESSION_"
+
+
+class Meta:
+    """`ErrorDetail.metadata` / `ErrorInfo.metadata` keys."""
+
+    # INVALID_ARGUMENT: the proto field name of the request field at fault.
+    FIELD: Final = "field"
+    SESSION_ID: Final = "session_id"
+    # A session's ending: who ended it, and the reason they gave.
+    BY: Final = "by"
+    ENDED_REASON: Final = "ended_reason"
+    CAP: Final = "cap"
+    IN_USE: Final = "in_use"
+    POLICY: Final = "policy"
+    NEEDED_ROLE: Final = "needed_role"
