@@ -25,6 +25,8 @@ Invariants (DESIGN.md section 4, each with a test)
 6. `restore` gives every stored session a fresh deadline of TTL + restart grace; the session
    keeps its id and token.
 7. An ended session's token is dead for good: later calls get `SessionEnded` with the reason.
+   Only its holder learns the reason: a wrong token gets `InvalidToken` whatever the
+   session's state.
 """
 
 from __future__ import annotations
@@ -196,7 +198,7 @@ class Arbiter:
 
     def attach(self, session_id: int, token: str, now: Instant) -> Session:
         """A keepalive stream attached: renew the lease and mark the session attached."""
-        session = self._owned(session_id, token)
+        session = self.owned(session_id, token)
         renewed = self._renewed(session, now)
         return self._put(
             replace(renewed, attached=True, streams=session.streams + 1, restored=False)
@@ -204,7 +206,7 @@ class Arbiter:
 
     def renew(self, session_id: int, token: str, now: Instant) -> Session:
         """A ping: the lease runs TTL (+ grace) from now."""
-        session = self._owned(session_id, token)
+        session = self.owned(session_id, token)
         return self._put(self._renewed(session, now))
 
     def detach(self, session_id: int, now: Instant) -> Session | None:
@@ -216,12 +218,17 @@ class Arbiter:
         return self._put(replace(session, attached=False, expires_at=expires_at))
 
     def release(self, session_id: int, token: str, now: Instant) -> Ended | None:
-        """Give the seat back. Idempotent: an already ended session returns None."""
+        """Give the seat back. Idempotent: an already ended session returns None to its
+        holder (or to anyone once its ending is forgotten); a wrong token is refused."""
         if session_id not in self._sessions:
-            if session_id in self._endings or 0 < session_id < self.next_id:
+            ending = self._endings.get(session_id)
+            if ending is not None:
+                _check_token(session_id, ending.session.token, token)
+                return None
+            if 0 < session_id < self.next_id:
                 return None
             raise SessionNotFound(session_id)
-        session = self._owned(session_id, token)
+        session = self.owned(session_id, token)
         return Ended(
             self._end(session, EndKind.RELEASED, "released", session.holder.user_code, now)
         )
@@ -284,10 +291,15 @@ class Arbiter:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _owned(self, session_id: int, token: str) -> Session:
-        session = self.get(session_id)
-        if not hmac.compare_digest(session.token.encode(), token.encode()):
-            raise InvalidToken(session_id)
+    def owned(self, session_id: int, token: str) -> Session:
+        """The live session `token` proves; an ended one's reason only to its holder."""
+        session = self._sessions.get(session_id)
+        if session is None:
+            ending = self._endings.get(session_id)
+            if ending is not None:
+                _check_token(session_id, ending.session.token, token)
+            session = self.get(session_id)
+        _check_token(session_id, session.token, token)
         return session
 
     def _renewed(self, session: Session, now: Instant) -> Session:
@@ -318,3 +330,8 @@ class Arbiter:
         if len(self._endings) > ENDINGS_KEPT:
             self._endings.popitem(last=False)
         return ending
+
+
+def _check_token(session_id: int, expected: str, token: str) -> None:
+    if not hmac.compare_digest(expected.encode(), token.encode()):
+        raise InvalidToken(session_id)

@@ -122,6 +122,24 @@ class InvalidToken(SeatdError):
         return {Meta.SESSION_ID: str(self.session_id)}
 
 
+class Superseded(SeatdError):
+    """A second attach of the session replaced this keepalive stream (gRPC ABORTED): the
+    other stream holds the seat now, and this one must not reattach into a fight with it."""
+
+    reason = Reason.STREAM_SUPERSEDED
+
+    def __init__(self, session_id: int) -> None:
+        super().__init__(
+            f"session {session_id} was attached again from another stream, which now keeps "
+            "it alive: this one ends and should not reattach"
+        )
+        self.session_id = session_id
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        return {Meta.SESSION_ID: str(self.session_id)}
+
+
 class TakeoverDenied(SeatdError):
     """The takeover policy forbids this eviction (gRPC PERMISSION_DENIED)."""
 

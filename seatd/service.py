@@ -32,7 +32,9 @@ from seatd.errors import (
     RateLimited,
     SeatdError,
     SeatsExhausted,
+    SessionEnded,
     StoreFull,
+    Superseded,
     Unavailable,
 )
 from seatd.licence.book import LicenceBook, Transfer
@@ -172,12 +174,17 @@ class Stream:
         self.token = token
         self.outbox: asyncio.Queue[Notice | None] = asyncio.Queue()
         self.error: SeatdError | None = None
+        self.closed = False
 
     def push(self, notice: Notice) -> None:
         self.outbox.put_nowait(notice)
 
     def close(self, error: SeatdError | None = None) -> None:
-        """End the stream after what is queued; with `error`, end it with that status."""
+        """End the stream after what is queued; with `error`, end it with that status. The
+        first close decides: a superseded stream still says so after its own pings fail."""
+        if self.closed:
+            return
+        self.closed = True
         self.error = error
         self.outbox.put_nowait(None)
 
@@ -400,7 +407,8 @@ class SeatService:
 
     def attach(self, session_id: int, token: str) -> tuple[Session, Stream]:
         """Bind a new keepalive stream to the session; an older stream is superseded."""
-        before = self.arbiter.get(session_id)
+        # The token is checked before anything about the session is disclosed.
+        before = self.arbiter.owned(session_id, token)
         session = self.arbiter.attach(session_id, token, self.now())
         if before.restored or before.streams:
             # Not a seat change: journaled in commit order, nobody waits on it.
@@ -413,7 +421,7 @@ class SeatService:
         stream = Stream(session_id, token)
         previous = self._streams.get(session_id)
         if previous is not None:
-            previous.close()
+            previous.close(Superseded(session_id))
         self._streams[session_id] = stream
         log.info("seat.attached", session_id=session_id, user_code=session.holder.user_code)
         return session, stream
@@ -726,8 +734,12 @@ class SeatService:
         if stream is None:
             return
         if e.kind is EndKind.EVICTED:
+            # The event says why; old clients read it and take the clean end that follows.
             stream.push(EvictedNotice(e))
-        stream.close()
+            stream.close()
+        else:
+            # Expired, or released by another holder of the token: the status says which.
+            stream.close(SessionEnded(e))
 
     def _journal_grew(self) -> None:
         self.journal_changed.set()

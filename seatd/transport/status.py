@@ -34,6 +34,7 @@ STATUS: dict[type[errors.SeatdError], grpc.StatusCode] = {
     errors.SeatsExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.SessionNotFound: grpc.StatusCode.NOT_FOUND,
     errors.InvalidToken: grpc.StatusCode.UNAUTHENTICATED,
+    errors.Superseded: grpc.StatusCode.ABORTED,
     errors.TakeoverDenied: grpc.StatusCode.PERMISSION_DENIED,
     errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
     errors.LicenceRejected: grpc.StatusCode.INVALID_ARGUMENT,

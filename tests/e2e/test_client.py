@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import grpc
 import pytest
 from seatclient import (
     AsyncSeatClient,
@@ -19,6 +20,7 @@ from seatclient import (
     StateChanged,
     TakeoverDenied,
 )
+from seatclient.v1 import seat_pb2, seat_pb2_grpc
 
 from tests.e2e.conftest import Daemon
 
@@ -219,3 +221,30 @@ async def test_takeover_follows_the_policy(
     assert evicted.reason == "urgent"
     assert evicted.by.startswith(f"{taker}@")
     await took.release()
+
+
+async def test_superseded_seat_stops_without_fighting_or_releasing(
+    make_daemon: Callable[..., Daemon], api_for: Callable[[Daemon], Api]
+) -> None:
+    """Another stream attaching the same session makes the seat SUPERSEDED: it does not
+    reattach (the other stream stays attached) and its release leaves the seat alone."""
+    daemon = make_daemon()
+    api = api_for(daemon)
+    held = await api.acquire(user_code="AA")
+    await until(lambda: daemon.sessions()["sessions"][0]["attached"], 5, "attached")
+    async with grpc.aio.insecure_channel(daemon.target) as channel:
+        other = seat_pb2_grpc.SeatServiceStub(channel).Keepalive()
+        token = held.seat._core.token  # the other instance holds the same session and token
+        await other.write(
+            seat_pb2.KeepaliveRequest(
+                attach=seat_pb2.Attach(session_id=held.session_id, lease_token=token)
+            )
+        )
+        assert (await other.read()).HasField("attached")
+        await until(lambda: held.state is SeatState.SUPERSEDED, 2, "superseded")
+        await asyncio.sleep(1.0)  # long enough for any reattach attempt the seat would make
+        assert not other.done()
+        await held.release()
+        listed = await asyncio.to_thread(daemon.sessions)
+        assert [(s["id"], s["attached"]) for s in listed["sessions"]] == [(held.session_id, True)]
+        other.cancel()

@@ -95,3 +95,12 @@ def test_backoff_grows_while_reattaches_fail_and_resets_after_one_works() -> Non
     c.on_response(seat_pb2.KeepaliveResponse(attached=seat_pb2.Attached(session_id=7)), 102.0)
     c.on_stream_end(now=103.0)
     assert c._attempt == 0
+
+
+def test_superseded_stream_ends_the_seat_without_reattaching() -> None:
+    """ABORTED with STREAM_SUPERSEDED is SUPERSEDED: terminal, so the driver stops."""
+    c = core()
+    detail = types_pb2.ErrorDetail(reason="STREAM_SUPERSEDED", message="attached again")
+    events = c.on_refused(refused(grpc.StatusCode.ABORTED, detail))  # type: ignore[arg-type]
+    assert events == [StateChanged(SeatState.ACTIVE, SeatState.SUPERSEDED)]
+    assert c.ended

@@ -78,6 +78,7 @@ CASES: list[Case] = [
         lambda e: isinstance(e, client.Evicted) and (e.evict_reason, e.by) == ("audit", "admin"),
     ),
     Case(errors.InvalidToken(7), client.LeaseLost),
+    Case(errors.Superseded(7), client.Superseded),
     Case(
         errors.TakeoverDenied("same-user", "not yours"),
         client.TakeoverDenied,

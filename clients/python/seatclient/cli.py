@@ -4,7 +4,8 @@ Exit codes (part of the contract): 0 released on SIGINT/SIGTERM (or status reach
 1 daemon unreachable, 2 at capacity (no wait, or the wait ran out), 3 evicted, 4 lease lost,
 5 the licence allows no new connection (expired past its grace): renewing it is the way out,
 not waiting for a seat, 6 the daemon refused for now to protect itself (rate limited, wait
-queue full, storage full): retry after the delay it printed.
+queue full, storage full): retry after the delay it printed, 7 superseded: another
+instance attached the same session and holds the seat now.
 """
 
 from __future__ import annotations
@@ -37,7 +38,13 @@ from seatclient.events import (
 from seatclient.v1 import types_pb2
 
 EXIT_OK, EXIT_UNREACHABLE, EXIT_FULL, EXIT_EVICTED, EXIT_LOST, EXIT_LICENCE = 0, 1, 2, 3, 4, 5
-EXIT_BUSY = 6
+EXIT_BUSY, EXIT_SUPERSEDED = 6, 7
+# How a held seat can end on the daemon's word.
+ENDINGS = {
+    SeatState.EVICTED: EXIT_EVICTED,
+    SeatState.LOST: EXIT_LOST,
+    SeatState.SUPERSEDED: EXIT_SUPERSEDED,
+}
 
 
 def say(line: str) -> None:
@@ -47,6 +54,8 @@ def say(line: str) -> None:
 def describe(event: SeatEvent) -> str:
     if isinstance(event, Evicted):
         return f"evicted: {event.reason} (by {event.by})"
+    if isinstance(event, StateChanged) and event.new is SeatState.SUPERSEDED:
+        return "state: superseded (another instance holds this session now; not reattaching)"
     if isinstance(event, StateChanged):
         return f"state: {event.new.value}"
     if isinstance(event, LicenceChanged):
@@ -134,7 +143,7 @@ def hold(args: argparse.Namespace) -> int:
 
     def on_event(event: SeatEvent) -> None:
         say(describe(event))
-        if isinstance(event, StateChanged) and event.new in (SeatState.EVICTED, SeatState.LOST):
+        if isinstance(event, StateChanged) and event.new in ENDINGS:
             stop.set()
 
     with SeatClient(args.target, timeout=args.timeout) as client:
@@ -164,10 +173,8 @@ def hold(args: argparse.Namespace) -> int:
             say(f"licence: {licence_line(seat.licence)}")
         while not stop.wait(1.0):
             pass
-        if seat.state is SeatState.EVICTED:
-            return EXIT_EVICTED
-        if seat.state is SeatState.LOST:
-            return EXIT_LOST
+        if seat.state in ENDINGS:
+            return ENDINGS[seat.state]
         seat.release()
         say(f"released session {seat.session_id}")
         return EXIT_OK

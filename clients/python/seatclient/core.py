@@ -12,7 +12,7 @@ from datetime import UTC
 import grpc
 
 from seatclient import wire
-from seatclient.errors import Evicted, LeaseLost, detail_of, from_rpc_error
+from seatclient.errors import Evicted, LeaseLost, Superseded, detail_of, from_rpc_error
 from seatclient.events import Draining, LicenceChanged, SeatEvent, SeatState
 from seatclient.events import Evicted as EvictedEvent
 from seatclient.lease import TERMINAL, Backoff, Lease
@@ -87,6 +87,8 @@ class SeatCore:
             return [evicted, *_some(self.lease.end(SeatState.EVICTED))]
         if isinstance(error, LeaseLost):
             return _some(self.lease.end(SeatState.LOST))
+        if isinstance(error, Superseded):
+            return _some(self.lease.end(SeatState.SUPERSEDED))
         return []
 
     def on_stream_end(self, now: float) -> tuple[list[SeatEvent], float]:

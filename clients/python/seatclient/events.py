@@ -17,6 +17,9 @@ class SeatState(enum.Enum):
     LOST = "lost"
     # Someone ended the session on purpose.
     EVICTED = "evicted"
+    # Another instance attached this session (same id and token) and keeps it alive now:
+    # this one stops without releasing the seat, and does not reattach.
+    SUPERSEDED = "superseded"
     RELEASED = "released"
 
 

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 
 from seatclient.events import SeatState, StateChanged
 
-TERMINAL = frozenset({SeatState.LOST, SeatState.EVICTED, SeatState.RELEASED})
+TERMINAL = frozenset(
+    {SeatState.LOST, SeatState.EVICTED, SeatState.SUPERSEDED, SeatState.RELEASED}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +100,8 @@ class Lease:
         return self._move(SeatState.JEOPARDY)
 
     def end(self, state: SeatState) -> StateChanged | None:
-        """The daemon ended the lease (LOST, EVICTED) or the application released it."""
+        """The daemon ended the lease (LOST, EVICTED, SUPERSEDED) or the application
+        released it."""
         assert state in TERMINAL
         if self.state in TERMINAL:
             return None

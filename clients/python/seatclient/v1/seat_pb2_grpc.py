@@ -71,14 +71,22 @@ class SeatServiceServicer:
 
     def Keepalive(self, request_iterator, context):
         """The first message attaches (session id + lease token); pings renew the
-        lease; the daemon pushes events.
+        lease; the daemon pushes events. A stream the daemon ends always says why:
+        - after an Evicted or a Draining event, status OK (the event is the reason);
+        - replaced by a second attach of the same session: ABORTED, reason
+        STREAM_SUPERSEDED (another instance holds the session now: do not reattach);
+        - the lease expired, or the session was released with its token elsewhere:
+        NOT_FOUND, reason SESSION_EXPIRED / SESSION_RELEASED (the seat is gone).
+        A wrong lease token is UNAUTHENTICATED whatever the session's state: only
+        the token's holder learns how an ended session ended.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Release(self, request, context):
-        """Gives the seat back. Idempotent.
+        """Gives the seat back. Idempotent for the token's holder (released: false
+        once ended); a wrong token is UNAUTHENTICATED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

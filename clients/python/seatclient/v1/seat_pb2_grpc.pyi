@@ -39,10 +39,19 @@ class SeatServiceStub:
     """
     Keepalive: _grpc.StreamStreamMultiCallable[_seat_pb2.KeepaliveRequest, _seat_pb2.KeepaliveResponse]
     """The first message attaches (session id + lease token); pings renew the
-    lease; the daemon pushes events.
+    lease; the daemon pushes events. A stream the daemon ends always says why:
+    - after an Evicted or a Draining event, status OK (the event is the reason);
+    - replaced by a second attach of the same session: ABORTED, reason
+      STREAM_SUPERSEDED (another instance holds the session now: do not reattach);
+    - the lease expired, or the session was released with its token elsewhere:
+      NOT_FOUND, reason SESSION_EXPIRED / SESSION_RELEASED (the seat is gone).
+    A wrong lease token is UNAUTHENTICATED whatever the session's state: only
+    the token's holder learns how an ended session ended.
     """
     Release: _grpc.UnaryUnaryMultiCallable[_seat_pb2.ReleaseRequest, _seat_pb2.ReleaseResponse]
-    """Gives the seat back. Idempotent."""
+    """Gives the seat back. Idempotent for the token's holder (released: false
+    once ended); a wrong token is UNAUTHENTICATED.
+    """
     GetLicence: _grpc.UnaryUnaryMultiCallable[_seat_pb2.GetLicenceRequest, _seat_pb2.GetLicenceResponse]
 
 @_typing.type_check_only
@@ -56,10 +65,19 @@ class SeatServiceAsyncStub(SeatServiceStub):
     """
     Keepalive: _aio.StreamStreamMultiCallable[_seat_pb2.KeepaliveRequest, _seat_pb2.KeepaliveResponse]  # type: ignore[assignment]
     """The first message attaches (session id + lease token); pings renew the
-    lease; the daemon pushes events.
+    lease; the daemon pushes events. A stream the daemon ends always says why:
+    - after an Evicted or a Draining event, status OK (the event is the reason);
+    - replaced by a second attach of the same session: ABORTED, reason
+      STREAM_SUPERSEDED (another instance holds the session now: do not reattach);
+    - the lease expired, or the session was released with its token elsewhere:
+      NOT_FOUND, reason SESSION_EXPIRED / SESSION_RELEASED (the seat is gone).
+    A wrong lease token is UNAUTHENTICATED whatever the session's state: only
+    the token's holder learns how an ended session ended.
     """
     Release: _aio.UnaryUnaryMultiCallable[_seat_pb2.ReleaseRequest, _seat_pb2.ReleaseResponse]  # type: ignore[assignment]
-    """Gives the seat back. Idempotent."""
+    """Gives the seat back. Idempotent for the token's holder (released: false
+    once ended); a wrong token is UNAUTHENTICATED.
+    """
     GetLicence: _aio.UnaryUnaryMultiCallable[_seat_pb2.GetLicenceRequest, _seat_pb2.GetLicenceResponse]  # type: ignore[assignment]
 
 class SeatServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -82,7 +100,14 @@ class SeatServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_seat_pb2.KeepaliveResponse], _abc.AsyncIterator[_seat_pb2.KeepaliveResponse]]:
         """The first message attaches (session id + lease token); pings renew the
-        lease; the daemon pushes events.
+        lease; the daemon pushes events. A stream the daemon ends always says why:
+        - after an Evicted or a Draining event, status OK (the event is the reason);
+        - replaced by a second attach of the same session: ABORTED, reason
+          STREAM_SUPERSEDED (another instance holds the session now: do not reattach);
+        - the lease expired, or the session was released with its token elsewhere:
+          NOT_FOUND, reason SESSION_EXPIRED / SESSION_RELEASED (the seat is gone).
+        A wrong lease token is UNAUTHENTICATED whatever the session's state: only
+        the token's holder learns how an ended session ended.
         """
 
     @_abc_1.abstractmethod
@@ -91,7 +116,9 @@ class SeatServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _seat_pb2.ReleaseRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_seat_pb2.ReleaseResponse, _abc.Awaitable[_seat_pb2.ReleaseResponse]]:
-        """Gives the seat back. Idempotent."""
+        """Gives the seat back. Idempotent for the token's holder (released: false
+        once ended); a wrong token is UNAUTHENTICATED.
+        """
 
     @_abc_1.abstractmethod
     def GetLicence(

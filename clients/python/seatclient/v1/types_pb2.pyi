@@ -481,7 +481,11 @@ class ErrorDetail(_message.Message):
         """Set when the session ended: why, by whom, when."""
 
     @_builtins.property
-    def licence(self) -> Global___LicenceSummary: ...
+    def licence(self) -> Global___LicenceSummary:
+        """At capacity (SEATS_EXHAUSTED): the licence in force, with order_url, so the
+        refusal offers every way out without another call.
+        """
+
     def __init__(
         self,
         *,
