@@ -203,8 +203,9 @@ class Draining(Unavailable):
 
     reason = Reason.DRAINING
 
-    def __init__(self) -> None:
+    def __init__(self, retry_after: float = 5.0) -> None:
         super().__init__("the seat server is restarting; retry in a few seconds")
+        self.retry_after = retry_after
 
 
 class StateError(Exception):

@@ -129,6 +129,8 @@ class Acquired:
 
 
 OnQueued = Callable[[int], Awaitable[None]]
+# Told a waiter's new position each time it changes (WaitForSeat streams it).
+OnMoved = Callable[[int], None]
 
 
 @dataclass(eq=False, slots=True)
@@ -137,6 +139,9 @@ class _Waiter:
     key: str
     # Resolves to the grant and the future of its commit once a seat is handed over.
     outcome: asyncio.Future[tuple[Grant, asyncio.Future[None]]]
+    moved: OnMoved | None = None
+    # The position it was last told.
+    position: int = 0
 
 
 @dataclass(slots=True)
@@ -239,10 +244,16 @@ class SeatService:
 
     # -- workstation calls ------------------------------------------------------------------
 
-    async def acquire(self, req: AcquireRequest, on_queued: OnQueued | None = None) -> Acquired:
-        """Grant a seat; at capacity, refuse, or with `req.wait` queue for the next free seat."""
+    async def acquire(
+        self,
+        req: AcquireRequest,
+        on_queued: OnQueued | None = None,
+        on_moved: OnMoved | None = None,
+    ) -> Acquired:
+        """Grant a seat; at capacity, refuse, or with `req.wait` queue for the next free seat
+        (`on_queued` hears the position it joined at, `on_moved` every later change)."""
         if self.draining:
-            raise Draining()
+            raise Draining(self.arbiter.terms.keepalive_interval)
         wait = self.limits.retry_after(("seat", req.ip), self.clock.monotonic())
         if wait:
             self.counters.acquires["rate_limited"] += 1
@@ -286,7 +297,7 @@ class SeatService:
             )
             if req.wait <= 0 or takeover is not None:
                 raise
-            return await self._wait(holder, req, on_queued)
+            return await self._wait(holder, req, on_queued, on_moved)
         await self._commit(grant.events)
         if grant.events:
             self.counters.acquires["granted"] += 1
@@ -338,12 +349,17 @@ class SeatService:
         )
 
     async def _wait(
-        self, holder: Holder, req: AcquireRequest, on_queued: OnQueued | None
+        self,
+        holder: Holder,
+        req: AcquireRequest,
+        on_queued: OnQueued | None,
+        on_moved: OnMoved | None,
     ) -> Acquired:
         """Queue behind earlier waiters; `_serve_queue` hands seats out in arrival order."""
-        waiter = _Waiter(holder, req.idempotency_key, asyncio.get_running_loop().create_future())
+        outcome = asyncio.get_running_loop().create_future()
+        waiter = _Waiter(holder, req.idempotency_key, outcome, on_moved)
         self._queue.append(waiter)
-        joined_at = len(self._queue)
+        joined_at = waiter.position = len(self._queue)
         started = self.clock.monotonic()
         log.info("seat.queued", user_code=holder.user_code, position=joined_at, wait=req.wait)
         try:
@@ -365,7 +381,16 @@ class SeatService:
             return 0
         position = self._queue.index(waiter) + 1
         del self._queue[position - 1]
+        self._tell_positions(position - 1)
         return position
+
+    def _tell_positions(self, first: int = 0) -> None:
+        """Tell the waiters from index `first` on that asked for it their new position."""
+        for index in range(first, len(self._queue)):
+            waiter = self._queue[index]
+            if waiter.moved is not None and waiter.position != index + 1:
+                waiter.position = index + 1
+                waiter.moved(index + 1)
 
     def _serve_queue(self) -> None:
         """Hand every free seat to the waiters, first come first served. Runs synchronously
@@ -373,14 +398,18 @@ class SeatService:
         cap = self.entitlement.seat_cap()
         if not self.store.capacity.grants_ok:
             return  # the waiters keep waiting (or time out) until there is room again
+        served = 0
         while self._queue and (cap is None or self.arbiter.in_use < cap):
             waiter = self._queue.popleft()
+            served += 1
             try:
                 grant = self._grant(waiter.holder, waiter.key, None)
             except SeatdError as exc:
                 waiter.outcome.set_exception(exc)
                 continue
             waiter.outcome.set_result((grant, self.committer.submit(grant.events)))
+        if served:
+            self._tell_positions()
 
     def _exhausted(self, queue_position: int = 0) -> SeatsExhausted:
         refused = SeatsExhausted(
@@ -477,10 +506,16 @@ class SeatService:
     async def drain(self) -> None:
         """Stop granting, tell every workstation to reattach later, and commit what is queued."""
         self.draining = True
+        after = self.arbiter.terms.keepalive_interval
         for stream in list(self._streams.values()):
-            stream.push(DrainingNotice(self.arbiter.terms.keepalive_interval))
+            stream.push(DrainingNotice(after))
             stream.close()
         self._streams.clear()
+        # Waiters hear it now, not when the server stops: they queue again after the restart.
+        while self._queue:
+            waiter = self._queue.popleft()
+            if not waiter.outcome.done():
+                waiter.outcome.set_exception(Draining(after))
         leftover = self.repeats.flush(self.clock.monotonic(), everything=True)
         if leftover and self.store.capacity.grants_ok:
             self.committer.submit(leftover).add_done_callback(_consume)

@@ -19,6 +19,8 @@ from seatd.service import (
     EvictedNotice,
     LicenceNotice,
     Notice,
+    OnMoved,
+    OnQueued,
     Pong,
     SeatService,
     Stream,
@@ -63,6 +65,57 @@ class SeatServicer(seat_pb2_grpc.SeatServiceServicer):
         async def queued(position: int) -> None:
             await context.send_initial_metadata(((QUEUE_POSITION_KEY, str(position)),))
 
+        return await self._acquire(request, context, queued)
+
+    @translated
+    @validate.validated
+    async def WaitForSeat(  # type: ignore[override]
+        self, request: seat_pb2.WaitForSeatRequest, context: Context
+    ) -> None:
+        # Positions are written by this loop only, latest first: a burst of moves while a
+        # write is under way becomes one message, so a slow reader costs the daemon nothing.
+        moves: asyncio.Queue[int] = asyncio.Queue()
+
+        async def queued(position: int) -> None:
+            moves.put_nowait(position)
+
+        acquiring = asyncio.ensure_future(
+            self._acquire(request.acquire, context, queued, moves.put_nowait)
+        )
+        try:
+            while not acquiring.done():
+                getting = asyncio.ensure_future(moves.get())
+                await asyncio.wait({getting, acquiring}, return_when=asyncio.FIRST_COMPLETED)
+                if not getting.done():
+                    getting.cancel()
+                    break
+                position = getting.result()
+                while not moves.empty():
+                    position = moves.get_nowait()
+                await context.write(
+                    seat_pb2.WaitForSeatResponse(queued=seat_pb2.Queued(position=position))
+                )
+            granted = await acquiring
+        except errors.Draining as draining:
+            await context.write(
+                seat_pb2.WaitForSeatResponse(
+                    draining=seat_pb2.Draining(
+                        reattach_after=convert.duration(draining.retry_after)
+                    )
+                )
+            )
+            raise
+        finally:
+            acquiring.cancel()
+        await context.write(seat_pb2.WaitForSeatResponse(granted=granted))
+
+    async def _acquire(
+        self,
+        request: seat_pb2.AcquireRequest,
+        context: Context,
+        queued: OnQueued,
+        moved: OnMoved | None = None,
+    ) -> seat_pb2.AcquireResponse:
         acquired = await self.service.acquire(
             AcquireRequest(
                 user_code=request.user_code,
@@ -76,6 +129,7 @@ class SeatServicer(seat_pb2_grpc.SeatServiceServicer):
                 wait=request.wait.ToTimedelta().total_seconds(),
             ),
             on_queued=queued,
+            on_moved=moved,
         )
         session = acquired.session
         return seat_pb2.AcquireResponse(

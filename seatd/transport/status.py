@@ -66,7 +66,7 @@ def detail_of(
         detail.queue_position = exc.queue_position
         if exc.licence is not None:
             detail.licence.CopyFrom(convert.licence(exc.licence))
-    if isinstance(exc, errors.StoreFull | errors.RateLimited):
+    if isinstance(exc, errors.StoreFull | errors.RateLimited | errors.Draining):
         detail.retry_after.CopyFrom(convert.duration(exc.retry_after))
     if isinstance(exc, errors.SessionEnded):
         detail.ended.CopyFrom(convert.ended(exc.ending))

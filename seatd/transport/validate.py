@@ -106,6 +106,7 @@ RULES: dict[str, Rule] = {
     "seatd.v1.AcquireRequest.evict_session_id": OPTIONAL_ID,
     "seatd.v1.AcquireRequest.evict_reason": _text("reason"),
     "seatd.v1.AcquireRequest.wait": Seconds(0.0, MAX_WAIT),
+    "seatd.v1.WaitForSeatRequest.acquire": Nested(),
     "seatd.v1.KeepaliveRequest.attach": Nested(),
     "seatd.v1.KeepaliveRequest.ping": Nested(),
     "seatd.v1.Attach.session_id": REQUIRED_ID,

@@ -248,3 +248,24 @@ async def test_superseded_seat_stops_without_fighting_or_releasing(
         listed = await asyncio.to_thread(daemon.sessions)
         assert [(s["id"], s["attached"]) for s in listed["sessions"]] == [(held.session_id, True)]
         other.cancel()
+
+
+async def test_waiting_client_hears_its_position_move_up(
+    make_daemon: Callable[..., Daemon], api_for: Callable[[Daemon], Api]
+) -> None:
+    """`on_queued` hears each new position: the waiter ahead giving up moves it from 2 to 1."""
+    daemon = make_daemon("--dev-seats", "1")
+    api = api_for(daemon)
+    holder = await api.acquire(user_code="AA")
+    ahead: list[int] = []
+    behind: list[int] = []
+    first = asyncio.ensure_future(api.acquire(user_code="W1", wait=1, on_queued=ahead.append))
+    await until(lambda: ahead == [1], 5, "first waiter queued")
+    second = asyncio.ensure_future(api.acquire(user_code="W2", wait=30, on_queued=behind.append))
+    await until(lambda: behind == [2], 5, "second waiter queued")
+    with pytest.raises(SeatsExhausted):
+        await asyncio.wait_for(first, 5)
+    await until(lambda: behind == [2, 1], 2, "second waiter moved up")
+    await holder.release()
+    got = await asyncio.wait_for(second, 5)
+    await got.release()

@@ -67,14 +67,20 @@ class AsyncSeatClient(ClientSettings):
         attempt = 0
         while True:
             sent_at = self.clock.monotonic()
+            timeout = max(0.1, deadline - sent_at)
             try:
-                call = self._acquire_stream(request, timeout=max(0.1, deadline - sent_at))
-                if on_queued is not None:
-                    position = wire.queue_position(await call.initial_metadata())
-                    if position:
-                        on_queued(position)
-                response = await call.read()
+                if wait and self._streamed_waits:
+                    response = await self._wait_for_seat(request, timeout, on_queued)
+                else:
+                    call = self._acquire_stream(request, timeout=timeout)
+                    if on_queued is not None:
+                        position = wire.queue_position(await call.initial_metadata())
+                        if position:
+                            on_queued(position)
+                    response = await call.read()
             except grpc.RpcError as exc:
+                if self._older_daemon(exc):
+                    continue
                 error = from_rpc_error(exc, self.target)
                 delay = self._retry_after(error, attempt, deadline)
                 if delay is None:
@@ -86,6 +92,17 @@ class AsyncSeatClient(ClientSettings):
             seat = AsyncSeat(self, core, on_event)
             self._seats.add(seat)
             return seat
+
+    async def _wait_for_seat(
+        self, request: seat_pb2.AcquireRequest, limit: float, on_queued: QueueListener | None
+    ) -> seat_pb2.AcquireResponse:
+        async for update in self.stub.WaitForSeat(wire.wait_request(request), timeout=limit):
+            position, granted = wire.wait_update(update)
+            if position and on_queued is not None:
+                on_queued(position)
+            if granted is not None:
+                return granted
+        raise wire.NoGrant()
 
     async def licence(self) -> seat_pb2.GetLicenceResponse:
         try:

@@ -15,9 +15,7 @@ from dataclasses import dataclass, field
 
 from seatclient.events import SeatState, StateChanged
 
-TERMINAL = frozenset(
-    {SeatState.LOST, SeatState.EVICTED, SeatState.SUPERSEDED, SeatState.RELEASED}
-)
+TERMINAL = frozenset({SeatState.LOST, SeatState.EVICTED, SeatState.SUPERSEDED, SeatState.RELEASED})
 
 
 @dataclass(frozen=True, slots=True)

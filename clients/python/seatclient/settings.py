@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import grpc
+
 from seatclient import wire
 from seatclient.clock import Clock, SystemClock
 from seatclient.errors import DaemonUnavailable, SeatError
@@ -32,6 +34,16 @@ class ClientSettings:
         self.timeout = timeout
         self.clock: Clock = clock or SystemClock()
         self.backoff = backoff or Backoff()
+        # Waits use WaitForSeat (the position streamed as it changes) unless the daemon is
+        # older and does not know it: then Acquire with `wait` (the position it joined at).
+        self._streamed_waits = True
+
+    def _older_daemon(self, exc: grpc.RpcError) -> bool:
+        """A daemon without WaitForSeat answered: fall back to Acquire; True to retry now."""
+        if self._streamed_waits and exc.code() is grpc.StatusCode.UNIMPLEMENTED:
+            self._streamed_waits = False
+            return True
+        return False
 
     def _acquire_request(
         self,

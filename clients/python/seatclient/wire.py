@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
+import grpc
+
 from seatclient.contract import QUEUE_POSITION_KEY
 from seatclient.errors import InvalidRequest
 from seatclient.events import Draining, Evicted, LicenceChanged, SeatEvent
@@ -61,6 +63,33 @@ def queue_position(metadata: Any) -> int:
         if key == QUEUE_POSITION_KEY:
             return int(value)
     return 0
+
+
+def wait_request(request: seat_pb2.AcquireRequest) -> seat_pb2.WaitForSeatRequest:
+    return seat_pb2.WaitForSeatRequest(acquire=request)
+
+
+def wait_update(
+    update: seat_pb2.WaitForSeatResponse,
+) -> tuple[int, seat_pb2.AcquireResponse | None]:
+    """A WaitForSeat message: the new queue position (0 if none), or the grant. Draining is
+    followed by the UNAVAILABLE status that ends the call, which the caller retries."""
+    kind = update.WhichOneof("event")
+    if kind == "queued":
+        return update.queued.position, None
+    if kind == "granted":
+        return 0, update.granted
+    return 0, None
+
+
+class NoGrant(grpc.RpcError):
+    """WaitForSeat ended OK without a grant: a daemon breaking the contract."""
+
+    def code(self) -> grpc.StatusCode:
+        return grpc.StatusCode.INTERNAL
+
+    def details(self) -> str:
+        return "the seat server ended the wait without a grant or a refusal"
 
 
 def library_version() -> str:

@@ -20,6 +20,81 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class WaitForSeatRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACQUIRE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def acquire(self) -> Global___AcquireRequest:
+        """As for Acquire; `wait` bounds the time in the queue (0: refused at once
+        when full, as Acquire).
+        """
+
+    def __init__(
+        self,
+        *,
+        acquire: Global___AcquireRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["acquire", b"acquire"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acquire", b"acquire"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WaitForSeatRequest: _TypeAlias = WaitForSeatRequest  # noqa: Y015
+
+@_typing.final
+class WaitForSeatResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUEUED_FIELD_NUMBER: _builtins.int
+    DRAINING_FIELD_NUMBER: _builtins.int
+    GRANTED_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def queued(self) -> Global___Queued: ...
+    @_builtins.property
+    def draining(self) -> Global___Draining: ...
+    @_builtins.property
+    def granted(self) -> Global___AcquireResponse: ...
+    def __init__(
+        self,
+        *,
+        queued: Global___Queued | None = ...,
+        draining: Global___Draining | None = ...,
+        granted: Global___AcquireResponse | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["draining", b"draining", "event", b"event", "granted", b"granted", "queued", b"queued"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["draining", b"draining", "event", b"event", "granted", b"granted", "queued", b"queued"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["queued", "draining", "granted"]  # noqa: Y015
+    _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
+
+Global___WaitForSeatResponse: _TypeAlias = WaitForSeatResponse  # noqa: Y015
+
+@_typing.final
+class Queued(_message.Message):
+    """The request's place in the wait queue: 1 is served at the next free seat."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POSITION_FIELD_NUMBER: _builtins.int
+    position: _builtins.int
+    def __init__(
+        self,
+        *,
+        position: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["position", b"position"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Queued: _TypeAlias = Queued  # noqa: Y015
+
+@_typing.final
 class AcquireRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -45,7 +120,9 @@ class AcquireRequest(_message.Message):
     @_builtins.property
     def wait(self) -> _duration_pb2.Duration:
         """Wait up to this long for a free seat instead of being refused: first come, first
-        served. While waiting, the initial metadata "seatd-queue-position" gives the position.
+        served. While waiting, the initial metadata "seatd-queue-position" gives the position
+        at which the request joined (WaitForSeat streams every change). A daemon shutting
+        down answers its waiters UNAVAILABLE (DRAINING) at once: queue again.
         """
 
     def __init__(

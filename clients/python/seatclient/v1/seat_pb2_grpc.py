@@ -55,6 +55,11 @@ class SeatServiceStub:
                 request_serializer=seatd_dot_v1_dot_seat__pb2.GetLicenceRequest.SerializeToString,
                 response_deserializer=seatd_dot_v1_dot_seat__pb2.GetLicenceResponse.FromString,
                 _registered_method=True)
+        self.WaitForSeat = channel.unary_stream(
+                '/seatd.v1.SeatService/WaitForSeat',
+                request_serializer=seatd_dot_v1_dot_seat__pb2.WaitForSeatRequest.SerializeToString,
+                response_deserializer=seatd_dot_v1_dot_seat__pb2.WaitForSeatResponse.FromString,
+                _registered_method=True)
 
 
 class SeatServiceServicer:
@@ -98,6 +103,21 @@ class SeatServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WaitForSeat(self, request, context):
+        """Acquire, waiting in the queue at capacity, with the position streamed as it
+        changes. The daemon sends Queued when the request joins the queue and again
+        each time its position changes, then one Granted (the AcquireResponse) and
+        ends the stream OK. A seat free at once is Granted with no Queued before it.
+        Refusals end the stream with the status Acquire would answer (a wait that
+        runs out: RESOURCE_EXHAUSTED, SEATS_EXHAUSTED with the queue position). When
+        the daemon shuts down it sends Draining, then ends UNAVAILABLE (DRAINING):
+        queue again after reattach_after. Cancelling the call leaves the queue.
+        Clients that need no position changes may keep calling Acquire with `wait`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SeatServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -120,6 +140,11 @@ def add_SeatServiceServicer_to_server(servicer, server):
                     servicer.GetLicence,
                     request_deserializer=seatd_dot_v1_dot_seat__pb2.GetLicenceRequest.FromString,
                     response_serializer=seatd_dot_v1_dot_seat__pb2.GetLicenceResponse.SerializeToString,
+            ),
+            'WaitForSeat': grpc.unary_stream_rpc_method_handler(
+                    servicer.WaitForSeat,
+                    request_deserializer=seatd_dot_v1_dot_seat__pb2.WaitForSeatRequest.FromString,
+                    response_serializer=seatd_dot_v1_dot_seat__pb2.WaitForSeatResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -231,6 +256,33 @@ class SeatService:
             '/seatd.v1.SeatService/GetLicence',
             seatd_dot_v1_dot_seat__pb2.GetLicenceRequest.SerializeToString,
             seatd_dot_v1_dot_seat__pb2.GetLicenceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WaitForSeat(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/seatd.v1.SeatService/WaitForSeat',
+            seatd_dot_v1_dot_seat__pb2.WaitForSeatRequest.SerializeToString,
+            seatd_dot_v1_dot_seat__pb2.WaitForSeatResponse.FromString,
             options,
             channel_credentials,
             insecure,

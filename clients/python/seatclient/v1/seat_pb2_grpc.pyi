@@ -53,6 +53,17 @@ class SeatServiceStub:
     once ended); a wrong token is UNAUTHENTICATED.
     """
     GetLicence: _grpc.UnaryUnaryMultiCallable[_seat_pb2.GetLicenceRequest, _seat_pb2.GetLicenceResponse]
+    WaitForSeat: _grpc.UnaryStreamMultiCallable[_seat_pb2.WaitForSeatRequest, _seat_pb2.WaitForSeatResponse]
+    """Acquire, waiting in the queue at capacity, with the position streamed as it
+    changes. The daemon sends Queued when the request joins the queue and again
+    each time its position changes, then one Granted (the AcquireResponse) and
+    ends the stream OK. A seat free at once is Granted with no Queued before it.
+    Refusals end the stream with the status Acquire would answer (a wait that
+    runs out: RESOURCE_EXHAUSTED, SEATS_EXHAUSTED with the queue position). When
+    the daemon shuts down it sends Draining, then ends UNAVAILABLE (DRAINING):
+    queue again after reattach_after. Cancelling the call leaves the queue.
+    Clients that need no position changes may keep calling Acquire with `wait`.
+    """
 
 @_typing.type_check_only
 class SeatServiceAsyncStub(SeatServiceStub):
@@ -79,6 +90,17 @@ class SeatServiceAsyncStub(SeatServiceStub):
     once ended); a wrong token is UNAUTHENTICATED.
     """
     GetLicence: _aio.UnaryUnaryMultiCallable[_seat_pb2.GetLicenceRequest, _seat_pb2.GetLicenceResponse]  # type: ignore[assignment]
+    WaitForSeat: _aio.UnaryStreamMultiCallable[_seat_pb2.WaitForSeatRequest, _seat_pb2.WaitForSeatResponse]  # type: ignore[assignment]
+    """Acquire, waiting in the queue at capacity, with the position streamed as it
+    changes. The daemon sends Queued when the request joins the queue and again
+    each time its position changes, then one Granted (the AcquireResponse) and
+    ends the stream OK. A seat free at once is Granted with no Queued before it.
+    Refusals end the stream with the status Acquire would answer (a wait that
+    runs out: RESOURCE_EXHAUSTED, SEATS_EXHAUSTED with the queue position). When
+    the daemon shuts down it sends Draining, then ends UNAVAILABLE (DRAINING):
+    queue again after reattach_after. Cancelling the call leaves the queue.
+    Clients that need no position changes may keep calling Acquire with `wait`.
+    """
 
 class SeatServiceServicer(metaclass=_abc_1.ABCMeta):
     """Workstations: take a seat, keep it alive, give it back."""
@@ -126,5 +148,22 @@ class SeatServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _seat_pb2.GetLicenceRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_seat_pb2.GetLicenceResponse, _abc.Awaitable[_seat_pb2.GetLicenceResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def WaitForSeat(
+        self,
+        request: _seat_pb2.WaitForSeatRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_seat_pb2.WaitForSeatResponse], _abc.AsyncIterator[_seat_pb2.WaitForSeatResponse]]:
+        """Acquire, waiting in the queue at capacity, with the position streamed as it
+        changes. The daemon sends Queued when the request joins the queue and again
+        each time its position changes, then one Granted (the AcquireResponse) and
+        ends the stream OK. A seat free at once is Granted with no Queued before it.
+        Refusals end the stream with the status Acquire would answer (a wait that
+        runs out: RESOURCE_EXHAUSTED, SEATS_EXHAUSTED with the queue position). When
+        the daemon shuts down it sends Draining, then ends UNAVAILABLE (DRAINING):
+        queue again after reattach_after. Cancelling the call leaves the queue.
+        Clients that need no position changes may keep calling Acquire with `wait`.
+        """
 
 def add_SeatServiceServicer_to_server(servicer: SeatServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
