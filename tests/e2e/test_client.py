@@ -242,9 +242,15 @@ async def test_superseded_seat_stops_without_fighting_or_releasing(
         )
         assert (await other.read()).HasField("attached")
         await until(lambda: held.state is SeatState.SUPERSEDED, 2, "superseded")
-        await asyncio.sleep(1.0)  # long enough for any reattach attempt the seat would make
-        assert not other.done()
+        # A second of pings (longer than any reattach delay the seat would take): each is
+        # answered, so the other stream was never superseded back.
+        for seq in range(1, 6):
+            await other.write(seat_pb2.KeepaliveRequest(ping=seat_pb2.Ping(seq=seq)))
+            assert (await other.read()).pong.seq == seq
+            await asyncio.sleep(0.25)
         await held.release()
+        await other.write(seat_pb2.KeepaliveRequest(ping=seat_pb2.Ping(seq=6)))
+        assert (await other.read()).pong.seq == 6
         listed = await asyncio.to_thread(daemon.sessions)
         assert [(s["id"], s["attached"]) for s in listed["sessions"]] == [(held.session_id, True)]
         other.cancel()
