@@ -414,7 +414,9 @@ Global___LicenceChanged: _TypeAlias = LicenceChanged  # noqa: Y015
 
 @_typing.final
 class Draining(_message.Message):
-    """The daemon is shutting down: keep the seat and reattach after the delay."""
+    """The daemon is shutting down: keep the seat and reattach (a waiter: queue
+    again) after the delay.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
