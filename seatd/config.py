@@ -28,6 +28,7 @@ from seatd.repeats import RefusalConfig
 from seatd.retention import JournalConfig
 from seatd.server import ServerConfig
 from seatd.store import StoreConfig
+from seatd.waitqueue import QueueConfig
 
 DEFAULT_CONFIG_PATH = Path("/etc/seatd/seatd.toml")
 
@@ -54,6 +55,7 @@ class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     refusals: RefusalConfig = field(default_factory=RefusalConfig)
+    queue: QueueConfig = field(default_factory=QueueConfig)
     licence: LicenceConfig = field(default_factory=LicenceConfig)
     cloud: CloudConfig = field(default_factory=CloudConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
@@ -66,6 +68,10 @@ class Config:
 # (low, high) inclusive, per "section.key".
 BOUNDS: dict[str, tuple[float, float]] = {
     "server.max_pending_requests": (1_000, 1_000_000),
+    "server.max_connections": (16, 1_000_000),
+    "server.max_calls_per_peer": (0, 1_000_000),
+    "server.handshake_timeout": (1.0, 300.0),
+    "server.idle_timeout": (10.0, 86400.0),
     "server.admin_socket_mode": (0o600, 0o777),
     "lease.ttl": (1.0, 3600.0),
     "lease.keepalive_interval": (0.2, 600.0),
@@ -76,6 +82,8 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "store.map_size": (1 << 20, 1 << 40),
     "store.reserve": (0.02, 0.5),
     "dev.seats": (0, 100_000),
+    "queue.max_waiting": (0, 1_000_000),
+    "queue.max_waiting_per_peer": (0, 1_000_000),
     "dev.wall_clock_offset": (-10 * 365 * 86400, 10 * 365 * 86400),
     "licence.grace_days": (0, 365),
     "licence.rollback_tolerance": (0.0, 86400.0),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import signal
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -13,7 +14,7 @@ import grpc
 import structlog
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from seatd import __version__, metrics
+from seatd import __version__, fds, metrics
 from seatd.arbiter import Arbiter
 from seatd.capacity import ADVICE
 from seatd.clock import Clock, OffsetClock
@@ -133,6 +134,7 @@ async def reload(config: Config, new: Config, service: SeatService, retention: R
     service.arbiter.terms = new.lease
     service.takeover = new.policy.takeover
     service.set_refusal_limits(new.refusals)
+    service.queue.reconfigure(new.queue)
     if service.book is not None:
         service.book.config = new.licence
         service.book.trusted = trusted_keys(new.licence.trusted_keys)
@@ -174,6 +176,7 @@ async def _serve(
         takeover=config.policy.takeover,
         book=book,
         refusals=config.refusals,
+        queue=config.queue,
     )
     arbiter.restore(snapshot.sessions, snapshot.next_id, service.now())
     if snapshot.sessions:
@@ -185,7 +188,21 @@ async def _serve(
     watch = LicenceWatch(service, book, config.licence.check_interval)
     retention = Retention(service, config.journal)
     cloud = CloudSync(service, config.cloud, snapshot.base_id, snapshot.installation_secret)
-    servers = build(config.server, service, cloud, config.admin)
+    soft = fds.raise_limit()
+    connections = fds.connection_cap(config.server.max_connections, soft)
+    if connections < config.server.max_connections:
+        log.warning(
+            "server.connections_capped",
+            max_connections=connections,
+            nofile=soft,
+            action="raise LimitNOFILE in the unit to accept server.max_connections",
+        )
+    servers = build(
+        dataclasses.replace(config.server, max_connections=connections),
+        service,
+        cloud,
+        config.admin,
+    )
     tasks = [
         asyncio.create_task(Reaper(service, config.reaper).run(), name="reaper"),
         asyncio.create_task(watch.run(), name="licence-watch"),

@@ -74,6 +74,21 @@ class SeatsExhausted(SeatdError):
         return {Meta.CAP: str(self.cap), Meta.IN_USE: str(self.in_use)}
 
 
+class LimitExceeded(SeatdError):
+    """A bound that keeps one caller from exhausting the daemon was reached; nothing was
+    changed (gRPC RESOURCE_EXHAUSTED). `reason` says which bound: QUEUE_FULL, PING_FLOOD,
+    KEEPALIVE_BACKLOG, TOO_MANY_CALLS."""
+
+    def __init__(self, reason: str, message: str, retry_after: float = 0.0) -> None:
+        super().__init__(message)
+        self._reason = reason
+        self.retry_after = retry_after
+
+    @property
+    def reason(self) -> str:  # type: ignore[override]
+        return self._reason
+
+
 class SessionNotFound(SeatdError):
     """No such session (gRPC NOT_FOUND)."""
 

@@ -24,6 +24,7 @@ from seatd.errors import StateError
 from seatd.service import SeatService
 from seatd.transport.admin import AdminServicer
 from seatd.transport.handlers import add_service
+from seatd.transport.peers import PeerCallLimit
 from seatd.transport.refusal import Disclosure
 from seatd.transport.seat import SeatServicer
 
@@ -44,6 +45,23 @@ class ServerConfig:
     # What a refusal at capacity tells any caller about the sessions holding the seats:
     # count, dialog (user code, name, computer, start; no IP) or full (with IP).
     refusal_disclosure: Disclosure = Disclosure.DIALOG
+    # Connections to the workstation port at once (lowered at start to what the descriptor
+    # limit allows, keeping a reserve for the admin socket).
+    max_connections: int = 20_000
+    # Calls one address may hold open (streams, waits); loopback is not capped.
+    max_calls_per_peer: int = 1_000
+    # Seconds a new connection may take to start speaking HTTP/2 (and TLS) before it is closed.
+    handshake_timeout: float = 10.0
+    # Seconds a connection may carry no call at all before it is closed (the client library
+    # reconnects by itself when it next needs to).
+    idle_timeout: float = 600.0
+
+
+# The client library sends a transport ping every 10 s. A ping sooner than 5 s after the
+# last one, with no data between, is a strike; after two, the peer is sent GOAWAY
+# (too_many_pings), so HTTP/2 pings cannot be used to keep the daemon busy.
+MIN_PING_INTERVAL_MS = 5_000
+MAX_PING_STRIKES = 2
 
 
 def options(config: ServerConfig) -> list[tuple[str, int]]:
@@ -52,11 +70,22 @@ def options(config: ServerConfig) -> list[tuple[str, int]]:
         ("grpc.so_reuseport", 0),
         ("grpc.server.max_pending_requests", config.max_pending_requests),
         ("grpc.server.max_pending_requests_hard_limit", config.max_pending_requests * 2),
-        # LAN keepalive: find half-open connections, and never punish clients' pings.
+        # LAN keepalive: find half-open connections.
         ("grpc.keepalive_time_ms", 20_000),
         ("grpc.keepalive_timeout_ms", 10_000),
         ("grpc.keepalive_permit_without_calls", 1),
-        ("grpc.http2.max_ping_strikes", 0),
+        ("grpc.http2.min_ping_interval_without_data_ms", MIN_PING_INTERVAL_MS),
+        ("grpc.http2.max_ping_strikes", MAX_PING_STRIKES),
+    ]
+
+
+def network_options(config: ServerConfig) -> list[tuple[str, int]]:
+    """For listeners any LAN host can reach: connections are bounded and must do something."""
+    return [
+        *options(config),
+        ("grpc.max_allowed_incoming_connections", config.max_connections),
+        ("grpc.server_handshake_timeout_ms", int(config.handshake_timeout * 1000)),
+        ("grpc.max_connection_idle_ms", int(config.idle_timeout * 1000)),
     ]
 
 
@@ -186,12 +215,12 @@ def build(
     cloud: CloudSync | None = None,
     admin_config: AdminConfig | None = None,
 ) -> Servers:
-    opts = options(config)
-    seat = grpc.aio.server(options=opts)
-    seat_service = seat_pb2.DESCRIPTOR.services_by_name["SeatService"]
-    add_service(
-        seat, seat_service, SeatServicer(service, config.refusal_disclosure), service.clock
+    seat = grpc.aio.server(
+        options=network_options(config),
+        interceptors=[PeerCallLimit(config.max_calls_per_peer, service.clock)],
     )
+    seat_service = seat_pb2.DESCRIPTOR.services_by_name["SeatService"]
+    add_service(seat, seat_service, SeatServicer(service, config.refusal_disclosure), service.clock)
     checkers = [_serve_health_and_reflection(seat, [SEAT_SERVICE])]
     seat_creds = None
     if config.tls_cert:
@@ -210,7 +239,7 @@ def build(
     admin_config = admin_config or AdminConfig()
     admin_service = admin_pb2.DESCRIPTOR.services_by_name["AdminService"]
 
-    def admin_server() -> grpc.aio.Server:
+    def admin_server(opts: list[tuple[str, int]]) -> grpc.aio.Server:
         server = grpc.aio.server(options=opts)
         add_service(
             server,
@@ -221,7 +250,9 @@ def build(
         checkers.append(_serve_health_and_reflection(server, [ADMIN_SERVICE]))
         return server
 
-    admin = admin_server()
+    # Its own server, without the workstation port's connection cap: whatever a LAN host
+    # does to that port, the local admin socket still answers.
+    admin = admin_server(options(config))
     _claim_socket(config.admin_socket)
     try:
         admin.add_insecure_port(f"unix:{config.admin_socket}")
@@ -240,7 +271,7 @@ def build(
             admin_config.client_ca,
             require_client=bool(admin_config.client_ca),
         )
-        servers.remote = admin_server()
+        servers.remote = admin_server(network_options(config))
         servers.remote_port = _bind(servers.remote, admin_config.listen, creds, "admin.listen")
     return servers
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import secrets
-from collections import deque
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +28,7 @@ from seatd.errors import (
     Draining,
     InvalidArgument,
     LicenceRejected,
+    LimitExceeded,
     RateLimited,
     SeatdError,
     SeatsExhausted,
@@ -38,6 +38,7 @@ from seatd.errors import (
     Unavailable,
 )
 from seatd.licence.book import LicenceBook, Transfer
+from seatd.limits import PINGS_PER_INTERVAL, PingBudget
 from seatd.model import (
     ActiveSeatsChanged,
     Actor,
@@ -64,6 +65,7 @@ from seatd.model import (
 )
 from seatd.repeats import Noise, PeerLimits, RefusalConfig, Repeats
 from seatd.store import Store
+from seatd.waitqueue import QueueConfig, WaitQueue
 
 log = structlog.get_logger("seatd")
 
@@ -74,6 +76,9 @@ SEATD = Actor("seatd", "owner")
 MAX_WAIT = 3600.0
 # Expired sessions committed per transaction.
 ENDINGS_PER_COMMIT = 100
+# Notices waiting to be written on one keepalive stream: a workstation that stops reading
+# its answers gets its stream closed rather than growing the daemon's memory.
+OUTBOX_LIMIT = 64
 
 ENDED_EVENT = {
     EndKind.RELEASED: "seat.released",
@@ -137,8 +142,9 @@ OnMoved = Callable[[int], None]
 class _Waiter:
     holder: Holder
     key: str
-    # Resolves to the grant and the future of its commit once a seat is handed over.
-    outcome: asyncio.Future[tuple[Grant, asyncio.Future[None]]]
+    # Resolves to the grant and the future of its commit once a seat is handed over, or to
+    # the queue position it had reached when its wait ran out.
+    outcome: asyncio.Future[tuple[Grant, asyncio.Future[None]] | int]
     moved: OnMoved | None = None
     # The position it was last told.
     position: int = 0
@@ -155,7 +161,7 @@ class Counters:
     @classmethod
     def zero(cls) -> Counters:
         return cls(
-            {"granted": 0, "refused": 0, "queued": 0, "rate_limited": 0},
+            {"granted": 0, "refused": 0, "queued": 0, "rate_limited": 0, "queue_full": 0},
             {"admin": 0, "takeover": 0},
         )
 
@@ -174,14 +180,29 @@ class Usage:
 class Stream:
     """One attached keepalive stream: an outbox the transport writes out in order."""
 
-    def __init__(self, session_id: int, token: str) -> None:
+    def __init__(self, session_id: int, token: str, now: float) -> None:
         self.session_id = session_id
         self.token = token
         self.outbox: asyncio.Queue[Notice | None] = asyncio.Queue()
         self.error: SeatdError | None = None
         self.closed = False
+        self.pings = PingBudget(now)
+        # Set when the workstation broke a bound: the transport ends the stream at once,
+        # without writing what is still queued.
+        self.abandoned = False
 
     def push(self, notice: Notice) -> None:
+        if self.abandoned:
+            return
+        if self.outbox.qsize() >= OUTBOX_LIMIT:
+            self.abandon(
+                LimitExceeded(
+                    "KEEPALIVE_BACKLOG",
+                    f"{OUTBOX_LIMIT} keepalive answers are waiting to be read: the "
+                    "workstation does not read its stream; reattach",
+                )
+            )
+            return
         self.outbox.put_nowait(notice)
 
     def close(self, error: SeatdError | None = None) -> None:
@@ -192,6 +213,12 @@ class Stream:
         self.closed = True
         self.error = error
         self.outbox.put_nowait(None)
+
+    def abandon(self, error: SeatdError) -> None:
+        """End the stream now with `error`, dropping what is queued."""
+        log.warning("keepalive.abandoned", session_id=self.session_id, reason=error.reason)
+        self.abandoned = True
+        self.close(error)
 
 
 def _consume(future: asyncio.Future[None]) -> None:
@@ -211,6 +238,7 @@ class SeatService:
         takeover: TakeoverPolicy = TakeoverPolicy.ANYONE,
         book: LicenceBook | None = None,
         refusals: RefusalConfig | None = None,
+        queue: QueueConfig | None = None,
     ) -> None:
         self.arbiter = arbiter
         self.store = store
@@ -226,7 +254,10 @@ class SeatService:
         self.journal_changed = asyncio.Event()
         self.draining = False
         self._streams: dict[int, Stream] = {}
-        self._queue: deque[_Waiter] = deque()
+        self.queue: WaitQueue[_Waiter] = WaitQueue(queue or QueueConfig())
+        # One timer for the whole queue, due at its earliest deadline (not one per waiter).
+        self._expiry: asyncio.TimerHandle | None = None
+        self._expiry_at = 0.0
         # Token names decided but not yet committed.
         self._tokens_pending: set[str] = set()
         self.usage = Usage()
@@ -293,7 +324,7 @@ class SeatService:
                 hostname=holder.hostname,
                 cap=refused.cap,
                 in_use=refused.in_use,
-                waiting=len(self._queue),
+                waiting=len(self.queue),
             )
             if req.wait <= 0 or takeover is not None:
                 raise
@@ -358,39 +389,61 @@ class SeatService:
         """Queue behind earlier waiters; `_serve_queue` hands seats out in arrival order."""
         outcome = asyncio.get_running_loop().create_future()
         waiter = _Waiter(holder, req.idempotency_key, outcome, on_moved)
-        self._queue.append(waiter)
-        joined_at = waiter.position = len(self._queue)
         started = self.clock.monotonic()
+        try:
+            ticket, joined_at = self.queue.join(waiter, req.ip, started + req.wait)
+        except LimitExceeded:
+            self.counters.acquires["queue_full"] += 1
+            # A host that keeps knocking on a full queue is rate-limited like any refused one.
+            self.limits.refused(("seat", req.ip), started)
+            raise
+        waiter.position = joined_at
+        self._arm_expiry()
         log.info("seat.queued", user_code=holder.user_code, position=joined_at, wait=req.wait)
         try:
             if on_queued is not None:
                 await on_queued(joined_at)
-            await asyncio.wait({waiter.outcome}, timeout=req.wait)
+            result = await waiter.outcome
         finally:
-            position = self._leave_queue(waiter)
-        if not waiter.outcome.done():
+            if self.queue.leave(ticket):
+                self._tell_positions()
+        if isinstance(result, int):
             await self._journal_refusal(holder, "no connection freed while waiting")
-            raise self._exhausted(queue_position=position)
-        grant, committed = waiter.outcome.result()
+            raise self._exhausted(queue_position=result)
+        grant, committed = result
         await self._settle(grant.events, committed)
         return Acquired(grant.session, joined_at, self.clock.monotonic() - started)
 
-    def _leave_queue(self, waiter: _Waiter) -> int:
-        """Remove a waiter that was not served; return the position it had."""
-        if waiter.outcome.done():
-            return 0
-        position = self._queue.index(waiter) + 1
-        del self._queue[position - 1]
-        self._tell_positions(position - 1)
-        return position
+    def expire_waiters(self) -> int:
+        """Answer every waiter whose wait has run out (the queue's timer, and the reaper)."""
+        if self._expiry is not None:
+            self._expiry.cancel()  # re-armed below for the next deadline: one timer at most
+            self._expiry = None
+        expired = self.queue.expire(self.clock.monotonic())
+        for waiter, position in expired:
+            if not waiter.outcome.done():
+                waiter.outcome.set_result(position)
+        if expired:
+            self._tell_positions()
+        self._arm_expiry()
+        return len(expired)
 
-    def _tell_positions(self, first: int = 0) -> None:
-        """Tell the waiters from index `first` on that asked for it their new position."""
-        for index in range(first, len(self._queue)):
-            waiter = self._queue[index]
-            if waiter.moved is not None and waiter.position != index + 1:
-                waiter.position = index + 1
-                waiter.moved(index + 1)
+    def _arm_expiry(self) -> None:
+        deadline = self.queue.next_deadline()
+        if deadline is None or (self._expiry is not None and self._expiry_at <= deadline):
+            return
+        if self._expiry is not None:
+            self._expiry.cancel()
+        delay = max(0.0, deadline - self.clock.monotonic())
+        self._expiry = asyncio.get_running_loop().call_later(delay, self.expire_waiters)
+        self._expiry_at = deadline
+
+    def _tell_positions(self) -> None:
+        """Tell the waiters that asked for it their new position (the queue is bounded)."""
+        for position, waiter in enumerate(self.queue, start=1):
+            if waiter.moved is not None and waiter.position != position:
+                waiter.position = position
+                waiter.moved(position)
 
     def _serve_queue(self) -> None:
         """Hand every free seat to the waiters, first come first served. Runs synchronously
@@ -399,9 +452,13 @@ class SeatService:
         if not self.store.capacity.grants_ok:
             return  # the waiters keep waiting (or time out) until there is room again
         served = 0
-        while self._queue and (cap is None or self.arbiter.in_use < cap):
-            waiter = self._queue.popleft()
+        while cap is None or self.arbiter.in_use < cap:
+            waiter = self.queue.pop_first()
+            if waiter is None:
+                break
             served += 1
+            if waiter.outcome.done():  # cancelled: its caller is gone
+                continue
             try:
                 grant = self._grant(waiter.holder, waiter.key, None)
             except SeatdError as exc:
@@ -424,7 +481,7 @@ class SeatService:
 
     @property
     def waiting(self) -> int:
-        return len(self._queue)
+        return len(self.queue)
 
     async def release(self, session_id: int, token: str) -> bool:
         ended = self.arbiter.release(session_id, token, self.now())
@@ -447,7 +504,7 @@ class SeatService:
             )
             if written is not None:
                 written.add_done_callback(_consume)
-        stream = Stream(session_id, token)
+        stream = Stream(session_id, token, self.clock.monotonic())
         previous = self._streams.get(session_id)
         if previous is not None:
             previous.close(Superseded(session_id))
@@ -456,8 +513,21 @@ class SeatService:
         return session, stream
 
     def ping(self, stream: Stream, seq: int) -> None:
+        if stream.abandoned:
+            return
         if self._streams.get(stream.session_id) is not stream:
             stream.close()
+            return
+        interval = self.arbiter.terms.keepalive_interval
+        if not stream.pings.take(self.clock.monotonic(), interval):
+            stream.abandon(
+                LimitExceeded(
+                    "PING_FLOOD",
+                    f"keepalive pings arrive faster than {PINGS_PER_INTERVAL:g} per keepalive "
+                    f"interval ({interval:g} s): reattach and ping once per interval",
+                    retry_after=interval,
+                )
+            )
             return
         try:
             self.arbiter.renew(stream.session_id, stream.token, self.now())
@@ -490,6 +560,7 @@ class SeatService:
         return ended.ending
 
     async def reap(self) -> list[Ending]:
+        self.expire_waiters()
         expired = self.arbiter.expire(self.now())
         # In bounded transactions: each fits in the store's reserve, and the pages one frees
         # serve the next, so a full store still frees every silent seat.
@@ -512,8 +583,7 @@ class SeatService:
             stream.close()
         self._streams.clear()
         # Waiters hear it now, not when the server stops: they queue again after the restart.
-        while self._queue:
-            waiter = self._queue.popleft()
+        while (waiter := self.queue.pop_first()) is not None:
             if not waiter.outcome.done():
                 waiter.outcome.set_exception(Draining(after))
         leftover = self.repeats.flush(self.clock.monotonic(), everything=True)

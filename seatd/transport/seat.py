@@ -179,16 +179,28 @@ class SeatServicer(seat_pb2_grpc.SeatServiceServicer):
             )
         )
         reader = asyncio.create_task(self._read(request_iterator, stream))
+        writer = asyncio.create_task(self._write(stream, context))
         try:
-            while (notice := await stream.outbox.get()) is not None:
-                await context.write(self._response(notice))
+            await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+            if not stream.abandoned:
+                # Write out what is queued (an eviction notice) before the stream ends.
+                await writer
         finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
+            for task in (reader, writer):
+                task.cancel()
+            # A writer's failure was raised above unless the stream was abandoned anyway.
+            for task in (reader, writer):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
             self.service.detach(stream)
         if stream.error is not None:
             await abort(context, stream.error, self.service.clock.wall(), self.disclosure)
+
+    async def _write(self, stream: Stream, context: Context) -> None:
+        # A task of its own, so that a workstation that stops reading (its writes wait on
+        # flow control) can still have its stream ended when it breaks a bound.
+        while (notice := await stream.outbox.get()) is not None:
+            await context.write(self._response(notice))
 
     async def _read(
         self, requests: AsyncIterator[seat_pb2.KeepaliveRequest], stream: Stream
@@ -204,6 +216,8 @@ class SeatServicer(seat_pb2_grpc.SeatServiceServicer):
                     stream.close(bad)
                     return
                 self.service.ping(stream, request.ping.seq)
+                if stream.abandoned:
+                    return
         except grpc.RpcError:
             pass
         # The workstation closed its side or the connection broke.

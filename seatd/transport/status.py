@@ -32,6 +32,7 @@ log = structlog.get_logger("seatd")
 STATUS: dict[type[errors.SeatdError], grpc.StatusCode] = {
     errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
     errors.SeatsExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errors.LimitExceeded: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.SessionNotFound: grpc.StatusCode.NOT_FOUND,
     errors.InvalidToken: grpc.StatusCode.UNAUTHENTICATED,
     errors.Superseded: grpc.StatusCode.ABORTED,
@@ -66,7 +67,9 @@ def detail_of(
         detail.queue_position = exc.queue_position
         if exc.licence is not None:
             detail.licence.CopyFrom(convert.licence(exc.licence))
-    if isinstance(exc, errors.StoreFull | errors.RateLimited | errors.Draining):
+    if isinstance(exc, errors.StoreFull | errors.RateLimited | errors.Draining) or (
+        isinstance(exc, errors.LimitExceeded) and exc.retry_after
+    ):
         detail.retry_after.CopyFrom(convert.duration(exc.retry_after))
     if isinstance(exc, errors.SessionEnded):
         detail.ended.CopyFrom(convert.ended(exc.ending))

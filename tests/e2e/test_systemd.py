@@ -99,3 +99,14 @@ def test_unit_file_is_hardened(tmp_path: Path) -> None:
     assert found, out.stdout + out.stderr
     score = float(found[0].split("level for seatd.service:")[1].split()[0])
     assert score <= 2.0
+
+
+def test_unit_file_raises_the_descriptor_limit() -> None:
+    """The unit sets LimitNOFILE far above systemd's default 1024, so idle connections from
+    the LAN cannot use up the daemon's descriptors."""
+    limits = [
+        line.split("=", 1)[1]
+        for line in UNIT.read_text().splitlines()
+        if line.startswith("LimitNOFILE=")
+    ]
+    assert limits and int(limits[0].split(":")[-1]) >= 65536

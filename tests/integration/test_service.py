@@ -10,11 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from seatd.errors import InvalidArgument, SeatsExhausted, SessionEnded, StorageFailed
+from seatd.errors import (
+    InvalidArgument,
+    LimitExceeded,
+    SeatsExhausted,
+    SessionEnded,
+    StorageFailed,
+)
+from seatd.limits import PING_BURST
 from seatd.model import Actor, Event, Session
 from seatd.reaper import Reaper, ReaperConfig
-from seatd.service import AcquireRequest, EvictedNotice, SeatService
+from seatd.service import OUTBOX_LIMIT, AcquireRequest, EvictedNotice, SeatService
 from seatd.store import Store, StoreConfig
+from seatd.waitqueue import QueueConfig
 from tests.fakes import FakeClock
 from tests.integration.conftest import start_service, stop_service, until
 
@@ -26,8 +34,7 @@ def request(user: str = "AA", key: str | None = None, **kw: object) -> AcquireRe
         hostname="PC-1",
         client_version="15",
         idempotency_key=key or f"key-{user}",
-        ip="10.0.0.1",
-        **kw,
+        **{"ip": "10.0.0.1", **kw},
     )  # type: ignore[arg-type]
 
 
@@ -283,14 +290,20 @@ async def test_newcomer_cannot_jump_the_queue(service: SeatService) -> None:
     assert (await waiting).session.holder.user_code == "W1"
 
 
-async def test_wait_that_times_out_says_its_position(service: SeatService) -> None:
+async def test_wait_that_times_out_says_its_position(
+    service: SeatService, clock: FakeClock
+) -> None:
     """A wait that ends without a seat is refused with the position it had reached."""
     await take(service, request("AA"))
     await take(service, request("BB"))
     ahead = asyncio.create_task(service.acquire(request("W1", wait=30)))
     await until(lambda: service.waiting == 1)
+    behind = asyncio.create_task(service.acquire(request("W2", wait=0.05)))
+    await until(lambda: service.waiting == 2)
+    clock.advance(0.05)
+    assert service.expire_waiters() == 1
     with pytest.raises(SeatsExhausted) as refused:
-        await service.acquire(request("W2", wait=0.05))
+        await behind
     assert refused.value.queue_position == 2
     assert service.waiting == 1
     ahead.cancel()
@@ -349,3 +362,71 @@ async def test_two_tokens_with_one_name_cannot_both_be_created(
     assert service.token_actor(outcomes[0]) == Actor("token:ci", "viewer")
     stop_service(service)
     store.close()
+
+
+async def test_wait_queue_refuses_one_peer_beyond_its_share(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """A host flooding waiting acquires is refused with QUEUE_FULL beyond its per-peer bound,
+    while another address may still queue."""
+    store = Store(StoreConfig(tmp_path))
+    service = start_service(store, clock, cap=1)
+    service.queue.reconfigure(QueueConfig(max_waiting=100, max_waiting_per_peer=3))
+    await take(service, request("AA"))
+    flood = [
+        asyncio.create_task(service.acquire(request(f"F{i}", wait=30, ip="10.9.9.9")))
+        for i in range(3)
+    ]
+    await until(lambda: service.waiting == 3)
+    with pytest.raises(LimitExceeded) as refused:
+        await service.acquire(request("F3", wait=30, ip="10.9.9.9"))
+    assert refused.value.reason == "QUEUE_FULL"
+    other = asyncio.create_task(service.acquire(request("OK", wait=30, ip="10.0.0.2")))
+    await until(lambda: service.waiting == 4)
+    for task in [*flood, other]:
+        task.cancel()
+    await asyncio.gather(*flood, other, return_exceptions=True)
+    assert service.waiting == 0
+    stop_service(service)
+
+
+async def test_many_waits_run_out_together_in_one_pass(
+    service: SeatService, clock: FakeClock
+) -> None:
+    """Waits that run out are answered by the clock in one pass, each with its position."""
+    service.queue.reconfigure(QueueConfig(max_waiting=500, max_waiting_per_peer=0))
+    await take(service, request("AA"))
+    await take(service, request("BB"))
+    waits = [asyncio.create_task(service.acquire(request(f"W{i}", wait=30))) for i in range(500)]
+    await until(lambda: service.waiting == 500)
+    clock.advance(29.9)
+    assert service.expire_waiters() == 0
+    clock.advance(0.1)
+    assert service.expire_waiters() == 500
+    refused = await asyncio.gather(*waits, return_exceptions=True)
+    assert [getattr(r, "queue_position", None) for r in refused] == list(range(1, 501))
+    assert service.waiting == 0
+
+
+async def test_keepalive_ping_flood_abandons_the_stream(service: SeatService) -> None:
+    """Pings far faster than the keepalive interval end the stream with PING_FLOOD; no pong
+    is queued beyond the budget."""
+    s = await take(service, request("AA"))
+    _, stream = service.attach(s.id, s.token)
+    for seq in range(100):
+        service.ping(stream, seq)
+    assert stream.abandoned
+    assert stream.error is not None and stream.error.reason == "PING_FLOOD"
+    assert stream.outbox.qsize() <= PING_BURST + 1
+
+
+async def test_unread_keepalive_answers_are_bounded(service: SeatService, clock: FakeClock) -> None:
+    """A workstation that pings at its rate but never reads its answers has its stream
+    abandoned (KEEPALIVE_BACKLOG) once OUTBOX_LIMIT answers wait, never more."""
+    s = await take(service, request("AA"))
+    _, stream = service.attach(s.id, s.token)
+    for seq in range(OUTBOX_LIMIT * 2):
+        clock.advance(service.arbiter.terms.keepalive_interval)
+        service.ping(stream, seq)
+    assert stream.outbox.qsize() <= OUTBOX_LIMIT + 1
+    assert stream.error is not None and stream.error.reason == "KEEPALIVE_BACKLOG"

@@ -1,0 +1,171 @@
+"""Bounds on what one LAN host can make the daemon hold, over a real grpc.aio server."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import duration_pb2
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from seatclient.v1 import seat_pb2, seat_pb2_grpc
+
+from seatd.limits import PING_BURST
+from seatd.server import ServerConfig, build
+from seatd.service import SeatService
+from seatd.transport.handlers import add_service
+from seatd.transport.peers import PeerCallLimit
+from seatd.transport.seat import SeatServicer
+from seatd.waitqueue import QueueConfig
+from tests.integration.conftest import Running, until
+from tests.integration.test_grpc import acquire, attach, ping
+
+# Only reached when the bound under test is missing.
+BOUNDED = 10.0
+
+
+def duration(seconds: int) -> duration_pb2.Duration:
+    return duration_pb2.Duration(seconds=seconds)
+
+
+def reason_of(exc: grpc.aio.AioRpcError) -> str:
+    """The ErrorInfo reason of a refusal."""
+    status = rpc_status.from_call(exc)  # type: ignore[arg-type]
+    assert status is not None
+    for detail in status.details:
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            return str(info.reason)
+    return ""
+
+
+async def test_full_wait_queue_refuses_with_queue_full(running: Running) -> None:
+    """A waiting acquire beyond queue.max_waiting is RESOURCE_EXHAUSTED with reason QUEUE_FULL."""
+    running.service.queue.reconfigure(QueueConfig(max_waiting=1, max_waiting_per_peer=0))
+    await running.seat.Acquire(acquire("AA"))
+    await running.seat.Acquire(acquire("BB"))
+    waiting = running.seat.Acquire(acquire("W1", wait=duration(30)))
+    await until(lambda: running.service.waiting == 1)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await running.seat.Acquire(acquire("W2", wait=duration(30)))
+    assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert reason_of(refused.value) == "QUEUE_FULL"
+    waiting.cancel()
+
+
+async def test_application_ping_flood_ends_the_stream(running: Running) -> None:
+    """Keepalive pings sent back to back end the stream with RESOURCE_EXHAUSTED, PING_FLOOD."""
+    r = await running.seat.Acquire(acquire("AA"))
+    call = running.seat.Keepalive()
+    await call.write(attach(r.session_id, r.lease_token))
+    await call.read()
+    # One more than the burst: the last one breaks the budget, and nothing is written after.
+    for seq in range(1, int(PING_BURST) + 2):
+        await call.write(ping(seq))
+    with pytest.raises(grpc.aio.AioRpcError) as ended:
+        await asyncio.wait_for(read_all(call), BOUNDED)
+    assert ended.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert reason_of(ended.value) == "PING_FLOOD"
+
+
+async def read_all(call: grpc.aio.StreamStreamCall[Any, Any]) -> None:
+    while await call.read() is not grpc.aio.EOF:
+        pass
+
+
+async def test_transport_ping_flood_is_sent_away(running: Running) -> None:
+    """A peer sending HTTP/2 pings far faster than allowed gets GOAWAY (too_many_pings)."""
+    pinger = grpc.aio.insecure_channel(
+        f"127.0.0.1:{running.port}",
+        options=[
+            ("grpc.keepalive_time_ms", 50),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.max_pings_without_data", 0),
+        ],
+    )
+    r = await running.seat.Acquire(acquire("AA"))
+    call = seat_pb2_grpc.SeatServiceStub(pinger).Keepalive()
+    await call.write(attach(r.session_id, r.lease_token))
+    await call.read()
+    with pytest.raises(grpc.aio.AioRpcError) as dropped:
+        async with asyncio.timeout(BOUNDED):
+            await call.read()
+    assert dropped.value.code() is grpc.StatusCode.UNAVAILABLE
+    await pinger.close()
+
+
+@pytest.fixture
+async def capped(service: SeatService) -> AsyncIterator[seat_pb2_grpc.SeatServiceStub]:
+    """The workstation service with at most two calls per peer, loopback included."""
+    server = grpc.aio.server(interceptors=[PeerCallLimit(2, service.clock, exempt_loopback=False)])
+    add_service(
+        server,
+        seat_pb2.DESCRIPTOR.services_by_name["SeatService"],
+        SeatServicer(service),
+        service.clock,
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        yield seat_pb2_grpc.SeatServiceStub(channel)
+    await server.stop(0)
+
+
+async def test_one_peer_cannot_hold_more_calls_than_its_cap(
+    service: SeatService, capped: seat_pb2_grpc.SeatServiceStub
+) -> None:
+    """Beyond server.max_calls_per_peer open calls, a new call is refused (TOO_MANY_CALLS);
+    once one ends, the peer may call again."""
+    streams = [capped.Keepalive() for _ in range(2)]
+    for s in streams:
+        await s.write(attach(999, "x"))
+    await until(lambda: service.stream_count == 0 and all(s.done() for s in streams))
+    held = []
+    for user in ("AA", "BB"):
+        r = await capped.Acquire(acquire(user))
+        call = capped.Keepalive()
+        await call.write(attach(r.session_id, r.lease_token))
+        await call.read()
+        held.append(call)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await capped.Acquire(acquire("CC"))
+    assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert reason_of(refused.value) == "TOO_MANY_CALLS"
+    held[0].cancel()
+    await until(lambda: service.stream_count == 1)
+    assert await capped.GetLicence(seat_pb2.GetLicenceRequest())
+
+
+async def test_connection_that_never_speaks_is_closed(service: SeatService, tmp_path: Path) -> None:
+    """A TCP connection that never starts HTTP/2 is closed after server.handshake_timeout."""
+    config = ServerConfig(
+        listen="127.0.0.1:0", admin_socket=tmp_path / "admin.sock", handshake_timeout=1.0
+    )
+    servers = build(config, service)
+    await servers.start()
+    silent = socket.create_connection(("127.0.0.1", servers.port))
+    try:
+        closed = await asyncio.to_thread(closes_within, silent, BOUNDED)
+    finally:
+        silent.close()
+        await servers.stop(0)
+    assert closed
+
+
+def closes_within(sock: socket.socket, seconds: float) -> bool:
+    """Read what the server sends (its HTTP/2 settings) until it closes, or `seconds` pass."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            if sock.recv(4096) == b"":
+                return True
+        except TimeoutError:
+            return False
+    return False

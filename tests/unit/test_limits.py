@@ -1,0 +1,39 @@
+"""Per-stream and per-peer bounds, driven by `now`."""
+
+from __future__ import annotations
+
+from seatd.limits import PING_BURST, PeerCounts, PingBudget
+
+
+def test_pings_at_the_agreed_interval_are_always_allowed() -> None:
+    """A workstation pinging once per interval never runs out of budget."""
+    budget = PingBudget(last=0.0)
+    assert all(budget.take(now=10.0 * i, interval=10.0) for i in range(1, 1000))
+
+
+def test_a_burst_beyond_the_budget_is_refused() -> None:
+    """Pings sent back to back are allowed up to the burst, then refused."""
+    budget = PingBudget(last=0.0)
+    allowed = [budget.take(now=0.0, interval=10.0) for _ in range(20)]
+    assert allowed == [True] * int(PING_BURST) + [False] * (20 - int(PING_BURST))
+
+
+def test_the_budget_refills_with_time() -> None:
+    """After a burst, a quarter interval buys one more ping."""
+    budget = PingBudget(last=0.0)
+    while budget.take(now=0.0, interval=10.0):
+        pass
+    assert not budget.take(now=2.0, interval=10.0)
+    assert budget.take(now=2.5, interval=10.0)
+
+
+def test_peer_counts_cap_each_peer_and_the_total() -> None:
+    """full() names the cap a new one would break: the peer's own, or the total."""
+    counts = PeerCounts(per_peer=2, total=3)
+    counts.add("a")
+    counts.add("a")
+    assert counts.full("a") == "peer" and counts.full("b") is None
+    counts.add("b")
+    assert counts.full("c") == "total" and len(counts) == 3
+    counts.remove("a")
+    assert counts.full("a") is None and counts.held("a") == 1
