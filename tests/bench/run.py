@@ -26,6 +26,8 @@ import grpc
 import lmdb
 from seatclient.v1 import admin_pb2, admin_pb2_grpc, seat_pb2, seat_pb2_grpc
 
+from tests.bench.attacks import admin_reads, queue_flood
+
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
 SECONDS = float(os.environ.get("SEATD_BENCH_SECONDS", "5"))
@@ -591,7 +593,16 @@ def main() -> None:
             "",
             None,
         )
-        figures = (throughput, open_loop, eviction, dead_workstation, workstations, multiplexed)
+        figures = (
+            throughput,
+            open_loop,
+            eviction,
+            dead_workstation,
+            queue_flood,
+            admin_reads,
+            workstations,
+            multiplexed,
+        )
         chosen = set(sys.argv[1:])
         for figure in figures:
             if chosen and figure.__name__ not in chosen:
