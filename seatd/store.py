@@ -57,6 +57,7 @@ from seatd.model import (
     TokenRevoked,
     WallSeen,
 )
+from seatd.pacing import Paced, paced
 
 SCHEMA_VERSION = records.SCHEMA_VERSION
 DEFAULT_MAP_SIZE = 1 << 30
@@ -457,9 +458,12 @@ class Store:
         tail is caught too. One read transaction: a commit meanwhile cannot look like one.
         """
         with self._gate.reading(), self._env.begin() as txn:
-            links = [
-                journal.Link(_U64.unpack(k)[0], bytes(v)) for k, v in txn.cursor(db=self._journal)
-            ]
+            links = Paced(
+                [
+                    journal.Link(_U64.unpack(k)[0], bytes(v))
+                    for k, v in paced(txn.cursor(db=self._journal))
+                ]
+            )
             anchor = self._chain_point(txn, b"journal_checkpoint")
             head = self._chain_point(txn, b"journal_head")
         last = links[-1].seq if links else 0
