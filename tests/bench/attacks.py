@@ -7,8 +7,8 @@ Figures for `make bench` (selectable by name: `python -m tests.bench.run queue_f
 - admin_reads: `VerifyJournal` in a loop over a journal of JOURNAL_ENTRIES entries; the
   probe is an acquire + release.
 
-The attacker runs in its own process: `python -m tests.bench.attacks queue-flood TARGET
-CONCURRENCY SECONDS`.
+The figures live in tests.bench.run; the attacker runs in its own process:
+`python -m tests.bench.attacks queue-flood TARGET CONCURRENCY SECONDS`.
 """
 
 from __future__ import annotations
@@ -16,17 +16,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import secrets
-import subprocess
 import sys
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
 from google.protobuf import duration_pb2
-from seatclient.v1 import admin_pb2, seat_pb2, seat_pb2_grpc
+from seatclient.v1 import seat_pb2, seat_pb2_grpc
 
 PROBES = int(os.environ.get("SEATD_BENCH_PROBES", "300"))
 FLOODERS = int(os.environ.get("SEATD_BENCH_FLOODERS", "2000"))
@@ -65,8 +64,8 @@ def probe(target: str, release: bool) -> list[float]:
 
 
 async def flood_queue(target: str, concurrency: int, seconds: float) -> dict[str, int]:
-    """`concurrency` callers each keep asking to wait 20 s for a seat; a refused one asks again
-    a second later."""
+    """`concurrency` callers each ask to wait 20 s for a seat, again when a wait runs out, and
+    5 s after a refusal."""
     answers: dict[str, int] = {}
     end = time.monotonic() + seconds
     async with grpc.aio.insecure_channel(target) as ch:
@@ -87,7 +86,7 @@ async def flood_queue(target: str, concurrency: int, seconds: float) -> dict[str
                 except grpc.aio.AioRpcError as exc:
                     code = exc.code().name
                     if exc.code() is grpc.StatusCode.RESOURCE_EXHAUSTED:
-                        await asyncio.sleep(1.0)
+                        await asyncio.sleep(random.uniform(4.0, 6.0))
                 answers[code] = answers.get(code, 0) + 1
 
         await asyncio.gather(*(one(i) for i in range(concurrency)))
@@ -119,102 +118,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-
-
-# -- figures, called by tests.bench.run ---------------------------------------------------------
-
-
-def ratio_row(name: str, idle: list[float], attacked: list[float], note: str) -> None:
-    from tests.bench.run import pct, row
-
-    base, p99 = pct(idle, 0.99), pct(attacked, 0.99)
-    row(
-        f"{name}: probe p99",
-        p99 * 1000,
-        "ms",
-        f"idle p99 {base * 1000:.1f} ms; {note}",
-        p99 / base,
-        "<= 2 x idle",
-        p99 <= 2 * base,
-    )
-
-
-def queue_flood(work: Path) -> None:
-    from tests.bench.run import ROOT, Daemon
-
-    daemon = Daemon(work / "qflood", "--dev-seats", "1")
-    daemon.start()
-    try:
-        with grpc.insecure_channel(daemon.target) as ch:
-            seat_pb2_grpc.SeatServiceStub(ch).Acquire(
-                seat_pb2.AcquireRequest(user_code="HOLDER", idempotency_key="holder")
-            )
-        idle = probe(daemon.target, release=False)
-        rss_before = daemon.rss_kib()
-        seconds = 5 + PROBES * 0.02
-        flooder = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.bench.attacks",
-                "queue-flood",
-                daemon.target,
-                str(FLOODERS),
-                str(seconds),
-            ],
-            stdout=subprocess.PIPE,
-            cwd=ROOT,
-        )
-        admin = daemon.admin()
-        deadline = time.monotonic() + 30
-        # Full as far as one address may fill it (queue.max_waiting_per_peer).
-        while admin.ListSessions(admin_pb2.ListSessionsRequest()).waiting < 100:
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-        attacked = probe(daemon.target, release=False)
-        rss_during = daemon.rss_kib()
-        answers = json.loads(flooder.communicate(timeout=seconds + 120)[0])
-    finally:
-        daemon.kill()
-    ratio_row(
-        f"queue flood ({FLOODERS} callers)",
-        idle,
-        attacked,
-        f"RSS +{(rss_during - rss_before) / 1024:.0f} MiB; {answers}",
-    )
-
-
-def admin_reads(work: Path) -> None:
-    from tests.bench.run import Daemon
-
-    state = work / "reads"
-    fill_journal(state, JOURNAL_ENTRIES)
-    daemon = Daemon(state, "--dev-seats", "10")
-    daemon.start()
-    stop = threading.Event()
-    verified: list[float] = []
-
-    def verify() -> None:
-        admin = daemon.admin()
-        while not stop.is_set():
-            t = time.monotonic()
-            admin.VerifyJournal(admin_pb2.VerifyJournalRequest(), timeout=120)
-            verified.append(time.monotonic() - t)
-
-    try:
-        idle = probe(daemon.target, release=True)
-        verifier = threading.Thread(target=verify)
-        verifier.start()
-        attacked = probe(daemon.target, release=True)
-        stop.set()
-        verifier.join(180)
-    finally:
-        daemon.kill()
-    mean = sum(verified) / len(verified) if verified else float("nan")
-    ratio_row(
-        f"journal verify of {JOURNAL_ENTRIES} entries in a loop",
-        idle,
-        attacked,
-        f"{len(verified)} verifies, {mean:.2f} s each",
-    )

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +27,7 @@ import grpc
 import lmdb
 from seatclient.v1 import admin_pb2, admin_pb2_grpc, seat_pb2, seat_pb2_grpc
 
-from tests.bench.attacks import admin_reads, queue_flood
+from tests.bench import attacks
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
@@ -572,6 +573,94 @@ def dead_workstation(work: Path) -> None:
         freed / grace,
         "<= grace + 1 s",
         freed <= grace + 1,
+    )
+
+
+def ratio_row(name: str, idle: list[float], attacked: list[float], note: str) -> None:
+    base, p99 = pct(idle, 0.99), pct(attacked, 0.99)
+    row(
+        f"{name}: probe p99",
+        p99 * 1000,
+        "ms",
+        f"idle p99 {base * 1000:.1f} ms; {note}",
+        p99 / base,
+        "<= 2 x idle",
+        p99 <= 2 * base,
+    )
+
+
+def queue_flood(work: Path) -> None:
+    """Probe at capacity while one host keeps the wait queue as full as it may (100 callers,
+    queue.max_waiting_per_peer), then with FLOODERS callers asking again every ~5 s."""
+    for callers in (100, attacks.FLOODERS):
+        _queue_flood(work / f"qflood-{callers}", callers)
+
+
+def _queue_flood(state: Path, callers: int) -> None:
+    daemon = Daemon(state, "--dev-seats", "1")
+    daemon.start()
+    try:
+        with grpc.insecure_channel(daemon.target) as ch:
+            seat_pb2_grpc.SeatServiceStub(ch).Acquire(
+                seat_pb2.AcquireRequest(user_code="HOLDER", idempotency_key="holder")
+            )
+        idle = attacks.probe(daemon.target, release=False)
+        rss_before = daemon.rss_kib()
+        seconds = 25 + attacks.PROBES * 0.02
+        attack = ["queue-flood", daemon.target, str(callers), str(seconds)]
+        flooder = subprocess.Popen(
+            [PY, "-m", "tests.bench.attacks", *attack],
+            stdout=subprocess.PIPE,
+            cwd=ROOT,
+        )
+        admin = daemon.admin()
+        until(lambda: admin.ListSessions(admin_pb2.ListSessionsRequest()).waiting >= 100, 60)
+        # The first burst's refusals are answered; now measure while the queue stays full.
+        time.sleep(3)
+        attacked = attacks.probe(daemon.target, release=False)
+        rss_during = daemon.rss_kib()
+        answers = json.loads(flooder.communicate(timeout=seconds + 120)[0])
+    finally:
+        daemon.kill()
+    ratio_row(
+        f"queue full, {callers} callers asking to wait",
+        idle,
+        attacked,
+        f"RSS +{(rss_during - rss_before) / 1024:.0f} MiB; {answers}",
+    )
+
+
+def admin_reads(work: Path) -> None:
+    """Probe acquire+release while an administrator verifies a big journal again and again."""
+    state = work / "reads"
+    attacks.fill_journal(state, attacks.JOURNAL_ENTRIES)
+    daemon = Daemon(state, "--dev-seats", "10")
+    daemon.start()
+    stop = threading.Event()
+    verified: list[float] = []
+
+    def verify() -> None:
+        admin = daemon.admin()
+        while not stop.is_set():
+            t = time.monotonic()
+            admin.VerifyJournal(admin_pb2.VerifyJournalRequest(), timeout=120)
+            verified.append(time.monotonic() - t)
+
+    try:
+        idle = attacks.probe(daemon.target, release=True)
+        verifier = threading.Thread(target=verify)
+        verifier.start()
+        attacked = attacks.probe(daemon.target, release=True)
+        stop.set()
+        verifier.join(180)
+    finally:
+        daemon.kill()
+    mean = sum(verified) / len(verified) if verified else float("nan")
+    ratio_row(
+        f"journal verify of {attacks.JOURNAL_ENTRIES} entries in a loop",
+        idle,
+        attacked,
+        f"{len(verified)} verifies, {mean:.2f} s each",
     )
 
 
