@@ -6,9 +6,13 @@ Figures for `make bench` (selectable by name: `python -m tests.bench.run queue_f
   (SEATS_EXHAUSTED), from another connection.
 - admin_reads: `VerifyJournal` in a loop over a journal of JOURNAL_ENTRIES entries; the
   probe is an acquire + release.
+- ping_flood: PING_STREAMS sessions each send keepalive pings as fast as they can, and
+  reattach when the daemon ends their stream; the probe is an acquire + release.
+- connection_flood: CONNECTIONS idle TCP connections, half silent, half having sent the
+  HTTP/2 preface; the probe is an acquire + release.
 
 The figures live in tests.bench.run; the attacker runs in its own process:
-`python -m tests.bench.attacks queue-flood TARGET CONCURRENCY SECONDS`.
+`python -m tests.bench.attacks queue-flood|ping-flood|connect TARGET N SECONDS`.
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ from seatclient.v1 import seat_pb2, seat_pb2_grpc
 PROBES = int(os.environ.get("SEATD_BENCH_PROBES", "300"))
 FLOODERS = int(os.environ.get("SEATD_BENCH_FLOODERS", "2000"))
 JOURNAL_ENTRIES = int(os.environ.get("SEATD_BENCH_JOURNAL_ENTRIES", "200000"))
+PING_STREAMS = int(os.environ.get("SEATD_BENCH_PING_STREAMS", "50"))
+CONNECTIONS = int(os.environ.get("SEATD_BENCH_CONNECTIONS", "1000"))
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes.fromhex("000000040000000000")
 DEADLINE = 30.0
 
 
@@ -93,6 +100,58 @@ async def flood_queue(target: str, concurrency: int, seconds: float) -> dict[str
     return answers
 
 
+async def flood_pings(target: str, streams: int, seconds: float) -> dict[str, int]:
+    """`streams` sessions pinging without pause; each reattaches when its stream ends."""
+    counts = {"pings": 0, "streams_ended": 0}
+    end = time.monotonic() + seconds
+    async with grpc.aio.insecure_channel(target) as ch:
+        stub = seat_pb2_grpc.SeatServiceStub(ch)
+
+        async def one(n: int) -> None:
+            r = await stub.Acquire(
+                seat_pb2.AcquireRequest(user_code=f"P{n}", idempotency_key=f"ping-{n}"),
+                timeout=DEADLINE,
+            )
+            attach = seat_pb2.Attach(session_id=r.session_id, lease_token=r.lease_token)
+            while time.monotonic() < end:
+                call = stub.Keepalive()
+                try:
+                    await call.write(seat_pb2.KeepaliveRequest(attach=attach))
+                    for seq in range(1, 1000):
+                        await call.write(seat_pb2.KeepaliveRequest(ping=seat_pb2.Ping(seq=seq)))
+                        counts["pings"] += 1
+                except (grpc.RpcError, grpc.aio.UsageError):
+                    pass
+                counts["streams_ended"] += 1
+                call.cancel()
+                await asyncio.sleep(0.01)
+
+        await asyncio.gather(*(one(i) for i in range(streams)))
+    return counts
+
+
+async def hold_connections(target: str, connections: int, seconds: float) -> dict[str, int]:
+    """Open `connections` TCP connections that never make a call: half never say anything,
+    half send the HTTP/2 preface and stop there."""
+    host, _, port = target.rpartition(":")
+    opened: list[asyncio.StreamWriter] = []
+    refused = 0
+    for n in range(connections):
+        try:
+            _, writer = await asyncio.open_connection(host, int(port))
+        except OSError:
+            refused += 1
+            continue
+        if n % 2:
+            writer.write(PREFACE)
+        opened.append(writer)
+    print(json.dumps({"opened": len(opened)}), flush=True)
+    await asyncio.sleep(seconds)
+    for writer in opened:
+        writer.close()
+    return {"opened": len(opened), "refused": refused}
+
+
 def fill_journal(state: Path, entries: int) -> None:
     """Write `entries` journal entries straight into a fresh store (refusals: the cheapest)."""
     from seatd.model import Holder, Refused
@@ -111,9 +170,9 @@ def fill_journal(state: Path, entries: int) -> None:
 
 def main() -> None:
     mode, target = sys.argv[1], sys.argv[2]
-    if mode == "queue-flood":
-        concurrency, seconds = int(sys.argv[3]), float(sys.argv[4])
-        print(json.dumps(asyncio.run(flood_queue(target, concurrency, seconds))))
+    n, seconds = int(sys.argv[3]), float(sys.argv[4])
+    attack = {"queue-flood": flood_queue, "ping-flood": flood_pings, "connect": hold_connections}
+    print(json.dumps(asyncio.run(attack[mode](target, n, seconds))))
 
 
 if __name__ == "__main__":

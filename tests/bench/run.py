@@ -664,6 +664,59 @@ def admin_reads(work: Path) -> None:
     )
 
 
+def ping_flood(work: Path) -> None:
+    """Probe acquire+release while PING_STREAMS sessions flood keepalive pings."""
+    daemon = Daemon(work / "pflood", "--dev-seats", str(attacks.PING_STREAMS + 10))
+    daemon.start()
+    try:
+        idle = attacks.probe(daemon.target, release=True)
+        rss_before = daemon.rss_kib()
+        seconds = 5 + attacks.PROBES * 0.03
+        attack = ["ping-flood", daemon.target, str(attacks.PING_STREAMS), str(seconds)]
+        flooder = subprocess.Popen(
+            [PY, "-m", "tests.bench.attacks", *attack], stdout=subprocess.PIPE, cwd=ROOT
+        )
+        time.sleep(3)
+        attacked = attacks.probe(daemon.target, release=True)
+        rss_during = daemon.rss_kib()
+        answers = json.loads(flooder.communicate(timeout=seconds + 120)[0])
+    finally:
+        daemon.kill()
+    ratio_row(
+        f"ping flood, {attacks.PING_STREAMS} streams",
+        idle,
+        attacked,
+        f"RSS +{(rss_during - rss_before) / 1024:.0f} MiB; {answers}",
+    )
+
+
+def connection_flood(work: Path) -> None:
+    """Probe acquire+release while CONNECTIONS idle connections sit on the workstation port."""
+    daemon = Daemon(work / "cflood", "--dev-seats", "10")
+    daemon.start()
+    try:
+        idle = attacks.probe(daemon.target, release=True)
+        rss_before = daemon.rss_kib()
+        seconds = 5 + attacks.PROBES * 0.03
+        attack = ["connect", daemon.target, str(attacks.CONNECTIONS), str(seconds)]
+        holder = subprocess.Popen(
+            [PY, "-m", "tests.bench.attacks", *attack], stdout=subprocess.PIPE, cwd=ROOT
+        )
+        assert holder.stdout is not None
+        opened = json.loads(holder.stdout.readline())["opened"]
+        attacked = attacks.probe(daemon.target, release=True)
+        rss_during = daemon.rss_kib()
+        holder.communicate(timeout=seconds + 120)
+    finally:
+        daemon.kill()
+    ratio_row(
+        f"{opened} idle connections",
+        idle,
+        attacked,
+        f"RSS +{(rss_during - rss_before) / 1024:.0f} MiB",
+    )
+
+
 def main() -> None:
     out = ROOT / "var" / "bench.json"
     out.parent.mkdir(exist_ok=True)
@@ -689,6 +742,8 @@ def main() -> None:
             dead_workstation,
             queue_flood,
             admin_reads,
+            ping_flood,
+            connection_flood,
             workstations,
             multiplexed,
         )
