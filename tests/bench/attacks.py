@@ -7,7 +7,8 @@ Figures for `make bench` (selectable by name: `python -m tests.bench.run queue_f
 - admin_reads: `VerifyJournal` in a loop over a journal of JOURNAL_ENTRIES entries; the
   probe is an acquire + release.
 - ping_flood: PING_STREAMS sessions each send keepalive pings as fast as they can, and
-  reattach when the daemon ends their stream; the probe is an acquire + release.
+  reattach REATTACH_AFTER seconds after the daemon ends their stream; the probe is an
+  acquire + release.
 - connection_flood: CONNECTIONS idle TCP connections, half silent, half having sent the
   HTTP/2 preface; the probe is an acquire + release.
 
@@ -36,6 +37,8 @@ FLOODERS = int(os.environ.get("SEATD_BENCH_FLOODERS", "2000"))
 JOURNAL_ENTRIES = int(os.environ.get("SEATD_BENCH_JOURNAL_ENTRIES", "200000"))
 PING_STREAMS = int(os.environ.get("SEATD_BENCH_PING_STREAMS", "50"))
 CONNECTIONS = int(os.environ.get("SEATD_BENCH_CONNECTIONS", "1000"))
+# A flooding client reattaches this long after its stream was ended (ignoring the retry hint).
+REATTACH_AFTER = float(os.environ.get("SEATD_BENCH_REATTACH_AFTER", "1.0"))
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes.fromhex("000000040000000000")
 DEADLINE = 30.0
 
@@ -124,7 +127,7 @@ async def flood_pings(target: str, streams: int, seconds: float) -> dict[str, in
                     pass
                 counts["streams_ended"] += 1
                 call.cancel()
-                await asyncio.sleep(0.01)
+                await asyncio.sleep(REATTACH_AFTER)
 
         await asyncio.gather(*(one(i) for i in range(streams)))
     return counts

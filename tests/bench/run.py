@@ -617,7 +617,9 @@ def _queue_flood(state: Path, callers: int) -> None:
         until(lambda: admin.ListSessions(admin_pb2.ListSessionsRequest()).waiting >= 100, 60)
         # The first burst's refusals are answered; now measure while the queue stays full.
         time.sleep(3)
+        cpu = daemon.cpu_seconds(), time.monotonic()
         attacked = attacks.probe(daemon.target, release=False)
+        busy = (daemon.cpu_seconds() - cpu[0]) / (time.monotonic() - cpu[1])
         rss_during = daemon.rss_kib()
         answers = json.loads(flooder.communicate(timeout=seconds + 120)[0])
     finally:
@@ -626,7 +628,7 @@ def _queue_flood(state: Path, callers: int) -> None:
         f"queue full, {callers} callers asking to wait",
         idle,
         attacked,
-        f"RSS +{(rss_during - rss_before) / 1024:.0f} MiB; {answers}",
+        f"daemon CPU {busy:.0%}; RSS +{(rss_during - rss_before) / 1024:.0f} MiB; {answers}",
     )
 
 
@@ -677,7 +679,9 @@ def ping_flood(work: Path) -> None:
             [PY, "-m", "tests.bench.attacks", *attack], stdout=subprocess.PIPE, cwd=ROOT
         )
         time.sleep(3)
+        cpu = daemon.cpu_seconds(), time.monotonic()
         attacked = attacks.probe(daemon.target, release=True)
+        busy = (daemon.cpu_seconds() - cpu[0]) / (time.monotonic() - cpu[1])
         rss_during = daemon.rss_kib()
         answers = json.loads(flooder.communicate(timeout=seconds + 120)[0])
     finally:
@@ -686,7 +690,7 @@ def ping_flood(work: Path) -> None:
         f"ping flood, {attacks.PING_STREAMS} streams",
         idle,
         attacked,
-        f"RSS +{(rss_during - rss_before) / 1024:.0f} MiB; {answers}",
+        f"daemon CPU {busy:.0%}; RSS +{(rss_during - rss_before) / 1024:.0f} MiB; {answers}",
     )
 
 
