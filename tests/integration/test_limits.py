@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -169,3 +171,20 @@ def closes_within(sock: socket.socket, seconds: float) -> bool:
         except TimeoutError:
             return False
     return False
+
+
+def test_start_raises_the_soft_descriptor_limit_to_the_hard_one() -> None:
+    """raise_limit lifts a low soft RLIMIT_NOFILE (systemd's 1024) to the hard limit."""
+    out = subprocess.run(
+        ["prlimit", "--nofile=256:512", "--", sys.executable, "-c", RAISE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.stdout.split() == ["512", "512"], out.stderr
+
+
+RAISE = (
+    "import resource; from seatd import fds; "
+    "print(fds.raise_limit(), resource.getrlimit(resource.RLIMIT_NOFILE)[0])"
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from seatd.fds import RESERVE, connection_cap
 from seatd.limits import PING_BURST, PeerCounts, PingBudget
 
 
@@ -37,3 +38,10 @@ def test_peer_counts_cap_each_peer_and_the_total() -> None:
     assert counts.full("c") == "total" and len(counts) == 3
     counts.remove("a")
     assert counts.full("a") is None and counts.held("a") == 1
+
+
+def test_connection_cap_keeps_the_descriptor_reserve() -> None:
+    """Workstation connections never eat into the descriptors kept for the admin socket."""
+    assert connection_cap(20_000, 65_536) == 20_000
+    assert connection_cap(20_000, 1024) == 1024 - RESERVE
+    assert connection_cap(20_000, 64) == 1
