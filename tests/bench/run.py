@@ -589,46 +589,71 @@ def ratio_row(name: str, idle: list[float], attacked: list[float], note: str) ->
     )
 
 
+def _under_attack(
+    name: str,
+    daemon: Daemon,
+    attack: list[str],
+    seconds: float,
+    *,
+    release: bool,
+    ready: Callable[[subprocess.Popen[bytes]], str],
+) -> None:
+    """Probe idle, start the attacker (`python -m tests.bench.attacks ATTACK...`), wait for
+    `ready` (which says what the attack holds), probe again, and write the ratio row."""
+    try:
+        idle = attacks.probe(daemon.target, release=release)
+        rss_before = daemon.rss_kib()
+        mode, *args = attack
+        attacker = subprocess.Popen(
+            [PY, "-m", "tests.bench.attacks", mode, daemon.target, *args, str(seconds)],
+            stdout=subprocess.PIPE,
+            cwd=ROOT,
+        )
+        held = ready(attacker)
+        cpu = daemon.cpu_seconds(), time.monotonic()
+        attacked = attacks.probe(daemon.target, release=release)
+        busy = (daemon.cpu_seconds() - cpu[0]) / (time.monotonic() - cpu[1])
+        rss_during = daemon.rss_kib()
+        answers = attacker.communicate(timeout=seconds + 120)[0].decode().strip()
+    finally:
+        daemon.kill()
+    ratio_row(
+        name,
+        idle,
+        attacked,
+        f"{held}daemon CPU {busy:.0%}; RSS +{(rss_during - rss_before) / 1024:.0f} MiB; {answers}",
+    )
+
+
 def queue_flood(work: Path) -> None:
     """Probe at capacity while one host keeps the wait queue as full as it may (100 callers,
     queue.max_waiting_per_peer), then with FLOODERS callers asking again every ~5 s."""
     for callers in (100, attacks.FLOODERS):
-        _queue_flood(work / f"qflood-{callers}", callers)
+        _queue_full(work / f"qflood-{callers}", callers)
 
 
-def _queue_flood(state: Path, callers: int) -> None:
+def _queue_full(state: Path, callers: int) -> None:
     daemon = Daemon(state, "--dev-seats", "1")
     daemon.start()
-    try:
-        with grpc.insecure_channel(daemon.target) as ch:
-            seat_pb2_grpc.SeatServiceStub(ch).Acquire(
-                seat_pb2.AcquireRequest(user_code="HOLDER", idempotency_key="holder")
-            )
-        idle = attacks.probe(daemon.target, release=False)
-        rss_before = daemon.rss_kib()
-        seconds = 25 + attacks.PROBES * 0.02
-        attack = ["queue-flood", daemon.target, str(callers), str(seconds)]
-        flooder = subprocess.Popen(
-            [PY, "-m", "tests.bench.attacks", *attack],
-            stdout=subprocess.PIPE,
-            cwd=ROOT,
+    with grpc.insecure_channel(daemon.target) as ch:
+        seat_pb2_grpc.SeatServiceStub(ch).Acquire(
+            seat_pb2.AcquireRequest(user_code="HOLDER", idempotency_key="holder")
         )
-        admin = daemon.admin()
+    admin = daemon.admin()
+
+    def full(_: subprocess.Popen[bytes]) -> str:
         until(lambda: admin.ListSessions(admin_pb2.ListSessionsRequest()).waiting >= 100, 60)
-        # The first burst's refusals are answered; now measure while the queue stays full.
+        # The first burst's refusals are answered; measure while the queue stays full.
         time.sleep(3)
-        cpu = daemon.cpu_seconds(), time.monotonic()
-        attacked = attacks.probe(daemon.target, release=False)
-        busy = (daemon.cpu_seconds() - cpu[0]) / (time.monotonic() - cpu[1])
-        rss_during = daemon.rss_kib()
-        answers = json.loads(flooder.communicate(timeout=seconds + 120)[0])
-    finally:
-        daemon.kill()
-    ratio_row(
+        return ""
+
+    _under_attack(
         f"queue full, {callers} callers asking to wait",
-        idle,
-        attacked,
-        f"daemon CPU {busy:.0%}; RSS +{(rss_during - rss_before) / 1024:.0f} MiB; {answers}",
+        daemon,
+        ["queue-flood", str(callers)],
+        25 + attacks.PROBES * 0.02,
+        release=False,
+        ready=full,
     )
 
 
@@ -666,31 +691,22 @@ def admin_reads(work: Path) -> None:
     )
 
 
+def _settle(_: subprocess.Popen[bytes]) -> str:
+    time.sleep(3)
+    return ""
+
+
 def ping_flood(work: Path) -> None:
     """Probe acquire+release while PING_STREAMS sessions flood keepalive pings."""
     daemon = Daemon(work / "pflood", "--dev-seats", str(attacks.PING_STREAMS + 10))
     daemon.start()
-    try:
-        idle = attacks.probe(daemon.target, release=True)
-        rss_before = daemon.rss_kib()
-        seconds = 5 + attacks.PROBES * 0.03
-        attack = ["ping-flood", daemon.target, str(attacks.PING_STREAMS), str(seconds)]
-        flooder = subprocess.Popen(
-            [PY, "-m", "tests.bench.attacks", *attack], stdout=subprocess.PIPE, cwd=ROOT
-        )
-        time.sleep(3)
-        cpu = daemon.cpu_seconds(), time.monotonic()
-        attacked = attacks.probe(daemon.target, release=True)
-        busy = (daemon.cpu_seconds() - cpu[0]) / (time.monotonic() - cpu[1])
-        rss_during = daemon.rss_kib()
-        answers = json.loads(flooder.communicate(timeout=seconds + 120)[0])
-    finally:
-        daemon.kill()
-    ratio_row(
+    _under_attack(
         f"ping flood, {attacks.PING_STREAMS} streams",
-        idle,
-        attacked,
-        f"daemon CPU {busy:.0%}; RSS +{(rss_during - rss_before) / 1024:.0f} MiB; {answers}",
+        daemon,
+        ["ping-flood", str(attacks.PING_STREAMS)],
+        5 + attacks.PROBES * 0.03,
+        release=True,
+        ready=_settle,
     )
 
 
@@ -698,26 +714,18 @@ def connection_flood(work: Path) -> None:
     """Probe acquire+release while CONNECTIONS idle connections sit on the workstation port."""
     daemon = Daemon(work / "cflood", "--dev-seats", "10")
     daemon.start()
-    try:
-        idle = attacks.probe(daemon.target, release=True)
-        rss_before = daemon.rss_kib()
-        seconds = 5 + attacks.PROBES * 0.03
-        attack = ["connect", daemon.target, str(attacks.CONNECTIONS), str(seconds)]
-        holder = subprocess.Popen(
-            [PY, "-m", "tests.bench.attacks", *attack], stdout=subprocess.PIPE, cwd=ROOT
-        )
+
+    def opened(holder: subprocess.Popen[bytes]) -> str:
         assert holder.stdout is not None
-        opened = json.loads(holder.stdout.readline())["opened"]
-        attacked = attacks.probe(daemon.target, release=True)
-        rss_during = daemon.rss_kib()
-        holder.communicate(timeout=seconds + 120)
-    finally:
-        daemon.kill()
-    ratio_row(
-        f"{opened} idle connections",
-        idle,
-        attacked,
-        f"RSS +{(rss_during - rss_before) / 1024:.0f} MiB",
+        return f"{json.loads(holder.stdout.readline())['opened']} held open; "
+
+    _under_attack(
+        f"{attacks.CONNECTIONS} idle connections",
+        daemon,
+        ["connect", str(attacks.CONNECTIONS)],
+        5 + attacks.PROBES * 0.03,
+        release=True,
+        ready=opened,
     )
 
 
