@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
+from seatclient.contract import Reason
 
 from seatd import auth
 from seatd.arbiter import Arbiter, Takeover, TakeoverPolicy
@@ -197,7 +198,7 @@ class Stream:
         if self.outbox.qsize() >= OUTBOX_LIMIT:
             self.abandon(
                 LimitExceeded(
-                    "KEEPALIVE_BACKLOG",
+                    Reason.KEEPALIVE_BACKLOG,
                     f"{OUTBOX_LIMIT} keepalive answers are waiting to be read: the "
                     "workstation does not read its stream; reattach",
                 )
@@ -522,7 +523,7 @@ class SeatService:
         if not stream.pings.take(self.clock.monotonic(), interval):
             stream.abandon(
                 LimitExceeded(
-                    "PING_FLOOD",
+                    Reason.PING_FLOOD,
                     f"keepalive pings arrive faster than {PINGS_PER_INTERVAL:g} per keepalive "
                     f"interval ({interval:g} s): reattach and ping once per interval",
                     retry_after=interval,

@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from seatclient.contract import Reason
+
 from seatd.errors import LimitExceeded
 from seatd.limits import PeerCounts
 
@@ -72,13 +74,13 @@ class WaitQueue(Generic[T]):
         full = self._peers.full(peer)
         if full == "total":
             raise LimitExceeded(
-                "QUEUE_FULL",
+                Reason.QUEUE_FULL,
                 f"{len(self)} requests are already waiting for a seat, the most this server "
                 "queues (queue.max_waiting): try again later",
             )
         if full == "peer":
             raise LimitExceeded(
-                "QUEUE_FULL",
+                Reason.QUEUE_FULL,
                 f"{self._peers.held(peer)} requests from {peer} are already waiting for a seat, "
                 "the most one address may queue (queue.max_waiting_per_peer): try again later",
             )

@@ -19,6 +19,7 @@ from typing import Any
 
 import grpc
 import structlog
+from seatclient.contract import Reason
 
 from seatd.clock import Clock
 from seatd.errors import LimitExceeded
@@ -49,7 +50,7 @@ class PeerCallLimit(grpc.aio.ServerInterceptor):
         if self.counts.full(ip):
             log.warning("peer.too_many_calls", peer=ip, held=self.counts.held(ip))
             refused = LimitExceeded(
-                "TOO_MANY_CALLS",
+                Reason.TOO_MANY_CALLS,
                 f"{ip} already holds {self.counts.held(ip)} calls open, the most one address "
                 "may (server.max_calls_per_peer): try again later",
                 retry_after=1.0,

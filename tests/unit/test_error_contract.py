@@ -97,6 +97,15 @@ CASES: list[Case] = [
         client.RateLimited,
         lambda e: isinstance(e, client.RateLimited) and e.retry_after == 2.5,
     ),
+    Case(errors.LimitExceeded("QUEUE_FULL", "100 requests are already waiting"), client.QueueFull),
+    *(
+        Case(
+            errors.LimitExceeded(reason, "a bound was reached", retry_after=10.0),
+            client.LimitExceeded,
+            lambda e: isinstance(e, client.LimitExceeded) and e.retry_after == 10.0,
+        )
+        for reason in ("PING_FLOOD", "KEEPALIVE_BACKLOG", "TOO_MANY_CALLS")
+    ),
     Case(errors.LicenceRejected("LICENCE_BAD_SIGNATURE", "bad"), client.LicenceInvalid),
     Case(errors.LicenceRefusesGrant("the licence ended"), client.LicenceInvalid),
     Case(errors.SeatsNotPurchased("only 5 bought"), client.AdminRefused),
@@ -152,6 +161,8 @@ EXIT = {
     client.LicenceInvalid: cli.EXIT_LICENCE,
     client.StoreFull: cli.EXIT_BUSY,
     client.RateLimited: cli.EXIT_BUSY,
+    client.QueueFull: cli.EXIT_BUSY,
+    client.LimitExceeded: cli.EXIT_BUSY,
 }
 
 
