@@ -160,9 +160,11 @@ class Arbiter:
                 raise SeatsExhausted(
                     cap, self.in_use, self.sessions(), self.terms.keepalive_interval
                 )
+            # Who takes over is whatever the unauthenticated workstation said it is.
             by = f"{holder.user_code}@{holder.hostname}" if holder.hostname else holder.user_code
             reason = check_text("reason", takeover.reason, required=False) or DEFAULT_EVICT_REASON
-            events.append(Ended(self._end(victim, EndKind.EVICTED, reason, by, now)))
+            ending = self._end(victim, EndKind.EVICTED, reason, by, now, by_claimed=True)
+            events.append(Ended(ending))
 
         session = Session(
             id=self.next_id,
@@ -233,12 +235,15 @@ class Arbiter:
             self._end(session, EndKind.RELEASED, "released", session.holder.user_code, now)
         )
 
-    def evict(self, session_id: int, *, reason: str, by: str, now: Instant) -> Ended:
-        """End someone else's session on purpose; always with a reason and who did it."""
+    def evict(
+        self, session_id: int, *, reason: str, by: str, now: Instant, claimed: str = ""
+    ) -> Ended:
+        """End someone else's session on purpose; always with a reason and who did it
+        (`claimed`: the user name the admin's client gave, unproven)."""
         reason = check_text("reason", reason, required=False) or DEFAULT_EVICT_REASON
         by = check_text("by", by)
         session = self.get(session_id)
-        return Ended(self._end(session, EndKind.EVICTED, reason, by, now))
+        return Ended(self._end(session, EndKind.EVICTED, reason, by, now, claimed=claimed))
 
     def expire(self, now: Instant) -> list[Ended]:
         """Free every seat whose `expires_at` has come."""
@@ -322,8 +327,11 @@ class Arbiter:
         by: str,
         now: Instant,
         silent_for: float = 0.0,
+        *,
+        claimed: str = "",
+        by_claimed: bool = False,
     ) -> Ending:
-        ending = Ending(session, kind, reason, by, now.wall, silent_for)
+        ending = Ending(session, kind, reason, by, now.wall, silent_for, claimed, by_claimed)
         del self._sessions[session.id]
         self._by_key.pop(session.key, None)
         self._endings[session.id] = ending

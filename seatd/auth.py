@@ -3,9 +3,10 @@
 Roles: `owner` may do everything; `buyer` reads and changes or orders seats; `admin` reads,
 evicts, imports, clears and syncs licences, and manages tokens; `viewer` only reads.
 
-Identities: a caller on the local admin socket (group-owned, mode 0660) is the owner; its
-name is the OS user seatctl runs as (sent by seatctl; grpc does not expose the socket's peer
-credentials, so the socket's permissions are the access control). Over TCP the daemon only
+Identities: a caller on the local admin socket (group-owned, mode 0660) is the owner, known
+as `local-admin-socket`: grpc does not expose the socket's peer credentials, so the socket's
+permissions are the access control. The OS user seatctl says it runs as is kept beside it
+as a claim (`claimed_user` in the journal), never as the actor. Over TCP the daemon only
 accepts TLS, and a caller is either a client certificate whose common name is mapped to a
 role in the config (`admin.identities`), or a bearer token created with `seatctl token
 create` (stored hashed, revocable). Anyone else is refused as unauthenticated.
@@ -18,7 +19,7 @@ import secrets
 from dataclasses import dataclass, field
 
 from seatd.errors import NotAllowed, Unauthenticated
-from seatd.model import Actor
+from seatd.model import Actor, check_printable
 
 ROLES = ("owner", "buyer", "admin", "viewer")
 EVERYONE = frozenset(ROLES)
@@ -81,8 +82,14 @@ class AdminConfig:
     identities: dict[str, str] = field(default_factory=dict)
 
 
+# What the daemon knows of a caller on the local socket: it could open the socket.
+LOCAL_SOCKET = "local-admin-socket"
+
+
 def local_actor(claimed_user: str) -> Actor:
-    return Actor(claimed_user or "local-admin", "owner")
+    """A caller on the local socket: the owner, with the user name its client claims (bounded
+    and printable, or InvalidArgument) kept apart from what the socket proves."""
+    return Actor(LOCAL_SOCKET, "owner", claimed=check_printable(USER_KEY, claimed_user))
 
 
 def certificate_actor(common_name: str, identities: dict[str, str]) -> Actor:

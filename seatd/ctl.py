@@ -617,6 +617,15 @@ def entry_json(e: admin_pb2.JournalEntry) -> dict[str, Any]:
     return out
 
 
+def _actor(j: dict[str, Any]) -> str:
+    """The actor, with what was only claimed marked as such."""
+    if j.get("claimed_user"):
+        return f"{j['actor']} ({j['claimed_user']}, claimed)"
+    if j.get("by_claimed"):
+        return f"{j['actor']} (claimed)"
+    return str(j["actor"])
+
+
 def _detail(j: dict[str, Any]) -> str:
     if j.get("repeated"):
         return f"{j.get('reason') or j['kind']} (x{j['repeated']} more since {j.get('since')})"
@@ -696,7 +705,7 @@ def journal(
                 j["kind"],
                 str(j["session_id"] or ""),
                 j["user_code"] or "",
-                j["actor"],
+                _actor(j),
                 _detail(j),
             )
 
@@ -727,7 +736,7 @@ def journal(
                     click.echo(
                         f"{j['seq']:>6}  {j['at']}  {j['kind']:<20} "
                         f"{j['session_id'] or '':>6}  {j['user_code'] or '':<8} "
-                        f"{j['actor']:<12} {_detail(j)}"
+                        f"{_actor(j):<12} {_detail(j)}"
                     )
         except KeyboardInterrupt:
             return

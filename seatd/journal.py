@@ -57,6 +57,16 @@ def _session_fields(session: Session) -> dict[str, Any]:
     }
 
 
+def _claims(claimed: str, by_claimed: bool = False) -> dict[str, Any]:
+    """What the actor only claimed, beside the actor the daemon can vouch for."""
+    fields: dict[str, Any] = {}
+    if claimed:
+        fields["claimed_user"] = claimed
+    if by_claimed:
+        fields["by_claimed"] = True
+    return fields
+
+
 def fields_of(event: Event) -> dict[str, Any] | None:
     """The journal fields of one event (without seq, prev and hash); None if not journaled."""
     if isinstance(event, WallSeen | StoreProbe):
@@ -96,6 +106,7 @@ def fields_of(event: Event) -> dict[str, Any] | None:
             "kind": "token_created",
             "at": _iso(event.at),
             "actor": event.by,
+            **_claims(event.claimed),
             "token_name": event.name,
             "role": event.role,
         }
@@ -104,6 +115,7 @@ def fields_of(event: Event) -> dict[str, Any] | None:
             "kind": "token_revoked",
             "at": _iso(event.at),
             "actor": event.by,
+            **_claims(event.claimed),
             "token_name": event.name,
         }
     if isinstance(event, Denied):
@@ -136,6 +148,7 @@ def fields_of(event: Event) -> dict[str, Any] | None:
             "kind": "licence_installed",
             "at": _iso(event.at),
             "actor": event.by,
+            **_claims(event.claimed),
             "serial": event.serial,
             "seats": event.seats,
             "source": event.source,
@@ -165,6 +178,7 @@ def fields_of(event: Event) -> dict[str, Any] | None:
             "kind": "licence_cleared",
             "at": _iso(event.at),
             "actor": event.by,
+            **_claims(event.claimed),
             "previous_serial": event.previous_serial,
         }
     if isinstance(event, ActiveSeatsChanged):
@@ -172,6 +186,7 @@ def fields_of(event: Event) -> dict[str, Any] | None:
             "kind": "active_seats_changed",
             "at": _iso(event.at),
             "actor": event.by,
+            **_claims(event.claimed),
             "old": event.old,
             "new": event.new,
         }
@@ -198,6 +213,7 @@ def fields_of(event: Event) -> dict[str, Any] | None:
         "kind": e.kind.name.lower(),
         "at": _iso(e.at),
         "actor": e.by,
+        **_claims(e.claimed, e.by_claimed),
         "reason": e.reason,
         "held_for": round((e.at - e.session.started_at).total_seconds(), 3),
         **_session_fields(e.session),

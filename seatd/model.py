@@ -22,6 +22,8 @@ TEXT_LIMITS = {
     "idempotency_key": 128,
     "reason": 256,
     "by": 128,
+    # What a local seatctl says its OS user is (POSIX names are at most 32 characters).
+    "x-seatd-user": 64,
 }
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -43,6 +45,16 @@ def check_text(
         raise InvalidArgument(field_name, f"is longer than {limit} characters")
     if _CONTROL.search(text):
         raise InvalidArgument(field_name, "contains control characters")
+    return text
+
+
+def check_printable(field_name: str, value: str) -> str:
+    """`check_text` (optional field), and nothing unprintable such as a direction override."""
+    from seatd.errors import InvalidArgument
+
+    text = check_text(field_name, value, required=False)
+    if not text.isprintable():
+        raise InvalidArgument(field_name, "contains unprintable characters")
     return text
 
 
@@ -106,7 +118,11 @@ class EndKind(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Ending:
-    """How a session ended: kind, reason, who did it, when (wall) and how long it was silent."""
+    """How a session ended: kind, reason, who did it, when (wall) and how long it was silent.
+
+    `by` is who the daemon knows did it; `claimed` is the user an admin's client says it
+    runs as, and `by_claimed` marks a `by` that is itself only what a client said (a
+    workstation's `user_code@hostname` on a takeover)."""
 
     session: Session
     kind: EndKind
@@ -114,11 +130,19 @@ class Ending:
     by: str
     at: datetime
     silent_for: float = 0.0
+    claimed: str = ""
+    by_claimed: bool = False
+
+    @property
+    def who(self) -> str:
+        """Who did it, for the workstation's user: the admin's user name as its client gave it
+        when there is one (the journal keeps it apart, as `claimed_user`)."""
+        return self.claimed or self.by
 
     def describe(self) -> str:
         sid = self.session.id
         if self.kind is EndKind.EVICTED:
-            return f"session {sid} was disconnected by {self.by}: {self.reason}"
+            return f"session {sid} was disconnected by {self.who}: {self.reason}"
         if self.kind is EndKind.EXPIRED:
             return f"session {sid} expired after {self.silent_for:.0f} s without keepalive"
         return f"session {sid} was released"
@@ -149,6 +173,8 @@ class LicenceInstalled:
     by: str
     at: datetime
     previous_serial: str = ""
+    # The OS user a local seatctl claims to be (not proven).
+    claimed: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +209,8 @@ class LicenceCleared:
     by: str
     at: datetime
     previous_serial: str = ""
+    # The OS user a local seatctl claims to be (not proven).
+    claimed: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +221,8 @@ class ActiveSeatsChanged:
     new: int
     by: str
     at: datetime
+    # The OS user a local seatctl claims to be (not proven).
+    claimed: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +323,8 @@ class TokenCreated:
     token_hash: str
     by: str
     at: datetime
+    # The OS user a local seatctl claims to be (not proven).
+    claimed: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,6 +332,8 @@ class TokenRevoked:
     name: str
     by: str
     at: datetime
+    # The OS user a local seatctl claims to be (not proven).
+    claimed: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,10 +372,13 @@ Event = (
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """Who makes an admin call, and the role it holds."""
+    """Who makes an admin call, and the role it holds. `name` is what the daemon can vouch
+    for (a certificate, a token, access to the local socket); `claimed` is a user name the
+    client gave that nothing proves (journaled as `claimed_user`)."""
 
     name: str
     role: str
+    claimed: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -554,8 +554,10 @@ class SeatService:
 
     # -- admin and housekeeping -------------------------------------------------------------
 
-    async def evict(self, session_id: int, *, reason: str, by: str) -> Ending:
-        ended = self.arbiter.evict(session_id, reason=reason, by=by, now=self.now())
+    async def evict(self, session_id: int, *, reason: str, by: str, claimed: str = "") -> Ending:
+        ended = self.arbiter.evict(
+            session_id, reason=reason, by=by, now=self.now(), claimed=claimed
+        )
         await self._commit((ended,))
         self.counters.evictions["admin"] += 1
         return ended.ending
@@ -628,6 +630,7 @@ class SeatService:
                 actor.name,
                 self.clock.wall(),
                 previous,
+                actor.claimed,
             )
         )
         log.info(
@@ -705,7 +708,9 @@ class SeatService:
         book = self._licences()
         previous = book.licence.serial if book.licence else ""
         book.cleared()
-        await self._commit_licence(LicenceCleared(actor.name, self.clock.wall(), previous))
+        await self._commit_licence(
+            LicenceCleared(actor.name, self.clock.wall(), previous, actor.claimed)
+        )
         log.info("licence.cleared", previous_serial=previous, by=actor.name)
         self.licence_changed()
         return book.view()
@@ -719,7 +724,9 @@ class SeatService:
         book = self._licences()
         old = book.check_active(seats)
         book.active = seats
-        await self._commit_licence(ActiveSeatsChanged(old, seats, actor.name, self.clock.wall()))
+        await self._commit_licence(
+            ActiveSeatsChanged(old, seats, actor.name, self.clock.wall(), actor.claimed)
+        )
         log.info(
             "licence.active_seats_changed",
             old=old,
@@ -753,7 +760,16 @@ class SeatService:
         token = auth.new_token()
         try:
             await self.committer.submit(
-                (TokenCreated(name, role, auth.token_hash(token), actor.name, self.clock.wall()),)
+                (
+                    TokenCreated(
+                        name,
+                        role,
+                        auth.token_hash(token),
+                        actor.name,
+                        self.clock.wall(),
+                        actor.claimed,
+                    ),
+                )
             )
         finally:
             self._tokens_pending.discard(name)
@@ -763,7 +779,9 @@ class SeatService:
     async def revoke_token(self, name: str, *, actor: Actor) -> None:
         if not any(t["name"] == name and not t["revoked_at"] for t in self.store.tokens()):
             raise InvalidArgument("name", f"no live token named {name!r}")
-        await self.committer.submit((TokenRevoked(name, actor.name, self.clock.wall()),))
+        await self.committer.submit(
+            (TokenRevoked(name, actor.name, self.clock.wall(), actor.claimed),)
+        )
         log.info("admin.token_revoked", name=name, by=actor.name)
 
     def token_actor(self, token: str) -> Actor | None:
@@ -829,6 +847,10 @@ class SeatService:
         e = event.ending
         stream = self._streams.pop(e.session.id, None)
         fields: dict[str, object] = {"reason": e.reason, "by": e.by}
+        if e.claimed:
+            fields["claimed_user"] = e.claimed
+        if e.by_claimed:
+            fields["by_claimed"] = True
         if e.kind is EndKind.EXPIRED:
             fields["silent_for"] = round(e.silent_for, 3)
         log.info(

@@ -177,7 +177,9 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     async def Evict(
         self, request: admin_pb2.EvictRequest, context: Context, actor: Actor
     ) -> admin_pb2.EvictResponse:
-        ending = await self.service.evict(request.session_id, reason=request.reason, by=actor.name)
+        ending = await self.service.evict(
+            request.session_id, reason=request.reason, by=actor.name, claimed=actor.claimed
+        )
         return admin_pb2.EvictResponse(ended=convert.ended(ending))
 
     def _detail(self, view: LicenceView) -> types_pb2.LicenceDetail:

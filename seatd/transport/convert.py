@@ -47,7 +47,7 @@ def ended(e: Ending) -> types_pb2.EndedSession:
         session_id=e.session.id,
         kind=e.kind.value,  # type: ignore[arg-type]
         reason=e.reason,
-        by=e.by,
+        by=e.who,
         at=timestamp(e.at),
     )
 

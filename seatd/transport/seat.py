@@ -232,7 +232,10 @@ class SeatServicer(seat_pb2_grpc.SeatServiceServicer):
             e = notice.ending
             return seat_pb2.KeepaliveResponse(
                 evicted=seat_pb2.Evicted(
-                    session_id=e.session.id, reason=e.reason, by=e.by, at=convert.timestamp(e.at)
+                    session_id=e.session.id,
+                    reason=e.reason,
+                    by=e.who,
+                    at=convert.timestamp(e.at),
                 )
             )
         if isinstance(notice, DrainingNotice):

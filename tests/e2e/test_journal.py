@@ -57,7 +57,11 @@ def test_scripted_day_reads_back_in_order(make_daemon: Callable[..., Daemon]) ->
         ("expired", "CC"),
     ]
     evicted = seats[3]
-    assert (evicted["reason"], evicted["actor"]) == ("Lunch break", getpass.getuser())
+    assert (evicted["reason"], evicted["actor"], evicted["claimed_user"]) == (
+        "Lunch break",
+        "local-admin-socket",
+        getpass.getuser(),
+    )
     for e in seats:
         assert {"seq", "at", "kind", "session_id", "user_code", "actor"} <= set(e)
         assert str(e["at"]).endswith("Z")
@@ -121,3 +125,17 @@ def test_usage_report_counts_the_day(make_daemon: Callable[..., Daemon]) -> None
     assert csv_out.stdout.splitlines()[-1].startswith(f"{today['day']},2,")
     table = daemon.ctl("report", "usage", "--days", "7")
     assert table.returncode == 0 and "Peak over the period: 2" in table.stdout
+
+
+def test_the_journal_table_marks_a_claimed_user_as_claimed(
+    make_daemon: Callable[..., Daemon], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`seatctl journal` shows the local admin as the socket, with the OS user as a claim."""
+    monkeypatch.setenv("COLUMNS", "200")  # one line per entry: no wrapped cells
+    daemon = make_daemon("--dev-seats", "2")
+    with SeatClient(daemon.target) as client:
+        seat = client.acquire(user_code="AA")
+        assert daemon.ctl("evict", str(seat.session_id), "--reason", "audit").returncode == 0
+    out = daemon.ctl("journal", "--kind", "evicted")
+    assert out.returncode == 0, out.stderr
+    assert f"local-admin-socket ({getpass.getuser()}, claimed)" in out.stdout

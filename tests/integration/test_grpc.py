@@ -103,7 +103,7 @@ async def test_evicted_stream_gets_reason_then_closes(running: Running) -> None:
     assert (evicted.session_id, evicted.reason, evicted.by) == (
         r.session_id,
         "lunch",
-        "local-admin",
+        "local-admin-socket",
     )
     assert await call.read() is grpc.aio.EOF
     assert await call.code() is grpc.StatusCode.OK
@@ -156,7 +156,7 @@ async def test_evicted_token_reattach_says_why(running: Running) -> None:
     assert (detail.reason, detail.ended.reason, detail.ended.by) == (
         "SESSION_EVICTED",
         "audit",
-        "local-admin",
+        "local-admin-socket",
     )
 
 
@@ -230,3 +230,15 @@ async def test_health_and_reflection_are_served(running: Running) -> None:
     assert "seatd.v1.SeatService" in names
     assert "seatd.v1.AdminService" not in names
     call.cancel()
+
+
+async def test_a_7000_character_claimed_user_is_refused(running: Running) -> None:
+    """x-seatd-user on the local socket is bounded: 7,000 characters is INVALID_ARGUMENT."""
+    r = await running.seat.Acquire(acquire())
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await running.admin.Evict(
+            admin_pb2.EvictRequest(session_id=r.session_id),
+            metadata=(("x-seatd-user", "x" * 7000),),
+        )
+    assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert await sessions(running) == [(r.session_id, "AA")]

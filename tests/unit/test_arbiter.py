@@ -331,11 +331,12 @@ def test_takeover_evicts_the_chosen_session(arbiter: Arbiter, clock: FakeClock) 
     )
     ended, granted = result.events
     assert isinstance(ended, Ended) and isinstance(granted, Granted)
-    assert (ended.ending.session.id, ended.ending.by, ended.ending.reason) == (
-        victim.id,
-        "BB@PC-2",
-        "Connection limit exceeded",
-    )
+    assert (
+        ended.ending.session.id,
+        ended.ending.by,
+        ended.ending.by_claimed,
+        ended.ending.reason,
+    ) == (victim.id, "BB@PC-2", True, "Connection limit exceeded")
     assert [s.holder.user_code for s in arbiter.sessions()] == ["BB"]
 
 

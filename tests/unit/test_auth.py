@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from seatd import auth
-from seatd.errors import NotAllowed, Unauthenticated
+from seatd.errors import InvalidArgument, NotAllowed, Unauthenticated
 from seatd.model import Actor
 
 READS = {
@@ -71,3 +71,16 @@ def test_tokens_are_random_and_only_their_hash_is_kept() -> None:
     a, b = auth.new_token(), auth.new_token()
     assert a != b and a.startswith("sdt_")
     assert len(auth.token_hash(a)) == 64 and a not in auth.token_hash(a)
+
+
+def test_the_local_socket_user_is_recorded_as_a_claim() -> None:
+    """On the local socket the actor is the socket; the user name sent is only a claim."""
+    assert auth.local_actor("alice") == Actor("local-admin-socket", "owner", claimed="alice")
+    assert auth.local_actor("") == Actor("local-admin-socket", "owner")
+
+
+@pytest.mark.parametrize("claimed", ["x" * 7000, "x" * 65, "bad\x07bell", "rtl\u202eoverride"])
+def test_an_overlong_or_unprintable_claimed_user_is_refused(claimed: str) -> None:
+    """x-seatd-user is bounded (64 characters) and printable, or the call is refused."""
+    with pytest.raises(InvalidArgument, match="x-seatd-user"):
+        auth.local_actor(claimed)

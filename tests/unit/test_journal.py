@@ -93,3 +93,21 @@ def test_a_chain_ending_at_its_recorded_head_is_intact() -> None:
     chain = links(6)
     head = (6, json.loads(chain[-1].raw)["hash"])
     assert journal.first_unproven(chain, (0, journal.GENESIS), head) is None
+
+
+def test_an_admin_claim_is_journaled_apart_from_the_actor() -> None:
+    """An eviction from the local socket: actor is the socket, the OS user is claimed_user."""
+    ending = Ending(
+        session(1), EndKind.EVICTED, "lunch", "local-admin-socket", WHEN, claimed="alice"
+    )
+    fields = journal.fields_of(Ended(ending))
+    assert fields is not None
+    assert (fields["actor"], fields["claimed_user"]) == ("local-admin-socket", "alice")
+
+
+def test_a_takeover_journals_its_actor_as_claimed() -> None:
+    """A takeover's actor is what the workstation said it is: journaled with by_claimed."""
+    ending = Ending(session(1), EndKind.EVICTED, "mine", "BB@PC-2", WHEN, by_claimed=True)
+    fields = journal.fields_of(Ended(ending))
+    assert fields is not None
+    assert (fields["actor"], fields["by_claimed"]) == ("BB@PC-2", True)
