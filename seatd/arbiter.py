@@ -47,6 +47,7 @@ from seatd.errors import (
 )
 from seatd.model import (
     DEFAULT_EVICT_REASON,
+    ENDINGS_KEPT,
     Ended,
     Ending,
     EndKind,
@@ -57,9 +58,6 @@ from seatd.model import (
     Session,
     check_text,
 )
-
-# Endings remembered so that a late call learns why its session ended.
-ENDINGS_KEPT = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,8 +262,20 @@ class Arbiter:
 
     # -- restart and recovery ---------------------------------------------------------------
 
-    def restore(self, stored: Iterable[Session], next_id: int, now: Instant) -> None:
-        """Load the sessions found in the store after a restart, each with a fresh deadline."""
+    def restore(
+        self,
+        stored: Iterable[Session],
+        next_id: int,
+        now: Instant,
+        endings: Iterable[Ending] = (),
+    ) -> None:
+        """Load the sessions found in the store after a restart, each with a fresh deadline,
+        and the endings kept there (oldest first), so a token ended while the daemon was down
+        or away still learns why."""
+        for ending in endings:
+            self._endings[ending.session.id] = ending
+        while len(self._endings) > ENDINGS_KEPT:
+            self._endings.popitem(last=False)
         self._load([self._restarted(s, now) for s in stored], next_id)
 
     def resync(self, stored: Iterable[Session], next_id: int, now: Instant) -> None:

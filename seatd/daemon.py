@@ -178,7 +178,7 @@ async def _serve(
         refusals=config.refusals,
         queue=config.queue,
     )
-    arbiter.restore(snapshot.sessions, snapshot.next_id, service.now())
+    arbiter.restore(snapshot.sessions, snapshot.next_id, service.now(), snapshot.endings)
     if snapshot.sessions:
         log.info(
             "daemon.restored",

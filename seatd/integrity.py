@@ -11,7 +11,7 @@ refusal naming the database it was reading.
 Checked, in one read transaction:
 
 - every page of every database reads, and every record of the state (meta, sessions,
-  licence, licence history, tokens) decodes through `seatd.records`;
+  licence, licence history, tokens, endings) decodes through `seatd.records`;
 - meta holds the schema version, base id, installation secret, next session id (above every
   session) and, from schema 2, the journal's head;
 - the journal's last entry is that recorded head, so a removed tail is caught;
@@ -147,6 +147,7 @@ class _Walk:
             "licence": self.licence,
             "licence_history": records.decode_history,
             "tokens": records.decode_token,
+            "endings": records.decode_ending,
         }.get(name, _read_only)
 
     def meta_record(self, key: bytes, raw: bytes) -> None:

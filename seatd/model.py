@@ -9,9 +9,14 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 DEFAULT_EVICT_REASON = "Connection limit exceeded"
+
+# Endings remembered (in memory and in the store, across restarts) so that a late call, or
+# a workstation that comes back after days away, learns why its session ended.
+ENDINGS_KEPT = 4096
+ENDINGS_MAX_AGE = timedelta(days=30)
 
 # The longest text each field may hold, in characters.
 TEXT_LIMITS = {

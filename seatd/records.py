@@ -15,7 +15,7 @@ from typing import Any
 
 from seatd import journal
 from seatd.errors import DamagedRecord
-from seatd.model import Holder, Session
+from seatd.model import Ending, EndKind, Holder, Session
 
 # 2: meta holds the journal's head (sequence and hash), written with every commit.
 SCHEMA_VERSION = 2
@@ -28,7 +28,7 @@ def seq_key(n: int) -> bytes:
 
 def key_name(db: str, key: bytes) -> str:
     """A key as people read it: a number for the databases keyed by one, else its text."""
-    if len(key) == U64.size and db in ("sessions", "journal", "licence_history"):
+    if len(key) == U64.size and db in ("sessions", "journal", "licence_history", "endings"):
         return str(U64.unpack(key)[0])
     return repr(key.decode(errors="replace"))
 
@@ -111,6 +111,67 @@ def decode_session(key: bytes, raw: bytes) -> Session:
         last_seen_at=f.time("last_seen_at"),
         renewed_at=0.0,
         expires_at=0.0,
+    )
+
+
+def encode_ending(e: Ending) -> bytes:
+    """An ending as kept. Its token stays (as in `sessions`): only the session's holder is
+    told how it ended."""
+    h = e.session.holder
+    return journal.canonical(
+        {
+            "id": e.session.id,
+            "token": e.session.token,
+            "user_code": h.user_code,
+            "user_name": h.user_name,
+            "hostname": h.hostname,
+            "ip": h.ip,
+            "client_version": h.client_version,
+            "started_at": e.session.started_at.isoformat(),
+            "last_seen_at": e.session.last_seen_at.isoformat(),
+            "kind": e.kind.name,
+            "reason": e.reason,
+            "by": e.by,
+            "at": e.at.isoformat(),
+            "silent_for": float(e.silent_for),
+            "claimed": e.claimed,
+            "by_claimed": e.by_claimed,
+        }
+    )
+
+
+def decode_ending(key: bytes, raw: bytes) -> Ending:
+    """An ending kept in `endings`, keyed by the journal seq of its entry."""
+    f = _Fields("endings", key, raw)
+    key_number("endings", key)
+    kind = f.get("kind", str)
+    if kind not in EndKind.__members__:
+        raise f.damaged(f"has kind {kind!r}")
+    session = Session(
+        id=f.get("id", int),
+        holder=Holder(
+            f.get("user_code", str),
+            f.get("user_name", str),
+            f.get("hostname", str),
+            f.get("ip", str),
+            f.get("client_version", str),
+        ),
+        key="",
+        token=f.get("token", str),
+        started_at=f.time("started_at"),
+        last_seen_at=f.time("last_seen_at"),
+        renewed_at=0.0,
+        expires_at=0.0,
+    )
+    return Ending(
+        session,
+        EndKind[kind],
+        f.get("reason", str),
+        f.get("by", str),
+        f.time("at"),
+        f.get("silent_for", float),
+        f.get("claimed", str),
+        f.get("by_claimed", bool),
     )
 
 

@@ -29,7 +29,7 @@ import secrets
 import shutil
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -41,8 +41,11 @@ from seatd import capacity, filemodes, integrity, journal, records
 from seatd.capacity import Capacity, Level
 from seatd.errors import RESTORE_ADVICE, StateError, StorageFailed, StoreDamaged
 from seatd.model import (
+    ENDINGS_KEPT,
+    ENDINGS_MAX_AGE,
     ActiveSeatsChanged,
     Ended,
+    Ending,
     Event,
     Granted,
     JournalPruned,
@@ -136,6 +139,8 @@ class Snapshot:
     transferred: dict[str, str] | None = None
     # Set by `restore` until the daemon has journaled it: the `Restored` event's fields.
     restored: dict[str, Any] | None = None
+    # Recent evictions and expiries, oldest first (bounded: ENDINGS_KEPT, ENDINGS_MAX_AGE).
+    endings: list[Ending] = field(default_factory=list)
 
 
 def restore(backup: Path, state_dir: Path, at: datetime, by: str) -> integrity.Report:
@@ -234,7 +239,7 @@ class Store:
                 map_size=capacity.initial_map(
                     data.stat().st_size if data.exists() else 0, self._ceiling
                 ),
-                max_dbs=8,
+                max_dbs=16,
                 mode=filemodes.PRIVATE_FILE,
             )
         except (lmdb.Error, OSError) as exc:
@@ -249,6 +254,8 @@ class Store:
         self._licence = self._env.open_db(b"licence")
         self._history = self._env.open_db(b"licence_history")
         self._tokens = self._env.open_db(b"tokens")
+        # Recent endings keyed by the journal seq of their entry (so in commit order).
+        self._endings = self._env.open_db(b"endings")
         self._main = self._env.open_db(None)
         self._psize = int(self._env.stat()["psize"])
         self._dbs = [
@@ -258,6 +265,7 @@ class Store:
             self._licence,
             self._history,
             self._tokens,
+            self._endings,
         ]
         if self.created:
             self._create()
@@ -393,6 +401,7 @@ class Store:
             active = txn.get(b"active_seats", db=self._licence)
             upcoming = txn.get(b"next", db=self._licence)
             moved = txn.get(b"transferred", db=self._licence)
+            endings = [records.decode_ending(k, v) for k, v in txn.cursor(db=self._endings)]
         return Snapshot(
             sessions,
             next_id,
@@ -406,6 +415,7 @@ class Store:
             records.decode_text("licence", b"next", upcoming) if upcoming is not None else None,
             records.decode_transfer(b"transferred", moved) if moved is not None else None,
             records.decode_restored("meta", b"restored", restored) if restored else None,
+            endings,
         )
 
     def licence_history(self) -> list[dict[str, Any]]:
@@ -515,6 +525,8 @@ class Store:
                     seq += 1
                     raw, prev = journal.chain(fields, seq, prev)
                     txn.put(_key(seq), raw, db=self._journal, append=True)
+                    if isinstance(event, Ended):
+                        self._keep_ending(txn, seq, event.ending)
                 if (seq, prev) != self._head:
                     txn.put(b"journal_head", records.encode_chain_point(seq, prev), db=self._meta)
                 measured = self._measure(txn)
@@ -586,6 +598,19 @@ class Store:
             log.warning("store.filling", **fields, action=capacity.ADVICE)
         elif after is Level.ROOMY or before is Level.FULL:
             log.info("store.room_again", **fields, level=after.name.lower())
+
+    def _keep_ending(self, txn: lmdb.Transaction, seq: int, ending: Ending) -> None:
+        """Keep an ending with the change that made it; drop the oldest beyond the bounds."""
+        txn.put(_key(seq), records.encode_ending(ending), db=self._endings, append=True)
+        cursor = txn.cursor(db=self._endings)
+        count = txn.stat(self._endings)["entries"]
+        oldest_kept = ending.at - ENDINGS_MAX_AGE
+        while cursor.first() and (
+            count > ENDINGS_KEPT
+            or records.decode_ending(bytes(cursor.key()), bytes(cursor.value())).at < oldest_kept
+        ):
+            cursor.delete()
+            count -= 1
 
     def tokens(self) -> list[dict[str, Any]]:
         with self._gate.reading(), self._env.begin(db=self._tokens) as txn:

@@ -83,11 +83,10 @@ def test_a_byte_edited_on_disk_is_named_by_verify(
     evicted = next(e for e in journal(daemon) if e["kind"] == "evicted")
     assert daemon.stop() == 0
     data = daemon.state_dir / "seatd.lmdb" / "data.mdb"
-    raw = bytearray(data.read_bytes())
-    at = raw.find(b'"reason":"Lunch break"')
-    assert at > 0
-    raw[at + len(b'"reason":"')] = ord("P")  # "Lunch" -> "Punch"
-    data.write_bytes(bytes(raw))
+    raw = data.read_bytes()
+    assert b'"reason":"Lunch break"' in raw
+    # Every copy: the journal entry, and the ending kept for the evicted workstation.
+    data.write_bytes(raw.replace(b'"reason":"Lunch break"', b'"reason":"Punch break"'))
     daemon.start()
     broken = daemon.ctl("journal", "verify")
     assert broken.returncode == 1

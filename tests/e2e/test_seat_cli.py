@@ -116,3 +116,26 @@ def test_status_shows_the_licence_and_seats(
     out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 0
     assert "reachable" in out and "seats in use: 0 of 3" in out
+
+
+def test_an_eviction_while_away_reaches_the_holder_after_a_restart(
+    make_daemon: Callable[..., Daemon], seat: Callable[..., subprocess.Popen[str]]
+) -> None:
+    """Evicted while its process was stopped, then the daemon restarted: once resumed, the
+    holder is told it was evicted and why (not "does not exist", not lease lost)."""
+    daemon = make_daemon()
+    proc = seat("hold", "--target", daemon.target, "--user", "AA")
+    sid = int(read_until(proc, "holding session ").split()[-1])
+    wait_for(lambda: daemon.sessions()["sessions"][0]["attached"], 5, "attached")
+    proc.send_signal(signal.SIGSTOP)
+    try:
+        # A restart detaches the stopped holder, so the eviction has no stream to reach.
+        daemon.kill9()
+        daemon.start()
+        assert daemon.ctl("evict", str(sid), "--reason", "Audit").returncode == 0
+        assert daemon.stop() == 0
+        daemon.start()
+    finally:
+        proc.send_signal(signal.SIGCONT)
+    assert read_until(proc, "evicted:") == f"evicted: Audit (by {getpass.getuser()})"
+    assert proc.wait(20) == 3

@@ -51,7 +51,7 @@ def start_service(
         takeover=takeover,
         refusals=refusals,
     )
-    arbiter.restore(snapshot.sessions, snapshot.next_id, service.now())
+    arbiter.restore(snapshot.sessions, snapshot.next_id, service.now(), snapshot.endings)
     return service
 
 

@@ -54,7 +54,7 @@ async def licensed(tmp_path: Path, clock: FakeClock, store: Store | None = None)
     service = SeatService(
         arbiter=Arbiter(TERMS), store=store, clock=clock, entitlement=book, book=book
     )
-    service.arbiter.restore(snap.sessions, snap.next_id, service.now())
+    service.arbiter.restore(snap.sessions, snap.next_id, service.now(), snap.endings)
     return service
 
 

@@ -204,6 +204,23 @@ async def test_restart_restores_sessions_with_their_tokens(
     store.close()
 
 
+async def test_an_eviction_reason_survives_a_restart(tmp_path: Path, clock: FakeClock) -> None:
+    """A workstation that comes back after a restart learns it was evicted, and why."""
+    store = Store(StoreConfig(tmp_path))
+    first = start_service(store, clock)
+    seat = await take(first, request())
+    await first.evict(seat.id, reason="audit", by="local-admin-socket", claimed="alice")
+    stop_service(first)
+    store.close()
+    store = Store(StoreConfig(tmp_path))
+    again = start_service(store, clock)
+    with pytest.raises(SessionEnded) as ended:
+        again.attach(seat.id, seat.token)
+    assert (ended.value.ending.reason, ended.value.ending.who) == ("audit", "alice")
+    stop_service(again)
+    store.close()
+
+
 async def test_drain_refuses_grants_and_tells_streams(service: SeatService) -> None:
     """Draining pushes a reattach-later notice to every stream and refuses new grants."""
     s = await take(service, request())

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import lmdb
 import pytest
 
+from seatd import store as store_module
 from seatd.errors import StateError, StorageFailed
-from seatd.model import Ended, Ending, EndKind, Granted, Holder, Session
+from seatd.model import ENDINGS_MAX_AGE, Ended, Ending, EndKind, Granted, Holder, Session
 from seatd.store import SCHEMA_VERSION, Store, StoreConfig
 
 WHEN = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -51,6 +52,44 @@ def test_ended_sessions_are_gone_and_journaled(tmp_path: Path) -> None:
     assert store.load().sessions == []
     kinds = [(e["seq"], e["kind"], e.get("reason")) for e in store.journal_entries()]
     assert kinds == [(1, "granted", None), (2, "evicted", "lunch")]
+    store.close()
+
+
+def test_endings_are_kept_across_a_reopen(tmp_path: Path) -> None:
+    """An ending committed with its change is found again, reason and actor, after a reopen."""
+    store = Store(StoreConfig(tmp_path))
+    store.commit([Granted(session(1))])
+    ending = Ending(session(1), EndKind.EVICTED, "lunch", "local-admin-socket", WHEN, 0, "al")
+    store.commit([Ended(ending)])
+    store.close()
+    reopened = Store(StoreConfig(tmp_path))
+    [kept] = reopened.load().endings
+    assert (kept.session.id, kept.kind, kept.reason, kept.by, kept.claimed, kept.at) == (
+        1,
+        EndKind.EVICTED,
+        "lunch",
+        "local-admin-socket",
+        "al",
+        WHEN,
+    )
+    assert (kept.session.token, kept.session.key) == ("token-1", "")
+    reopened.close()
+
+
+def test_kept_endings_are_bounded_by_count_and_age(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beyond ENDINGS_KEPT, or older than ENDINGS_MAX_AGE before the newest, endings go."""
+    monkeypatch.setattr(store_module, "ENDINGS_KEPT", 3)
+    store = Store(StoreConfig(tmp_path))
+    for sid in range(1, 6):
+        store.commit([Granted(session(sid))])
+        store.commit([Ended(Ending(session(sid), EndKind.RELEASED, "released", "AA", WHEN))])
+    assert [e.session.id for e in store.load().endings] == [3, 4, 5]
+    later = WHEN + ENDINGS_MAX_AGE + timedelta(seconds=1)
+    store.commit([Granted(session(6))])
+    store.commit([Ended(Ending(session(6), EndKind.EXPIRED, "silent", "seatd", later))])
+    assert [e.session.id for e in store.load().endings] == [6]
     store.close()
 
 
