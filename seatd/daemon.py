@@ -167,6 +167,7 @@ async def _serve(
         last_seen=snapshot.last_seen,
         next_text=snapshot.next_licence_text,
         transferred=snapshot.transferred,
+        lineage=snapshot.lineage,
     )
     service = SeatService(
         arbiter=arbiter,

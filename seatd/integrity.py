@@ -179,7 +179,7 @@ class _Walk:
             records.decode_number("licence", key, raw)
         elif key == b"transferred":
             records.decode_transfer(key, raw)
-        elif key in (b"current", b"next", b"next_serial"):
+        elif key in (b"current", b"next", b"next_serial", b"lineage"):
             records.decode_text("licence", key, raw)
 
     def report(self, records_read: int) -> Report:

@@ -180,6 +180,8 @@ class LicenceInstalled:
     previous_serial: str = ""
     # The OS user a local seatctl claims to be (not proven).
     claimed: str = ""
+    # The book's lineage after this install (JSON), kept so no older licence comes back.
+    lineage: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -631,6 +631,7 @@ class SeatService:
                 self.clock.wall(),
                 previous,
                 actor.claimed,
+                book.lineage.to_json() if book.lineage else "",
             )
         )
         log.info(
@@ -883,6 +884,7 @@ class SeatService:
                 snapshot.active_seats,
                 snapshot.next_licence_text,
                 snapshot.transferred,
+                snapshot.lineage,
             )
         self._serve_queue()
         log.error(

@@ -141,6 +141,8 @@ class Snapshot:
     restored: dict[str, Any] | None = None
     # Recent evictions and expiries, oldest first (bounded: ENDINGS_KEPT, ENDINGS_MAX_AGE).
     endings: list[Ending] = field(default_factory=list)
+    # The licences this server has had (seatd.licence.rules.Lineage, JSON); None before any.
+    lineage: str | None = None
 
 
 def restore(backup: Path, state_dir: Path, at: datetime, by: str) -> integrity.Report:
@@ -402,6 +404,7 @@ class Store:
             upcoming = txn.get(b"next", db=self._licence)
             moved = txn.get(b"transferred", db=self._licence)
             endings = [records.decode_ending(k, v) for k, v in txn.cursor(db=self._endings)]
+            lineage = txn.get(b"lineage", db=self._licence)
         return Snapshot(
             sessions,
             next_id,
@@ -416,6 +419,7 @@ class Store:
             records.decode_transfer(b"transferred", moved) if moved is not None else None,
             records.decode_restored("meta", b"restored", restored) if restored else None,
             endings,
+            bytes(lineage).decode() if lineage is not None else None,
         )
 
     def licence_history(self) -> list[dict[str, Any]]:
@@ -665,6 +669,9 @@ class Store:
             txn.put(b"active_seats", str(event.seats).encode(), db=self._licence)
             if txn.get(b"next_serial", db=self._licence) == event.serial.encode():
                 self._drop_next(txn)
+            if event.lineage:
+                # Kept when the licence is cleared too: no older licence comes back.
+                txn.put(b"lineage", event.lineage.encode(), db=self._licence)
             entry = {"serial": event.serial, "source": event.source}
         elif isinstance(event, LicenceCleared):
             txn.delete(b"current", db=self._licence)

@@ -21,7 +21,7 @@ from seatd.entitlement import LicenceView, Status
 from seatd.errors import LicenceRefusesGrant, LicenceRejected, SeatdError, SeatsNotPurchased
 from seatd.licence import rules
 from seatd.licence.document import Licence
-from seatd.licence.rules import LicenceConfig, TrustedTime
+from seatd.licence.rules import LicenceConfig, Lineage, TrustedTime
 from seatd.licence.signing import TrustedKey, verify
 
 log = structlog.get_logger("seatd")
@@ -55,6 +55,7 @@ class LicenceBook:
         last_seen: datetime | None = None,
         next_text: str | None = None,
         transferred: Mapping[str, str] | None = None,
+        lineage: str | None = None,
     ) -> None:
         self.base_id = base_id
         self.config = config
@@ -66,7 +67,8 @@ class LicenceBook:
         self.next: Licence | None = None
         self.next_text = ""
         self.transferred: Transfer | None = None
-        self.load(text, active, next_text, transferred)
+        self.lineage: Lineage | None = None
+        self.load(text, active, next_text, transferred, lineage)
         floor = max(last_seen or EPOCH, self.licence.issued_at if self.licence else EPOCH)
         self.time = TrustedTime(floor, clock.monotonic(), config.rollback_tolerance)
 
@@ -76,10 +78,13 @@ class LicenceBook:
         active: int | None,
         next_text: str | None = None,
         transferred: Mapping[str, str] | None = None,
+        lineage: str | None = None,
     ) -> None:
-        """Put the stored licence, active seats, next licence and transfer in force (the
-        licences verified again)."""
+        """Put the stored licence, active seats, next licence, transfer and lineage in force
+        (the licences verified again)."""
         self.licence, self.active = None, active
+        # Installs before the lineage was kept: the licence in force starts it.
+        self.lineage = Lineage.from_json(lineage) if lineage else None
         self.unstage()
         self.transferred = Transfer.stored(transferred) if transferred else None
         if text is not None:
@@ -92,6 +97,8 @@ class LicenceBook:
                     error=exc.message,
                     action="running on the free licence until a valid one is imported",
                 )
+        if self.lineage is None and self.licence is not None:
+            self.lineage = Lineage.of(self.licence)
         if next_text is not None:
             try:
                 self.staged(verify(next_text, self.trusted), next_text)
@@ -150,12 +157,16 @@ class LicenceBook:
         """The licence in `text` if it may replace the one in force; LicenceRejected if not."""
         licence = verify(text, self.trusted)
         rules.check_installable(licence, self.base_id, self.today(), self.config.grace_days)
+        if self.lineage is not None:
+            self.lineage.check(licence)
         return licence
 
     def check_any(self, text: str) -> tuple[Licence, bool]:
         """The licence in `text`, and whether it starts after today (then it is kept until its
         start date); LicenceRejected if it may neither replace the one in force nor be kept."""
         licence = verify(text, self.trusted)
+        if self.lineage is not None:
+            self.lineage.check(licence)
         if licence.valid_from > self.today():
             rules.check_schedulable(licence, self.base_id, self.today())
             return licence, True
@@ -179,6 +190,7 @@ class LicenceBook:
     def installed(self, licence: Licence) -> None:
         self.licence = licence
         self.active = licence.seats
+        self.lineage = self.lineage.after(licence) if self.lineage else Lineage.of(licence)
         self.time.raise_floor(licence.issued_at, self.clock.monotonic())
         self.transferred = None
         if self.next is not None and self.next.serial == licence.serial:

@@ -35,6 +35,9 @@ class Licence:
     features: tuple[str, ...] = field(default=())
     latest_client_version: str = ""
     order_url: str = ""
+    # Serials this licence supersedes even though they were issued after it (the vendor's
+    # way to take a licence back); empty for an ordinary licence.
+    replaces: tuple[str, ...] = field(default=())
 
     @property
     def capped(self) -> bool:
@@ -42,7 +45,7 @@ class Licence:
         return not (self.edition is Edition.STANDARD and self.mode is Mode.LOCAL)
 
     def to_payload(self) -> dict[str, Any]:
-        return {
+        payload = {
             "format": FORMAT,
             "serial": self.serial,
             "base_id": self.base_id,
@@ -67,6 +70,10 @@ class Licence:
             "latest_client_version": self.latest_client_version,
             "order_url": self.order_url,
         }
+        if self.replaces:
+            # Only when set: licences without it sign exactly as before.
+            payload["replaces"] = list(self.replaces)
+        return payload
 
 
 def _malformed(problem: str) -> LicenceRejected:
@@ -121,6 +128,9 @@ def parse_payload(raw: bytes) -> Licence:
     features = _get(obj, "features", list, default=[])
     if not all(isinstance(f, str) for f in features):
         raise _malformed("features must be strings")
+    replaces = _get(obj, "replaces", list, default=[])
+    if not all(isinstance(r, str) for r in replaces):
+        raise _malformed("replaces must be serials (strings)")
     seats = _get(obj, "seats", int)
     if not 1 <= seats <= 100_000:
         raise _malformed("seats must be between 1 and 100000")
@@ -148,4 +158,5 @@ def parse_payload(raw: bytes) -> Licence:
         features=tuple(features),
         latest_client_version=_get(obj, "latest_client_version", str, default=""),
         order_url=_get(obj, "order_url", str, default=""),
+        replaces=tuple(replaces),
     )

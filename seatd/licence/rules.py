@@ -1,11 +1,13 @@
-"""The licence rules, pure: status and cap on a given day, what may be installed, and a
-wall time that a clock set back cannot move backwards.
+"""The licence rules, pure: status and cap on a given day, what may be installed (never an
+older licence than one already had), and a wall time that a clock set back cannot move
+backwards.
 
 Everything takes the day or the readings it needs; nothing here reads a clock.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -109,6 +111,71 @@ def _check_consistent(licence: Licence, base_id: str) -> None:
             "LICENCE_BAD_DATES",
             f"the licence was issued ({licence.issued_at.date()}) after it ends "
             f"({licence.valid_until})",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Lineage:
+    """What licences this server has had, so none can be rolled back to: the newest one ever
+    installed (by issue time, then serial) and the serials that later licences replaced.
+
+    Kept across a cleared licence and restarts. A licence issued before the newest one is
+    refused unless it names the newest in `replaces` (the vendor taking a licence back); a
+    serial once replaced is refused for good.
+    """
+
+    newest_issued: datetime
+    newest_serial: str
+    replaced: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, licence: Licence) -> Lineage:
+        return cls(licence.issued_at, licence.serial, frozenset(licence.replaces))
+
+    def check(self, licence: Licence) -> None:
+        """Raise LicenceRejected if installing `licence` would roll the licence back."""
+        if licence.serial in self.replaced:
+            raise LicenceRejected(
+                "LICENCE_SUPERSEDED",
+                f"licence {licence.serial} was replaced by a later licence from the vendor and "
+                "cannot be installed again: import the licence that replaced it",
+            )
+        if (licence.issued_at, licence.serial) >= (self.newest_issued, self.newest_serial):
+            return
+        if self.newest_serial in licence.replaces:
+            return
+        raise LicenceRejected(
+            "LICENCE_SUPERSEDED",
+            f"licence {licence.serial} was issued {licence.issued_at:%Y-%m-%d %H:%M} UTC, before "
+            f"licence {self.newest_serial} ({self.newest_issued:%Y-%m-%d %H:%M} UTC) that this "
+            "server already had: a licence cannot be rolled back. Import the latest licence, "
+            f"or ask the vendor for one that replaces {self.newest_serial}",
+        )
+
+    def after(self, licence: Licence) -> Lineage:
+        """The lineage once `licence` (checked) is installed."""
+        replaced = self.replaced | frozenset(licence.replaces)
+        if (licence.issued_at, licence.serial) > (self.newest_issued, self.newest_serial):
+            return Lineage(licence.issued_at, licence.serial, replaced)
+        return Lineage(self.newest_issued, self.newest_serial, replaced)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "newest_issued": self.newest_issued.isoformat(),
+                "newest_serial": self.newest_serial,
+                "replaced": sorted(self.replaced),
+            },
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Lineage:
+        d = json.loads(text)
+        return cls(
+            datetime.fromisoformat(d["newest_issued"]),
+            str(d["newest_serial"]),
+            frozenset(str(r) for r in d["replaced"]),
         )
 
 

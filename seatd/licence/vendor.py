@@ -72,6 +72,14 @@ def keygen(out_private: Path, out_public: Path, key_id: str | None) -> None:
 @click.option("--latest-client-version", default="")
 @click.option("--order-url", default="")
 @click.option("--serial", default=None, help="Default: a new unique serial.")
+@click.option(
+    "--replaces",
+    "replaces",
+    multiple=True,
+    metavar="SERIAL",
+    help="A serial this licence supersedes although issued after it (repeatable): lets a "
+    "daemon go back from that licence to this one.",
+)
 @click.option("--out", type=click.Path(path_type=Path), required=True)
 def issue_command(
     key_path: Path,
@@ -94,6 +102,7 @@ def issue_command(
     latest_client_version: str,
     order_url: str,
     serial: str | None,
+    replaces: tuple[str, ...],
     out: Path,
 ) -> None:
     """Write a signed licence file."""
@@ -122,6 +131,7 @@ def issue_command(
         features=features,
         latest_client_version=latest_client_version,
         order_url=order_url,
+        replaces=replaces,
     )
     if licence.valid_until < licence.valid_from:
         raise click.BadParameter("ends before it starts", param_hint="--valid-until")

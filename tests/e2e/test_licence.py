@@ -39,7 +39,7 @@ def keys(tmp_path: Path) -> tuple[Path, Path]:
     return private, public
 
 
-def issue(key: Path, base_id: str, out: Path, seats: int = 2) -> Path:
+def issue(key: Path, base_id: str, out: Path, seats: int = 2, *extra: str) -> Path:
     until = (datetime.now(UTC).date() + timedelta(days=365)).isoformat()
     vendor(
         "issue",
@@ -63,6 +63,7 @@ def issue(key: Path, base_id: str, out: Path, seats: int = 2) -> Path:
         "stock",
         "--out",
         str(out),
+        *extra,
     )
     return out
 
@@ -196,3 +197,25 @@ def test_sighup_reloads_config_and_licence_file_keeping_sessions(
         with pytest.raises(TakeoverDenied):
             client.acquire(user_code="BB", evict_session=held.session_id, reason="mine")
         held.release()
+
+
+def test_an_older_licence_is_refused_unless_the_vendor_replaces(
+    make_daemon: Callable[..., Daemon], keys: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A 10-seat licence issued before the 3-seat one in force is refused and 3 seats stay;
+    a licence issued with `--replaces` goes in, and what it replaced is refused from then on."""
+    private, public = keys
+    daemon = make_daemon("--trusted-key", str(public))
+    base_id = str(show(daemon)["base_id"])
+    # Serials order licences issued in the same second.
+    older = issue(private, base_id, tmp_path / "old.lic", 10, "--serial", "L-A")
+    newer = issue(private, base_id, tmp_path / "new.lic", 3, "--serial", "L-B")
+    assert daemon.ctl("licence", "import", str(newer)).returncode == 0
+    out = daemon.ctl("licence", "import", str(older))
+    assert out.returncode != 0 and "cannot be rolled back" in out.stderr
+    assert (show(daemon)["serial"], show(daemon)["seats_active"]) == ("L-B", 3)
+    fix = issue(private, base_id, tmp_path / "fix.lic", 5, "--serial", "L-0", "--replaces", "L-B")
+    assert daemon.ctl("licence", "import", str(fix)).returncode == 0
+    out = daemon.ctl("licence", "import", str(newer))
+    assert out.returncode != 0 and "was replaced" in out.stderr
+    assert show(daemon)["serial"] == "L-0"

@@ -50,6 +50,7 @@ async def licensed(tmp_path: Path, clock: FakeClock, store: Store | None = None)
         last_seen=snap.last_seen,
         next_text=snap.next_licence_text,
         transferred=snap.transferred,
+        lineage=snap.lineage,
     )
     service = SeatService(
         arbiter=Arbiter(TERMS), store=store, clock=clock, entitlement=book, book=book
@@ -104,6 +105,38 @@ async def test_refused_import_keeps_the_licence_in_force(service: SeatService) -
             await service.import_licence(text, source="import", actor=OWNER)
     assert service.entitlement.view().serial == "L-TEST-1"
     assert service.store.journal_entries() == before
+
+
+async def test_an_older_licence_with_more_seats_is_refused(service: SeatService) -> None:
+    """A 10-seat licence issued before the 3-seat one in force is refused; 3 seats stay."""
+    await service.import_licence(
+        signed(serial="L-NEW", seats=3, issued_at=datetime(2026, 3, 1, tzinfo=UTC)),
+        source="import",
+        actor=OWNER,
+    )
+    older = signed(serial="L-OLD", seats=10, issued_at=datetime(2026, 1, 1, tzinfo=UTC))
+    with pytest.raises(LicenceRejected, match="cannot be rolled back"):
+        await service.import_licence(older, source="import", actor=OWNER)
+    assert (service.entitlement.view().serial, service.entitlement.seat_cap()) == ("L-NEW", 3)
+
+
+async def test_clearing_and_restarting_do_not_let_an_older_licence_back(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """After a clear and a restart, a licence older than the newest one ever had is refused."""
+    s = await licensed(tmp_path, clock)
+    newer = signed(serial="L-NEW", seats=3, issued_at=datetime(2026, 3, 1, tzinfo=UTC))
+    await s.import_licence(newer, source="import", actor=OWNER)
+    await s.clear_licence(actor=OWNER)
+    stop_service(s)
+    s.store.close()
+    again = await licensed(tmp_path, clock)
+    older = signed(serial="L-OLD", seats=10, issued_at=datetime(2026, 1, 1, tzinfo=UTC))
+    with pytest.raises(LicenceRejected, match="cannot be rolled back"):
+        await again.import_licence(older, source="import", actor=OWNER)
+    await again.import_licence(newer, source="import", actor=OWNER)
+    stop_service(again)
+    again.store.close()
 
 
 async def test_lowering_active_seats_evicts_no_one(service: SeatService) -> None:

@@ -220,6 +220,46 @@ def test_what_cannot_be_installed(changes: dict[str, object], today: date, reaso
     assert refused.value.reason == reason
 
 
+# -- no rollback to an older licence -----------------------------------------------------------
+
+NEWER = licence(serial="L-NEW", seats=3, issued_at=datetime(2026, 3, 1, 8, 0, tzinfo=UTC))
+OLDER = licence(serial="L-OLD", seats=10, issued_at=datetime(2026, 1, 1, 8, 0, tzinfo=UTC))
+
+
+def test_a_licence_issued_before_the_newest_is_refused() -> None:
+    """An older licence (more seats, say) cannot replace one issued after it."""
+    with pytest.raises(LicenceRejected, match="cannot be rolled back") as refused:
+        rules.Lineage.of(NEWER).check(OLDER)
+    assert refused.value.reason == "LICENCE_SUPERSEDED"
+
+
+def test_licences_issued_in_the_same_second_are_ordered_by_serial() -> None:
+    """Same issue time: the lower serial is the older one."""
+    same = licence(serial="L-A", issued_at=NEWER.issued_at)
+    with pytest.raises(LicenceRejected):
+        rules.Lineage.of(NEWER).check(same)
+    rules.Lineage.of(same).check(NEWER)
+    rules.Lineage.of(NEWER).check(NEWER)
+
+
+def test_a_replacement_may_be_older_and_what_it_replaced_never_returns() -> None:
+    """A licence naming the newest in `replaces` goes in; the replaced serial is then refused."""
+    replacement = licence(serial="L-FIX", issued_at=OLDER.issued_at, replaces=("L-NEW",))
+    lineage = rules.Lineage.of(NEWER)
+    lineage.check(replacement)
+    after = lineage.after(replacement)
+    with pytest.raises(LicenceRejected, match="was replaced"):
+        after.check(NEWER)
+    assert rules.Lineage.from_json(after.to_json()) == after
+
+
+def test_replaces_is_signed_and_parsed() -> None:
+    """`replaces` travels in the signed payload; a licence without it signs as before."""
+    text = sign(licence(replaces=("L-NEW", "L-OTHER")), VENDOR)
+    assert verify(text, KEYS).replaces == ("L-NEW", "L-OTHER")
+    assert "replaces" not in licence().to_payload()
+
+
 # -- trusted time -----------------------------------------------------------------------------
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
