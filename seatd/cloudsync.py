@@ -195,7 +195,7 @@ class CloudSync:
             raise LicenceRejected(
                 "CLOUD_TIME_UNSIGNED", "its server time is not signed by a trusted vendor key"
             )
-        book.time.raise_floor(at, self.service.clock.monotonic())
+        book.time.signed(at, self.service.clock.monotonic())
 
     async def _install(self, text: str, licence: Licence) -> bool:
         book = self.service.book

@@ -16,6 +16,7 @@ from typing import Any
 
 from seatd.model import (
     ActiveSeatsChanged,
+    ClockJumped,
     ClockRollback,
     DaemonEvent,
     Denied,
@@ -190,14 +191,16 @@ def fields_of(event: Event) -> dict[str, Any] | None:
             "old": event.old,
             "new": event.new,
         }
-    if isinstance(event, ClockRollback):
+    if isinstance(event, ClockRollback | ClockJumped):
+        off_by = round((event.wall - event.trusted).total_seconds(), 3)
+        rollback = isinstance(event, ClockRollback)
         return {
-            "kind": "clock_rollback",
+            "kind": "clock_rollback" if rollback else "clock_jump",
             "at": _iso(event.at),
             "actor": "seatd",
             "wall": _iso(event.wall),
             "trusted": _iso(event.trusted),
-            "behind_seconds": round((event.trusted - event.wall).total_seconds(), 3),
+            **({"behind_seconds": -off_by} if rollback else {"ahead_seconds": off_by}),
         }
     if isinstance(event, Granted):
         s = event.session

@@ -242,8 +242,17 @@ class ClockRollback:
 
 
 @dataclass(frozen=True, slots=True)
+class ClockJumped:
+    """Event: the wall clock was found ahead of the time in use (monotonic time says so)."""
+
+    wall: datetime
+    trusted: datetime
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class WallSeen:
-    """Not journaled: the latest trusted wall time, kept so a restart can spot a set-back clock."""
+    """Not journaled: the proven time floor, kept so a restart can spot a set-back clock."""
 
     at: datetime
 
@@ -366,6 +375,7 @@ Event = (
     | LicenceCleared
     | ActiveSeatsChanged
     | ClockRollback
+    | ClockJumped
     | DaemonEvent
     | Restored
     | TokenCreated

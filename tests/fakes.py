@@ -24,6 +24,10 @@ class FakeClock:
         self._mono += seconds
         self._wall += timedelta(seconds=seconds)
 
+    def set_wall_ahead(self, seconds: float) -> None:
+        """Someone sets the server's wall clock ahead; monotonic time is not affected."""
+        self._wall += timedelta(seconds=seconds)
+
     def set_wall_back(self, seconds: float) -> None:
         """Someone sets the server's wall clock back; monotonic time is not affected."""
         self._wall -= timedelta(seconds=seconds)

@@ -21,7 +21,7 @@ from seatd.entitlement import LicenceView, Status
 from seatd.errors import LicenceRefusesGrant, LicenceRejected, SeatdError, SeatsNotPurchased
 from seatd.licence import rules
 from seatd.licence.document import Licence
-from seatd.licence.rules import LicenceConfig, Lineage, TrustedTime
+from seatd.licence.rules import LicenceConfig, Lineage, Reading, TrustedTime
 from seatd.licence.signing import TrustedKey, verify
 
 log = structlog.get_logger("seatd")
@@ -70,7 +70,9 @@ class LicenceBook:
         self.lineage: Lineage | None = None
         self.load(text, active, next_text, transferred, lineage)
         floor = max(last_seen or EPOCH, self.licence.issued_at if self.licence else EPOCH)
-        self.time = TrustedTime(floor, clock.monotonic(), config.rollback_tolerance)
+        self.time = TrustedTime(
+            floor, clock.monotonic(), config.rollback_tolerance, first_start=last_seen is None
+        )
 
     def load(
         self,
@@ -113,7 +115,7 @@ class LicenceBook:
     # -- Entitlement -------------------------------------------------------------------------
 
     def trusted_now(self) -> datetime:
-        return max(self.clock.wall(), self.time.carried(self.clock.monotonic()))
+        return self.time.now(self.clock.wall(), self.clock.monotonic())
 
     def today(self) -> date:
         return self.trusted_now().date()
@@ -219,6 +221,6 @@ class LicenceBook:
         self.transferred = None
         self.unstage()
 
-    def observe(self) -> tuple[datetime, bool]:
-        """Trusted time now, and whether a clock set back was just detected."""
+    def observe(self) -> Reading:
+        """Trusted time now, the floor to keep, and a clock episode just detected."""
         return self.time.observe(self.clock.wall(), self.clock.monotonic())

@@ -7,6 +7,7 @@ Everything takes the day or the readings it needs; nothing here reads a clock.
 
 from __future__ import annotations
 
+import enum
 import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -179,34 +180,112 @@ class Lineage:
         )
 
 
-class TrustedTime:
-    """Wall time that never goes backwards, across restarts too.
+# How far the wall clock may run ahead of the proven floor and still raise it: NTP slews
+# within milliseconds per check; anything more is downtime or a clock set ahead, unproven.
+FLOOR_SLACK = 10.0
 
-    It is carried forward on the monotonic clock from the latest trusted reading (and from
-    floors such as the last time seen before a restart, or a licence's issue time). A wall
-    reading behind the carried time by more than the tolerance is a clock set back: the
-    carried time is used instead, and the episode is reported once.
+
+class ClockChange(enum.Enum):
+    ROLLED_BACK = "rolled back"
+    JUMPED_AHEAD = "jumped ahead"
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One look at the wall clock: the time licence dates use, the floor to keep across
+    restarts, and an episode of a clock set back or ahead found by this look (else None)."""
+
+    now: datetime
+    floor: datetime
+    change: ClockChange | None
+
+
+class TrustedTime:
+    """Wall time for licence dates that neither a clock set back nor one set ahead can move
+    for good.
+
+    The floor is proven time: it only rises from signed times (the cloud's, a licence's
+    issue time), from the monotonic clock, and from a wall reading within `FLOOR_SLACK` of
+    the floor carried on the monotonic clock. It is what a restart starts from. A wall
+    clock ahead of the floor by more is used (after a restart nothing tells downtime from a
+    clock set ahead) but never raises it, so a run with the clock 200 days ahead leaves
+    nothing behind once the clock is corrected.
+
+    Within a run the monotonic clock does tell: a wall reading more than the tolerance
+    behind the floor is a clock set back, one more than the tolerance ahead of the time in
+    use is a clock set ahead. Either way licence dates keep the time in use, carried on the
+    monotonic clock, and each episode is reported once. A wall that comes back from an
+    unproven lead to the floor is simply believed again: the jump is undone.
     """
 
-    def __init__(self, floor: datetime, mono: float, tolerance: float) -> None:
-        self._wall = floor
+    def __init__(
+        self, floor: datetime, mono: float, tolerance: float, *, first_start: bool = False
+    ) -> None:
+        self._floor = floor
         self._mono = mono
+        # A first start has no history to contradict the wall clock: its first reading is
+        # the floor.
+        self._first_start = first_start
+        # Seconds the time in use runs ahead of the floor, unproven; None before the first
+        # reading of this run.
+        self._ahead: float | None = None
         self.tolerance = tolerance
         self.rolled_back = False
+        self.jumped = False
 
     def carried(self, mono: float) -> datetime:
-        return self._wall + timedelta(seconds=max(0.0, mono - self._mono))
+        """The floor, carried forward on the monotonic clock."""
+        return self._floor + timedelta(seconds=max(0.0, mono - self._mono))
 
-    def observe(self, wall: datetime, mono: float) -> tuple[datetime, bool]:
-        """Trusted time for this reading, and whether a set-back clock was just detected."""
-        carried = self.carried(mono)
-        behind = (carried - wall).total_seconds()
-        was = self.rolled_back
-        self.rolled_back = behind > self.tolerance
-        trusted = max(wall, carried)
-        self._wall, self._mono = trusted, mono
-        return trusted, self.rolled_back and not was
+    def _assess(
+        self, wall: datetime, mono: float
+    ) -> tuple[datetime, datetime, float, ClockChange | None]:
+        """Time in use, new floor, new lead and the state, for this reading."""
+        floor = self.carried(mono)
+        ahead = (wall - floor).total_seconds()
+        if self._first_start:
+            return max(wall, floor), max(wall, floor), 0.0, None
+        if ahead < -self.tolerance:
+            return floor, floor, 0.0, ClockChange.ROLLED_BACK
+        if self._ahead is not None and ahead > self._ahead + self.tolerance:
+            return (
+                floor + timedelta(seconds=self._ahead),
+                floor,
+                self._ahead,
+                ClockChange.JUMPED_AHEAD,
+            )
+        if ahead <= FLOOR_SLACK:
+            return max(wall, floor), max(wall, floor), 0.0, None
+        return wall, floor, ahead, None
+
+    def now(self, wall: datetime, mono: float) -> datetime:
+        """The time licence dates use for this reading (changes nothing)."""
+        return self._assess(wall, mono)[0]
+
+    def observe(self, wall: datetime, mono: float) -> Reading:
+        """Take this reading in: raise the floor if it may, and report a new episode."""
+        now, floor, ahead, state = self._assess(wall, mono)
+        self._floor, self._mono, self._ahead = floor, mono, ahead
+        self._first_start = False
+        was = ClockChange.ROLLED_BACK if self.rolled_back else None
+        was = ClockChange.JUMPED_AHEAD if self.jumped else was
+        self.rolled_back = state is ClockChange.ROLLED_BACK
+        self.jumped = state is ClockChange.JUMPED_AHEAD
+        return Reading(now, floor, state if state is not was else None)
 
     def raise_floor(self, floor: datetime, mono: float) -> None:
-        if floor > self.carried(mono):
-            self._wall, self._mono = floor, mono
+        """A signed lower bound (a licence's issue time): the time in use stays."""
+        carried = self.carried(mono)
+        if floor <= carried:
+            return
+        if self._ahead is not None:
+            in_use = carried + timedelta(seconds=self._ahead)
+            self._ahead = max(0.0, (in_use - floor).total_seconds())
+        self._floor, self._mono = floor, mono
+
+    def signed(self, at: datetime, mono: float) -> None:
+        """Signed current time (the cloud's): the floor rises to it and the unproven lead is
+        dropped, so a wall clock far ahead of it is found set ahead at the next reading."""
+        self._floor, self._mono = max(self.carried(mono), at), mono
+        if self._ahead is not None:
+            self._ahead = 0.0

@@ -168,6 +168,29 @@ def test_clock_set_back_is_detected(
         client.acquire(user_code="AA").release()
 
 
+def test_a_run_with_the_clock_far_ahead_leaves_nothing_behind(
+    make_daemon: Callable[..., Daemon], keys: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """One run with the clock 400 days ahead (past the licence and its grace), then the clock
+    corrected: the licence is valid again and no rollback is reported."""
+    private, public = keys
+    daemon = make_daemon("--trusted-key", str(public))
+    lic = issue(private, str(show(daemon)["base_id"]), tmp_path / "site.lic")
+    assert daemon.ctl("licence", "import", str(lic)).returncode == 0
+    assert daemon.stop() == 0
+    flags = list(daemon.flags)
+    daemon.flags += ["--wall-clock-offset", str(400 * 86400)]
+    daemon.start()
+    assert show(daemon)["status"] == "expired"
+    assert daemon.stop() == 0
+    daemon.flags = flags
+    daemon.start()
+    after = show(daemon)
+    assert (after["status"], after["clock_rollback"]) == ("valid", False)
+    with SeatClient(daemon.target) as client:
+        client.acquire(user_code="AA").release()
+
+
 def test_sighup_reloads_config_and_licence_file_keeping_sessions(
     make_daemon: Callable[..., Daemon], keys: tuple[Path, Path], tmp_path: Path
 ) -> None:

@@ -243,6 +243,37 @@ async def test_watch_journals_a_clock_set_back(service: SeatService, clock: Fake
     assert service.arbiter.in_use == 1
 
 
+async def test_a_clock_set_ahead_is_journaled_and_expires_nothing(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """400 days ahead mid-run: journaled once, the licence stays valid, and after the clock is
+    corrected and the daemon restarted nothing of the jump remains."""
+    s = await licensed(tmp_path, clock)
+    await s.import_licence(signed(), source="import", actor=OWNER)
+    assert s.book is not None
+    watch = LicenceWatch(s, s.book, 60)
+    await watch.tick()
+    clock.advance(60)
+    clock.set_wall_ahead(400 * 86400)
+    await watch.tick()
+    clock.advance(60)
+    await watch.tick()
+    assert s.entitlement.view().status is Status.VALID
+    jumps = [e for e in s.store.journal_entries() if e["kind"] == "clock_jump"]
+    assert len(jumps) == 1 and jumps[0]["ahead_seconds"] > 400 * 86400 - 120
+    clock.set_wall_back(400 * 86400)
+    await watch.tick()
+    stop_service(s)
+    s.store.close()
+    again = await licensed(tmp_path, clock)
+    assert again.book is not None
+    await LicenceWatch(again, again.book, 60).tick()
+    assert again.entitlement.view().status is Status.VALID
+    assert not again.book.time.rolled_back
+    stop_service(again)
+    again.store.close()
+
+
 async def test_watch_announces_entering_the_grace(service: SeatService, clock: FakeClock) -> None:
     """When the renewal date passes, every stream is told the licence is in grace."""
     await service.import_licence(signed(), source="import", actor=OWNER)

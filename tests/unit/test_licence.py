@@ -14,7 +14,7 @@ from seatd.entitlement import Edition, Mode, Status
 from seatd.errors import LicenceRefusesGrant, LicenceRejected, SeatsNotPurchased
 from seatd.licence import rules
 from seatd.licence.book import LicenceBook
-from seatd.licence.rules import LicenceConfig, TrustedTime
+from seatd.licence.rules import ClockChange, LicenceConfig, TrustedTime
 from seatd.licence.signing import BEGIN, END, generate, sign, verify
 from tests.fakes import FakeClock
 from tests.licences import BASE_ID, VENDOR, licence, signed, trusted
@@ -268,22 +268,77 @@ T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 def test_clock_set_back_is_detected_once_and_time_keeps_going() -> None:
     """A wall clock an hour behind is a rollback, reported once; trusted time carries on."""
     tt = TrustedTime(T0, mono=0.0, tolerance=300)
-    assert tt.observe(T0 + timedelta(seconds=60), 60.0) == (T0 + timedelta(seconds=60), False)
-    trusted_now, detected = tt.observe(T0 - timedelta(hours=1), 120.0)
-    assert (trusted_now, detected) == (T0 + timedelta(seconds=120), True)
-    assert tt.observe(T0 - timedelta(hours=1), 180.0) == (T0 + timedelta(seconds=180), False)
+    first = tt.observe(T0 + timedelta(seconds=60), 60.0)
+    assert (first.now, first.change) == (T0 + timedelta(seconds=60), None)
+    back = tt.observe(T0 - timedelta(hours=1), 120.0)
+    assert (back.now, back.change) == (T0 + timedelta(seconds=120), ClockChange.ROLLED_BACK)
+    still = tt.observe(T0 - timedelta(hours=1), 180.0)
+    assert (still.now, still.change) == (T0 + timedelta(seconds=180), None)
 
 
 def test_small_drift_within_tolerance_is_not_a_rollback() -> None:
     """A clock a few seconds behind (NTP correction) is not reported."""
     tt = TrustedTime(T0, mono=0.0, tolerance=300)
-    assert tt.observe(T0 - timedelta(seconds=100), 0.0)[1] is False
+    assert tt.observe(T0 - timedelta(seconds=100), 0.0).change is None
 
 
 def test_restart_floor_catches_a_clock_set_back_while_stopped() -> None:
     """The last time seen before a restart is a floor: a clock behind it is a rollback."""
     tt = TrustedTime(floor=T0, mono=5.0, tolerance=300)
-    assert tt.observe(T0 - timedelta(days=2), 5.0) == (T0, True)
+    reading = tt.observe(T0 - timedelta(days=2), 5.0)
+    assert (reading.now, reading.change) == (T0, ClockChange.ROLLED_BACK)
+
+
+def test_a_clock_set_ahead_mid_run_is_found_and_not_believed() -> None:
+    """200 days ahead within a run: reported once, the time in use carries on, the floor too."""
+    tt = TrustedTime(T0, mono=0.0, tolerance=300)
+    tt.observe(T0, 0.0)
+    ahead = tt.observe(T0 + timedelta(days=200, seconds=60), 60.0)
+    assert (ahead.now, ahead.floor, ahead.change) == (
+        T0 + timedelta(seconds=60),
+        T0 + timedelta(seconds=60),
+        ClockChange.JUMPED_AHEAD,
+    )
+    assert tt.observe(T0 + timedelta(days=200, seconds=120), 120.0).change is None
+    back = tt.observe(T0 + timedelta(seconds=180), 180.0)
+    assert (back.now, back.change, tt.jumped) == (T0 + timedelta(seconds=180), None, False)
+
+
+def test_a_clock_ahead_at_start_is_used_but_never_raises_the_floor() -> None:
+    """After a restart a clock far ahead is believed (downtime looks the same), but the floor
+    only follows the monotonic clock, so nothing of it remains once corrected."""
+    tt = TrustedTime(T0, mono=0.0, tolerance=300)
+    first = tt.observe(T0 + timedelta(days=200), 0.0)
+    assert (first.now, first.floor, first.change) == (T0 + timedelta(days=200), T0, None)
+    later = tt.observe(T0 + timedelta(days=200, seconds=3600), 3600.0)
+    assert later.floor == T0 + timedelta(seconds=3600)
+    corrected = tt.observe(T0 + timedelta(seconds=3660), 3660.0)
+    assert (corrected.now, corrected.change) == (T0 + timedelta(seconds=3660), None)
+
+
+def test_signed_cloud_time_finds_a_clock_ahead_since_the_start() -> None:
+    """Once the cloud's signed time is in, a wall clock far ahead of it is set ahead."""
+    tt = TrustedTime(T0, mono=0.0, tolerance=300)
+    tt.observe(T0 + timedelta(days=200), 0.0)
+    tt.signed(T0 + timedelta(days=1), 10.0)
+    reading = tt.observe(T0 + timedelta(days=200, seconds=20), 20.0)
+    assert (reading.now, reading.change) == (
+        T0 + timedelta(days=1, seconds=10),
+        ClockChange.JUMPED_AHEAD,
+    )
+
+
+def test_a_first_start_takes_the_wall_clock_as_its_floor() -> None:
+    """With no history at all, the first reading is the floor a later set-back is found by."""
+    tt = TrustedTime(datetime(1970, 1, 1, tzinfo=UTC), mono=0.0, tolerance=300, first_start=True)
+    assert tt.observe(T0, 0.0).floor == T0
+    assert tt.observe(T0 - timedelta(days=3), 60.0).change is ClockChange.ROLLED_BACK
+
+
+def test_a_clock_within_the_slack_raises_the_floor() -> None:
+    """A wall reading a few seconds ahead of the carried floor is proven enough to keep."""
+    tt = TrustedTime(T0, mono=0.0, tolerance=300)
+    assert tt.observe(T0 + timedelta(seconds=5), 0.0).floor == T0 + timedelta(seconds=5)
 
 
 def test_book_uses_trusted_time_for_licence_dates() -> None:
@@ -300,7 +355,7 @@ def test_book_uses_trusted_time_for_licence_dates() -> None:
     assert isinstance(book.grant_refusal(), LicenceRefusesGrant)
     clock.set_wall_back(60 * 86400)
     assert book.view().status is Status.EXPIRED
-    assert book.observe()[1] is True
+    assert book.observe().change is ClockChange.ROLLED_BACK
 
 
 def test_book_refuses_active_seats_above_purchased() -> None:
