@@ -46,6 +46,7 @@ from seatd.model import (
     ActiveSeatsChanged,
     Ended,
     Ending,
+    EndKind,
     Event,
     Granted,
     JournalPruned,
@@ -529,7 +530,8 @@ class Store:
                     seq += 1
                     raw, prev = journal.chain(fields, seq, prev)
                     txn.put(_key(seq), raw, db=self._journal, append=True)
-                    if isinstance(event, Ended):
+                    if isinstance(event, Ended) and event.ending.kind is not EndKind.RELEASED:
+                        # Who released a seat knows it: only evictions and expiries are kept.
                         self._keep_ending(txn, seq, event.ending)
                 if (seq, prev) != self._head:
                     txn.put(b"journal_head", records.encode_chain_point(seq, prev), db=self._meta)

@@ -84,12 +84,21 @@ def test_kept_endings_are_bounded_by_count_and_age(
     store = Store(StoreConfig(tmp_path))
     for sid in range(1, 6):
         store.commit([Granted(session(sid))])
-        store.commit([Ended(Ending(session(sid), EndKind.RELEASED, "released", "AA", WHEN))])
+        store.commit([Ended(Ending(session(sid), EndKind.EVICTED, "lunch", "admin", WHEN))])
     assert [e.session.id for e in store.load().endings] == [3, 4, 5]
     later = WHEN + ENDINGS_MAX_AGE + timedelta(seconds=1)
     store.commit([Granted(session(6))])
     store.commit([Ended(Ending(session(6), EndKind.EXPIRED, "silent", "seatd", later))])
     assert [e.session.id for e in store.load().endings] == [6]
+    store.close()
+
+
+def test_releases_are_not_kept_as_endings(tmp_path: Path) -> None:
+    """A release needs no reason told later: it costs no ending record."""
+    store = Store(StoreConfig(tmp_path))
+    store.commit([Granted(session(1))])
+    store.commit([Ended(Ending(session(1), EndKind.RELEASED, "released", "AA", WHEN))])
+    assert store.load().endings == []
     store.close()
 
 
