@@ -49,6 +49,12 @@ systemd-tools:
 	@command -v systemd-analyze >/dev/null || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null; }
 
+# The peer the bench measures seatd against (and the store of cluster mode): Debian's etcd.
+.PHONY: etcd-server
+etcd-server:
+	@command -v etcd >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server >/dev/null; }
+
 buf-lint: $(BUF)
 	$(BUF) lint proto
 
@@ -57,7 +63,7 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 # Benchmarks: not part of `make test`. Prints a table, writes var/bench.json.
-bench: $(STAMP)
+bench: $(STAMP) etcd-server
 	$(PY) -m tests.bench.run
 
 # Fault injection: `make chaos` (100 cycles; SEED=... replays a run, CYCLES=... sizes it).

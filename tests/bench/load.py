@@ -1,7 +1,7 @@
 """Load generator worker: runs in its own process, reports latencies as JSON on stdout.
+Closed loops print "go" first, when warm.
 
-python -m tests.bench.load echo TARGET CONCURRENCY SECONDS
-python -m tests.bench.load acquire TARGET CONCURRENCY SECONDS
+python -m tests.bench.load echo|echo3|acquire|etcd TARGET CONCURRENCY SECONDS
 python -m tests.bench.load hold TARGET SESSIONS CONNECTIONS SECONDS INTERVAL
 python -m tests.bench.load open-echo|open-acquire TARGET RATE SECONDS
 python -m tests.bench.load connect TARGET CONNECTIONS
@@ -14,49 +14,94 @@ import json
 import secrets
 import sys
 import time
+from collections.abc import Awaitable, Callable
 
 import grpc
+from aetcd.rpc import rpc_pb2, rpc_pb2_grpc
 from seatclient.v1 import seat_pb2, seat_pb2_grpc
 
 DEADLINE = 10.0
 
 
-async def echo(target: str, concurrency: int, seconds: float) -> list[float]:
+Pair = Callable[[int], Awaitable[None]]
+
+
+def echo_pair(ch: grpc.aio.Channel, calls: int = 3) -> Pair:
+    """The baseline: `calls` bare echo calls (3 = as many round trips as etcd's pair)."""
+    call = ch.unary_unary("/bench.Echo/Echo")
+
+    async def pair(n: int) -> None:
+        for _ in range(calls):
+            await call(b"x" * 64, timeout=DEADLINE)
+
+    return pair
+
+
+def seatd_pair(ch: grpc.aio.Channel) -> Pair:
+    """A durable seat taken and given back: Acquire + Release."""
+    stub = seat_pb2_grpc.SeatServiceStub(ch)
+
+    async def pair(n: int) -> None:
+        r = await stub.Acquire(
+            seat_pb2.AcquireRequest(user_code=f"B{n}", idempotency_key=secrets.token_hex(8)),
+            timeout=DEADLINE,
+        )
+        await stub.Release(
+            seat_pb2.ReleaseRequest(session_id=r.session_id, lease_token=r.lease_token),
+            timeout=DEADLINE,
+        )
+
+    return pair
+
+
+def etcd_pair(ch: grpc.aio.Channel) -> Pair:
+    """A seat the way one would arbitrate it with etcd's lease API: LeaseGrant, then a
+    put-if-absent Txn bound to the lease (the claim); LeaseRevoke gives it back."""
+    lease, kv = rpc_pb2_grpc.LeaseStub(ch), rpc_pb2_grpc.KVStub(ch)
+
+    async def pair(n: int) -> None:
+        key = f"/seats/B{n}".encode()
+        granted = await lease.LeaseGrant(rpc_pb2.LeaseGrantRequest(TTL=30), timeout=DEADLINE)
+        absent = rpc_pb2.Compare(
+            key=key,
+            target=rpc_pb2.Compare.CREATE,
+            result=rpc_pb2.Compare.EQUAL,
+            create_revision=0,
+        )
+        put = rpc_pb2.RequestOp(
+            request_put=rpc_pb2.PutRequest(key=key, value=b"seat", lease=granted.ID)
+        )
+        claim = await kv.Txn(rpc_pb2.TxnRequest(compare=[absent], success=[put]), timeout=DEADLINE)
+        if not claim.succeeded:
+            raise RuntimeError(f"etcd: {key!r} is already held")
+        await lease.LeaseRevoke(rpc_pb2.LeaseRevokeRequest(ID=granted.ID), timeout=DEADLINE)
+
+    return pair
+
+
+PAIRS: dict[str, Callable[[grpc.aio.Channel], Pair]] = {
+    "echo": lambda ch: echo_pair(ch, calls=1),
+    "echo3": echo_pair,
+    "acquire": seatd_pair,
+    "etcd": etcd_pair,
+}
+
+
+async def closed_loop(mode: str, target: str, concurrency: int, seconds: float) -> list[float]:
+    """`concurrency` clients on one channel, each doing its pair again as soon as the last one
+    is answered; each pair's latency is recorded. One warm-up pair first (connection made,
+    caches filled), then "go" on stdout so the caller starts its clock (server CPU) there."""
     latencies: list[float] = []
     async with grpc.aio.insecure_channel(target) as ch:
-        call = ch.unary_unary("/bench.Echo/Echo")
-        end = time.monotonic() + seconds
-
-        async def worker() -> None:
-            while time.monotonic() < end:
-                t = time.monotonic()
-                await call(b"x" * 64, timeout=DEADLINE)
-                latencies.append(time.monotonic() - t)
-
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return latencies
-
-
-async def acquire(target: str, concurrency: int, seconds: float) -> list[float]:
-    """Durable acquire + release pairs; each pair's latency is recorded."""
-    latencies: list[float] = []
-    async with grpc.aio.insecure_channel(target) as ch:
-        stub = seat_pb2_grpc.SeatServiceStub(ch)
+        pair = PAIRS[mode](ch)
+        await pair(-1)
+        print("go", flush=True)
         end = time.monotonic() + seconds
 
         async def worker(n: int) -> None:
             while time.monotonic() < end:
                 t = time.monotonic()
-                r = await stub.Acquire(
-                    seat_pb2.AcquireRequest(
-                        user_code=f"B{n}", idempotency_key=secrets.token_hex(8)
-                    ),
-                    timeout=DEADLINE,
-                )
-                await stub.Release(
-                    seat_pb2.ReleaseRequest(session_id=r.session_id, lease_token=r.lease_token),
-                    timeout=DEADLINE,
-                )
+                await pair(n)
                 latencies.append(time.monotonic() - t)
 
         await asyncio.gather(*(worker(i) for i in range(concurrency)))
@@ -177,8 +222,7 @@ def main() -> None:
         print(json.dumps(asyncio.run(hold(target, sessions, conns, seconds, interval))))
         return
     concurrency, seconds = int(sys.argv[3]), float(sys.argv[4])
-    run = echo if mode == "echo" else acquire
-    print(json.dumps(asyncio.run(run(target, concurrency, seconds))))
+    print(json.dumps(asyncio.run(closed_loop(mode, target, concurrency, seconds))))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -37,6 +38,9 @@ WORKSTATIONS = int(os.environ.get("SEATD_BENCH_WORKSTATIONS", "5000"))
 HOLD_SECONDS = float(os.environ.get("SEATD_BENCH_HOLD_SECONDS", "120"))
 RATES = (500, 1000)  # open loop, acquires offered per second
 LOADERS, PER_LOADER = 2, 8  # 16 concurrent clients
+PEER_CLIENTS = (1, 16, 64)
+PEER_REPEATS = int(os.environ.get("SEATD_BENCH_PEER_REPEATS", "3"))
+PEER_SECONDS = float(os.environ.get("SEATD_BENCH_PEER_SECONDS", "5"))
 
 rows: list[dict[str, Any]] = []
 
@@ -113,7 +117,7 @@ def loaders(
     latencies: list[float] = []
     for p in procs:
         out, _ = p.communicate(timeout=seconds + 120)
-        latencies += json.loads(out)
+        latencies += json.loads(out.splitlines()[-1])  # after the closed loop's "go"
     return latencies
 
 
@@ -125,6 +129,12 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process, all its threads, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Daemon:
@@ -185,8 +195,7 @@ class Daemon:
 
     def cpu_seconds(self) -> float:
         assert self.proc is not None
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.proc.pid)
 
     def admin(self) -> admin_pb2_grpc.AdminServiceStub:
         return admin_pb2_grpc.AdminServiceStub(grpc.insecure_channel(f"unix:{self.socket}"))
@@ -258,6 +267,132 @@ def throughput(work: Path) -> None:
         "<= 3 x echo p99",
         per_call_p99 <= 3 * base_p99,
     )
+
+
+def closed_loop(mode: str, target: str, clients: int, server_pid: int) -> tuple[list[float], float]:
+    """One closed-loop run from one load process (one channel): its pair latencies, and the
+    server's CPU seconds from the moment the loop was warm until it ended."""
+    p = subprocess.Popen(
+        [PY, "-m", "tests.bench.load", mode, target, str(clients), str(PEER_SECONDS)],
+        stdout=subprocess.PIPE,
+        cwd=ROOT,
+        text=True,
+    )
+    try:
+        assert p.stdout is not None
+        go = p.stdout.readline()
+        if go.strip() != "go":
+            raise RuntimeError(f"{mode} load did not start: {go!r}")
+        cpu0 = cpu_seconds(server_pid)
+        out, _ = p.communicate(timeout=PEER_SECONDS + 120)
+        return json.loads(out), cpu_seconds(server_pid) - cpu0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def median(values: list[float]) -> float:
+    return pct(values, 0.5)
+
+
+def peer(work: Path) -> None:
+    """The alternative a vendor would pick: seats arbitrated with etcd's lease API, next to
+    seatd and the bare echo, by the same client loop, interleaved over PEER_REPEATS rounds.
+    Both stores write to the same filesystem (var/), both durable."""
+    from tests.bench.etcd_server import EtcdServer  # etcd's stubs (aetcd): this figure only
+
+    servers = ("etcd", "acquire", "echo3")
+    names = {"etcd": "etcd claim+revoke", "acquire": "seatd acquire+release", "echo3": "echo x3"}
+    (ROOT / "var").mkdir(exist_ok=True)
+    state = Path(tempfile.mkdtemp(prefix="peer-", dir=ROOT / "var"))
+    rates: dict[tuple[str, int], list[float]] = {}
+    cpus: dict[tuple[str, int], list[float]] = {}
+    latencies: dict[tuple[str, int], list[float]] = {}
+    daemon = Daemon(state / "seatd")
+    echo: EchoServer | None = None
+    try:
+        with EtcdServer(state / "etcd") as etcd:
+            daemon.start()
+            assert daemon.proc is not None
+            echo = EchoServer()
+            where = {
+                "etcd": (etcd.target, etcd.pid),
+                "acquire": (daemon.target, daemon.proc.pid),
+                "echo3": (echo.target, echo.proc.pid),
+            }
+            for _ in range(PEER_REPEATS):
+                for clients in PEER_CLIENTS:
+                    for server in servers:
+                        target, pid = where[server]
+                        lat, cpu = closed_loop(server, target, clients, pid)
+                        key = (server, clients)
+                        rates.setdefault(key, []).append(len(lat) / PEER_SECONDS)
+                        cpus.setdefault(key, []).append(cpu / max(1, len(lat)))
+                        latencies.setdefault(key, []).extend(lat)
+    finally:
+        daemon.kill()
+        if echo is not None:
+            echo.stop()
+        shutil.rmtree(state, ignore_errors=True)
+    print(
+        f"\npeer: {PEER_REPEATS} x {PEER_SECONDS:.0f} s each, medians; "
+        "latency per pair, server CPU per pair"
+    )
+    print(f"| clients | {' | '.join(names[s] for s in servers)} | seatd / etcd |")
+    print(f"|---|{'---|' * len(servers)}---|")
+    for clients in PEER_CLIENTS:
+        cells = []
+        for server in servers:
+            key = (server, clients)
+            cells.append(
+                f"{median(rates[key]):,.0f} pairs/s, p50 {median(latencies[key]) * 1000:.2f} ms, "
+                f"p99 {pct(latencies[key], 0.99) * 1000:.1f} ms, "
+                f"CPU {median(cpus[key]) * 1000:.2f} ms"
+            )
+        ratio = median(rates[("acquire", clients)]) / median(rates[("etcd", clients)])
+        print(f"| {clients} | {' | '.join(cells)} | {ratio:.2f} |")
+    print()
+    for clients in PEER_CLIENTS:
+        seatd, etcd_ = ("acquire", clients), ("etcd", clients)
+        for server in servers:
+            row(
+                f"peer, {clients} clients: {names[server]}",
+                median(rates[(server, clients)]),
+                "pairs/s",
+                "-",
+                None,
+                "",
+                None,
+            )
+        ratio = median(rates[seatd]) / median(rates[etcd_])
+        row(
+            f"peer, {clients} clients: seatd / etcd pairs/s",
+            ratio,
+            "x",
+            "etcd pairs/s",
+            ratio,
+            ">= 1.0" if clients > 1 else "",
+            ratio >= 1.0 if clients > 1 else None,
+        )
+        # Each compared in milliseconds; the goal (issue 16) applies at one client count.
+        compared: tuple[tuple[str, Callable[[tuple[str, int]], float], int], ...] = (
+            ("p50", lambda k: median(latencies[k]), 1),
+            ("p99", lambda k: pct(latencies[k], 0.99), 16),
+            ("CPU per pair", lambda k: median(cpus[k]), 16),
+        )
+        for what, measure, goal_at in compared:
+            mine, theirs = measure(seatd) * 1000, measure(etcd_) * 1000
+            goal = clients == goal_at
+            row(
+                f"peer, {clients} clients: seatd {what}",
+                mine,
+                "ms",
+                f"etcd {theirs:.2f} ms",
+                mine / theirs,
+                "<= etcd" if goal else "",
+                mine <= theirs if goal else None,
+            )
 
 
 def multiplexed(work: Path) -> None:
@@ -760,7 +895,7 @@ def main() -> None:
             multiplexed,
         )
         chosen = set(sys.argv[1:])
-        for figure in figures:
+        for figure in (*figures, peer):
             if chosen and figure.__name__ not in chosen:
                 continue
             try:
