@@ -62,6 +62,9 @@ class SeatCollector(Collector):
         yield CounterMetricFamily(
             "seatd_expirations", "Seats freed by the reaper.", value=s.counters.expirations
         )
+        yield CounterMetricFamily(
+            "seatd_releases", "Seats given back by their workstation.", value=s.counters.releases
+        )
         yield GaugeMetricFamily(
             "seatd_keepalive_streams", "Attached keepalive streams.", value=s.stream_count
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 import secrets
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -86,6 +87,11 @@ ENDED_EVENT = {
     EndKind.EXPIRED: "seat.expired",
     EndKind.EVICTED: "seat.evicted",
 }
+# The ordinary traffic (a grant, a release) logs at debug: the journal holds each one and the
+# metrics count them, and rendering a line per call costs more than arbitrating it. What an
+# admin may need to act on (refusals, evictions, expiries) stays at info.
+ROUTINE = logging.DEBUG
+ENDED_LEVEL = {EndKind.RELEASED: ROUTINE}
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +164,7 @@ class Counters:
     acquires: dict[str, int]
     evictions: dict[str, int]
     expirations: int = 0
+    releases: int = 0
 
     @classmethod
     def zero(cls) -> Counters:
@@ -490,6 +497,7 @@ class SeatService:
             await self.committer.submit(())
             return False
         await self._commit((ended,))
+        self.counters.releases += 1
         return True
 
     def attach(self, session_id: int, token: str) -> tuple[Session, Stream]:
@@ -834,7 +842,8 @@ class SeatService:
         if isinstance(event, Granted):
             self.usage.peak = max(self.usage.peak, self.arbiter.in_use)
             s = event.session
-            log.info(
+            log.log(
+                ROUTINE,
                 "seat.granted",
                 session_id=s.id,
                 user_code=s.holder.user_code,
@@ -854,7 +863,8 @@ class SeatService:
             fields["by_claimed"] = True
         if e.kind is EndKind.EXPIRED:
             fields["silent_for"] = round(e.silent_for, 3)
-        log.info(
+        log.log(
+            ENDED_LEVEL.get(e.kind, logging.INFO),
             ENDED_EVENT[e.kind],
             session_id=e.session.id,
             user_code=e.session.holder.user_code,

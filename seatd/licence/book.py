@@ -43,6 +43,10 @@ class Transfer:
 
 
 class LicenceBook:
+    # The last view and what it was computed from: every Acquire asks for the view (refusal,
+    # cap, the answer's summary), and it changes only with these inputs.
+    _view: tuple[tuple[object, ...], LicenceView] | None = None
+
     def __init__(
         self,
         *,
@@ -121,8 +125,22 @@ class LicenceBook:
         return self.trusted_now().date()
 
     def view(self) -> LicenceView:
+        today = self.today()
+        inputs = (
+            self.licence,
+            self.active,
+            self.transferred,
+            today,
+            self.config.grace_days,
+            self.base_id,
+        )
+        if self._view is None or self._view[0] != inputs:
+            self._view = (inputs, self._assess(today))
+        return self._view[1]
+
+    def _assess(self, today: date) -> LicenceView:
         view = rules.assess(
-            self.licence, self.active, self.today(), self.config.grace_days, self.base_id
+            self.licence, self.active, today, self.config.grace_days, self.base_id
         )
         moved = self.transferred
         if moved is None or self.licence is None:

@@ -11,6 +11,7 @@ from urllib.parse import unquote
 import grpc
 from seatclient.contract import QUEUE_POSITION_KEY
 from seatclient.v1 import seat_pb2, seat_pb2_grpc
+from seatclient.v1.types_pb2 import LicenceSummary
 
 from seatd import errors
 from seatd.service import (
@@ -48,14 +49,30 @@ class SeatServicer(seat_pb2_grpc.SeatServiceServicer):
         self.service = service
         # How much a refusal at capacity tells an unauthenticated caller (refusal.py).
         self.disclosure = disclosure
+        # What every answer repeats, converted once per value rather than once per call:
+        # the licence summary (the book keeps one view while its inputs hold) and the lease
+        # terms. A response copies these messages; nobody changes them.
+        self._summary: tuple[object, LicenceSummary] | None = None
+        self._lease_terms: tuple[object, dict[str, Any]] | None = None
+
+    def _licence(self) -> LicenceSummary:
+        view = self.service.entitlement.view()
+        if self._summary is None or self._summary[0] is not view:
+            self._summary = (view, convert.licence(view))
+        return self._summary[1]
 
     def _terms(self) -> dict[str, Any]:
         t = self.service.arbiter.terms
-        return {
-            "ttl": convert.duration(t.ttl),
-            "keepalive_interval": convert.duration(t.keepalive_interval),
-            "reattach_grace": convert.duration(t.reattach_grace),
-        }
+        if self._lease_terms is None or self._lease_terms[0] is not t:
+            self._lease_terms = (
+                t,
+                {
+                    "ttl": convert.duration(t.ttl),
+                    "keepalive_interval": convert.duration(t.keepalive_interval),
+                    "reattach_grace": convert.duration(t.reattach_grace),
+                },
+            )
+        return self._lease_terms[1]
 
     @translated
     @validate.validated
@@ -135,7 +152,7 @@ class SeatServicer(seat_pb2_grpc.SeatServiceServicer):
         return seat_pb2.AcquireResponse(
             session_id=session.id,
             lease_token=session.token,
-            licence=convert.licence(self.service.entitlement.view()),
+            licence=self._licence(),
             session=convert.session(session, self.service.clock.wall()),
             queue_position=acquired.queue_position,
             waited=convert.duration(acquired.waited),
@@ -156,7 +173,7 @@ class SeatServicer(seat_pb2_grpc.SeatServiceServicer):
         self, request: seat_pb2.GetLicenceRequest, context: Context
     ) -> seat_pb2.GetLicenceResponse:
         return seat_pb2.GetLicenceResponse(
-            licence=convert.licence(self.service.entitlement.view()),
+            licence=self._licence(),
             in_use=self.service.arbiter.in_use,
         )
 

@@ -234,7 +234,8 @@ async def test_drain_refuses_grants_and_tells_streams(service: SeatService) -> N
 
 
 async def test_every_seat_change_is_a_log_event(service: SeatService, clock: FakeClock) -> None:
-    """Grant, refusal, eviction, release and expiry each log their own named event."""
+    """Grant, refusal, eviction, release and expiry each log their own named event: the
+    routine pair (grant, release) at debug, what an admin may act on at info."""
     from structlog.testing import capture_logs
 
     with capture_logs() as logs:
@@ -247,17 +248,28 @@ async def test_every_seat_change_is_a_log_event(service: SeatService, clock: Fak
         c = await take(service, request("DD"))
         clock.advance(35)
         await service.reap()
-    events = [(e["event"], e.get("session_id")) for e in logs]
+    events = [(e["event"], e.get("session_id"), e["log_level"]) for e in logs]
     assert events == [
-        ("seat.granted", a.id),
-        ("seat.granted", b.id),
-        ("seat.refused", None),
-        ("seat.evicted", a.id),
-        ("seat.released", b.id),
-        ("seat.granted", c.id),
-        ("seat.expired", c.id),
+        ("seat.granted", a.id, "debug"),
+        ("seat.granted", b.id, "debug"),
+        ("seat.refused", None, "info"),
+        ("seat.evicted", a.id, "info"),
+        ("seat.released", b.id, "debug"),
+        ("seat.granted", c.id, "debug"),
+        ("seat.expired", c.id, "info"),
     ]
     assert logs[3]["reason"] == "lunch" and logs[3]["by"] == "admin"
+
+
+async def test_releases_are_counted_for_the_metrics(service: SeatService) -> None:
+    """Each seat given back counts once in seatd_releases; a repeated release does not."""
+    from seatd.metrics import SeatCollector
+
+    a = await take(service, request("AA"))
+    assert await service.release(a.id, a.token) is True
+    assert await service.release(a.id, a.token) is False
+    family = next(f for f in SeatCollector(service, None).collect() if f.name == "seatd_releases")
+    assert [s.value for s in family.samples if s.name == "seatd_releases_total"] == [1]
 
 
 async def test_waiter_gets_the_seat_when_one_frees(service: SeatService) -> None:

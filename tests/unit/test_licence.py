@@ -396,3 +396,21 @@ def test_a_licence_for_later_must_be_for_this_base() -> None:
     other = signed(base_id="11111111111111111", valid_from=date(2027, 1, 1))
     with pytest.raises(LicenceRejected, match="base id 11111111111111111"):
         book.check_any(other)
+
+
+def test_book_view_is_computed_again_only_when_its_inputs_change() -> None:
+    """The same view object while licence, active seats and date hold; a new one after each."""
+    clock = FakeClock(start=datetime(2026, 6, 1, 12, tzinfo=UTC))
+    book = LicenceBook(
+        base_id=BASE_ID, config=LicenceConfig(), trusted=KEYS, clock=clock, text=signed()
+    )
+    first = book.view()
+    assert book.view() is first
+    book.active = 1
+    lowered = book.view()
+    assert (lowered is not first, lowered.seat_cap) == (True, 1)
+    clock.advance(86400)
+    next_day = book.view()
+    assert (next_day is not lowered, next_day.days_left) == (True, lowered.days_left - 1)
+    book.cleared()
+    assert book.view().status is Status.FREE
