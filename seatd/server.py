@@ -13,8 +13,7 @@ from pathlib import Path
 
 import grpc
 import structlog
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_health.v1 import health_pb2
 from seatclient.v1 import admin_pb2, seat_pb2
 
 from seatd import filemodes
@@ -24,6 +23,7 @@ from seatd.errors import StateError
 from seatd.service import SeatService
 from seatd.transport.admin import AdminServicer
 from seatd.transport.handlers import add_service
+from seatd.transport.health import Health, serve_health_and_reflection
 from seatd.transport.peers import PeerCallLimit
 from seatd.transport.refusal import Disclosure
 from seatd.transport.seat import SeatServicer
@@ -91,33 +91,6 @@ def network_options(config: ServerConfig) -> list[tuple[str, int]]:
 
 SEAT_SERVICE = seat_pb2.DESCRIPTOR.services_by_name["SeatService"].full_name
 ADMIN_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name
-
-
-@dataclass(frozen=True, slots=True)
-class Health:
-    """One server's health servicer and the names it answers for: "" (the whole server)
-    and each service the server carries, as standard health clients ask by service name."""
-
-    checker: health.aio.HealthServicer
-    names: tuple[str, ...]
-
-    async def set(self, status: health_pb2.HealthCheckResponse.ServingStatus.ValueType) -> None:
-        for name in ("", *self.names):
-            await self.checker.set(name, status)
-
-
-def _serve_health_and_reflection(server: grpc.aio.Server, names: list[str]) -> Health:
-    checker = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(checker, server)
-    reflection.enable_server_reflection(
-        [
-            *names,
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-            reflection.SERVICE_NAME,
-        ],
-        server,
-    )
-    return Health(checker, tuple(names))
 
 
 def _claim_socket(path: Path) -> None:
@@ -221,7 +194,7 @@ def build(
     )
     seat_service = seat_pb2.DESCRIPTOR.services_by_name["SeatService"]
     add_service(seat, seat_service, SeatServicer(service, config.refusal_disclosure), service.clock)
-    checkers = [_serve_health_and_reflection(seat, [SEAT_SERVICE])]
+    checkers = [serve_health_and_reflection(seat, [SEAT_SERVICE])]
     seat_creds = None
     if config.tls_cert:
         seat_creds = _tls(
@@ -247,7 +220,7 @@ def build(
             AdminServicer(service, cloud, admin_config.identities),
             service.clock,
         )
-        checkers.append(_serve_health_and_reflection(server, [ADMIN_SERVICE]))
+        checkers.append(serve_health_and_reflection(server, [ADMIN_SERVICE]))
         return server
 
     # Its own server, without the workstation port's connection cap: whatever a LAN host

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 import structlog
+from grpc_health.v1 import health_pb2
 
 from seatd import tables
 from seatd.clock import SystemClock
@@ -126,13 +127,13 @@ def serve(
 
     async def run() -> None:
         try:
-            srv, port, checker = cloud_server.build(
+            srv, port, checks = cloud_server.build(
                 ledger, listen, payment_token=payment_token, tls_cert=tls_cert, tls_key=tls_key
             )
         except OSError as exc:
             raise click.ClickException(str(exc)) from None
         await srv.start()
-        await cloud_server.serving(checker)
+        await checks.set(health_pb2.HealthCheckResponse.SERVING)
         host = listen.rpartition(":")[0]
         log.info(
             "cloud.ready", listen=f"{host}:{port}", tls=bool(tls_cert), state_dir=str(state_dir)
@@ -142,7 +143,7 @@ def serve(
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         await stop.wait()
-        await checker.enter_graceful_shutdown()
+        await checks.set(health_pb2.HealthCheckResponse.NOT_SERVING)
         await srv.stop(1)
         log.info("cloud.stopped")
 

@@ -9,13 +9,12 @@ from typing import Any
 
 import grpc
 import structlog
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from seatd.cloud.ledger import Ledger, LedgerError
 from seatd.cloud.pricing import PricingError
 from seatd.cloud.v1 import cloud_pb2, cloud_pb2_grpc
 from seatd.transport.convert import timestamp
+from seatd.transport.health import Health, serve_health_and_reflection
 
 log = structlog.get_logger("seatd.cloud")
 
@@ -134,24 +133,15 @@ SERVICES = tuple(s.full_name for s in cloud_pb2.DESCRIPTOR.services_by_name.valu
 
 def build(
     ledger: Ledger, listen: str, *, payment_token: str, tls_cert: Path | None, tls_key: Path | None
-) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
-    """The server (not started), its port, and its health servicer: `serving` marks every
-    service SERVING once started, `graceful_shutdown` NOT_SERVING before a stop."""
+) -> tuple[grpc.aio.Server, int, Health]:
+    """The server (not started), its port, and its health checks (set SERVING once started,
+    NOT_SERVING before a stop)."""
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
     cloud_pb2_grpc.add_LicenceSyncServiceServicer_to_server(SyncServicer(ledger), server)
     cloud_pb2_grpc.add_PaymentServiceServicer_to_server(
         PaymentServicer(ledger, payment_token), server
     )
-    checker = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(checker, server)
-    reflection.enable_server_reflection(
-        [
-            *SERVICES,
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-            reflection.SERVICE_NAME,
-        ],
-        server,
-    )
+    checks = serve_health_and_reflection(server, list(SERVICES))
     try:
         if tls_cert and tls_key:
             creds = grpc.ssl_server_credentials([(tls_key.read_bytes(), tls_cert.read_bytes())])
@@ -162,9 +152,4 @@ def build(
         port = 0
     if port == 0:
         raise OSError(f"cannot listen on {listen}: the address is in use or not available")
-    return server, port, checker
-
-
-async def serving(checker: health.aio.HealthServicer) -> None:
-    for name in ("", *SERVICES):
-        await checker.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return server, port, checks

@@ -51,11 +51,11 @@ def ledger(tmp_path: Path, clock: FakeClock) -> Iterator[Ledger]:
 
 @pytest.fixture
 async def cloud(ledger: Ledger) -> AsyncIterator[Cloud]:
-    server, port, checker = cloud_server.build(
+    server, port, checks = cloud_server.build(
         ledger, "127.0.0.1:0", payment_token="", tls_cert=None, tls_key=None
     )
     await server.start()
-    await cloud_server.serving(checker)
+    await checks.set(health_pb2.HealthCheckResponse.SERVING)
     yield Cloud(ledger, server, f"127.0.0.1:{port}")
     await server.stop(0)
 
