@@ -3,9 +3,12 @@ waiters to queue again (issue 17, section 2), on a real grpc.aio server."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 from google.protobuf.duration_pb2 import Duration
-from seatclient.contract import DETAIL_KEY, Reason
+from seatclient import AsyncSeatClient
+from seatclient.contract import DETAIL_KEY, QUEUE_POSITION_KEY, Reason
 from seatclient.v1 import seat_pb2, types_pb2
 
 from tests.integration.conftest import Running, until
@@ -64,3 +67,39 @@ async def test_draining_daemon_tells_its_waiters_to_queue_again(running: Running
     assert reason_of(await streaming.trailing_metadata()) == Reason.DRAINING
     assert await unary.code() is grpc.StatusCode.UNAVAILABLE
     assert reason_of(await unary.trailing_metadata()) == Reason.DRAINING
+
+
+async def test_library_waits_through_acquire_on_a_daemon_without_wait_for_seat() -> None:
+    """Against an older daemon (WaitForSeat UNIMPLEMENTED), `acquire(wait=...)` falls back
+    to Acquire with `wait` and hears the position it joined at."""
+
+    async def acquire_only(request: seat_pb2.AcquireRequest, context: Any) -> Any:
+        await context.send_initial_metadata(((QUEUE_POSITION_KEY, "3"),))
+        assert request.wait.seconds == 5
+        return seat_pb2.AcquireResponse(session_id=5, lease_token="t", ttl=Duration(seconds=30))
+
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                "seatd.v1.SeatService",
+                {
+                    "Acquire": grpc.unary_unary_rpc_method_handler(
+                        acquire_only,
+                        request_deserializer=seat_pb2.AcquireRequest.FromString,
+                        response_serializer=seat_pb2.AcquireResponse.SerializeToString,
+                    )
+                },
+            ),
+        )
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    positions: list[int] = []
+    try:
+        client = AsyncSeatClient(f"127.0.0.1:{port}", timeout=5)
+        seat = await client.acquire(user_code="AA", wait=5, on_queued=positions.append)
+        assert (seat.session_id, positions) == (5, [3])
+        await client.close()
+    finally:
+        await server.stop(0)
