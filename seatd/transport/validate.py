@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Concatenate, ParamSpec, TypeVar
 
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -160,12 +161,17 @@ def validated(
     return wrapper
 
 
+@functools.cache
+def _rules_of(descriptor: Descriptor) -> tuple[tuple[FieldDescriptor, Rule], ...]:
+    # Looked up once per message type, not once per request.
+    # Every field has a rule (the unit test sees to it).
+    return tuple((f, RULES[f"{descriptor.full_name}.{f.name}"]) for f in descriptor.fields)
+
+
 def check(message: Message, prefix: str = "") -> None:
     """Raise InvalidArgument for the first field of `message` that breaks its rule."""
-    for field in message.DESCRIPTOR.fields:
+    for field, rule in _rules_of(message.DESCRIPTOR):
         name = f"{prefix}{field.name}"
-        # Every field has a rule (the unit test sees to it).
-        rule = RULES[f"{message.DESCRIPTOR.full_name}.{field.name}"]
         value = getattr(message, field.name)
         if field.message_type is not None and not field.is_repeated:
             if message.HasField(field.name):
