@@ -8,7 +8,7 @@ BUF_VERSION := 1.75.0
 STAMP := $(VENV)/.installed
 GEN_DIRS := clients/python/seatclient/v1 seatd/cloud/v1
 
-.PHONY: run test proto check-proto buf-lint lint bench chaos clean systemd-tools
+.PHONY: run test proto check-proto buf-lint lint bench chaos clean systemd-tools node-tools node-client
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,7 +30,7 @@ run: $(STAMP)
 	@exec $(VENV)/bin/seatd serve --state-dir $(RUN_DIR) --listen 127.0.0.1:7117 \
 		--admin-socket $(RUN_DIR)/admin.sock $(ARGS)
 
-test: $(STAMP) check-proto buf-lint lint systemd-tools
+test: $(STAMP) check-proto buf-lint lint systemd-tools node-client
 	$(PY) -m pytest -q
 
 proto: $(STAMP)
@@ -48,6 +48,23 @@ check-proto: $(STAMP)
 systemd-tools:
 	@command -v systemd-analyze >/dev/null || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null; }
+
+# The TypeScript client (clients/node): node and npm from Debian when missing, its packages
+# exactly as package-lock.json pins them, into clients/node/node_modules.
+NODE_DIR := clients/node
+NODE_STAMP := $(NODE_DIR)/node_modules/.installed
+node-tools:
+	@command -v npm >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+
+$(NODE_STAMP): $(NODE_DIR)/package-lock.json | node-tools
+	cd $(NODE_DIR) && npm ci --no-fund --no-audit --loglevel=error
+	touch $@
+
+# Types generated from proto/, tsc --strict, then the client's unit tests (node --test); the
+# end-to-end tests (tests/e2e/test_node_client.py) drive the built CLI under pytest.
+node-client: $(NODE_STAMP)
+	cd $(NODE_DIR) && npm run --silent build && npm test --silent
 
 # The peer the bench measures seatd against (and the store of cluster mode): Debian's etcd.
 .PHONY: etcd-server
@@ -75,4 +92,4 @@ chaos: $(STAMP)
 	SEED=$(SEED) CYCLES=$(CYCLES) ATTACKS=$(ATTACKS) $(PY) -m tests.chaos.run
 
 clean:
-	rm -rf $(VENV) $(TOOLS) var
+	rm -rf $(VENV) $(TOOLS) var $(NODE_DIR)/node_modules $(NODE_DIR)/dist
