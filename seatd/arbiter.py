@@ -44,6 +44,7 @@ from seatd.errors import (
     SessionEnded,
     SessionNotFound,
     TakeoverDenied,
+    TakeoverTargetGone,
 )
 from seatd.model import (
     DEFAULT_EVICT_REASON,
@@ -185,7 +186,9 @@ class Arbiter:
             raise TakeoverDenied(
                 takeover.policy.value, "only an administrator may disconnect a session"
             )
-        victim = self.get(takeover.session_id)
+        victim = self._sessions.get(takeover.session_id)
+        if victim is None:
+            raise TakeoverTargetGone(takeover.session_id)
         if (
             takeover.policy is TakeoverPolicy.SAME_USER
             and victim.holder.user_code != holder.user_code

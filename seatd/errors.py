@@ -123,6 +123,20 @@ class SessionEnded(SessionNotFound):
         }
 
 
+class TakeoverTargetGone(SessionNotFound):
+    """The session a takeover names is no longer live (gRPC NOT_FOUND). Says nothing of how
+    it ended: that is for its holder only."""
+
+    reason = Reason.TAKEOVER_TARGET_GONE
+
+    def __init__(self, session_id: int) -> None:
+        super().__init__(
+            session_id,
+            f"session {session_id} is no longer connected (it ended while you were choosing): "
+            "no seat was taken; list the sessions again, a seat may be free now",
+        )
+
+
 class InvalidToken(SeatdError):
     """The lease token does not match the session (gRPC UNAUTHENTICATED)."""
 

@@ -10,8 +10,9 @@ so a client can say "and N more".
 
 Anyone who can reach the workstation port sees a refusal, so how much it discloses is a
 setting (`server.refusal_disclosure`): `count` (no sessions), `dialog` (the default: what the
-ERP's "all connections in use" dialog shows: id, user code, name, computer, start) or `full`
-(also IP address, client version, last seen).
+ERP's "all connections in use" dialog shows: id, user code, name, computer, start, client
+version, last seen and whether a stream is attached, so the user can tell a crashed or idle
+seat from a working one) or `full` (also the IP address).
 """
 
 from __future__ import annotations
@@ -45,8 +46,11 @@ def _shown(s: Session, now: datetime, disclosure: Disclosure) -> types_pb2.Sessi
         user_code=full.user_code,
         user_name=full.user_name,
         hostname=full.hostname,
+        client_version=full.client_version,
         started_at=full.started_at,
+        last_seen_at=full.last_seen_at,
         duration=full.duration,
+        attached=full.attached,
     )
 
 

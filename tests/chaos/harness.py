@@ -29,9 +29,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import grpc
 from seatclient import (
     AsyncSeat,
     AsyncSeatClient,
@@ -39,13 +37,9 @@ from seatclient import (
     SeatError,
     SeatsExhausted,
     SeatState,
-    wire,
 )
-from seatclient.errors import detail_of
-from seatclient.events import Evicted as EvictedEvent
-from seatclient.events import SeatEvent, StateChanged
+from seatclient.events import EvictedEvent, SeatEvent, StateChanged
 from seatclient.lease import Backoff
-from seatclient.v1 import seat_pb2
 
 from tests.e2e.conftest import BIN, FAST, Daemon
 from tests.tables import zero_pages_holding
@@ -389,7 +383,6 @@ class Workers:
         self.takeovers = 0
         self.seats: dict[int, AsyncSeat] = {}  # held right now
         self.reported: set[int] = set()
-        self.asking: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
         self.tasks = [asyncio.create_task(self.run(i)) for i in range(WORKERS)]
@@ -402,34 +395,14 @@ class Workers:
             if isinstance(event, EvictedEvent):
                 g.told = event.reason
             elif isinstance(event, StateChanged) and event.new is SeatState.LOST:
+                # What the daemon said when it ended the lease: an ending with its reason
+                # (expired, say), or "does not exist" (the grant was lost).
                 g.lost = True
                 seat = self.seats.get(session_id)
-                if seat is not None:
-                    self.asking.append(asyncio.create_task(self.ask_why(seat, g)))
+                ending = seat.ending if seat is not None else None
+                g.lost_why = f"{ending.code}: {ending}" if ending else "no word from the daemon"
 
         return on_event
-
-    async def ask_why(self, seat: AsyncSeat, g: Grant) -> None:
-        """What the daemon tells this seat's client now: an ending with its reason (it expired,
-        say), or nothing ("does not exist": the grant was lost). Retried while it restarts."""
-        attach = wire.attach_request(seat.session_id, seat._core.token)
-        for _ in range(20):
-            call: Any = seat.client.stub.Keepalive(timeout=3.0)
-            try:
-                await call.write(attach)
-                await call.read()
-                g.lost_why = "attached again: the daemon still holds it"
-                return
-            except grpc.RpcError as exc:
-                if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                    await asyncio.sleep(0.5)
-                    continue
-                detail = detail_of(exc)
-                g.lost_why = f"{detail.reason}: {detail.message}"
-                return
-            finally:
-                call.cancel()
-        g.lost_why = "the daemon could not be reached to ask"
 
     async def run(self, i: int) -> None:
         rng = random.Random(self.seeds[i])
@@ -486,14 +459,9 @@ class Workers:
         if seat.state is not SeatState.ACTIVE:
             return
         grant.release_sent_at = now()
-        try:
-            # The library's release drops ReleaseResponse.released; the model needs it.
-            reply = await seat.client.stub.Release(seat._core.release_request(), timeout=3.0)
-            if isinstance(reply, seat_pb2.ReleaseResponse) and reply.released:
-                grant.released_at = now()
-        except grpc.RpcError:
-            pass  # unacknowledged: the model treats its end as unknown
-        await seat.release(timeout=1.0)
+        # Unacknowledged (False): the model treats its end as unknown.
+        if await seat.release(timeout=3.0):
+            grant.released_at = now()
 
     async def back_on_their_ids(self, when: str) -> None:
         """Every seat a client holds is active again (bounded), or ended with a reason told."""
@@ -504,8 +472,6 @@ class Workers:
         for sid, s in list(self.seats.items()):
             if s.state is SeatState.JEOPARDY:
                 self.h.violation(f"session {sid} not back on its id {when}")
-        await asyncio.gather(*self.asking, return_exceptions=True)
-        self.asking.clear()
         for g in self.h.grants.values():
             if g.lost and g.id not in self.reported:
                 self.reported.add(g.id)

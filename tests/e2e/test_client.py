@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -11,7 +12,9 @@ from typing import Any
 import grpc
 import pytest
 from seatclient import (
+    AcquireCancelled,
     AsyncSeatClient,
+    DaemonUnavailable,
     EvictedEvent,
     SeatClient,
     SeatEvent,
@@ -275,3 +278,57 @@ async def test_waiting_client_hears_its_position_move_up(
     await holder.release()
     got = await asyncio.wait_for(second, 5)
     await got.release()
+
+
+async def test_wait_bounds_the_acquire_when_the_daemon_dies_during_it(
+    make_daemon: Callable[..., Daemon], api_for: Callable[[Daemon], Api]
+) -> None:
+    """Daemon SIGKILLed during `acquire(wait=12)`: DaemonUnavailable by about 12 s (it was
+    19.8 s), and the application heard that the daemon was unreachable meanwhile."""
+    daemon = make_daemon("--dev-seats", "1")
+    api = api_for(daemon)
+    await api.acquire(user_code="AA")
+    positions: list[int] = []
+    unreachable: list[DaemonUnavailable] = []
+    started = time.monotonic()
+    waiting = asyncio.ensure_future(
+        api.acquire(
+            user_code="BB",
+            wait=12,
+            on_queued=positions.append,
+            on_unreachable=unreachable.append,
+        )
+    )
+    await until(lambda: positions == [1], 5, "queued at position 1")
+    await asyncio.to_thread(daemon.kill9)
+    with pytest.raises(DaemonUnavailable) as gone:
+        await asyncio.wait_for(waiting, 30)
+    elapsed = time.monotonic() - started
+    # The bound is the wait itself; the slack is only for a loaded machine's scheduling.
+    assert elapsed < 12 + 2.0, f"raised after {elapsed:.1f} s"
+    assert unreachable and unreachable[0].target == daemon.target
+    assert gone.value.target == daemon.target
+
+
+async def test_cancel_ends_a_queued_acquire_and_frees_its_place(
+    make_daemon: Callable[..., Daemon], api_for: Callable[[Daemon], Api]
+) -> None:
+    """Cancelling a queued acquire raises AcquireCancelled; the seat freed next goes to a
+    later caller, not to the cancelled one."""
+    daemon = make_daemon("--dev-seats", "1")
+    api = api_for(daemon)
+    holder = await api.acquire(user_code="AA")
+    positions: list[int] = []
+    cancel = threading.Event() if api.kind == "blocking" else asyncio.Event()
+    waiting = asyncio.ensure_future(
+        api.acquire(user_code="BB", wait=30, cancel=cancel, on_queued=positions.append)
+    )
+    await until(lambda: positions == [1], 5, "queued at position 1")
+    cancel.set()
+    with pytest.raises(AcquireCancelled):
+        await asyncio.wait_for(waiting, 5)
+    await holder.release()
+    later = await api.acquire(user_code="CC")
+    listed = await asyncio.to_thread(daemon.sessions)
+    assert [s["user_code"] for s in listed["sessions"]] == ["CC"]
+    await later.release()

@@ -95,14 +95,14 @@ async def test_refusal_trailers_stay_under_the_metadata_limit_with_longest_names
 
 
 async def acquire_refused(
-    store: Store, clock: FakeClock, tmp_path: Path, disclosure: Disclosure
+    store: Store, clock: FakeClock, tmp_path: Path, disclosure: Disclosure, asker: str = "BB"
 ) -> SeatsExhausted:
     service, servers = await serve(store, clock, tmp_path, 1, disclosure)
     try:
-        async with AsyncSeatClient(f"127.0.0.1:{servers.port}") as client:
+        async with AsyncSeatClient(f"127.0.0.1:{servers.port}", client_version="erp/15") as client:
             held = await client.acquire(user_code="AA", user_name="Anne")
             with pytest.raises(SeatsExhausted) as refused:
-                await client.acquire(user_code="BB")
+                await client.acquire(user_code=asker)
             await held.release()
         return refused.value
     finally:
@@ -119,6 +119,19 @@ async def test_default_disclosure_shows_the_dialog_and_no_ip(
     assert (s.id, s.user_code, s.user_name, s.hostname) == (1, "AA", "Anne", socket.gethostname())
     assert s.started_at == clock.wall()
     assert s.ip == ""
+
+
+async def test_default_disclosure_shows_an_idle_seat_and_the_askers_own(
+    store: Store, clock: FakeClock, tmp_path: Path
+) -> None:
+    """The dialog's sessions carry client version, last seen and attached, and mark the
+    asking user's own session."""
+    full = await acquire_refused(
+        store, clock, tmp_path, ServerConfig().refusal_disclosure, asker="AA"
+    )
+    [s] = full.sessions
+    assert (s.client_version, s.last_seen_at, s.own_user) == ("erp/15", clock.wall(), True)
+    assert isinstance(s.attached, bool)
 
 
 async def test_count_disclosure_lists_no_session(

@@ -15,6 +15,7 @@ from seatd.errors import (
     SessionEnded,
     SessionNotFound,
     TakeoverDenied,
+    TakeoverTargetGone,
 )
 from seatd.model import Ended, EndKind, Granted, Holder, Instant, Session
 from tests.fakes import FakeClock
@@ -402,12 +403,12 @@ def test_admin_only_policy_refuses_every_takeover(arbiter: Arbiter, clock: FakeC
     )
 
 
-def test_takeover_of_unknown_session_is_not_found(arbiter: Arbiter, clock: FakeClock) -> None:
-    """Taking over a session that does not exist is NOT_FOUND and grants nothing."""
+def test_takeover_of_unknown_session_is_target_gone(arbiter: Arbiter, clock: FakeClock) -> None:
+    """Taking over a session that does not exist is TakeoverTargetGone and grants nothing."""
     grant(arbiter, clock, "AA", cap=1)
     assert_refused_unchanged(
         arbiter,
-        SessionNotFound,
+        TakeoverTargetGone,
         lambda: arbiter.grant(
             holder("BB"),
             key="kb",
@@ -417,6 +418,27 @@ def test_takeover_of_unknown_session_is_not_found(arbiter: Arbiter, clock: FakeC
             takeover=Takeover(42, "r", TakeoverPolicy.ANYONE),
         ),
     )
+
+
+def test_takeover_of_an_ended_session_says_gone_not_how_it_ended(
+    arbiter: Arbiter, clock: FakeClock
+) -> None:
+    """A takeover target that was evicted is TakeoverTargetGone, without the ending's reason."""
+    gone = grant(arbiter, clock, "AA", cap=2)
+    grant(arbiter, clock, "CC", cap=2)
+    arbiter.evict(gone.id, reason="private matter", by="admin", now=now(clock))
+    grant(arbiter, clock, "DD", cap=2)
+    with pytest.raises(TakeoverTargetGone) as refused:
+        arbiter.grant(
+            holder("BB"),
+            key="kb",
+            token="tb",
+            now=now(clock),
+            cap=2,
+            takeover=Takeover(gone.id, "r", TakeoverPolicy.ANYONE),
+        )
+    assert refused.value.reason == "TAKEOVER_TARGET_GONE"
+    assert "private matter" not in str(refused.value) and "admin" not in str(refused.value)
 
 
 def test_resync_forgets_uncommitted_decisions(arbiter: Arbiter, clock: FakeClock) -> None:

@@ -75,7 +75,12 @@ CASES: list[Case] = [
     Case(
         errors.SessionEnded(ending(EndKind.EVICTED)),
         client.Evicted,
-        lambda e: isinstance(e, client.Evicted) and (e.evict_reason, e.by) == ("audit", "admin"),
+        lambda e: isinstance(e, client.Evicted) and (e.reason, e.by) == ("audit", "admin"),
+    ),
+    Case(
+        errors.TakeoverTargetGone(9),
+        client.TakeoverTargetGone,
+        lambda e: isinstance(e, client.TakeoverTargetGone) and e.session_id == 9,
     ),
     Case(errors.InvalidToken(7), client.LeaseLost),
     Case(errors.Superseded(7), client.Superseded),

@@ -22,11 +22,13 @@ def session(i: int, text: str = "x") -> Session:
 
 
 def test_dialog_lists_the_oldest_fifty_without_ip() -> None:
-    """The default lists at most 50 sessions, oldest first, with no IP or client version."""
+    """The default lists at most 50 sessions, oldest first, with no IP; it shows the client
+    version and when each was last seen."""
     shown = listed([session(i) for i in range(300, 0, -1)], NOW, Disclosure.DIALOG)
     assert [s.id for s in shown] == list(range(1, len(shown) + 1))
     assert len(shown) <= MOST_LISTED
-    assert all(s.ip == "" and s.client_version == "" for s in shown)
+    assert all(s.ip == "" and s.client_version == "x" * 64 for s in shown)
+    assert all(s.HasField("last_seen_at") for s in shown)
 
 
 def test_longest_names_stay_within_the_byte_budget() -> None:

@@ -10,6 +10,7 @@
 from seatclient.aio import AsyncSeat, AsyncSeatClient
 from seatclient.blocking import Seat, SeatClient
 from seatclient.errors import (
+    AcquireCancelled,
     AdminRefused,
     DaemonUnavailable,
     Evicted,
@@ -25,18 +26,20 @@ from seatclient.errors import (
     StoreFull,
     Superseded,
     TakeoverDenied,
+    TakeoverTargetGone,
 )
 from seatclient.events import (
     Draining,
+    EvictedEvent,
     LicenceChanged,
     SeatEvent,
     SeatState,
     SessionInfo,
     StateChanged,
 )
-from seatclient.events import Evicted as EvictedEvent
 
 __all__ = [
+    "AcquireCancelled",
     "AdminRefused",
     "AsyncSeat",
     "AsyncSeatClient",
@@ -63,4 +66,5 @@ __all__ = [
     "StoreFull",
     "Superseded",
     "TakeoverDenied",
+    "TakeoverTargetGone",
 ]

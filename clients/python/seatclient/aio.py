@@ -7,25 +7,37 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any, TypeVar
 
 import grpc
 
 from seatclient import wire
+from seatclient.acquiring import AcquirePlan, Call
 from seatclient.clock import Clock
 from seatclient.core import SeatCore
-from seatclient.errors import from_rpc_error
+from seatclient.errors import SeatError, from_rpc_error
 from seatclient.events import SeatEvent, SeatState
 from seatclient.lease import Backoff
-from seatclient.settings import ClientSettings, Listener, QueueListener
+from seatclient.settings import (
+    ClientSettings,
+    Dispatch,
+    Listener,
+    QueueListener,
+    UnreachableListener,
+)
 from seatclient.v1 import seat_pb2, seat_pb2_grpc, types_pb2
 
 log = logging.getLogger("seatclient")
 
 
 class AsyncSeatClient(ClientSettings):
-    """A connection to one seat daemon, for asyncio applications."""
+    """A connection to one seat daemon, for asyncio applications.
+
+    Create it in a coroutine running on the event loop that uses it (grpc.aio binds its
+    channel to that loop); anything else raises RuntimeError at once. Callbacks run on that
+    loop, or through `dispatch` when given. The other arguments are `SeatClient`'s.
+    """
 
     def __init__(
         self,
@@ -37,7 +49,15 @@ class AsyncSeatClient(ClientSettings):
         timeout: float = 10.0,
         clock: Clock | None = None,
         backoff: Backoff | None = None,
+        dispatch: Dispatch | None = None,
     ) -> None:
+        try:
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                "create AsyncSeatClient in a coroutine running on the event loop that will use "
+                "it (grpc.aio binds the channel to that loop); from threads, use SeatClient"
+            ) from None
         super().__init__(
             target,
             client_version=client_version,
@@ -45,11 +65,19 @@ class AsyncSeatClient(ClientSettings):
             timeout=timeout,
             clock=clock,
             backoff=backoff,
+            dispatch=dispatch,
         )
         self._channel = wire.channel(grpc.aio, target, credentials)
         self.stub = seat_pb2_grpc.SeatServiceStub(self._channel)
         self._acquire_stream = wire.acquire_as_stream(self._channel)
         self._seats: weakref.WeakSet[AsyncSeat] = weakref.WeakSet()
+
+    def _same_loop(self) -> None:
+        if asyncio.get_running_loop() is not self._loop:
+            raise RuntimeError(
+                "this AsyncSeatClient was created on another event loop: create one client "
+                "per loop, in a coroutine running on it"
+            )
 
     async def acquire(
         self,
@@ -59,52 +87,60 @@ class AsyncSeatClient(ClientSettings):
         evict_session: int | None = None,
         reason: str = "",
         wait: float | None = None,
+        cancel: asyncio.Event | None = None,
         on_event: Listener | None = None,
         on_queued: QueueListener | None = None,
+        on_unreachable: UnreachableListener | None = None,
     ) -> AsyncSeat:
-        """Take a seat; see `SeatClient.acquire` for the arguments and errors."""
-        request, deadline = self._acquire_request(user_code, user_name, evict_session, reason, wait)
-        attempt = 0
+        """Take a seat; see `SeatClient.acquire` for the arguments and errors. Setting
+        `cancel` raises `AcquireCancelled`; cancelling the task works as well (CancelledError).
+        """
+        self._same_loop()
+        plan = AcquirePlan.start(self, user_code, user_name, evict_session, reason, wait)
         while True:
+            if cancel is not None and cancel.is_set():
+                raise plan.cancelled()
+            call = plan.next_call(self.clock.monotonic())
             sent_at = self.clock.monotonic()
-            timeout = max(0.1, deadline - sent_at)
             try:
-                if wait and self._streamed_waits:
-                    response = await self._wait_for_seat(request, timeout, on_queued)
-                else:
-                    call = self._acquire_stream(request, timeout=timeout)
-                    if on_queued is not None:
-                        position = wire.queue_position(await call.initial_metadata())
-                        if position:
-                            on_queued(position)
-                    response = await call.read()
+                response = await _unless(cancel, self._call(call, plan, on_queued), plan)
             except grpc.RpcError as exc:
-                if self._older_daemon(exc):
-                    continue
-                error = from_rpc_error(exc, self.target)
-                delay = self._retry_after(error, attempt, deadline)
-                if delay is None:
-                    raise error from None
-                attempt += 1
-                await asyncio.sleep(delay)
+                retry = plan.failed(exc, self.clock.monotonic())
+                if retry.unreachable is not None and on_unreachable is not None:
+                    self.deliver(on_unreachable, retry.unreachable)
+                await _unless(cancel, asyncio.sleep(retry.delay), plan)
                 continue
             core = SeatCore(wire.granted(response), sent_at, self.backoff, self.target)
             seat = AsyncSeat(self, core, on_event)
             self._seats.add(seat)
             return seat
 
-    async def _wait_for_seat(
-        self, request: seat_pb2.AcquireRequest, limit: float, on_queued: QueueListener | None
+    async def _call(
+        self, call: Call, plan: AcquirePlan, on_queued: QueueListener | None
     ) -> seat_pb2.AcquireResponse:
-        async for update in self.stub.WaitForSeat(wire.wait_request(request), timeout=limit):
-            position, granted = wire.wait_update(update)
-            if position and on_queued is not None:
-                on_queued(position)
-            if granted is not None:
-                return granted
+        rpc: Any
+        if call.streamed:
+            rpc = self.stub.WaitForSeat(call.wait_request, timeout=call.timeout)
+        else:
+            rpc = self._acquire_stream(call.request, timeout=call.timeout)
+        try:
+            if not call.streamed and on_queued is not None:
+                # Acquire says the position it joined at in its headers.
+                position = plan.moved(wire.queue_position(await rpc.initial_metadata()))
+                if position:
+                    self.deliver(on_queued, position)
+            async for message in rpc:
+                position, granted = plan.update(message)
+                if position and on_queued is not None:
+                    self.deliver(on_queued, position)
+                if granted is not None:
+                    return granted
+        finally:
+            rpc.cancel()
         raise wire.NoGrant()
 
     async def licence(self) -> seat_pb2.GetLicenceResponse:
+        self._same_loop()
         try:
             response: seat_pb2.GetLicenceResponse = await self.stub.GetLicence(
                 seat_pb2.GetLicenceRequest(), timeout=self.timeout
@@ -115,6 +151,7 @@ class AsyncSeatClient(ClientSettings):
 
     async def close(self) -> None:
         """Release every seat still held through this client, then close the channel."""
+        self._same_loop()
         for seat in list(self._seats):
             await seat.release()
         await self._channel.close()
@@ -124,6 +161,30 @@ class AsyncSeatClient(ClientSettings):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+T = TypeVar("T")
+
+
+async def _unless(
+    cancel: asyncio.Event | None, work: Coroutine[Any, Any, T], plan: AcquirePlan
+) -> T:
+    """`await work`, or cancel it and raise AcquireCancelled as soon as `cancel` is set."""
+    if cancel is None:
+        return await work
+    task = asyncio.ensure_future(work)
+    stop = asyncio.ensure_future(cancel.wait())
+    try:
+        await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if task.cancelled():
+        raise plan.cancelled()
+    return task.result()
 
 
 class AsyncSeat:
@@ -147,6 +208,11 @@ class AsyncSeat:
     def licence(self) -> types_pb2.LicenceSummary:
         return self._core.licence
 
+    @property
+    def ending(self) -> SeatError | None:
+        """Why the daemon ended the seat; see `Seat.ending`."""
+        return self._core.ending
+
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
@@ -169,14 +235,19 @@ class AsyncSeat:
             await asyncio.wait_for(self._ended.wait(), timeout)
         return self.state
 
-    async def release(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109 (same shape as Seat.release)
-        """Give the seat back. Safe to call more than once."""
+    async def release(self, timeout: float = 5.0) -> bool:  # noqa: ASYNC109 (same shape as Seat.release)
+        """Give the seat back; True when the daemon answered that this call freed it. See
+        `Seat.release`."""
         if self._stop.is_set():
-            return
+            return False
         self._stop.set()
+        released = False
         if not self._core.ended:
             try:
-                await self.client.stub.Release(self._core.release_request(), timeout=timeout)
+                answer = await self.client.stub.Release(
+                    self._core.release_request(), timeout=timeout
+                )
+                released = bool(answer.released)
             except grpc.RpcError as exc:
                 log.warning(
                     "seat %s: release failed (%s); the daemon frees it within %.0f s",
@@ -189,6 +260,7 @@ class AsyncSeat:
             await self._task
         self._emit(self._core.on_released())
         self._finish()
+        return released
 
     async def __aenter__(self) -> AsyncSeat:
         return self
@@ -241,10 +313,7 @@ class AsyncSeat:
             for queue in self._subscribers:
                 queue.put_nowait(event)
             for listener in list(self._listeners):
-                try:
-                    listener(event)
-                except Exception:
-                    log.exception("seat %s: event listener failed", self.session_id)
+                self.client.deliver(listener, event)
         if self._core.ended:
             self._finish()
 

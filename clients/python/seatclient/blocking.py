@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import weakref
@@ -11,19 +12,35 @@ from typing import Any
 import grpc
 
 from seatclient import wire
+from seatclient.acquiring import AcquirePlan, Call
 from seatclient.clock import Clock
 from seatclient.core import SeatCore
-from seatclient.errors import from_rpc_error
+from seatclient.errors import SeatError, from_rpc_error
 from seatclient.events import SeatEvent, SeatState
 from seatclient.lease import Backoff
-from seatclient.settings import ClientSettings, Listener, QueueListener
+from seatclient.settings import (
+    ClientSettings,
+    Dispatch,
+    Listener,
+    QueueListener,
+    UnreachableListener,
+)
 from seatclient.v1 import seat_pb2, seat_pb2_grpc, types_pb2
 
 log = logging.getLogger("seatclient")
 
 
 class SeatClient(ClientSettings):
-    """A connection to one seat daemon. Thread-safe; one per process is enough."""
+    """A connection to one seat daemon. Thread-safe; one per process is enough.
+
+    `hostname` is the workstation name the daemon shows (default: this machine's),
+    `client_version` the application's version (default `seat-client/VERSION`), `timeout`
+    the seconds an acquire without `wait` (and `licence()`) may take in all, retries
+    included. `dispatch` runs every callback of this client and its seats (see `acquire`)
+    on the application's thread: it is given a no-argument callable to schedule, such as
+    Tk's `lambda fn: root.after(0, fn)`. Without it, callbacks run on the library's threads
+    (see the README, "Which thread runs what").
+    """
 
     def __init__(
         self,
@@ -35,6 +52,7 @@ class SeatClient(ClientSettings):
         timeout: float = 10.0,
         clock: Clock | None = None,
         backoff: Backoff | None = None,
+        dispatch: Dispatch | None = None,
     ) -> None:
         super().__init__(
             target,
@@ -43,6 +61,7 @@ class SeatClient(ClientSettings):
             timeout=timeout,
             clock=clock,
             backoff=backoff,
+            dispatch=dispatch,
         )
         self._channel = wire.channel(grpc, target, credentials)
         self.stub = seat_pb2_grpc.SeatServiceStub(self._channel)
@@ -57,56 +76,68 @@ class SeatClient(ClientSettings):
         evict_session: int | None = None,
         reason: str = "",
         wait: float | None = None,
+        cancel: threading.Event | None = None,
         on_event: Listener | None = None,
         on_queued: QueueListener | None = None,
+        on_unreachable: UnreachableListener | None = None,
     ) -> Seat:
         """Take a seat.
 
         At capacity this raises `SeatsExhausted`, unless `wait` is given: then the request
         queues for the next free seat (first come, first served) and returns as soon as one
-        frees, calling `on_queued(position)` once it joins the queue. `evict_session` takes
-        that session's seat over when the daemon's policy allows it. Raises
-        `DaemonUnavailable` when the daemon cannot be reached within the timeout.
+        frees, calling `on_queued(position)` when it joins the queue and each time its
+        position changes. `wait` bounds the whole call, reconnects included; while the
+        daemon cannot be reached the library retries and calls `on_unreachable(error)`.
+        Setting `cancel` (from any thread) ends the call with `AcquireCancelled` and leaves
+        the queue. `evict_session` takes that session's seat over when the daemon's policy
+        allows it (`TakeoverTargetGone` if it ended meanwhile). Raises `DaemonUnavailable`
+        when the daemon cannot be reached in time.
         """
-        request, deadline = self._acquire_request(user_code, user_name, evict_session, reason, wait)
-        attempt = 0
+        plan = AcquirePlan.start(self, user_code, user_name, evict_session, reason, wait)
         while True:
+            if cancel is not None and cancel.is_set():
+                raise plan.cancelled()
+            call = plan.next_call(self.clock.monotonic())
             sent_at = self.clock.monotonic()
-            timeout = max(0.1, deadline - sent_at)
             try:
-                if wait and self._streamed_waits:
-                    response = self._wait_for_seat(request, timeout, on_queued)
-                else:
-                    call = self._acquire_stream(request, timeout=timeout)
-                    if on_queued is not None:
-                        position = wire.queue_position(call.initial_metadata())
-                        if position:
-                            on_queued(position)
-                    response = next(call)
+                response = self._call(call, plan, cancel, on_queued)
             except grpc.RpcError as exc:
-                if self._older_daemon(exc):
-                    continue
-                error = from_rpc_error(exc, self.target)
-                delay = self._retry_after(error, attempt, deadline)
-                if delay is None:
-                    raise error from None
-                attempt += 1
-                threading.Event().wait(delay)
+                if cancel is not None and cancel.is_set():
+                    raise plan.cancelled() from None
+                retry = plan.failed(exc, self.clock.monotonic())
+                if retry.unreachable is not None and on_unreachable is not None:
+                    self.deliver(on_unreachable, retry.unreachable)
+                if (cancel or threading.Event()).wait(retry.delay):
+                    raise plan.cancelled() from None
                 continue
             core = SeatCore(wire.granted(response), sent_at, self.backoff, self.target)
             seat = Seat(self, core, on_event)
             self._seats.add(seat)
             return seat
 
-    def _wait_for_seat(
-        self, request: seat_pb2.AcquireRequest, limit: float, on_queued: QueueListener | None
+    def _call(
+        self,
+        call: Call,
+        plan: AcquirePlan,
+        cancel: threading.Event | None,
+        on_queued: QueueListener | None,
     ) -> seat_pb2.AcquireResponse:
-        for update in self.stub.WaitForSeat(wire.wait_request(request), timeout=limit):
-            position, granted = wire.wait_update(update)
-            if position and on_queued is not None:
-                on_queued(position)
-            if granted is not None:
-                return granted
+        if call.streamed:
+            rpc = self.stub.WaitForSeat(call.wait_request, timeout=call.timeout)
+        else:
+            rpc = self._acquire_stream(call.request, timeout=call.timeout)
+        with _cancelled_by(cancel, rpc):
+            if not call.streamed and on_queued is not None:
+                # Acquire says the position it joined at in its headers.
+                position = plan.moved(wire.queue_position(rpc.initial_metadata()))
+                if position:
+                    self.deliver(on_queued, position)
+            for message in rpc:
+                position, granted = plan.update(message)
+                if position and on_queued is not None:
+                    self.deliver(on_queued, position)
+                if granted is not None:
+                    return granted
         raise wire.NoGrant()
 
     def licence(self) -> seat_pb2.GetLicenceResponse:
@@ -131,9 +162,38 @@ class SeatClient(ClientSettings):
         self.close()
 
 
+@contextlib.contextmanager
+def _cancelled_by(cancel: threading.Event | None, rpc: Any) -> Iterator[None]:
+    """Cancel `rpc` once `cancel` is set. A threading.Event tells no one when it is set, so
+    a watcher looks at it every 50 ms while the call runs."""
+    if cancel is None:
+        yield
+        return
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.05):
+            if cancel.is_set():
+                rpc.cancel()
+                return
+
+    watcher = threading.Thread(target=watch, name="seat-acquire-cancel", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
+
+
 class Seat:
     """A held seat. Renews itself in a background thread and reattaches after network loss
-    or a daemon restart; releases on `release()` or when leaving a `with` block."""
+    or a daemon restart; releases on `release()` or when leaving a `with` block.
+
+    `session_id` is the daemon's id for it (what `seatctl sessions` shows), `state` the
+    `SeatState` now, `licence` the licence summary in force, `ending` the daemon's word on
+    why it ended.
+    """
 
     def __init__(self, client: SeatClient, core: SeatCore, listener: Listener | None) -> None:
         self.client = client
@@ -157,6 +217,13 @@ class Seat:
     def licence(self) -> types_pb2.LicenceSummary:
         return self._core.licence
 
+    @property
+    def ending(self) -> SeatError | None:
+        """Why the daemon ended the seat: `Evicted` (reason, by), `LeaseLost` (its `code`,
+        SESSION_EXPIRED say, and message) or `Superseded`; None while held or once
+        released by the application."""
+        return self._core.ending
+
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
@@ -165,14 +232,18 @@ class Seat:
         self._ended.wait(timeout)
         return self.state
 
-    def release(self, timeout: float = 5.0) -> None:
-        """Give the seat back. Safe to call more than once."""
+    def release(self, timeout: float = 5.0) -> bool:
+        """Give the seat back; True when the daemon answered that this call freed it (False:
+        it had ended already, or the daemon could not be reached: then it frees the seat
+        itself within the reattach grace). Safe to call more than once."""
         if self._stop.is_set():
-            return
+            return False
         self._stop.set()
+        released = False
         if not self._core.ended:
             try:
-                self.client.stub.Release(self._core.release_request(), timeout=timeout)
+                answer = self.client.stub.Release(self._core.release_request(), timeout=timeout)
+                released = bool(answer.released)
             except grpc.RpcError as exc:
                 log.warning(
                     "seat %s: release failed (%s); the daemon frees it within %.0f s",
@@ -185,6 +256,7 @@ class Seat:
         self._thread.join(timeout)
         self._publish(self._core.on_released)
         self._ended.set()
+        return released
 
     def __enter__(self) -> Seat:
         return self
@@ -239,7 +311,4 @@ class Seat:
     def _emit(self, events: list[SeatEvent]) -> None:
         for event in events:
             for listener in list(self._listeners):
-                try:
-                    listener(event)
-                except Exception:
-                    log.exception("seat %s: event listener failed", self.session_id)
+                self.client.deliver(listener, event)

@@ -28,7 +28,7 @@ from seatclient.errors import (
 )
 from seatclient.events import (
     Draining,
-    Evicted,
+    EvictedEvent,
     LicenceChanged,
     SeatEvent,
     SeatState,
@@ -52,7 +52,7 @@ def say(line: str) -> None:
 
 
 def describe(event: SeatEvent) -> str:
-    if isinstance(event, Evicted):
+    if isinstance(event, EvictedEvent):
         return f"evicted: {event.reason} (by {event.by})"
     if isinstance(event, StateChanged) and event.new is SeatState.SUPERSEDED:
         return "state: superseded (another instance holds this session now; not reattaching)"

@@ -37,6 +37,8 @@ class Reason:
     # A second attach of the same session replaced this keepalive stream.
     STREAM_SUPERSEDED: Final = "STREAM_SUPERSEDED"
     TAKEOVER_DENIED: Final = "TAKEOVER_DENIED"
+    # The session a takeover named is no longer live (it ended while the user chose it).
+    TAKEOVER_TARGET_GONE: Final = "TAKEOVER_TARGET_GONE"
     UNAVAILABLE: Final = "UNAVAILABLE"
     STORAGE_FAILED: Final = "STORAGE_FAILED"
     STORE_FULL: Final = "STORE_FULL"

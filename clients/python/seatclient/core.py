@@ -12,9 +12,15 @@ from datetime import UTC
 import grpc
 
 from seatclient import wire
-from seatclient.errors import Evicted, LeaseLost, Superseded, detail_of, from_rpc_error
-from seatclient.events import Draining, LicenceChanged, SeatEvent, SeatState
-from seatclient.events import Evicted as EvictedEvent
+from seatclient.errors import (
+    Evicted,
+    LeaseLost,
+    SeatError,
+    Superseded,
+    detail_of,
+    from_rpc_error,
+)
+from seatclient.events import Draining, EvictedEvent, LicenceChanged, SeatEvent, SeatState
 from seatclient.lease import TERMINAL, Backoff, Lease
 from seatclient.v1 import seat_pb2, types_pb2
 
@@ -31,6 +37,8 @@ class SeatCore:
         self._attempt = 0
         self._attached = False
         self._drain_after: float | None = None
+        # The daemon's word on why the seat ended (None while held, or once released).
+        self.ending: SeatError | None = None
 
     @property
     def state(self) -> SeatState:
@@ -67,6 +75,11 @@ class SeatCore:
             return _some(self.lease.acknowledged(response.pong.seq))
         event = wire.pushed_event(response)
         if isinstance(event, EvictedEvent):
+            self.ending = Evicted(
+                f"session {self.session_id} was disconnected by {event.by}: {event.reason}",
+                reason=event.reason,
+                by=event.by,
+            )
             return [event, *_some(self.lease.end(SeatState.EVICTED))]
         if isinstance(event, Draining):
             self._drain_after = event.reattach_after
@@ -79,6 +92,8 @@ class SeatCore:
     def on_refused(self, exc: grpc.RpcError) -> list[SeatEvent]:
         """The stream ended with an error: the daemon's word on the lease, or a network fault."""
         error = from_rpc_error(exc, self.target)
+        if isinstance(error, Evicted | LeaseLost | Superseded) and not self.ended:
+            self.ending = error
         if isinstance(error, Evicted):
             ended = detail_of(exc).ended
             evicted = EvictedEvent(

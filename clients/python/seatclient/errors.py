@@ -7,6 +7,7 @@ the daemon can raise through the daemon's encoder and this decoder.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,17 +21,19 @@ from seatclient.v1 import types_pb2
 class SeatError(Exception):
     """Base of every error the library raises.
 
-    `code` is the daemon's stable machine reason (`seatclient.contract.Reason`), empty for
-    an error the library raised itself; `metadata` its key/value details (`contract.Meta`).
+    `code` is the daemon's stable machine reason (`seatclient.contract.Reason`), or the
+    class's own code (the class attribute `code`) when the daemon gave none or the library
+    raised the error itself; `metadata` the key/value details the daemon sent
+    (`contract.Meta`). `str(error)` is English for people.
     """
 
-    reason = "SEAT_ERROR"
+    code = "SEAT_ERROR"
 
     def __init__(
         self, message: str, *, code: str = "", metadata: dict[str, str] | None = None
     ) -> None:
         super().__init__(message)
-        self.code = code or self.reason
+        self.code = code or type(self).code
         self.metadata = dict(metadata or {})
 
 
@@ -47,7 +50,7 @@ class SeatsExhausted(SeatError):
     there are. What each session shows (IP or not) is the daemon's `refusal_disclosure`.
     """
 
-    reason = Reason.SEATS_EXHAUSTED
+    code = Reason.SEATS_EXHAUSTED
 
     def __init__(
         self,
@@ -77,42 +80,79 @@ class SeatsExhausted(SeatError):
 
 
 class Evicted(SeatError):
-    """The session was disconnected on purpose."""
+    """The session was disconnected on purpose: `reason` is the text the person or policy
+    that did it gave (for the user to read), `by` who did it (an admin identity, or
+    `USER@COMPUTER` for a takeover)."""
 
-    reason = Reason.SESSION_EVICTED
+    code = Reason.SESSION_EVICTED
 
     def __init__(self, message: str, *, reason: str, by: str) -> None:
         super().__init__(message)
-        self.evict_reason = reason
+        self.reason = reason
         self.by = by
+
+    @property
+    def evict_reason(self) -> str:
+        """Deprecated: use `reason`."""
+        warnings.warn("Evicted.evict_reason is deprecated: use .reason", DeprecationWarning, 2)
+        return self.reason
 
 
 class LeaseLost(SeatError):
     """The daemon no longer holds this session's seat (expired, released, unknown, or the
     lease token does not match)."""
 
-    reason = "LEASE_LOST"
+    code = "LEASE_LOST"
 
 
 class Superseded(SeatError):
     """Another keepalive stream attached to this session (another instance of this
     application holding the same session and token): this one stops, it does not fight."""
 
-    reason = Reason.STREAM_SUPERSEDED
+    code = Reason.STREAM_SUPERSEDED
 
 
 class DaemonUnavailable(SeatError):
     """The seat server cannot be reached, or cannot take the change now (restarting,
-    storage failing); the call may succeed later."""
+    storage failing); the call may succeed later.
 
-    reason = Reason.UNAVAILABLE
+    `target` is the address the library tried; `cause` the underlying text (grpc's, or the
+    daemon's), for a log; `str(error)` says it for people.
+    """
+
+    code = Reason.UNAVAILABLE
+
+    def __init__(self, message: str, *, target: str = "", cause: str = "", code: str = "") -> None:
+        super().__init__(message, code=code)
+        self.target = target
+        self.cause = cause
+
+
+class TakeoverTargetGone(SeatError):
+    """The session chosen for a takeover (`acquire(evict_session=ID)`) is no longer there:
+    it logged out or ended while the user was choosing. No seat was taken: list the sessions
+    again (or simply retry the acquire, a seat may be free now). `session_id` is the id asked
+    for."""
+
+    code = Reason.TAKEOVER_TARGET_GONE
+
+    def __init__(self, message: str, *, session_id: int) -> None:
+        super().__init__(message, metadata={Meta.SESSION_ID: str(session_id)})
+        self.session_id = session_id
+
+
+class AcquireCancelled(SeatError):
+    """The application cancelled the acquire (`acquire(cancel=...)`): no seat was taken, and
+    a queued request has left the queue."""
+
+    code = "ACQUIRE_CANCELLED"
 
 
 class ServerBusy(SeatError):
     """The daemon refused this call for now, to protect itself or its store; retry after
     `retry_after` seconds (0 when it gave no hint)."""
 
-    reason = "SERVER_BUSY"
+    code = "SERVER_BUSY"
 
     def __init__(self, message: str, *, retry_after: float = 0.0, code: str = "") -> None:
         super().__init__(message, code=code)
@@ -122,39 +162,39 @@ class ServerBusy(SeatError):
 class RateLimited(ServerBusy):
     """Too many refused or denied calls from this address."""
 
-    reason = Reason.RATE_LIMITED
+    code = Reason.RATE_LIMITED
 
 
 class QueueFull(ServerBusy):
     """The daemon's wait queue is full (in total, or for this address)."""
 
-    reason = Reason.QUEUE_FULL
+    code = Reason.QUEUE_FULL
 
 
 class LimitExceeded(ServerBusy):
     """Another bound on what one caller may make the daemon hold (`code` says which:
     PING_FLOOD, KEEPALIVE_BACKLOG, TOO_MANY_CALLS)."""
 
-    reason = "LIMIT_EXCEEDED"
+    code = "LIMIT_EXCEEDED"
 
 
 class StoreFull(ServerBusy):
     """The daemon's storage is full: seats in use keep working, no new one is granted until
     the administrator makes room."""
 
-    reason = Reason.STORE_FULL
+    code = Reason.STORE_FULL
 
 
 class LicenceInvalid(SeatError):
     """The licence does not allow new connections (expired, or not valid)."""
 
-    reason = "LICENCE_INVALID"
+    code = "LICENCE_INVALID"
 
 
 class TakeoverDenied(SeatError):
     """The server's policy does not allow disconnecting that session."""
 
-    reason = Reason.TAKEOVER_DENIED
+    code = Reason.TAKEOVER_DENIED
 
     def __init__(self, message: str, *, policy: str = "") -> None:
         super().__init__(message)
@@ -165,7 +205,7 @@ class InvalidRequest(SeatError):
     """The daemon refused a malformed request; this is a bug in the caller. `field` names
     the request's proto field at fault (empty when the library refused it itself)."""
 
-    reason = Reason.INVALID_ARGUMENT
+    code = Reason.INVALID_ARGUMENT
 
     def __init__(self, message: str, *, field: str = "") -> None:
         super().__init__(message)
@@ -177,7 +217,7 @@ class AdminRefused(SeatError):
     (PERMISSION_DENIED with the `needed_role`, UNAUTHENTICATED, SEATS_NOT_PURCHASED,
     CLOUD_SYNC_FAILED, RECORD_DAMAGED)."""
 
-    reason = "ADMIN_REFUSED"
+    code = "ADMIN_REFUSED"
 
 
 Decoder = Callable[[str, types_pb2.ErrorDetail, str], SeatError]
@@ -218,7 +258,42 @@ def _busy(cls: type[ServerBusy]) -> Decoder:
 
 
 def _unavailable(message: str, detail: types_pb2.ErrorDetail, target: str) -> SeatError:
-    return DaemonUnavailable(f"the seat server at {target}: {message}", code=detail.reason)
+    return DaemonUnavailable(
+        f"the seat server at {target} cannot take the request now: {message}",
+        target=target,
+        cause=message,
+        code=detail.reason,
+    )
+
+
+def _gone(message: str, detail: types_pb2.ErrorDetail, target: str) -> SeatError:
+    return TakeoverTargetGone(message, session_id=int(detail.metadata.get(Meta.SESSION_ID, 0)))
+
+
+# What grpc says when it cannot reach a server -> what to tell a person.
+_UNREACHABLE = (
+    ("connection refused", "nothing is listening there (is seatd running?)"),
+    ("dns resolution failed", "the server name does not resolve"),
+    ("name resolution", "the server name does not resolve"),
+    ("no route to host", "no route to that host"),
+    ("network is unreachable", "the network is unreachable"),
+    ("handshake", "the TLS handshake failed (check the certificates)"),
+    ("ssl", "the TLS handshake failed (check the certificates)"),
+    ("timed out", "the connection timed out"),
+    ("deadline exceeded", "no answer in time"),
+)
+
+
+def unreachable(target: str, code: grpc.StatusCode, cause: str, timeout: float = 0.0) -> SeatError:
+    """DaemonUnavailable for a call grpc could not complete, in words a person can act on."""
+    lowered = cause.lower()
+    why = next((said for found, said in _UNREACHABLE if found in lowered), "")
+    if code is grpc.StatusCode.DEADLINE_EXCEEDED and not why:
+        why = f"no answer within {timeout:.0f} s" if timeout else "no answer in time"
+    message = f"the seat server at {target} cannot be reached"
+    return DaemonUnavailable(
+        f"{message}: {why}" if why else message, target=target, cause=cause, code=""
+    )
 
 
 def _lost(message: str, detail: types_pb2.ErrorDetail, target: str) -> SeatError:
@@ -237,6 +312,7 @@ DECODERS: dict[str, Decoder] = {
     Reason.SESSION_RELEASED: _lost,
     Reason.SESSION_EXPIRED: _lost,
     Reason.SESSION_EVICTED: lambda m, d, t: Evicted(m, reason=d.ended.reason, by=d.ended.by),
+    Reason.TAKEOVER_TARGET_GONE: _gone,
     Reason.INVALID_LEASE_TOKEN: _lost,
     Reason.STREAM_SUPERSEDED: lambda m, d, t: Superseded(m),
     Reason.TAKEOVER_DENIED: lambda m, d, t: TakeoverDenied(m, policy=d.metadata[Meta.POLICY]),
@@ -274,9 +350,7 @@ def from_rpc_error(exc: grpc.RpcError, target: str) -> SeatError:
     if code is grpc.StatusCode.INVALID_ARGUMENT:
         return InvalidRequest(message)
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-        return DaemonUnavailable(
-            f"the seat server at {target} cannot be reached: {message}", code=detail.reason
-        )
+        return unreachable(target, code, message)
     if code is grpc.StatusCode.RESOURCE_EXHAUSTED:
         return ServerBusy(message, retry_after=_seconds(detail), code=detail.reason)
     return SeatError(message, code=detail.reason)

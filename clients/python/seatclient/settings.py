@@ -1,20 +1,25 @@
-"""What the blocking and asyncio clients share: settings, the acquire request, retries."""
+"""What the blocking and asyncio clients share: settings, and how callbacks reach the
+application."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from typing import Any
 
-import grpc
-
-from seatclient import wire
 from seatclient.clock import Clock, SystemClock
-from seatclient.errors import DaemonUnavailable, SeatError
+from seatclient.errors import DaemonUnavailable
 from seatclient.events import SeatEvent
 from seatclient.lease import Backoff
-from seatclient.v1 import seat_pb2
+
+log = logging.getLogger("seatclient")
 
 Listener = Callable[[SeatEvent], None]
 QueueListener = Callable[[int], None]
+UnreachableListener = Callable[[DaemonUnavailable], None]
+# Runs a callable on the application's own thread (Tk's `root.after(0, fn)`, Qt's
+# `QTimer.singleShot(0, fn)`, `loop.call_soon_threadsafe`): schedules it, returns at once.
+Dispatch = Callable[[Callable[[], None]], Any]
 
 
 class ClientSettings:
@@ -27,6 +32,7 @@ class ClientSettings:
         timeout: float = 10.0,
         clock: Clock | None = None,
         backoff: Backoff | None = None,
+        dispatch: Dispatch | None = None,
     ) -> None:
         self.target = target
         self.client_version = client_version
@@ -34,40 +40,22 @@ class ClientSettings:
         self.timeout = timeout
         self.clock: Clock = clock or SystemClock()
         self.backoff = backoff or Backoff()
+        self.dispatch = dispatch
         # Waits use WaitForSeat (the position streamed as it changes) unless the daemon is
         # older and does not know it: then Acquire with `wait` (the position it joined at).
-        self._streamed_waits = True
+        self.streamed_waits = True
 
-    def _older_daemon(self, exc: grpc.RpcError) -> bool:
-        """A daemon without WaitForSeat answered: fall back to Acquire; True to retry now."""
-        if self._streamed_waits and exc.code() is grpc.StatusCode.UNIMPLEMENTED:
-            self._streamed_waits = False
-            return True
-        return False
+    def deliver(self, listener: Callable[..., None], *args: Any) -> None:
+        """Call `listener(*args)` through the dispatcher (at once without one). An exception
+        from the listener is logged and swallowed: it must not stop the seat's keepalive."""
 
-    def _acquire_request(
-        self,
-        user_code: str,
-        user_name: str,
-        evict_session: int | None,
-        reason: str,
-        wait: float | None,
-    ) -> tuple[seat_pb2.AcquireRequest, float]:
-        """The request (with its idempotency key, kept across retries) and its deadline."""
-        request = wire.acquire_request(
-            user_code=user_code,
-            user_name=user_name,
-            hostname=self.hostname,
-            client_version=self.client_version,
-            evict_session=evict_session,
-            reason=reason,
-            wait=wait,
-        )
-        return request, self.clock.monotonic() + self.timeout + (wait or 0.0)
+        def call() -> None:
+            try:
+                listener(*args)
+            except Exception:
+                log.exception("seatclient: listener %r failed", listener)
 
-    def _retry_after(self, error: SeatError, attempt: int, deadline: float) -> float | None:
-        """How long to wait before retrying an acquire that failed with `error`, or None."""
-        delay = self.backoff.delay(attempt)
-        if isinstance(error, DaemonUnavailable) and self.clock.monotonic() + delay < deadline:
-            return delay
-        return None
+        if self.dispatch is None:
+            call()
+        else:
+            self.dispatch(call)

@@ -14,7 +14,7 @@ import grpc
 
 from seatclient.contract import QUEUE_POSITION_KEY
 from seatclient.errors import InvalidRequest
-from seatclient.events import Draining, Evicted, LicenceChanged, SeatEvent
+from seatclient.events import Draining, EvictedEvent, LicenceChanged, SeatEvent
 from seatclient.lease import Terms
 from seatclient.v1 import seat_pb2, types_pb2
 
@@ -165,7 +165,7 @@ def pushed_event(response: seat_pb2.KeepaliveResponse) -> SeatEvent | None:
     kind = response.WhichOneof("event")
     if kind == "evicted":
         e = response.evicted
-        return Evicted(e.session_id, e.reason, e.by, e.at.ToDatetime(tzinfo=UTC))
+        return EvictedEvent(e.session_id, e.reason, e.by, e.at.ToDatetime(tzinfo=UTC))
     if kind == "licence_changed":
         return LicenceChanged(response.licence_changed.licence)
     if kind == "draining":
