@@ -96,6 +96,8 @@ Global___Queued: _TypeAlias = Queued  # noqa: Y015
 
 @_typing.final
 class AcquireRequest(_message.Message):
+    """Limits and meanings of every field: docs/contract.md, "Request fields"."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     USER_CODE_FIELD_NUMBER: _builtins.int
@@ -107,22 +109,33 @@ class AcquireRequest(_message.Message):
     EVICT_REASON_FIELD_NUMBER: _builtins.int
     WAIT_FIELD_NUMBER: _builtins.int
     user_code: _builtins.str
+    """Required, at most 64 characters: the ERP user logging in."""
     user_name: _builtins.str
+    """At most 128 characters: the user's name, for people."""
     hostname: _builtins.str
+    """At most 255 characters: the workstation's name, for people."""
     client_version: _builtins.str
+    """At most 64 characters: the application's version, shown to administrators."""
     idempotency_key: _builtins.str
-    """Chosen by the client and kept across retries of one login: a retry after
-    a lost reply gets the same session.
+    """Required, at most 128 characters. Chosen by the client and kept across
+    retries of one login: while the session lives, a retry after a lost reply
+    gets the same session and lease token. Refusals are not remembered.
     """
     evict_session_id: _builtins.int
-    """Take this session's seat over (at capacity, when policy allows)."""
+    """Take this session's seat over (at capacity, when policy allows); 0: none.
+    A session no longer live: NOT_FOUND, reason TAKEOVER_TARGET_GONE.
+    """
     evict_reason: _builtins.str
+    """At most 256 characters, shown to the evicted user; empty means
+    "Connection limit exceeded".
+    """
     @_builtins.property
     def wait(self) -> _duration_pb2.Duration:
         """Wait up to this long for a free seat instead of being refused: first come, first
         served. While waiting, the initial metadata "seatd-queue-position" gives the position
         at which the request joined (WaitForSeat streams every change). A daemon shutting
         down answers its waiters UNAVAILABLE (DRAINING) at once: queue again.
+        0 to 3600 s. The call's gRPC deadline must be longer than `wait`.
         """
 
     def __init__(
@@ -159,22 +172,31 @@ class AcquireResponse(_message.Message):
     QUEUE_POSITION_FIELD_NUMBER: _builtins.int
     WAITED_FIELD_NUMBER: _builtins.int
     session_id: _builtins.int
+    """Never reused; what administrators see."""
     lease_token: _builtins.str
     """Secret: proves ownership of the session. Keep it to reattach."""
     queue_position: _builtins.int
     """Position in the wait queue when the request joined it; 0 if a seat was free."""
     @_builtins.property
-    def ttl(self) -> _duration_pb2.Duration: ...
+    def ttl(self) -> _duration_pb2.Duration:
+        """The lease runs this long from each renewal (attach or ping)."""
+
     @_builtins.property
-    def keepalive_interval(self) -> _duration_pb2.Duration: ...
+    def keepalive_interval(self) -> _duration_pb2.Duration:
+        """Ping this often (until an Attached gives newer terms)."""
+
     @_builtins.property
     def reattach_grace(self) -> _duration_pb2.Duration:
         """After a dropped stream the seat is kept this long for a reattach."""
 
     @_builtins.property
-    def licence(self) -> _types_pb2.LicenceSummary: ...
+    def licence(self) -> _types_pb2.LicenceSummary:
+        """The licence in force."""
+
     @_builtins.property
-    def session(self) -> _types_pb2.Session: ...
+    def session(self) -> _types_pb2.Session:
+        """The session as the daemon recorded it."""
+
     @_builtins.property
     def waited(self) -> _duration_pb2.Duration:
         """How long the request waited in the queue."""
@@ -207,9 +229,15 @@ class KeepaliveRequest(_message.Message):
     ATTACH_FIELD_NUMBER: _builtins.int
     PING_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def attach(self) -> Global___Attach: ...
+    def attach(self) -> Global___Attach:
+        """The first message of a stream, and only the first."""
+
     @_builtins.property
-    def ping(self) -> Global___Ping: ...
+    def ping(self) -> Global___Ping:
+        """Every later message, once per keepalive interval (may follow the attach
+        before Attached arrives).
+        """
+
     def __init__(
         self,
         *,
@@ -233,7 +261,11 @@ class Attach(_message.Message):
     SESSION_ID_FIELD_NUMBER: _builtins.int
     LEASE_TOKEN_FIELD_NUMBER: _builtins.int
     session_id: _builtins.int
+    """Required: the session to keep alive."""
     lease_token: _builtins.str
+    """Required, at most 128 characters: the token from the grant (it survives
+    daemon restarts).
+    """
     def __init__(
         self,
         *,
@@ -254,6 +286,7 @@ class Ping(_message.Message):
 
     SEQ_FIELD_NUMBER: _builtins.int
     seq: _builtins.int
+    """The client's own counter, echoed in Pong.seq (not checked for order)."""
     def __init__(
         self,
         *,
@@ -307,6 +340,8 @@ Global___KeepaliveResponse: _TypeAlias = KeepaliveResponse  # noqa: Y015
 
 @_typing.final
 class Attached(_message.Message):
+    """The attach renewed the lease; these terms win over earlier ones."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SESSION_ID_FIELD_NUMBER: _builtins.int
@@ -343,6 +378,7 @@ class Pong(_message.Message):
     SEQ_FIELD_NUMBER: _builtins.int
     TTL_FIELD_NUMBER: _builtins.int
     seq: _builtins.int
+    """The answered Ping's seq."""
     @_builtins.property
     def ttl(self) -> _duration_pb2.Duration:
         """The lease now runs this long from when the ping was received."""
@@ -373,7 +409,9 @@ class Evicted(_message.Message):
     AT_FIELD_NUMBER: _builtins.int
     session_id: _builtins.int
     reason: _builtins.str
+    """The evicting person's or policy's words, for the user."""
     by: _builtins.str
+    """An admin identity, or user_code@hostname for a takeover (as claimed)."""
     @_builtins.property
     def at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -394,6 +432,8 @@ Global___Evicted: _TypeAlias = Evicted  # noqa: Y015
 
 @_typing.final
 class LicenceChanged(_message.Message):
+    """The licence in force changed; the stream goes on."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     LICENCE_FIELD_NUMBER: _builtins.int
@@ -443,7 +483,9 @@ class ReleaseRequest(_message.Message):
     SESSION_ID_FIELD_NUMBER: _builtins.int
     LEASE_TOKEN_FIELD_NUMBER: _builtins.int
     session_id: _builtins.int
+    """Required: the session to end."""
     lease_token: _builtins.str
+    """Required, at most 128 characters: its token (a wrong one is UNAUTHENTICATED)."""
     def __init__(
         self,
         *,
@@ -500,6 +542,7 @@ class GetLicenceResponse(_message.Message):
     LICENCE_FIELD_NUMBER: _builtins.int
     IN_USE_FIELD_NUMBER: _builtins.int
     in_use: _builtins.int
+    """Seats in use now."""
     @_builtins.property
     def licence(self) -> _types_pb2.LicenceSummary: ...
     def __init__(

@@ -145,15 +145,22 @@ class Session(_message.Message):
     user_code: _builtins.str
     user_name: _builtins.str
     hostname: _builtins.str
+    """The workstation's name, as it said."""
     ip: _builtins.str
-    """Address the daemon saw the workstation connect from."""
+    """Address the daemon saw the workstation connect from (in a refusal only
+    with refusal_disclosure = full).
+    """
     client_version: _builtins.str
     attached: _builtins.bool
     """True while a keepalive stream is attached."""
     @_builtins.property
     def started_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
-    def last_seen_at(self) -> _timestamp_pb2.Timestamp: ...
+    def last_seen_at(self) -> _timestamp_pb2.Timestamp:
+        """The last renewal (grant, attach or ping): old and not attached is a
+        crashed or unplugged workstation.
+        """
+
     @_builtins.property
     def duration(self) -> _duration_pb2.Duration:
         """How long the session has been open, measured on the daemon."""
@@ -524,6 +531,9 @@ class EndedSession(_message.Message):
     session_id: _builtins.int
     kind: Global___EndKind.ValueType
     reason: _builtins.str
+    """The words of whoever ended it ("released", "no keepalive within the
+    lease", an eviction's reason).
+    """
     by: _builtins.str
     """Who ended it: an admin identity, or the user who took the seat over."""
     @_builtins.property
