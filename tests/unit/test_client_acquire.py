@@ -43,7 +43,7 @@ UNREACHABLE: Any = FakeRpcError(
 
 
 def test_wait_bounds_the_whole_acquire_reconnects_included() -> None:
-    """With wait=12 and the daemon unreachable, retries stop and raise by 12 s, not later."""
+    """With wait=12 and the daemon unreachable, retries go on until 12 s, and not later."""
     clock = FakeClock()
     p = plan(clock, wait=12)
     start = clock.monotonic()
@@ -56,7 +56,7 @@ def test_wait_bounds_the_whole_acquire_reconnects_included() -> None:
 
     with pytest.raises(DaemonUnavailable):
         retry_until_raised()
-    assert clock.monotonic() - start <= 12
+    assert 11.8 <= clock.monotonic() - start <= 12
 
 
 def test_without_wait_the_timeout_bounds_the_acquire() -> None:

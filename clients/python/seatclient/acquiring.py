@@ -38,6 +38,8 @@ from seatclient.v1 import seat_pb2
 
 # The daemon answers a wait that runs out this long before the call's own deadline.
 MARGIN = 0.5
+# The least time worth one more call before the deadline.
+LAST_TRY = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,9 +152,11 @@ class AcquirePlan:
         self._last = error
         delay = self.settings.backoff.delay(self._attempt)
         self._attempt += 1
-        if now + delay >= self.deadline:
+        left = self.deadline - now
+        if left <= LAST_TRY:
             raise error
-        return Retry(delay, error)
+        # A backoff that would run past the deadline is cut short for one last try.
+        return Retry(min(delay, left - LAST_TRY), error)
 
     def cancelled(self) -> AcquireCancelled:
         return AcquireCancelled(
