@@ -61,6 +61,7 @@ class CreateTokenRequest(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     ROLE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
+    """Required, at most 128 characters: journaled as the actor of its calls."""
     role: _builtins.str
     """owner, buyer, admin or viewer."""
     def __init__(
@@ -173,6 +174,7 @@ class RevokeTokenRequest(_message.Message):
 
     NAME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
+    """Required: the token's name."""
     def __init__(
         self,
         *,
@@ -203,6 +205,8 @@ Global___RevokeTokenResponse: _TypeAlias = RevokeTokenResponse  # noqa: Y015
 
 @_typing.final
 class JournalFilter(_message.Message):
+    """Every field narrows the entries; absent or empty fields do not."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SINCE_FIELD_NUMBER: _builtins.int
@@ -211,11 +215,17 @@ class JournalFilter(_message.Message):
     SESSION_ID_FIELD_NUMBER: _builtins.int
     KINDS_FIELD_NUMBER: _builtins.int
     user_code: _builtins.str
+    """At most 64 characters."""
     session_id: _builtins.int
+    """0: any session."""
     @_builtins.property
-    def since(self) -> _timestamp_pb2.Timestamp: ...
+    def since(self) -> _timestamp_pb2.Timestamp:
+        """Entries at or after this time."""
+
     @_builtins.property
-    def until(self) -> _timestamp_pb2.Timestamp: ...
+    def until(self) -> _timestamp_pb2.Timestamp:
+        """Entries before this time."""
+
     @_builtins.property
     def kinds(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Entry kinds: granted, released, expired, evicted, refused, licence_installed, ..."""
@@ -287,6 +297,7 @@ class ReadJournalRequest(_message.Message):
     LIMIT_FIELD_NUMBER: _builtins.int
     FILTER_FIELD_NUMBER: _builtins.int
     after_seq: _builtins.int
+    """Entries after this sequence number (0: from the first)."""
     limit: _builtins.int
     """At most this many entries (default 100, at most 1000)."""
     @_builtins.property
@@ -340,6 +351,7 @@ class WatchJournalRequest(_message.Message):
     AFTER_SEQ_FIELD_NUMBER: _builtins.int
     FILTER_FIELD_NUMBER: _builtins.int
     after_seq: _builtins.int
+    """Entries after this sequence number, then each new one."""
     @_builtins.property
     def filter(self) -> Global___JournalFilter: ...
     def __init__(
@@ -441,6 +453,7 @@ class RegisterInstallationRequest(_message.Message):
 
     REGISTRATION_CODE_FIELD_NUMBER: _builtins.int
     registration_code: _builtins.str
+    """Required, at most 100 characters: the one-time code the vendor gave."""
     def __init__(
         self,
         *,
@@ -500,6 +513,7 @@ class OrderSeatsRequest(_message.Message):
 
     SEATS_FIELD_NUMBER: _builtins.int
     seats: _builtins.int
+    """1 to 100000: seats to add."""
     def __init__(
         self,
         *,
@@ -597,7 +611,9 @@ class ImportLicenceRequest(_message.Message):
 
     LICENCE_TEXT_FIELD_NUMBER: _builtins.int
     licence_text: _builtins.str
-    """The whole licence file, armour lines included."""
+    """Required, at most 65536 characters: the whole licence file, armour lines
+    included.
+    """
     def __init__(
         self,
         *,
@@ -707,6 +723,7 @@ class SetActiveSeatsRequest(_message.Message):
 
     SEATS_FIELD_NUMBER: _builtins.int
     seats: _builtins.int
+    """1 to 100000, at most the purchased seats: seats in force from now."""
     def __init__(
         self,
         *,
@@ -855,8 +872,11 @@ class EvictRequest(_message.Message):
     SESSION_ID_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     session_id: _builtins.int
+    """Required: the session to end."""
     reason: _builtins.str
-    """Empty means "Connection limit exceeded"."""
+    """At most 256 characters, shown to the evicted user. Empty means
+    "Connection limit exceeded".
+    """
     def __init__(
         self,
         *,
