@@ -72,6 +72,9 @@ etcd-server:
 	@command -v etcd >/dev/null || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server >/dev/null; }
 
+# The store tests start a 3-member etcd cluster (tests/etcd.py).
+test: etcd-server
+
 buf-lint: $(BUF)
 	$(BUF) lint proto
 

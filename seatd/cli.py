@@ -153,7 +153,7 @@ def init(config_file: Path | None, state_dir: Path | None) -> None:
     """Create a new seat table (a new site) where there is none. Never replaces one."""
     config = _load(config_file, {"state_dir": state_dir})
     try:
-        store = store_mod.Store(config.store, create=True)
+        store = store_mod.open_store(config.store, create=True)
     except StateError as exc:
         raise click.ClickException(str(exc)) from None
     base_id = store.load().base_id
@@ -202,3 +202,4 @@ def restore(backup: Path, config_file: Path | None, state_dir: Path | None, chec
         f"restored {backup} into {target}: {report.summary()}; the previous state is kept "
         "beside it; the daemon journals the restore when it next starts"
     )
+

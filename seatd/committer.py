@@ -37,11 +37,6 @@ class _Marker(enum.Enum):
     STOP = "stop the writer"
 
 
-# Events per transaction, at most (a submission is never split): a bounded write fits in
-# the store's reserve, and its freed pages serve the next one.
-MAX_BATCH_EVENTS = 500
-
-
 def _size(item: _Pending | _Marker) -> int:
     return 0 if isinstance(item, _Marker) else len(item[0])
 
@@ -93,7 +88,7 @@ class Committer:
         while True:
             items = [self._queue.get()]
             size = _size(items[0])
-            while size < MAX_BATCH_EVENTS:
+            while size < self._store.max_batch_events:
                 try:
                     items.append(self._queue.get_nowait())
                 except queue.Empty:

@@ -15,6 +15,7 @@ import structlog
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from seatd import __version__, fds, metrics
+from seatd import store as stores
 from seatd.arbiter import Arbiter
 from seatd.capacity import ADVICE
 from seatd.clock import Clock, OffsetClock
@@ -73,7 +74,7 @@ async def run(
         )
         clock = OffsetClock(clock, config.dev.wall_clock_offset)
     keys = trusted_keys(config.licence.trusted_keys)
-    store = Store(config.store)
+    store = stores.open_store(config.store)
     try:
         await _serve(config, clock, store, keys, reload_config)
     finally:

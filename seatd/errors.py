@@ -194,10 +194,23 @@ class StorageFailed(Unavailable):
 
     reason = Reason.STORAGE_FAILED
 
-    def __init__(self, cause: str) -> None:
+    def __init__(
+        self, cause: str, advice: str = "Ask the administrator to check the server's disk"
+    ) -> None:
         super().__init__(
             f"the daemon could not save the change ({cause}); nothing was changed. "
-            "Ask the administrator to check the server's disk, then retry."
+            f"{advice}, then retry."
+        )
+
+
+class Fenced(StorageFailed):
+    """In cluster mode, a write by an instance that is no longer the leader: etcd refused
+    the whole transaction at its fence compare, so nothing was changed (gRPC UNAVAILABLE)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            f"this seatd instance is no longer the cluster's leader: {detail}",
+            "Connect to the current leader (any instance answers with where it is)",
         )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import lmdb
 
 from seatd.model import DaemonEvent
-from seatd.store import Store, StoreConfig
+from seatd.store import LmdbStore, StoreConfig
 
 WHEN = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 PAGE = 4096
@@ -16,7 +16,7 @@ PAGE = 4096
 
 def filled(state_dir: Path, entries: int) -> str:
     """A closed seat table holding `entries` journal entries; returns its base id."""
-    store = Store(StoreConfig(state_dir))
+    store = LmdbStore(StoreConfig(state_dir))
     for start in range(0, entries, 500):
         store.commit(
             [

@@ -158,9 +158,9 @@ async def hold_connections(target: str, connections: int, seconds: float) -> dic
 def fill_journal(state: Path, entries: int) -> None:
     """Write `entries` journal entries straight into a fresh store (refusals: the cheapest)."""
     from seatd.model import Holder, Refused
-    from seatd.store import Store, StoreConfig
+    from seatd.store import LmdbStore, StoreConfig
 
-    store = Store(StoreConfig(state))
+    store = LmdbStore(StoreConfig(state))
     holder = Holder.checked(
         user_code="J", user_name="journal", hostname="PC", ip="10.0.0.1", client_version="1"
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -16,7 +16,9 @@ from seatd.entitlement import DevSeats
 from seatd.repeats import RefusalConfig
 from seatd.server import ServerConfig, Servers, build
 from seatd.service import SeatService
-from seatd.store import Store, StoreConfig
+from seatd.store import LmdbStore, Store, StoreConfig
+from seatd.store.etcd import EtcdStore
+from tests.etcd import lead
 from tests.fakes import FakeClock
 
 TERMS = LeaseTerms(ttl=30, keepalive_interval=10, grace=5, reattach_grace=10, restart_grace=30)
@@ -28,10 +30,43 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(StoreConfig(state_dir=tmp_path / "state"))
+def store(tmp_path: Path) -> Iterator[LmdbStore]:
+    s = LmdbStore(StoreConfig(state_dir=tmp_path / "state"))
     yield s
     s.close()
+
+
+@dataclass
+class Backend:
+    """One store backend under test: `open` opens (again) the same seat table; what is
+    still open at the end of the test is closed."""
+
+    name: str
+    opener: Callable[[], Store]
+    opened: list[Store] = field(default_factory=list)
+
+    def open(self) -> Store:
+        self.opened.append(self.opener())
+        return self.opened[-1]
+
+    def reopen(self, store: Store) -> Store:
+        self.opened.remove(store)
+        store.close()
+        return self.open()
+
+
+@pytest.fixture(params=["lmdb", "etcd"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """Each backend in turn, where the store's contract is the same for both."""
+    if request.param == "etcd":
+        site = request.getfixturevalue("etcd_site")
+        fence = lead(site)
+        found = Backend("etcd", lambda: EtcdStore(site, fence=fence))
+    else:
+        found = Backend("lmdb", lambda: LmdbStore(StoreConfig(state_dir=tmp_path / "state")))
+    yield found
+    for store in found.opened:
+        store.close()
 
 
 def start_service(
@@ -69,7 +104,7 @@ def stop_service(service: SeatService) -> None:
 
 
 @pytest.fixture
-async def service(store: Store, clock: FakeClock) -> AsyncIterator[SeatService]:
+async def service(store: LmdbStore, clock: FakeClock) -> AsyncIterator[SeatService]:
     s = start_service(store, clock)
     yield s
     stop_service(s)

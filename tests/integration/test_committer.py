@@ -13,7 +13,7 @@ import pytest
 from seatd.committer import Committer
 from seatd.errors import StorageFailed
 from seatd.model import DaemonEvent, Event
-from seatd.store import Store, StoreConfig
+from seatd.store import LmdbStore, StoreConfig
 from tests.integration.conftest import until
 
 AT = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
@@ -23,7 +23,7 @@ def event(n: int) -> tuple[Event, ...]:
     return (DaemonEvent("daemon_started", AT, f"event {n}"),)
 
 
-class BrokenStore(Store):
+class BrokenStore(LmdbStore):
     """The real store; the next `failures` commits fail, each once it passes the gate."""
 
     def __init__(self, config: StoreConfig) -> None:
@@ -42,7 +42,7 @@ class BrokenStore(Store):
         super().commit(events)
 
 
-def details(store: Store) -> list[str]:
+def details(store: LmdbStore) -> list[str]:
     return [e["detail"] for e in store.journal_entries()]
 
 

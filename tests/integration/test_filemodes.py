@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from seatd import store as store_mod
-from seatd.store import Store, StoreConfig
+from seatd.store import LmdbStore, StoreConfig
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def modes(root: Path) -> dict[str, str]:
 def test_a_fresh_state_is_private_and_enterable(tmp_path: Path) -> None:
     """The state directory and LMDB's environment directory are 0700, every file 0600."""
     state = tmp_path / "var" / "state"
-    Store(StoreConfig(state)).close()
+    LmdbStore(StoreConfig(state)).close()
     assert modes(tmp_path / "var") == {
         ".": "drwx------",
         "state": "drwx------",
@@ -47,12 +47,12 @@ def test_a_fresh_state_is_private_and_enterable(tmp_path: Path) -> None:
 @pytest.mark.usefixtures("open_umask")
 def test_a_restored_state_is_private(tmp_path: Path) -> None:
     """A restore writes the seat table 0700/0600 even from a world-readable backup."""
-    source = Store(StoreConfig(tmp_path / "source"))
+    source = LmdbStore(StoreConfig(tmp_path / "source"))
     (tmp_path / "copy").mkdir()
     backup = source.backup(tmp_path / "copy")
     source.close()
     backup.chmod(0o644)
-    Store(StoreConfig(tmp_path / "state")).close()
+    LmdbStore(StoreConfig(tmp_path / "state")).close()
     store_mod.restore(backup, tmp_path / "state", datetime(2026, 1, 5, tzinfo=UTC), "admin")
     restored = modes(tmp_path / "state" / "seatd.lmdb")
     assert restored == {".": "drwx------", "data.mdb": "-rw-------"}

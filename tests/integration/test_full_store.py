@@ -22,7 +22,7 @@ from seatd.model import Actor, DaemonEvent, Holder, Instant, Session
 from seatd.notify import Notifier, Watchdog
 from seatd.retention import SHORT_OF_SPACE_INTERVAL, JournalConfig, Retention
 from seatd.service import AcquireRequest, SeatService
-from seatd.store import Store, StoreConfig
+from seatd.store import LmdbStore, StoreConfig
 from seatd.transport.status import code_of
 from tests.fakes import FakeClock
 from tests.integration.conftest import TERMS, start_service, stop_service
@@ -43,8 +43,8 @@ def request(n: int) -> AcquireRequest:
     )
 
 
-def open_store(tmp_path: Path) -> Store:
-    return Store(StoreConfig(tmp_path / "state", map_size=TINY, reserve=RESERVE))
+def open_store(tmp_path: Path) -> LmdbStore:
+    return LmdbStore(StoreConfig(tmp_path / "state", map_size=TINY, reserve=RESERVE))
 
 
 async def fill(service: SeatService) -> list[Session]:
@@ -67,7 +67,7 @@ async def fill(service: SeatService) -> list[Session]:
 @dataclass
 class Full:
     service: SeatService
-    store: Store
+    store: LmdbStore
     sessions: list[Session]
 
 
@@ -75,7 +75,7 @@ def holder(n: int) -> Holder:
     return Holder(f"U{n}", f"user {n}", f"PC-{n}", "10.0.0.1", "15")
 
 
-def fill_directly(store: Store, clock: FakeClock) -> None:
+def fill_directly(store: LmdbStore, clock: FakeClock) -> None:
     """What `fill` does through the service, in fewer transactions (faster)."""
     arbiter = Arbiter(TERMS)
     now = Instant(clock.monotonic(), clock.wall())
@@ -100,7 +100,7 @@ async def full(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Full]:
     store.close()
 
 
-def journal_size(store: Store) -> int:
+def journal_size(store: LmdbStore) -> int:
     first, last = store.journal_span()
     return last - first + 1
 
@@ -109,7 +109,7 @@ async def test_the_map_grows_to_its_ceiling_and_no_further(
     tmp_path: Path, clock: FakeClock
 ) -> None:
     """A fresh store maps little, doubles as it fills, and stops at store.map_size."""
-    store = Store(StoreConfig(tmp_path / "state", map_size=4 * MIB, reserve=RESERVE))
+    store = LmdbStore(StoreConfig(tmp_path / "state", map_size=4 * MIB, reserve=RESERVE))
     assert store._env.info()["map_size"] == MIN_MAP
     service = start_service(store, clock, cap=100_000)
     await fill(service)
@@ -199,7 +199,7 @@ async def test_restart_at_a_full_store_serves_releases(full: Full, clock: FakeCl
     full.service = service
 
 
-def fill_the_reserve(store: Store, now: datetime) -> str:
+def fill_the_reserve(store: LmdbStore, now: datetime) -> str:
     """Commit directly until nothing fits any more (what the gate never lets clients do);
     return the error."""
     filler = DaemonEvent("filler", now, "x" * 400)
@@ -238,7 +238,7 @@ async def test_the_watchdog_fails_when_the_store_cannot_commit(full: Full) -> No
 def test_a_filling_store_is_logged_with_what_to_do(tmp_path: Path, clock: FakeClock) -> None:
     """Crossing 80 % logs store.filling, then the grant limit store.full, both saying what to
     do; each once."""
-    store = Store(StoreConfig(tmp_path / "state", map_size=TINY, reserve=0.1))
+    store = LmdbStore(StoreConfig(tmp_path / "state", map_size=TINY, reserve=0.1))
     with structlog.testing.capture_logs() as logs:
         fill_directly(store, clock)
     events = [e for e in logs if e["event"].startswith("store.f")]
@@ -250,7 +250,7 @@ def test_a_filling_store_is_logged_with_what_to_do(tmp_path: Path, clock: FakeCl
 def test_a_reader_postpones_growth_without_stalling_commits(tmp_path: Path) -> None:
     """While a read transaction is open the map is not remapped under it: commits go on in
     the current map, and the map grows at the first commit after the reader left."""
-    store = Store(StoreConfig(tmp_path / "state", map_size=8 * MIB))
+    store = LmdbStore(StoreConfig(tmp_path / "state", map_size=8 * MIB))
     clock = FakeClock()
     arbiter = Arbiter(TERMS)
     now = Instant(clock.monotonic(), clock.wall())

@@ -12,7 +12,7 @@ import pytest
 from seatd import journal, records
 from seatd.errors import StoreDamaged
 from seatd.model import DaemonEvent
-from seatd.store import SCHEMA_VERSION, Store, StoreConfig
+from seatd.store import SCHEMA_VERSION, LmdbStore, StoreConfig
 from tests.tables import filled, raw_env, zero_pages_holding
 
 WHEN = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -24,7 +24,7 @@ def test_a_zeroed_journal_page_is_refused_before_serving(tmp_path: Path) -> None
     filled(tmp_path, 3000)
     zero_pages_holding(tmp_path / "seatd.lmdb" / "data.mdb", b'"entry 1000"')
     with pytest.raises(StoreDamaged, match=r"(?s)database 'journal'.*seatd restore BACKUP"):
-        Store(StoreConfig(tmp_path))
+        LmdbStore(StoreConfig(tmp_path))
 
 
 @pytest.mark.parametrize(
@@ -62,7 +62,7 @@ def test_a_record_that_does_not_decode_is_refused_naming_it(
         txn.put(key, raw, db=env.open_db(db.encode(), txn=txn))
     env.close()
     with pytest.raises(StoreDamaged, match=f"record {named}"):
-        Store(StoreConfig(tmp_path))
+        LmdbStore(StoreConfig(tmp_path))
 
 
 def test_a_table_without_its_base_id_is_refused_not_given_a_new_one(tmp_path: Path) -> None:
@@ -73,7 +73,7 @@ def test_a_table_without_its_base_id_is_refused_not_given_a_new_one(tmp_path: Pa
         txn.delete(b"base_id", db=env.open_db(b"meta", txn=txn))
     env.close()
     with pytest.raises(StoreDamaged, match="record 'base_id' in database 'meta' is missing"):
-        Store(StoreConfig(tmp_path))
+        LmdbStore(StoreConfig(tmp_path))
 
 
 def test_a_removed_journal_tail_is_refused_at_open(tmp_path: Path) -> None:
@@ -85,7 +85,7 @@ def test_a_removed_journal_tail_is_refused_at_open(tmp_path: Path) -> None:
             txn.delete(records.seq_key(seq), db=env.open_db(b"journal", txn=txn))
     env.close()
     with pytest.raises(StoreDamaged, match="journal ends at seq 4 but its recorded head is seq 6"):
-        Store(StoreConfig(tmp_path))
+        LmdbStore(StoreConfig(tmp_path))
 
 
 TAIL_CUTTER = """
@@ -101,7 +101,7 @@ with env.begin(write=True) as txn:
 def test_journal_verify_catches_a_tail_removed_behind_the_store(tmp_path: Path) -> None:
     """Entries deleted from the end by another process while the store is open: verify names
     the first one missing, where the chain alone still verifies."""
-    store = Store(StoreConfig(tmp_path))
+    store = LmdbStore(StoreConfig(tmp_path))
     store.commit([DaemonEvent("note", WHEN, f"entry {n}") for n in range(6)])
     cut = [sys.executable, "-c", TAIL_CUTTER, str(tmp_path / "seatd.lmdb")]
     subprocess.run(cut, check=True, timeout=30)
@@ -112,12 +112,12 @@ def test_journal_verify_catches_a_tail_removed_behind_the_store(tmp_path: Path) 
 
 def test_the_head_is_recorded_with_every_commit(tmp_path: Path) -> None:
     """Meta's head is the last entry's seq and hash after each commit, and after a reopen."""
-    store = Store(StoreConfig(tmp_path))
+    store = LmdbStore(StoreConfig(tmp_path))
     store.commit([DaemonEvent("note", WHEN, "one"), DaemonEvent("note", WHEN, "two")])
     last = store.journal_entries()[-1]
     assert store.recorded_head() == (2, last["hash"])
     store.close()
-    reopened = Store(StoreConfig(tmp_path))
+    reopened = LmdbStore(StoreConfig(tmp_path))
     assert reopened.recorded_head() == (2, last["hash"])
     reopened.close()
 
@@ -131,7 +131,7 @@ def test_a_schema_1_table_is_upgraded_with_its_head_recorded(tmp_path: Path) -> 
         txn.delete(b"journal_head", db=meta)
         txn.put(b"schema_version", b"1", db=meta)
     env.close()
-    store = Store(StoreConfig(tmp_path))
+    store = LmdbStore(StoreConfig(tmp_path))
     assert store.recorded_head() == (3, store.journal_entries()[-1]["hash"])
     assert store.verify_journal() == (3, None, 3)
     store.close()
@@ -157,7 +157,7 @@ def test_a_used_state_directory_without_a_table_is_refused(tmp_path: Path, loss:
     with pytest.raises(
         StoreDamaged, match=r"holds no seat table.*seatd restore BACKUP.*seatd init"
     ):
-        Store(StoreConfig(tmp_path))
+        LmdbStore(StoreConfig(tmp_path))
     assert not (table / "data.mdb").exists() or (table / "data.mdb").stat().st_size == 0
 
 
@@ -167,7 +167,7 @@ def test_a_first_start_creates_a_table(tmp_path: Path, where: str) -> None:
     state = tmp_path / "state"
     if where == "empty":
         state.mkdir()
-    store = Store(StoreConfig(state))
+    store = LmdbStore(StoreConfig(state))
     assert store.created and len(store.load().base_id) == 17
     store.close()
 
@@ -176,7 +176,7 @@ def test_init_creates_a_table_where_one_was_lost(tmp_path: Path) -> None:
     """`seatd init` (create=True) starts a new site on purpose where the table is gone."""
     old = filled(tmp_path, 1)
     (tmp_path / "seatd.lmdb" / "data.mdb").unlink()
-    store = Store(StoreConfig(tmp_path), create=True)
+    store = LmdbStore(StoreConfig(tmp_path), create=True)
     assert store.created and store.load().base_id != old
     store.close()
 
@@ -184,6 +184,6 @@ def test_init_creates_a_table_where_one_was_lost(tmp_path: Path) -> None:
 def test_init_never_replaces_an_existing_table(tmp_path: Path) -> None:
     """create=True on a table that is there opens it as it is."""
     old = filled(tmp_path, 2)
-    store = Store(StoreConfig(tmp_path), create=True)
+    store = LmdbStore(StoreConfig(tmp_path), create=True)
     assert not store.created and store.load().base_id == old
     store.close()

@@ -17,7 +17,7 @@ from seatd.licence.rules import LicenceConfig
 from seatd.licence.watch import LicenceWatch
 from seatd.model import Actor
 from seatd.service import AcquireRequest, LicenceNotice, SeatService
-from seatd.store import Store, StoreConfig
+from seatd.store import LmdbStore, StoreConfig
 from tests.fakes import FakeClock
 from tests.integration.conftest import TERMS, stop_service, until
 from tests.integration.test_service import FailingStore, GatedStore
@@ -37,8 +37,8 @@ def request(user: str) -> AcquireRequest:
     )
 
 
-async def licensed(tmp_path: Path, clock: FakeClock, store: Store | None = None) -> SeatService:
-    store = store or Store(StoreConfig(tmp_path))
+async def licensed(tmp_path: Path, clock: FakeClock, store: LmdbStore | None = None) -> SeatService:
+    store = store or LmdbStore(StoreConfig(tmp_path))
     snap = store.load()
     book = LicenceBook(
         base_id=BASE_ID,

@@ -16,7 +16,7 @@ from seatd.model import Actor
 from seatd.reaper import Reaper, ReaperConfig
 from seatd.repeats import RefusalConfig
 from seatd.service import AcquireRequest, SeatService
-from seatd.store import Store, StoreConfig
+from seatd.store import LmdbStore, StoreConfig
 from seatd.transport.status import code_of
 from tests.fakes import FakeClock
 from tests.integration.conftest import Running, start_service, stop_service
@@ -36,7 +36,7 @@ def request(user: str, ip: str = "10.0.0.9") -> AcquireRequest:
     )
 
 
-def kinds(store: Store) -> list[tuple[str, int]]:
+def kinds(store: LmdbStore) -> list[tuple[str, int]]:
     return [(e["kind"], e.get("repeated", 0)) for e in store.journal_entries()]
 
 
@@ -51,7 +51,7 @@ async def test_a_refusal_flood_from_one_host_is_one_entry_per_window(
 ) -> None:
     """500 refusals from one host journal the first at once and, when the window closes,
     one entry counting the other 499."""
-    store = Store(StoreConfig(tmp_path))
+    store = LmdbStore(StoreConfig(tmp_path))
     service = start_service(store, clock, cap=1, refusals=LAX)
     await service.acquire(request("AA", ip="10.0.0.1"))
     await refuse(service, 500)
@@ -65,7 +65,7 @@ async def test_a_refusal_flood_from_one_host_is_one_entry_per_window(
 
 async def test_each_host_has_its_own_refusal_window(tmp_path: Path, clock: FakeClock) -> None:
     """A second host's first refusal is journaled at once, during the first host's window."""
-    store = Store(StoreConfig(tmp_path))
+    store = LmdbStore(StoreConfig(tmp_path))
     service = start_service(store, clock, cap=1, refusals=LAX)
     await service.acquire(request("AA", ip="10.0.0.1"))
     await refuse(service, 5)
@@ -80,7 +80,7 @@ async def test_each_host_has_its_own_refusal_window(tmp_path: Path, clock: FakeC
 
 async def test_shutdown_journals_the_counts_still_open(tmp_path: Path, clock: FakeClock) -> None:
     """Draining the daemon journals the repeats of windows that have not closed yet."""
-    store = Store(StoreConfig(tmp_path))
+    store = LmdbStore(StoreConfig(tmp_path))
     service = start_service(store, clock, cap=1, refusals=LAX)
     await service.acquire(request("AA", ip="10.0.0.1"))
     await refuse(service, 3)
@@ -93,7 +93,7 @@ async def test_shutdown_journals_the_counts_still_open(tmp_path: Path, clock: Fa
 async def test_a_host_refused_too_often_is_rate_limited(tmp_path: Path, clock: FakeClock) -> None:
     """Past its burst a host's acquires are RESOURCE_EXHAUSTED with a retry hint, before any
     work; once the hint has passed it is answered again."""
-    store = Store(StoreConfig(tmp_path))
+    store = LmdbStore(StoreConfig(tmp_path))
     config = RefusalConfig(window=60, burst=5, per_second=2)
     service = start_service(store, clock, cap=1, refusals=config)
     await service.acquire(request("AA", ip="10.0.0.1"))
@@ -114,7 +114,7 @@ async def test_denied_admin_calls_are_coalesced_then_rate_limited(
     tmp_path: Path, clock: FakeClock
 ) -> None:
     """Repeated denials of one actor journal one entry; past the burst they are rate-limited."""
-    store = Store(StoreConfig(tmp_path))
+    store = LmdbStore(StoreConfig(tmp_path))
     config = RefusalConfig(window=60, burst=10, per_second=1)
     service = start_service(store, clock, refusals=config)
     mallory = Actor("local:mallory", "viewer")
@@ -154,7 +154,7 @@ async def test_rate_limited_is_resource_exhausted_with_retry_info(running: Runni
 
 async def test_a_reattach_loop_is_one_entry_per_window(tmp_path: Path, clock: FakeClock) -> None:
     """A workstation reattaching in a loop journals its first reattach, then one count."""
-    store = Store(StoreConfig(tmp_path))
+    store = LmdbStore(StoreConfig(tmp_path))
     service = start_service(store, clock, refusals=LAX)
     s = (await service.acquire(request("AA"))).session
     _, stream = service.attach(s.id, s.token)

@@ -21,7 +21,7 @@ from seatd.limits import PING_BURST
 from seatd.model import Actor, Event, Session
 from seatd.reaper import Reaper, ReaperConfig
 from seatd.service import OUTBOX_LIMIT, AcquireRequest, EvictedNotice, SeatService
-from seatd.store import Store, StoreConfig
+from seatd.store import LmdbStore, StoreConfig
 from seatd.waitqueue import QueueConfig
 from tests.fakes import FakeClock
 from tests.integration.conftest import start_service, stop_service, until
@@ -38,7 +38,7 @@ def request(user: str = "AA", key: str | None = None, **kw: object) -> AcquireRe
     )  # type: ignore[arg-type]
 
 
-class GatedStore(Store):
+class GatedStore(LmdbStore):
     """The real store, whose commits wait for the test to open a gate."""
 
     def __init__(self, config: StoreConfig) -> None:
@@ -107,7 +107,7 @@ async def test_retry_waits_for_the_original_commit(tmp_path: Path, clock: FakeCl
     store.close()
 
 
-class FailingStore(Store):
+class FailingStore(LmdbStore):
     fail = False
 
     def commit(self, events: Sequence[Event]) -> None:
@@ -187,14 +187,14 @@ async def test_restart_restores_sessions_with_their_tokens(
     tmp_path: Path, clock: FakeClock
 ) -> None:
     """After a restart, stored sessions reattach with their tokens and keep their ids."""
-    store = Store(StoreConfig(tmp_path))
+    store = LmdbStore(StoreConfig(tmp_path))
     service = start_service(store, clock)
     a = await take(service, request("AA"))
     b = await take(service, request("BB"))
     stop_service(service)
     store.close()
 
-    store = Store(StoreConfig(tmp_path))
+    store = LmdbStore(StoreConfig(tmp_path))
     restarted = start_service(store, FakeClock(mono=3.0))
     assert restarted.attach(a.id, a.token)[0].id == a.id
     assert restarted.attach(b.id, b.token)[0].id == b.id
@@ -206,13 +206,13 @@ async def test_restart_restores_sessions_with_their_tokens(
 
 async def test_an_eviction_reason_survives_a_restart(tmp_path: Path, clock: FakeClock) -> None:
     """A workstation that comes back after a restart learns it was evicted, and why."""
-    store = Store(StoreConfig(tmp_path))
+    store = LmdbStore(StoreConfig(tmp_path))
     first = start_service(store, clock)
     seat = await take(first, request())
     await first.evict(seat.id, reason="audit", by="local-admin-socket", claimed="alice")
     stop_service(first)
     store.close()
-    store = Store(StoreConfig(tmp_path))
+    store = LmdbStore(StoreConfig(tmp_path))
     again = start_service(store, clock)
     with pytest.raises(SessionEnded) as ended:
         again.attach(seat.id, seat.token)
@@ -355,7 +355,7 @@ async def test_reattach_and_restart_reattach_are_journaled(
 ) -> None:
     """A first attach is not journaled; a reattach after a drop is "reattached"; the first
     attach after a restart is "renewed_after_restart"."""
-    store = Store(StoreConfig(tmp_path))
+    store = LmdbStore(StoreConfig(tmp_path))
     service = start_service(store, clock)
     s = await take(service, request("AA"))
     _, stream = service.attach(s.id, s.token)
@@ -364,7 +364,7 @@ async def test_reattach_and_restart_reattach_are_journaled(
     await service.committer.submit(())
     stop_service(service)
     store.close()
-    store = Store(StoreConfig(tmp_path))
+    store = LmdbStore(StoreConfig(tmp_path))
     restarted = start_service(store, FakeClock(mono=5.0))
     restarted.attach(s.id, s.token)
     await restarted.committer.submit(())
@@ -398,7 +398,7 @@ async def test_wait_queue_refuses_one_peer_beyond_its_share(
 ) -> None:
     """A host flooding waiting acquires is refused with QUEUE_FULL beyond its per-peer bound,
     while another address may still queue."""
-    store = Store(StoreConfig(tmp_path))
+    store = LmdbStore(StoreConfig(tmp_path))
     service = start_service(store, clock, cap=1)
     service.queue.reconfigure(QueueConfig(max_waiting=100, max_waiting_per_peer=3))
     await take(service, request("AA"))

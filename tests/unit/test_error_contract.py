@@ -91,6 +91,7 @@ CASES: list[Case] = [
     ),
     Case(errors.Unavailable("try later"), client.DaemonUnavailable),
     Case(errors.StorageFailed("disk full"), client.DaemonUnavailable),
+    Case(errors.Fenced("a newer leader holds the fence"), client.DaemonUnavailable),
     Case(
         errors.StoreFull("95 % used", "raise store.map_size", 10.0),
         client.StoreFull,

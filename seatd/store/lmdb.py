@@ -1,4 +1,4 @@
-"""LMDB state: sessions, journal and meta, in one environment.
+"""The LMDB backend (the default): sessions, journal and meta, in one environment.
 
 A seat change and its journal entry always commit in one write transaction (`commit`),
 which only the writer thread of `seatd.committer` calls; the journal's head (sequence and
@@ -29,7 +29,7 @@ import secrets
 import shutil
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -41,27 +41,11 @@ from seatd import capacity, filemodes, integrity, journal, records
 from seatd.capacity import Capacity, Level
 from seatd.errors import RESTORE_ADVICE, StateError, StorageFailed, StoreDamaged
 from seatd.model import (
-    ENDINGS_KEPT,
-    ENDINGS_MAX_AGE,
-    ActiveSeatsChanged,
-    Ended,
-    Ending,
-    EndKind,
     Event,
-    Granted,
-    JournalPruned,
-    LicenceCleared,
-    LicenceInstalled,
-    LicenceStaged,
-    LicenceTransferred,
-    Restored,
-    Session,
-    StoreProbe,
-    TokenCreated,
-    TokenRevoked,
-    WallSeen,
 )
 from seatd.pacing import Paced, paced
+from seatd.store import plan
+from seatd.store.base import TABLES, Snapshot, Table, read_snapshot
 
 SCHEMA_VERSION = records.SCHEMA_VERSION
 DEFAULT_MAP_SIZE = 1 << 30
@@ -74,8 +58,6 @@ _PAGE = 4096
 # every commit); a write that found the map full holds new readers back and waits.
 _REMAP_PATIENCE = 0.0
 _REMAP_PATIENCE_FULL = 10.0
-# What the watchdog's write probe needs free in the map.
-_PROBE_BYTES = 64 << 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,34 +107,13 @@ class _ReadGate:
                 self._cond.notify_all()
 
 
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    sessions: list[Session]
-    next_id: int
-    base_id: str
-    licence_text: str | None
-    active_seats: int | None
-    last_seen: datetime | None
-    installation_secret: str
-    # A licence paid for a later period, installed on its start date.
-    next_licence_text: str | None = None
-    # Where the subscription went ({"to_base_id", "at", "serial"}), when it was transferred.
-    transferred: dict[str, str] | None = None
-    # Set by `restore` until the daemon has journaled it: the `Restored` event's fields.
-    restored: dict[str, Any] | None = None
-    # Recent evictions and expiries, oldest first (bounded: ENDINGS_KEPT, ENDINGS_MAX_AGE).
-    endings: list[Ending] = field(default_factory=list)
-    # The licences this server has had (seatd.licence.rules.Lineage, JSON); None before any.
-    lineage: str | None = None
-
-
 def restore(backup: Path, state_dir: Path, at: datetime, by: str) -> integrity.Report:
     """Replace the seat table in `state_dir` with `backup` (an LMDB data file), once the
     backup checks out. Refuses while a daemon holds the state directory; the table it
     replaces is kept beside it. The restored table says where it came from, which the
     daemon journals when it next starts."""
     report = integrity.check_backup(backup)
-    lock_fd = Store._lock(state_dir)  # refuses while a daemon runs
+    lock_fd = LmdbStore._lock(state_dir)  # refuses while a daemon runs
     try:
         target = state_dir / "seatd.lmdb"
         kept = state_dir / f"seatd.lmdb.before-restore-{os.getpid()}"
@@ -185,7 +146,7 @@ def restore(backup: Path, state_dir: Path, at: datetime, by: str) -> integrity.R
     return report
 
 
-def _used(state_dir: Path) -> bool:
+def used(state_dir: Path) -> bool:
     """Whether seatd may have kept a seat table here. A first start finds no directory or an
     empty one (systemd's StateDirectory= creates it empty before the first start)."""
     try:
@@ -218,7 +179,11 @@ def _mark_restored(env_dir: Path, provenance: dict[str, Any]) -> None:
         env.close()
 
 
-class Store:
+class LmdbStore:
+    # Events per transaction, at most (a submission is never split): a bounded write fits in
+    # the store's reserve, and its freed pages serve the next one.
+    max_batch_events = 500
+
     def __init__(self, config: StoreConfig, *, create: bool = False) -> None:
         """Open the seat table in `config.state_dir` once `seatd.integrity` has checked it.
 
@@ -227,7 +192,7 @@ class Store:
         or a damaged table, raises StoreDamaged: never a fresh site in place of the old one.
         """
         self.path = config.state_dir
-        first_start = not _used(config.state_dir)
+        first_start = not used(config.state_dir)
         self._lock_fd = self._lock(config.state_dir)
         self._ceiling = config.map_size - config.map_size % _PAGE
         self._reserve = config.reserve
@@ -261,15 +226,16 @@ class Store:
         self._endings = self._env.open_db(b"endings")
         self._main = self._env.open_db(None)
         self._psize = int(self._env.stat()["psize"])
-        self._dbs = [
-            self._meta,
-            self._sessions,
-            self._journal,
-            self._licence,
-            self._history,
-            self._tokens,
-            self._endings,
-        ]
+        self._by_table: dict[Table, Any] = {
+            "meta": self._meta,
+            "sessions": self._sessions,
+            "journal": self._journal,
+            "licence": self._licence,
+            "licence_history": self._history,
+            "tokens": self._tokens,
+            "endings": self._endings,
+        }
+        self._dbs = list(self._by_table.values())
         if self.created:
             self._create()
         else:
@@ -389,39 +355,15 @@ class Store:
     def load(self) -> Snapshot:
         """The state to serve. Raises DamagedRecord naming a record that does not decode."""
         with self._gate.reading(), self._env.begin() as txn:
-            meta = txn.cursor(db=self._meta)
-            next_id = records.decode_number(
-                "meta", b"next_session_id", meta.get(b"next_session_id") or b""
-            )
-            base_id = records.decode_text("meta", b"base_id", meta.get(b"base_id") or b"")
-            last_seen = meta.get(b"last_seen")
-            secret = records.decode_text(
-                "meta", b"installation_secret", meta.get(b"installation_secret") or b""
-            )
-            restored = meta.get(b"restored")
-            sessions = [records.decode_session(k, v) for k, v in txn.cursor(db=self._sessions)]
-            text = txn.get(b"current", db=self._licence)
-            active = txn.get(b"active_seats", db=self._licence)
-            upcoming = txn.get(b"next", db=self._licence)
-            moved = txn.get(b"transferred", db=self._licence)
-            endings = [records.decode_ending(k, v) for k, v in txn.cursor(db=self._endings)]
-            lineage = txn.get(b"lineage", db=self._licence)
-        return Snapshot(
-            sessions,
-            next_id,
-            base_id,
-            records.decode_text("licence", b"current", text) if text is not None else None,
-            records.decode_number("licence", b"active_seats", active)
-            if active is not None
-            else None,
-            records.decode_time("meta", b"last_seen", last_seen) if last_seen else None,
-            secret,
-            records.decode_text("licence", b"next", upcoming) if upcoming is not None else None,
-            records.decode_transfer(b"transferred", moved) if moved is not None else None,
-            records.decode_restored("meta", b"restored", restored) if restored else None,
-            endings,
-            bytes(lineage).decode() if lineage is not None else None,
-        )
+            return read_snapshot(_Tx(txn, self._by_table))
+
+    def records(self) -> Iterator[tuple[Table, bytes, bytes]]:
+        """Every record, table by table, from one read transaction."""
+        with self._gate.reading(), self._env.begin() as txn:
+            read = _Tx(txn, self._by_table)
+            for table in TABLES:
+                for k, v in read.items(table):
+                    yield table, k, v
 
     def licence_history(self) -> list[dict[str, Any]]:
         with self._gate.reading(), self._env.begin(db=self._history) as txn:
@@ -484,23 +426,6 @@ class Store:
         last = links[-1].seq if links else 0
         return len(links), journal.first_unproven(links, anchor, head), last
 
-    def _prune(self, txn: lmdb.Transaction, up_to: int) -> dict[str, Any]:
-        cursor = txn.cursor(db=self._journal)
-        pruned, anchor, last = 0, "", 0
-        if cursor.first():
-            while cursor.key() and _U64.unpack(cursor.key())[0] <= up_to:
-                last = _U64.unpack(cursor.key())[0]
-                anchor = str(json.loads(bytes(cursor.value()))["hash"])
-                cursor.delete()
-                pruned += 1
-        if pruned:
-            txn.put(
-                b"journal_checkpoint",
-                journal.canonical({"seq": last, "hash": anchor}),
-                db=self._meta,
-            )
-        return {"pruned": pruned, "pruned_up_to_seq": last, "anchor_hash": anchor}
-
     def journal_entries(self) -> list[dict[str, Any]]:
         return [json.loads(link.raw) for link in self.journal_links()]
 
@@ -509,32 +434,10 @@ class Store:
     def commit(self, events: Sequence[Event]) -> None:
         """Persist seat changes and their journal entries in one transaction. A full map is
         grown (up to the ceiling) and the transaction tried again."""
-        seq, prev = self._head
         self._grow(_REMAP_PATIENCE)
         try:
             with self._env.begin(write=True) as txn:
-                for event in events:
-                    if isinstance(event, Granted):
-                        s = event.session
-                        txn.put(_key(s.id), records.encode_session(s), db=self._sessions)
-                        txn.put(b"next_session_id", str(s.id + 1).encode(), db=self._meta)
-                    elif isinstance(event, Ended):
-                        txn.delete(_key(event.ending.session.id), db=self._sessions)
-                    else:
-                        self._put_state(txn, event)
-                    fields = journal.fields_of(event)
-                    if fields is None:
-                        continue
-                    if isinstance(event, JournalPruned):
-                        fields |= self._prune(txn, event.up_to_seq)
-                    seq += 1
-                    raw, prev = journal.chain(fields, seq, prev)
-                    txn.put(_key(seq), raw, db=self._journal, append=True)
-                    if isinstance(event, Ended) and event.ending.kind is not EndKind.RELEASED:
-                        # Who released a seat knows it: only evictions and expiries are kept.
-                        self._keep_ending(txn, seq, event.ending)
-                if (seq, prev) != self._head:
-                    txn.put(b"journal_head", records.encode_chain_point(seq, prev), db=self._meta)
+                head = plan.apply(_Tx(txn, self._by_table), events, self._head)
                 measured = self._measure(txn)
         except lmdb.MapFullError as exc:
             if self._grow(_REMAP_PATIENCE_FULL, full=True):
@@ -550,7 +453,7 @@ class Store:
                 if no_space
                 else f"write failed: {exc}"
             ) from exc
-        self._head = (seq, prev)
+        self._head = head
         self._settled(measured)
 
     # -- room --------------------------------------------------------------------------------
@@ -605,100 +508,56 @@ class Store:
         elif after is Level.ROOMY or before is Level.FULL:
             log.info("store.room_again", **fields, level=after.name.lower())
 
-    def _keep_ending(self, txn: lmdb.Transaction, seq: int, ending: Ending) -> None:
-        """Keep an ending with the change that made it; drop the oldest beyond the bounds."""
-        txn.put(_key(seq), records.encode_ending(ending), db=self._endings, append=True)
-        cursor = txn.cursor(db=self._endings)
-        count = txn.stat(self._endings)["entries"]
-        oldest_kept = ending.at - ENDINGS_MAX_AGE
-        while cursor.first() and (
-            count > ENDINGS_KEPT
-            or records.decode_ending(bytes(cursor.key()), bytes(cursor.value())).at < oldest_kept
-        ):
-            cursor.delete()
-            count -= 1
-
     def tokens(self) -> list[dict[str, Any]]:
         with self._gate.reading(), self._env.begin(db=self._tokens) as txn:
             return [records.decode_token(k, v) for k, v in txn.cursor()]
 
-    def _put_state(self, txn: lmdb.Transaction, event: Event) -> None:
-        if isinstance(event, TokenCreated):
-            record = {
-                "name": event.name,
-                "role": event.role,
-                "hash": event.token_hash,
-                "created_by": event.by,
-                "created_at": event.at.isoformat(),
-                "revoked_at": None,
-            }
-            txn.put(event.name.encode(), journal.canonical(record), db=self._tokens)
-            return
-        if isinstance(event, TokenRevoked):
-            raw = txn.get(event.name.encode(), db=self._tokens)
-            if raw is not None:
-                record = json.loads(bytes(raw)) | {"revoked_at": event.at.isoformat()}
-                txn.put(event.name.encode(), journal.canonical(record), db=self._tokens)
-            return
-        if isinstance(event, WallSeen):
-            txn.put(b"last_seen", event.at.isoformat().encode(), db=self._meta)
-            return
-        if isinstance(event, StoreProbe):
-            # Room for a decision's worth of pages, taken and given back in this transaction:
-            # the probe fails where a real commit would, and leaves nothing behind.
-            txn.put(b"probe", b"\0" * _PROBE_BYTES, db=self._meta)
-            txn.delete(b"probe", db=self._meta)
-            return
-        if isinstance(event, LicenceStaged):
-            txn.put(b"next", event.text.encode(), db=self._licence)
-            txn.put(b"next_serial", event.serial.encode(), db=self._licence)
-            return
-        if isinstance(event, LicenceTransferred):
-            moved = {
-                "to_base_id": event.to_base_id,
-                "at": event.transferred_at.isoformat(),
-                "serial": event.serial,
-            }
-            txn.put(b"transferred", journal.canonical(moved), db=self._licence)
-            self._drop_next(txn)
-            return
-        if isinstance(event, Restored):
-            txn.delete(b"restored", db=self._meta)  # journaled once, with this very commit
-            return
-        if isinstance(event, LicenceInstalled):
-            txn.delete(b"transferred", db=self._licence)
-            txn.put(b"current", event.text.encode(), db=self._licence)
-            txn.put(b"active_seats", str(event.seats).encode(), db=self._licence)
-            if txn.get(b"next_serial", db=self._licence) == event.serial.encode():
-                self._drop_next(txn)
-            if event.lineage:
-                # Kept when the licence is cleared too: no older licence comes back.
-                txn.put(b"lineage", event.lineage.encode(), db=self._licence)
-            entry = {"serial": event.serial, "source": event.source}
-        elif isinstance(event, LicenceCleared):
-            txn.delete(b"current", db=self._licence)
-            txn.delete(b"active_seats", db=self._licence)
-            txn.delete(b"transferred", db=self._licence)
-            self._drop_next(txn)
-            entry = {"serial": "", "source": "clear"}
-        elif isinstance(event, ActiveSeatsChanged):
-            txn.put(b"active_seats", str(event.new).encode(), db=self._licence)
-            return
-        else:
-            return
-        cursor = txn.cursor(db=self._history)
-        n = _U64.unpack(cursor.key())[0] + 1 if cursor.last() else 1
-        entry |= {
-            "at": event.at.isoformat().replace("+00:00", "Z"),
-            "by": event.by,
-            "previous_serial": event.previous_serial,
-        }
-        txn.put(_key(n), journal.canonical(entry), db=self._history, append=True)
-
-    def _drop_next(self, txn: lmdb.Transaction) -> None:
-        txn.delete(b"next", db=self._licence)
-        txn.delete(b"next_serial", db=self._licence)
-
     def close(self) -> None:
         self._env.close()
         os.close(self._lock_fd)
+
+
+class _Tx:
+    """An LMDB write transaction as `seatd.store.plan` writes into it."""
+
+    def __init__(self, txn: lmdb.Transaction, dbs: dict[Table, Any]) -> None:
+        self._txn = txn
+        self._dbs = dbs
+
+    def get(self, table: Table, key: bytes) -> bytes | None:
+        raw = self._txn.get(key, db=self._dbs[table])
+        return None if raw is None else bytes(raw)
+
+    def put(self, table: Table, key: bytes, value: bytes) -> None:
+        self._txn.put(key, value, db=self._dbs[table])
+
+    def append(self, table: Table, key: bytes, value: bytes) -> None:
+        self._txn.put(key, value, db=self._dbs[table], append=True)
+
+    def delete(self, table: Table, key: bytes) -> None:
+        self._txn.delete(key, db=self._dbs[table])
+
+    def first(self, table: Table) -> tuple[bytes, bytes] | None:
+        cursor = self._txn.cursor(db=self._dbs[table])
+        return (bytes(cursor.key()), bytes(cursor.value())) if cursor.first() else None
+
+    def last_key(self, table: Table) -> bytes | None:
+        cursor = self._txn.cursor(db=self._dbs[table])
+        return bytes(cursor.key()) if cursor.last() else None
+
+    def items(self, table: Table) -> Iterator[tuple[bytes, bytes]]:
+        for k, v in self._txn.cursor(db=self._dbs[table]):
+            yield bytes(k), bytes(v)
+
+    def count(self, table: Table) -> int:
+        return int(self._txn.stat(self._dbs[table])["entries"])
+
+    def delete_through(self, table: Table, key: bytes) -> tuple[int, bytes, bytes]:
+        cursor = self._txn.cursor(db=self._dbs[table])
+        deleted, last_key, last_value = 0, b"", b""
+        if cursor.first():
+            while cursor.key() and bytes(cursor.key()) <= key:
+                last_key, last_value = bytes(cursor.key()), bytes(cursor.value())
+                cursor.delete()
+                deleted += 1
+        return deleted, last_key, last_value

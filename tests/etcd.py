@@ -1,0 +1,187 @@
+"""A real etcd cluster for tests and the bench (Debian's `etcd-server`, `make etcd-server`).
+
+Members listen on free loopback ports with fresh data directories under a directory the
+caller owns (a test's tmp_path), so it runs as root or as any user. Start and stop are
+bounded; every member is stopped by its PID when the `with` block ends, whatever happened.
+A member can be killed, paused (SIGSTOP), resumed and restarted on its data, for the
+failure scenarios.
+
+seatd needs `--max-txn-ops` of at least `EtcdConfig.max_txn_ops` (one group commit is one
+transaction); the members here run with it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import grpc
+from aetcd.rpc import rpc_pb2, rpc_pb2_grpc
+
+from seatd.store.etcd import EtcdConfig, Fence, channel
+
+STARTUP_SECONDS = 60.0
+STOP_SECONDS = 30.0
+MAX_TXN_OPS = 1024
+
+
+def free_port() -> int:
+    """A loopback port nobody holds now (etcd cannot be told to pick one and say which)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class EtcdCluster:
+    """`members` etcd members on loopback; `endpoints` are their client addresses."""
+
+    def __init__(self, root: Path, members: int = 3, *, extra_args: tuple[str, ...] = ()) -> None:
+        binary = shutil.which("etcd")
+        if binary is None:
+            raise RuntimeError("etcd is not installed: run `make etcd-server` (Debian etcd-server)")
+        self._binary = binary
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.names = [f"m{i}" for i in range(members)]
+        self._client_ports = [free_port() for _ in self.names]
+        self._peer_ports = [free_port() for _ in self.names]
+        self.endpoints = [f"127.0.0.1:{p}" for p in self._client_ports]
+        self._extra = extra_args
+        self._token = f"seatd-test-{os.getpid()}-{time.monotonic_ns()}"
+        self._procs: list[subprocess.Popen[bytes] | None] = [None] * members
+        try:
+            for i in range(members):
+                self._spawn(i)
+            self.wait_ready()
+        except BaseException:
+            self.close()
+            raise
+
+    def _args(self, i: int) -> list[str]:
+        cluster = ",".join(
+            f"{n}=http://127.0.0.1:{p}" for n, p in zip(self.names, self._peer_ports, strict=True)
+        )
+        return [
+            self._binary,
+            f"--name={self.names[i]}",
+            f"--data-dir={self.root / self.names[i]}",
+            f"--listen-client-urls=http://{self.endpoints[i]}",
+            f"--advertise-client-urls=http://{self.endpoints[i]}",
+            f"--listen-peer-urls=http://127.0.0.1:{self._peer_ports[i]}",
+            f"--initial-advertise-peer-urls=http://127.0.0.1:{self._peer_ports[i]}",
+            f"--initial-cluster={cluster}",
+            f"--initial-cluster-token={self._token}",
+            "--initial-cluster-state=new",
+            f"--max-txn-ops={MAX_TXN_OPS}",
+            "--logger=zap",
+            "--log-outputs=stderr",
+            *self._extra,
+        ]
+
+    def log(self, i: int) -> Path:
+        return self.root / f"{self.names[i]}.log"
+
+    def _spawn(self, i: int) -> None:
+        with self.log(i).open("ab") as out:
+            self._procs[i] = subprocess.Popen(
+                self._args(i), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    def pid(self, i: int) -> int:
+        proc = self._procs[i]
+        if proc is None:
+            raise RuntimeError(f"etcd member {self.names[i]} is not running")
+        return proc.pid
+
+    def running(self, i: int) -> bool:
+        proc = self._procs[i]
+        return proc is not None and proc.poll() is None
+
+    def wait_ready(self, members: list[int] | None = None) -> None:
+        """Until each member answers a linearizable read (which needs a quorum)."""
+        deadline = time.monotonic() + STARTUP_SECONDS
+        for i in members if members is not None else range(len(self.names)):
+            with grpc.insecure_channel(self.endpoints[i]) as ch:
+                kv = rpc_pb2_grpc.KVStub(ch)
+                while True:
+                    proc = self._procs[i]
+                    if proc is None or proc.poll() is not None:
+                        raise RuntimeError(
+                            f"etcd {self.names[i]} exited:\n{self.log(i).read_text()[-2000:]}"
+                        )
+                    try:
+                        kv.Range(rpc_pb2.RangeRequest(key=b"/"), timeout=1)
+                        break
+                    except grpc.RpcError:
+                        if time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.1)
+
+    def kill(self, i: int) -> None:
+        """SIGKILL member i (its data stays for `restart`)."""
+        proc = self._procs[i]
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(STOP_SECONDS)
+        self._procs[i] = None
+
+    def pause(self, i: int) -> None:
+        os.kill(self.pid(i), signal.SIGSTOP)
+
+    def resume(self, i: int) -> None:
+        os.kill(self.pid(i), signal.SIGCONT)
+
+    def restart(self, i: int, *, wait: bool = True) -> None:
+        """Start member i again on its data directory (killed first if still running)."""
+        self.kill(i)
+        self._spawn(i)
+        if wait:
+            self.wait_ready([i])
+
+    def close(self) -> None:
+        for i, proc in enumerate(self._procs):
+            if proc is None or proc.poll() is not None:
+                continue
+            os.kill(proc.pid, signal.SIGCONT)  # a paused member cannot act on SIGTERM
+            proc.terminate()
+            try:
+                proc.wait(STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(STOP_SECONDS)
+            self._procs[i] = None
+
+    def __enter__(self) -> EtcdCluster:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def config_for(cluster: EtcdCluster, site: str, **overrides: Any) -> EtcdConfig:
+    """seatd's etcd settings for one site of `cluster`."""
+    return EtcdConfig(tuple(cluster.endpoints), site=site, max_txn_ops=MAX_TXN_OPS, **overrides)
+
+
+def lead(config: EtcdConfig, name: str = "test") -> Fence:
+    """Take the site's leadership the plain way (a leader key with no lease): the fence a
+    store test writes under. Putting it again makes a new fence, and the old one stale."""
+    key = config.leader_key
+    with channel(config, config.endpoints[0]) as ch:
+        kv = rpc_pb2_grpc.KVStub(ch)
+        kv.DeleteRange(rpc_pb2.DeleteRangeRequest(key=key), timeout=10)
+        put = kv.Put(rpc_pb2.PutRequest(key=key, value=name.encode()), timeout=10)
+    return Fence(key, int(put.header.revision))
