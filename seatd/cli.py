@@ -16,7 +16,7 @@ from seatd import __version__, daemon, integrity
 from seatd import config as config_mod
 from seatd import store as store_mod
 from seatd.clock import SystemClock
-from seatd.errors import ConfigError, StateError, StoreDamaged
+from seatd.errors import ConfigError, StateError, StorageFailed, StoreDamaged
 from seatd.log import configure
 
 log = structlog.get_logger("seatd")
@@ -203,3 +203,63 @@ def restore(backup: Path, config_file: Path | None, state_dir: Path | None, chec
         "beside it; the daemon journals the restore when it next starts"
     )
 
+
+@main.command()
+@click.option("--config", "config_file", type=click.Path(path_type=Path))
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path),
+    help="The LMDB state directory to copy from (with --to-etcd).",
+)
+@click.option("--to-etcd", metavar="URL[,URL...]", help="Copy the LMDB state into etcd.")
+@click.option(
+    "--to-lmdb",
+    type=click.Path(path_type=Path),
+    metavar="DIR",
+    help="Copy the site from etcd (--etcd) into a new LMDB state directory.",
+)
+@click.option("--etcd", metavar="URL[,URL...]", help="The etcd cluster to copy from.")
+@click.option("--site", default="default", show_default=True, help="The site's name in etcd.")
+@click.option("--etcd-ca", type=click.Path(path_type=Path), help="CA of the etcd members.")
+@click.option("--etcd-cert", type=click.Path(path_type=Path), help="Client certificate.")
+@click.option("--etcd-key", type=click.Path(path_type=Path), help="Client certificate's key.")
+def migrate(
+    config_file: Path | None,
+    state_dir: Path | None,
+    to_etcd: str | None,
+    to_lmdb: Path | None,
+    etcd: str | None,
+    site: str,
+    etcd_ca: Path | None,
+    etcd_cert: Path | None,
+    etcd_key: Path | None,
+) -> None:
+    """Move the seat table between LMDB and etcd, with the daemon stopped: sessions (ids and
+    tokens), the journal and its chain, licence, tokens and kept endings. The target must
+    be empty; the source is left as it was."""
+    from seatd.store import migrate as moving
+    from seatd.store.etcd import EtcdConfig
+
+    if (to_etcd is None) == (to_lmdb is None):
+        raise click.UsageError("give one of --to-etcd URL[,URL...] or --to-lmdb DIR")
+    urls = to_etcd if to_etcd is not None else etcd
+    if urls is None:
+        raise click.UsageError("--to-lmdb copies from etcd: give --etcd URL[,URL...]")
+    try:
+        cluster = EtcdConfig(
+            tuple(u.strip() for u in urls.split(",") if u.strip()),
+            site=site,
+            ca=etcd_ca,
+            cert=etcd_cert,
+            key=etcd_key,
+        )
+        if to_lmdb is not None:
+            moved = moving.to_lmdb(cluster, to_lmdb)
+            where = f"{to_lmdb}"
+        else:
+            source = _load(config_file, {"state_dir": state_dir}).store.state_dir
+            moved = moving.to_etcd(source, cluster)
+            where = f"etcd site {site!r} ({cluster.prefix.decode()})"
+    except (StateError, ConfigError, StorageFailed) as exc:
+        raise click.ClickException(str(getattr(exc, "message", exc))) from None
+    click.echo(f"migrated {moved.summary()} into {where}; the journal verifies there")
