@@ -88,8 +88,10 @@ async def api_for(
 
 
 async def until(predicate: Callable[[], bool], within: float, what: str) -> None:
+    """Poll `predicate` in a worker thread: one that runs seatctl takes seconds on a busy
+    machine, and the asyncio client's keepalives (TTL 2 s here) must not wait for it."""
     deadline = time.monotonic() + within
-    while not predicate():
+    while not await asyncio.to_thread(predicate):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {within} s waiting for {what}")
         await asyncio.sleep(0.02)
@@ -252,9 +254,16 @@ async def test_superseded_seat_stops_without_fighting_or_releasing(
             assert (await other.read()).pong.seq == seq
             await asyncio.sleep(0.25)
         await held.release()
-        await other.write(seat_pb2.KeepaliveRequest(ping=seat_pb2.Ping(seq=6)))
-        assert (await other.read()).pong.seq == 6
-        listed = await asyncio.to_thread(daemon.sessions)
+        # The other stream keeps pinging while seatctl lists (seconds on a busy machine, and
+        # the TTL here is 2 s): the seat is held by a live stream all along.
+        listing = asyncio.ensure_future(asyncio.to_thread(daemon.sessions))
+        seq = 5
+        while not listing.done():
+            seq += 1
+            await other.write(seat_pb2.KeepaliveRequest(ping=seat_pb2.Ping(seq=seq)))
+            assert (await other.read()).pong.seq == seq
+            await asyncio.wait({listing}, timeout=0.25)
+        listed = listing.result()
         assert [(s["id"], s["attached"]) for s in listed["sessions"]] == [(held.session_id, True)]
         other.cancel()
 

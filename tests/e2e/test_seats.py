@@ -191,7 +191,8 @@ def test_sigterm_drains_and_clients_come_back(make_daemon: Callable[..., Daemon]
     restart both clients are ACTIVE again on their own sessions."""
     from seatclient import Draining
 
-    daemon = make_daemon("--dev-seats", "2")
+    # A restart grace that outlasts a slow restart on a busy machine (FAST's is 2 s).
+    daemon = make_daemon("--dev-seats", "2", "--restart-grace", "30")
     told = [threading.Event(), threading.Event()]
 
     def listener(i: int) -> Callable[[SeatEvent], None]:

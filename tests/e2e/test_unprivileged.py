@@ -152,7 +152,8 @@ def test_a_restore_by_root_is_served_by_the_service_user(
     service_daemon: Callable[..., Daemon], accounts: Accounts, admin_dir: Path
 ) -> None:
     """`sudo seatd restore` leaves a state the seatd user owns: the daemon starts on it."""
-    daemon = service_daemon()
+    # Grace long enough for the restored session to outlast a slow start and seatctl run.
+    daemon = service_daemon("--restart-grace", "60")
     _, session = hold_and_die(accounts, daemon.target)
     backup = admin_dir / "seatd.backup"
     assert daemon.ctl("backup", str(backup)).returncode == 0
@@ -182,7 +183,8 @@ def test_a_restore_by_root_onto_a_new_server_is_served_by_the_service_user(
     os.chown(new_state, accounts.service_uid, accounts.admin_gid)
     out = run_as([], str(BIN / "seatd"), "restore", str(backup), "--state-dir", str(new_state))
     assert out.returncode == 0, out.stderr
-    new = service_daemon(name="new")
+    # Grace long enough for the restored session to outlast a slow start and seatctl run.
+    new = service_daemon("--restart-grace", "60", name="new")
     assert [s["id"] for s in new.sessions()["sessions"]] == [session]
 
 
