@@ -300,7 +300,7 @@ def peer(work: Path) -> None:
     """The alternative a vendor would pick: seats arbitrated with etcd's lease API, next to
     seatd and the bare echo, by the same client loop, interleaved over PEER_REPEATS rounds.
     Both stores write to the same filesystem (var/), both durable."""
-    from tests.bench.etcd_server import EtcdServer  # etcd's stubs (aetcd): this figure only
+    from tests.etcd import EtcdCluster
 
     servers = ("etcd", "acquire", "echo3")
     names = {"etcd": "etcd claim+revoke", "acquire": "seatd acquire+release", "echo3": "echo x3"}
@@ -312,12 +312,12 @@ def peer(work: Path) -> None:
     daemon = Daemon(state / "seatd")
     echo: EchoServer | None = None
     try:
-        with EtcdServer(state / "etcd") as etcd:
+        with EtcdCluster(state / "etcd", members=1) as etcd:
             daemon.start()
             assert daemon.proc is not None
             echo = EchoServer()
             where = {
-                "etcd": (etcd.target, etcd.pid),
+                "etcd": (etcd.endpoints[0], etcd.pid(0)),
                 "acquire": (daemon.target, daemon.proc.pid),
                 "echo3": (echo.target, echo.proc.pid),
             }
@@ -393,6 +393,91 @@ def peer(work: Path) -> None:
                 "<= etcd" if goal else "",
                 mine <= theirs if goal else None,
             )
+
+
+def leading(target: str, timeout: float = 60.0) -> None:
+    """Until the daemon at `target` grants (a cluster instance leads once it has won)."""
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(target) as ch:
+        stub = seat_pb2_grpc.SeatServiceStub(ch)
+        while True:
+            try:
+                r = stub.Acquire(
+                    seat_pb2.AcquireRequest(user_code="W", idempotency_key=os.urandom(8).hex()),
+                    timeout=5,
+                )
+                stub.Release(
+                    seat_pb2.ReleaseRequest(session_id=r.session_id, lease_token=r.lease_token),
+                    timeout=5,
+                )
+                return
+            except grpc.RpcError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+
+def etcd_store(work: Path) -> None:
+    """acquire+release through the etcd store: one seatd instance leading a 3-member etcd
+    cluster, next to seatd on LMDB and to etcd's own claim+revoke on the same cluster, by the
+    same client loop at 16 clients, interleaved over PEER_REPEATS rounds."""
+    from tests.etcd import EtcdCluster, free_port
+
+    clients = 16
+    runs = {
+        "etcd claim+revoke": "etcd",
+        "seatd on LMDB": "acquire",
+        "seatd on etcd": "acquire",
+    }
+    (ROOT / "var").mkdir(exist_ok=True)
+    state = Path(tempfile.mkdtemp(prefix="etcd-store-", dir=ROOT / "var"))
+    rates: dict[str, list[float]] = {}
+    latencies: dict[str, list[float]] = {}
+    on_lmdb = Daemon(state / "lmdb")
+    on_etcd: Daemon | None = None
+    try:
+        with EtcdCluster(state / "etcd", members=3) as etcd:
+            on_lmdb.start()
+            port = free_port()
+            on_etcd = Daemon(
+                state / "on-etcd",
+                "--etcd",
+                ",".join(etcd.endpoints),
+                "--site",
+                "bench",
+                "--advertise",
+                f"127.0.0.1:{port}",
+            )
+            on_etcd.port = port
+            on_etcd.start()
+            leading(on_etcd.target)
+            assert on_lmdb.proc is not None and on_etcd.proc is not None
+            where = {
+                "etcd claim+revoke": (etcd.endpoints[0], etcd.pid(0)),
+                "seatd on LMDB": (on_lmdb.target, on_lmdb.proc.pid),
+                "seatd on etcd": (on_etcd.target, on_etcd.proc.pid),
+            }
+            for _ in range(PEER_REPEATS):
+                for name, mode in runs.items():
+                    target, pid = where[name]
+                    lat, _ = closed_loop(mode, target, clients, pid)
+                    rates.setdefault(name, []).append(len(lat) / PEER_SECONDS)
+                    latencies.setdefault(name, []).extend(lat)
+    finally:
+        on_lmdb.kill()
+        if on_etcd is not None:
+            on_etcd.kill()
+        shutil.rmtree(state, ignore_errors=True)
+    mine = "seatd on etcd"
+    for name in runs:
+        rate, p99 = median(rates[name]), pct(latencies[name], 0.99) * 1000
+        row(f"etcd store, {clients} clients: {name}", rate, "pairs/s", "-", None, "", None)
+        row(f"etcd store, {clients} clients: {name} p99", p99, "ms", "-", None, "", None)
+    for other in ("seatd on LMDB", "etcd claim+revoke"):
+        ratio = median(rates[mine]) / median(rates[other])
+        row(f"etcd store: pairs/s vs {other}", ratio, "x", f"{other} pairs/s", ratio, "", None)
+        p99 = pct(latencies[mine], 0.99) / pct(latencies[other], 0.99)
+        row(f"etcd store: p99 vs {other}", p99, "x", f"{other} p99", p99, "", None)
 
 
 def multiplexed(work: Path) -> None:
@@ -895,7 +980,7 @@ def main() -> None:
             multiplexed,
         )
         chosen = set(sys.argv[1:])
-        for figure in (*figures, peer):
+        for figure in (*figures, peer, etcd_store):
             if chosen and figure.__name__ not in chosen:
                 continue
             try:
