@@ -106,13 +106,14 @@ async def test_daemon_restart_is_jeopardy_then_active_on_the_same_session(
 ) -> None:
     """Daemon SIGKILLed and restarted under a held seat: JEOPARDY, then ACTIVE on the same
     session id, and the application sees no exception."""
-    daemon = make_daemon("--dev-seats", "1")
+    # A restart grace that outlasts a slow restart on a busy machine (FAST's is 2 s).
+    daemon = make_daemon("--dev-seats", "1", "--restart-grace", "30")
     api = api_for(daemon)
     held = await api.acquire(user_code="AA")
     await asyncio.to_thread(daemon.kill9)
     await until(lambda: held.state is SeatState.JEOPARDY, 5, "jeopardy")
     await asyncio.to_thread(daemon.start)
-    await until(lambda: held.state is SeatState.ACTIVE, 10, "active again")
+    await until(lambda: held.state is SeatState.ACTIVE, 30, "active again")
     assert states(held) == [SeatState.JEOPARDY, SeatState.ACTIVE]
     listed = await asyncio.to_thread(daemon.sessions)
     assert [s["id"] for s in listed["sessions"]] == [held.session_id]
