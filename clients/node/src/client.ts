@@ -111,6 +111,7 @@ export class SeatClient {
     const request = this.request(options);
     const deadline = this.clock.monotonic() + this.timeout + (options.wait ?? 0);
     for (let attempt = 0; ; attempt++) {
+      if (options.signal?.aborted) throw new AcquireCancelled("the acquire was cancelled");
       const sentAt = this.clock.monotonic();
       const callDeadline = new Date(Date.now() + Math.max(0.1, deadline - sentAt) * 1000);
       let response: AcquireResponse__Output;
@@ -291,20 +292,40 @@ export class Seat {
   // -- the keepalive stream ----------------------------------------------------------------
 
   private stream(): void {
+    // Attach only once the channel is connected (it reconnects at its own capped backoff):
+    // an attach sent to a channel still down fails at once and would wait out a second
+    // backoff of the application's own, and one queued with waitForReady would count the
+    // lease from when it was queued, not from when it went out.
+    const deadline = Date.now() + this.core.terms.keepaliveInterval * 1000;
+    this.client.stub.waitForReady(deadline, (notReady) => {
+      const closed =
+        this.client.stub.getChannel().getConnectivityState(false) ===
+        grpc.connectivityState.SHUTDOWN;
+      if (this.stopped || this.core.ended || closed) return;
+      if (notReady) this.stream();
+      else this.attach();
+    });
+  }
+
+  private attach(): void {
     const attachSent = this.client.clock.monotonic();
     const call = this.client.stub.Keepalive();
     this.call = call;
     call.write(this.core.attach());
+    call.on("data", (response: KeepaliveResponse__Output) => {
+      if (response.event === "attached" && !this.pinger) this.startPings(call);
+      this.emit(this.core.onResponse(response, attachSent));
+    });
+    call.on("error", () => undefined); // the same end arrives as 'status'
+    call.on("status", (status: grpc.StatusObject) => this.streamEnded(status));
+  }
+
+  private startPings(call: NonNullable<Seat["call"]>): void {
     this.pinger = setInterval(() => {
       const { request, events } = this.core.ping(this.client.clock.monotonic());
       this.emit(events);
       call.write(request);
     }, this.core.terms.keepaliveInterval * 1000);
-    call.on("data", (response: KeepaliveResponse__Output) => {
-      this.emit(this.core.onResponse(response, attachSent));
-    });
-    call.on("error", () => undefined); // the same end arrives as 'status'
-    call.on("status", (status: grpc.StatusObject) => this.streamEnded(status));
   }
 
   private streamEnded(status: grpc.StatusObject): void {
