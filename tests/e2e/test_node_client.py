@@ -145,6 +145,21 @@ def test_node_waiter_hears_its_position_move_up_then_holds(
     assert [s["id"] for s in daemon.sessions()["sessions"]] == [sid]
 
 
+def test_node_waiter_interrupted_leaves_the_queue(
+    make_daemon: Callable[..., Daemon], seat_node: Callable[..., NodeSeat]
+) -> None:
+    """SIGINT while queued cancels the wait (exit 2, no seat) and the waiter behind moves up."""
+    daemon = make_daemon("--dev-seats", "1")
+    seat_node("hold", "--target", daemon.target, "--user", "AA").session_id()
+    ahead = seat_node("hold", "--target", daemon.target, "--user", "W1", "--wait", "60")
+    assert ahead.expect("waiting for a seat") == "waiting for a seat: position 1"
+    behind = seat_node("hold", "--target", daemon.target, "--user", "W2", "--wait", "60")
+    assert behind.expect("waiting for a seat") == "waiting for a seat: position 2"
+    ahead.proc.send_signal(signal.SIGINT)
+    assert ahead.exit_code() == 2
+    assert behind.expect("waiting for a seat") == "waiting for a seat: position 1"
+
+
 @pytest.mark.parametrize(("policy", "allowed"), [("anyone", True), ("same-user", False)])
 def test_node_takeover_follows_the_policy(
     make_daemon: Callable[..., Daemon],

@@ -2,9 +2,10 @@
 /**
  * `seat-node`: hold a seat from a terminal, like the Python library's `seat` (the same lines
  * and exit codes): 0 released on SIGINT/SIGTERM (or status reachable), 1 daemon unreachable,
- * 2 at capacity (no wait, or the wait ran out), 3 evicted, 4 lease lost, 5 the licence allows
+ * 2 at capacity (no wait, the wait ran out, or SIGINT/SIGTERM while waiting), 3 evicted, 4 lease lost, 5 the licence allows
  * no new connection, 6 the daemon refused for now (rate limited, queue full, storage full),
- * 7 superseded by another instance holding the same session.
+ * 7 superseded by another instance holding the same session, 8 the site's seat policy refused
+ * the seat (the line names the rule and its group).
  */
 import { parseArgs } from "node:util";
 
@@ -13,6 +14,7 @@ import {
   DaemonUnavailable,
   InvalidRequest,
   LicenceInvalid,
+  PolicyRefused,
   SeatError,
   SeatsExhausted,
   ServerBusy,
@@ -20,7 +22,17 @@ import {
 import { SeatState, type SeatEvent, type SessionInfo } from "./events";
 import type { LicenceSummary__Output } from "./gen/seatd/v1/LicenceSummary";
 
-const EXIT = { OK: 0, UNREACHABLE: 1, FULL: 2, EVICTED: 3, LOST: 4, LICENCE: 5, BUSY: 6, SUPERSEDED: 7 };
+const EXIT = {
+  OK: 0,
+  UNREACHABLE: 1,
+  FULL: 2,
+  EVICTED: 3,
+  LOST: 4,
+  LICENCE: 5,
+  BUSY: 6,
+  SUPERSEDED: 7,
+  POLICY: 8,
+};
 const ENDINGS: Partial<Record<SeatState, number>> = {
   [SeatState.EVICTED]: EXIT.EVICTED,
   [SeatState.LOST]: EXIT.LOST,
@@ -84,6 +96,10 @@ export function describeRefusal(error: SeatError): [number, string] {
   if (error instanceof LicenceInvalid) return [EXIT.LICENCE, `seat: ${error.message}`];
   if (error instanceof ServerBusy) {
     return [EXIT.BUSY, `seat: the seat server refused for now: ${error.message}`];
+  }
+  if (error instanceof PolicyRefused) {
+    const group = error.group ? ` of group ${error.group}` : "";
+    return [EXIT.POLICY, `seat: refused by the seat policy (rule ${error.rule}${group}): ${error.message}`];
   }
   if (error instanceof InvalidRequest && error.field) {
     return [EXIT.FULL, `seat: the request was refused (${error.field}): ${error.message}`];
