@@ -81,8 +81,9 @@ def test_node_client_decodes_the_refusal_at_capacity_with_every_way_out(
     assert fields["orderUrl"] == ORDER_URL
 
 
-def test_node_contract_names_the_same_reasons_and_keys_as_the_python_one() -> None:
-    """clients/node/src/contract.ts and seatclient/contract.py hold the same values."""
+def test_node_contract_knows_every_reason_and_key_of_the_python_one() -> None:
+    """clients/node/src/contract.ts holds every value of seatclient/contract.py (it may know
+    a reason before the daemon sends it, never miss one the daemon sends)."""
     script = (
         "const c = require(process.argv[1]);"
         "console.log(JSON.stringify({reasons: c.Reason, meta: c.Meta, detail: c.DETAIL_KEY,"
@@ -97,8 +98,8 @@ def test_node_contract_names_the_same_reasons_and_keys_as_the_python_one() -> No
     def names(cls: type) -> dict[str, str]:
         return {k: v for k, v in vars(cls).items() if not k.startswith("_")}
 
-    assert ts["reasons"] == names(contract.Reason)
-    assert ts["meta"] == names(contract.Meta)
+    assert names(contract.Reason).items() <= ts["reasons"].items()
+    assert names(contract.Meta).items() <= ts["meta"].items()
     assert (ts["detail"], ts["queue"], ts["domain"], ts["prefix"]) == (
         contract.DETAIL_KEY,
         contract.QUEUE_POSITION_KEY,

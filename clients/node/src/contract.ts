@@ -1,7 +1,7 @@
 /**
  * The error contract between seatd and its clients: the same names as the Python library's
  * `seatclient/contract.py`, which the daemon itself encodes with.
- * tests/e2e/test_node_client.py checks that both lists hold the same values.
+ * tests/integration/test_node_error_contract.py checks that this holds every one of them.
  */
 
 /** Trailer holding the serialized seatd.v1.ErrorDetail of a refusal (with the session list). */
@@ -19,6 +19,8 @@ export const Reason = {
   SESSION_RELEASED: "SESSION_RELEASED",
   SESSION_EXPIRED: "SESSION_EXPIRED",
   SESSION_EVICTED: "SESSION_EVICTED",
+  // The session a takeover named is no longer live (it ended while the user chose it).
+  TAKEOVER_TARGET_GONE: "TAKEOVER_TARGET_GONE",
   INVALID_LEASE_TOKEN: "INVALID_LEASE_TOKEN",
   STREAM_SUPERSEDED: "STREAM_SUPERSEDED",
   TAKEOVER_DENIED: "TAKEOVER_DENIED",
@@ -37,6 +39,11 @@ export const Reason = {
   CLOUD_SYNC_FAILED: "CLOUD_SYNC_FAILED",
   UNAUTHENTICATED: "UNAUTHENTICATED",
   RECORD_DAMAGED: "RECORD_DAMAGED",
+  // The site's seat policy refused the seat (metadata: policy = the rule, group).
+  POLICY_MAX: "POLICY_MAX",
+  POLICY_PER_USER: "POLICY_PER_USER",
+  POLICY_RESERVED: "POLICY_RESERVED",
+  POLICY_EXCLUDED: "POLICY_EXCLUDED",
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 
@@ -53,4 +60,5 @@ export const Meta = {
   IN_USE: "in_use",
   POLICY: "policy",
   NEEDED_ROLE: "needed_role",
+  GROUP: "group",
 } as const;

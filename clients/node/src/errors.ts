@@ -146,6 +146,35 @@ export class InvalidRequest extends SeatError {
   }
 }
 
+/** The session chosen for a takeover is no longer there (it ended while the user chose it):
+ * no seat was taken; list the sessions again, or retry (a seat may be free now). */
+export class TakeoverTargetGone extends SeatError {
+  static override readonly reason: string = Reason.TAKEOVER_TARGET_GONE;
+
+  constructor(
+    message: string,
+    readonly sessionId: string,
+  ) {
+    super(message, { metadata: { [Meta.SESSION_ID]: sessionId } });
+  }
+}
+
+/** The site's seat policy refused the seat: `rule` (max, reserve, max_per_user, exclude) and
+ * `group` say which; `code` is POLICY_MAX, POLICY_RESERVED, POLICY_PER_USER or
+ * POLICY_EXCLUDED. Except for an excluded group, waiting may get a seat. */
+export class PolicyRefused extends SeatError {
+  static override readonly reason: string = "POLICY_REFUSED";
+
+  constructor(
+    message: string,
+    code: string,
+    readonly rule: string,
+    readonly group: string,
+  ) {
+    super(message, { code, metadata: { [Meta.POLICY]: rule, [Meta.GROUP]: group } });
+  }
+}
+
 /** An administration refusal (PERMISSION_DENIED, UNAUTHENTICATED, ...): `code` says which. */
 export class AdminRefused extends SeatError {
   static override readonly reason: string = "ADMIN_REFUSED";
@@ -181,6 +210,8 @@ const lost: Decoder = (m, d) => new LeaseLost(m, { code: d.reason, metadata: d.m
 const admin: Decoder = (m, d) => new AdminRefused(m, { code: d.reason, metadata: d.metadata });
 const unavailable: Decoder = (m, d, t) =>
   new DaemonUnavailable(`the seat server at ${t}: ${m}`, { code: d.reason });
+const policy: Decoder = (m, d) =>
+  new PolicyRefused(m, d.reason, d.metadata[Meta.POLICY] ?? "", d.metadata[Meta.GROUP] ?? "");
 const busy =
   (Kind: typeof ServerBusy): Decoder =>
   (m, d) => {
@@ -197,6 +228,7 @@ export const DECODERS: Record<Reason, Decoder> = {
   SESSION_RELEASED: lost,
   SESSION_EXPIRED: lost,
   SESSION_EVICTED: (m, d) => new Evicted(m, d.ended?.reason ?? "", d.ended?.by ?? ""),
+  TAKEOVER_TARGET_GONE: (m, d) => new TakeoverTargetGone(m, d.metadata[Meta.SESSION_ID] ?? "0"),
   INVALID_LEASE_TOKEN: lost,
   STREAM_SUPERSEDED: (m) => new Superseded(m),
   TAKEOVER_DENIED: (m, d) => new TakeoverDenied(m, d.metadata[Meta.POLICY] ?? ""),
@@ -215,6 +247,10 @@ export const DECODERS: Record<Reason, Decoder> = {
   PERMISSION_DENIED: admin,
   UNAUTHENTICATED: admin,
   RECORD_DAMAGED: admin,
+  POLICY_MAX: policy,
+  POLICY_PER_USER: policy,
+  POLICY_RESERVED: policy,
+  POLICY_EXCLUDED: policy,
 };
 
 function isReason(reason: string): reason is Reason {
