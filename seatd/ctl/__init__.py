@@ -1,0 +1,20 @@
+"""`seatctl`: the administrator's command line, over the daemon's admin socket.
+
+One module per command group; importing them registers their commands on the root group.
+"""
+
+from seatd.ctl import backup, journal, licence, report, seats, sessions, status, tokens
+from seatd.ctl.app import Ctx, main
+
+__all__ = [
+    "Ctx",
+    "backup",
+    "journal",
+    "licence",
+    "main",
+    "report",
+    "seats",
+    "sessions",
+    "status",
+    "tokens",
+]
