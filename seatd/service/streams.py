@@ -1,0 +1,85 @@
+"""Keepalive streams: attaching, pings that renew the lease, detaching."""
+
+from __future__ import annotations
+
+import structlog
+from seatclient.contract import Reason
+
+from seatd.errors import (
+    LimitExceeded,
+    SeatdError,
+    Superseded,
+)
+from seatd.limits import PINGS_PER_INTERVAL
+from seatd.model import (
+    Reattached,
+    Session,
+)
+from seatd.service.core import Core, consume
+from seatd.service.outbox import Pong, Stream
+
+log = structlog.get_logger("seatd")
+
+
+class StreamCalls(Core):
+    """One keepalive stream per session; a second attach supersedes the first."""
+
+    def attach(self, session_id: int, token: str) -> tuple[Session, Stream]:
+        """Bind a new keepalive stream to the session; an older stream is superseded."""
+        # The token is checked before anything about the session is disclosed.
+        before = self.arbiter.owned(session_id, token)
+        session = self.arbiter.attach(session_id, token, self.now())
+        if before.restored or before.streams:
+            # Not a seat change: journaled in commit order, nobody waits on it.
+            written = self._journal_noise(
+                ("reattached", session_id),
+                Reattached(session, before.restored, self.clock.wall()),
+            )
+            if written is not None:
+                written.add_done_callback(consume)
+        stream = Stream(session_id, token, self.clock.monotonic())
+        previous = self._streams.get(session_id)
+        if previous is not None:
+            previous.close(Superseded(session_id))
+        self._streams[session_id] = stream
+        log.info("seat.attached", session_id=session_id, user_code=session.holder.user_code)
+        return session, stream
+
+    def ping(self, stream: Stream, seq: int) -> None:
+        if stream.abandoned:
+            return
+        if self._streams.get(stream.session_id) is not stream:
+            stream.close()
+            return
+        interval = self.arbiter.terms.keepalive_interval
+        if not stream.pings.take(self.clock.monotonic(), interval):
+            stream.abandon(
+                LimitExceeded(
+                    Reason.PING_FLOOD,
+                    f"keepalive pings arrive faster than {PINGS_PER_INTERVAL:g} per keepalive "
+                    f"interval ({interval:g} s): reattach and ping once per interval",
+                    retry_after=interval,
+                )
+            )
+            return
+        try:
+            self.arbiter.renew(stream.session_id, stream.token, self.now())
+        except SeatdError as gone:
+            self._streams.pop(stream.session_id, None)
+            stream.close(gone)
+            return
+        stream.push(Pong(seq, self.arbiter.terms.ttl))
+
+    def detach(self, stream: Stream) -> None:
+        """The stream ended: a live session keeps its seat only for the reattach grace."""
+        if self._streams.get(stream.session_id) is not stream:
+            return
+        del self._streams[stream.session_id]
+        session = self.arbiter.detach(stream.session_id, self.now())
+        if session is not None:
+            log.info(
+                "seat.detached",
+                session_id=session.id,
+                user_code=session.holder.user_code,
+                reattach_grace=self.arbiter.terms.reattach_grace,
+            )
