@@ -94,5 +94,14 @@ ATTACKS ?= 1
 chaos: $(STAMP)
 	SEED=$(SEED) CYCLES=$(CYCLES) ATTACKS=$(ATTACKS) $(PY) -m tests.chaos.run
 
+# Cluster mode's random faults against a model (tests/e2e/test_cluster_chaos.py): `make test`
+# runs a slice; this runs EXAMPLES state machines of up to STEPS steps each.
+EXAMPLES ?= 20
+STEPS ?= 12
+.PHONY: cluster-chaos
+cluster-chaos: $(STAMP) etcd-server
+	SEATD_CLUSTER_CHAOS_EXAMPLES=$(EXAMPLES) SEATD_CLUSTER_CHAOS_STEPS=$(STEPS) \
+		$(PY) -m pytest -q -s tests/e2e/test_cluster_chaos.py
+
 clean:
 	rm -rf $(VENV) $(TOOLS) var $(NODE_DIR)/node_modules $(NODE_DIR)/dist

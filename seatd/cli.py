@@ -46,6 +46,10 @@ def _overrides(**flags: Any) -> dict[str, dict[str, Any]]:
         "sync_interval": ("cloud", "interval"),
         "cloud_ca": ("cloud", "ca_file"),
         "metrics_listen": ("metrics", "listen"),
+        "etcd": ("cluster", "etcd"),
+        "advertise": ("cluster", "advertise"),
+        "name": ("cluster", "name"),
+        "site": ("cluster", "site"),
     }
     out: dict[str, dict[str, Any]] = {}
     for flag, value in flags.items():
@@ -97,6 +101,10 @@ def _config_options(fn: Any) -> Any:
         click.option("--sync-interval", type=float, help="Seconds between syncs (6 h)."),
         click.option("--cloud-ca", help="CA certificate file for TLS to the cloud."),
         click.option("--metrics-listen", help='HOST:PORT for /metrics ("" to disable).'),
+        click.option("--etcd", help="etcd URL[,URL...]: run as one instance of a cluster."),
+        click.option("--advertise", help="HOST:PORT workstations reach this instance on."),
+        click.option("--name", help="This instance's name in the cluster (default: host name)."),
+        click.option("--site", help="The site's key prefix in etcd (default: default)."),
         click.option(
             "--wall-clock-offset",
             type=float,

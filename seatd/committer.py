@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 import structlog
 
 from seatd.errors import StorageFailed
+from seatd.metrics import STORE_COMMIT_SECONDS
 from seatd.model import Event
 from seatd.store import Store
 
@@ -115,7 +116,8 @@ class Committer:
             events = [e for evs, _ in batch for e in evs]
             try:
                 if events:
-                    self._store.commit(events)
+                    with STORE_COMMIT_SECONDS.time():
+                        self._store.commit(events)
             except Exception as exc:
                 failing = exc if isinstance(exc, StorageFailed) else StorageFailed(repr(exc))
                 first_failure = True

@@ -19,6 +19,7 @@ from typing import Any
 from seatd.arbiter import LeaseTerms, TakeoverPolicy
 from seatd.auth import ROLES, AdminConfig
 from seatd.cloudsync import CloudConfig
+from seatd.cluster.config import ClusterConfig
 from seatd.errors import ConfigError
 from seatd.licence.rules import LicenceConfig
 from seatd.log import LEVELS, LogConfig
@@ -62,6 +63,7 @@ class Config:
     journal: JournalConfig = field(default_factory=JournalConfig)
     log: LogConfig = field(default_factory=LogConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
     dev: DevConfig = field(default_factory=DevConfig)
 
 
@@ -98,6 +100,9 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "cloud.jitter": (0.0, 0.5),
     "cloud.retry": (1.0, 86400.0),
     "cloud.timeout": (1.0, 300.0),
+    "cluster.lease_ttl": (2, 60),
+    "cluster.max_txn_ops": (64, 1_000_000),
+    "cluster.quota_bytes": (1 << 24, 1 << 43),
 }
 
 
@@ -210,6 +215,7 @@ CHOICES = {
 
 
 def _check_together(config: Config) -> None:
+    config.cluster.check()
     admin = config.admin
     if admin.listen and not (admin.tls_cert and admin.tls_key):
         raise ConfigError(

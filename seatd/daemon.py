@@ -9,6 +9,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import grpc
 import structlog
@@ -20,6 +21,8 @@ from seatd.arbiter import Arbiter
 from seatd.capacity import ADVICE
 from seatd.clock import Clock, OffsetClock
 from seatd.cloudsync import CloudSync
+from seatd.cluster import node
+from seatd.cluster.node import Term
 from seatd.config import Config
 from seatd.entitlement import DevSeats, Entitlement
 from seatd.errors import ConfigError, SeatdError, StateError, StorageFailed
@@ -33,7 +36,7 @@ from seatd.reaper import Reaper
 from seatd.retention import Retention
 from seatd.server import build, secure_socket
 from seatd.service import SEATD, SeatService
-from seatd.store import Snapshot, Store
+from seatd.store import Fence, Snapshot, Store
 
 log = structlog.get_logger("seatd")
 
@@ -74,11 +77,41 @@ async def run(
         )
         clock = OffsetClock(clock, config.dev.wall_clock_offset)
     keys = trusted_keys(config.licence.trusted_keys)
+    stop = stop_on_signals()
+    if config.cluster.enabled:
+        await node.run(
+            config,
+            clock,
+            stop,
+            lambda pinned, store, term: _serve(
+                pinned, clock, store, keys, reload_config, stop, term
+            ),
+            cluster_store(config),
+        )
+        return
     store = stores.open_store(config.store)
     try:
-        await _serve(config, clock, store, keys, reload_config)
+        await _serve(config, clock, store, keys, reload_config, stop)
     finally:
         store.close()
+
+
+def cluster_store(config: Config) -> Callable[[Fence], Store]:
+    """Opens the site's store in etcd, fenced by this instance's leadership."""
+
+    def open_fenced(fence: Fence) -> Store:
+        return stores.open_store(config.store, config.cluster.etcd_config(), fence=fence)
+
+    return open_fenced
+
+
+def stop_on_signals() -> asyncio.Event:
+    """Set on SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    return stop
 
 
 def restored_event(snapshot: Snapshot, clock: Clock) -> tuple[Restored, ...]:
@@ -155,7 +188,10 @@ async def _serve(
     store: Store,
     keys: dict[str, TrustedKey],
     reload_config: Callable[[], Config] | None,
+    stop: asyncio.Event,
+    term: Term | None = None,
 ) -> None:
+    """Serve until `stop` is set or, in a cluster, the leadership `term` ends."""
     snapshot = store.load()
     arbiter = Arbiter(config.lease)
     book = LicenceBook(
@@ -180,6 +216,8 @@ async def _serve(
         refusals=config.refusals,
         queue=config.queue,
     )
+    if term is not None:
+        service.leadership = term.check
     arbiter.restore(snapshot.sessions, snapshot.next_id, service.now(), snapshot.endings)
     if snapshot.sessions:
         log.info(
@@ -233,10 +271,7 @@ async def _serve(
     if notifier.enabled:
         watchdog = Watchdog(notifier, self_check, interval or 10.0, pet=interval is not None)
         tasks.append(asyncio.create_task(watchdog.run(), name="watchdog"))
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
 
     async def on_hup() -> None:
         nonlocal config
@@ -301,7 +336,13 @@ async def _serve(
         )
         await install_licence_file(service, config.licence.file)
         notifier.ready(status())
-        await stop.wait()
+        deposed = await until_stopped(stop, term)
+        if deposed:
+            # No longer the leader: nothing this instance writes would commit. Workstations
+            # are told to reattach (to the new leader, which a standby names).
+            log.warning("daemon.deposed", reason=deposed, in_use=arbiter.in_use)
+            await servers.drain()
+            return
         log.info("daemon.stopping", in_use=arbiter.in_use)
         notifier.stopping(f"draining: {status()}")
         await servers.drain()
@@ -335,3 +376,21 @@ async def _serve(
             metrics_server.server_close()
         service.committer.close()
     log.info("daemon.stopped")
+
+
+async def until_stopped(stop: asyncio.Event, term: Term | None) -> str:
+    """Wait for a stop signal ("" returned) or the end of the leadership term (why)."""
+    stopping = asyncio.ensure_future(stop.wait())
+    waits: list[asyncio.Future[Any]] = [stopping]
+    if term is not None:
+        waits.append(term.ended)
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if stop.is_set() or term is None or not term.ended.done() or term.ended.cancelled():
+        return ""
+    failed = term.ended.exception()
+    if failed is not None:
+        return f"keeping the etcd lease failed: {failed!r}"
+    return term.ended.result() or "leadership ended"

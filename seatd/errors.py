@@ -250,6 +250,27 @@ class Draining(Unavailable):
         self.retry_after = retry_after
 
 
+class NotLeader(Unavailable):
+    """Cluster mode: this instance does not arbitrate now (a standby, or a leader that could
+    not renew its etcd lease in time); `leader` is where the leader is, "" while unknown."""
+
+    reason = Reason.NOT_LEADER
+
+    def __init__(self, leader: str = "", name: str = "", why: str = "") -> None:
+        where = (
+            f"the leader is {name} at {leader}: connect there"
+            if leader
+            else "no leader is known yet: retry in a moment"
+        )
+        super().__init__(f"this seatd instance is not the cluster's leader{why}; {where}")
+        self.leader = leader
+        self.name = name
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        return {Meta.LEADER: self.leader, Meta.LEADER_NAME: self.name}
+
+
 class StateError(Exception):
     """The state directory cannot be used (at startup; not a gRPC error)."""
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, time
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -25,6 +25,21 @@ RPC_SECONDS = Histogram(
     ["method"],
     registry=REGISTRY,
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+
+# Cluster mode: 1 while this instance leads, and how many times it came to lead.
+LEADER = Gauge("seatd_leader", "1 while this instance is the cluster's leader.", registry=REGISTRY)
+LEADERSHIP_CHANGES = Counter(
+    "seatd_leadership_changes",
+    "Times this instance became the cluster's leader.",
+    registry=REGISTRY,
+)
+# One group commit in the store: an etcd transaction in cluster mode, an LMDB commit else.
+STORE_COMMIT_SECONDS = Histogram(
+    "seatd_store_commit_seconds",
+    "Time one group commit takes in the store (one etcd transaction in cluster mode).",
+    registry=REGISTRY,
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 
 
@@ -104,8 +119,11 @@ class SeatCollector(Collector):
             )
 
 
-def serve(config: MetricsConfig, service: SeatService, cloud: CloudSync | None) -> WSGIServer:
-    """Bind the /metrics endpoint and serve it in a thread; `shutdown()` stops it."""
+# The service's collector of the current term (one at a time).
+_collector: SeatCollector | None = None
+
+
+def _listen(config: MetricsConfig) -> WSGIServer:
     host, _, port = config.listen.rpartition(":")
     try:
         server, _ = start_http_server(int(port), addr=host.strip("[]"), registry=REGISTRY)
@@ -115,5 +133,22 @@ def serve(config: MetricsConfig, service: SeatService, cloud: CloudSync | None) 
             f"cannot serve metrics on {config.listen}: {reason}; change metrics.listen "
             '(--metrics-listen), or set it to "" to serve no metrics'
         ) from exc
-    REGISTRY.register(SeatCollector(service, cloud))
     return server
+
+
+def serve(config: MetricsConfig, service: SeatService, cloud: CloudSync | None) -> WSGIServer:
+    """Bind the /metrics endpoint and serve it in a thread; `shutdown()` stops it."""
+    server = _listen(config)
+    global _collector
+    if _collector is not None:
+        # A cluster instance leads again: the previous term's service is gone.
+        REGISTRY.unregister(_collector)
+    _collector = SeatCollector(service, cloud)
+    REGISTRY.register(_collector)
+    return server
+
+
+def serve_bare(config: MetricsConfig) -> WSGIServer | None:
+    """/metrics without a service (a cluster standby: seatd_leader 0 and the process's
+    own figures), or None when metrics are off."""
+    return _listen(config) if config.listen else None

@@ -3,12 +3,23 @@
 One module per command group; importing them registers their commands on the root group.
 """
 
-from seatd.ctl import backup, journal, licence, report, seats, sessions, status, tokens
+from seatd.ctl import (
+    backup,
+    cluster,
+    journal,
+    licence,
+    report,
+    seats,
+    sessions,
+    status,
+    tokens,
+)
 from seatd.ctl.app import Ctx, main
 
 __all__ = [
     "Ctx",
     "backup",
+    "cluster",
     "journal",
     "licence",
     "main",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -127,6 +127,9 @@ class Core:
         # Set (and replaced) after every commit: journal watchers wait on it.
         self.journal_changed = asyncio.Event()
         self.draining = False
+        # Cluster mode: raises NotLeader unless this instance may arbitrate right now (asked
+        # before every grant and renewal, so a paused or cut-off leader hands out nothing).
+        self.leadership: Callable[[], None] | None = None
         self._streams: dict[int, Stream] = {}
         self.queue: WaitQueue[Waiter] = WaitQueue(queue or QueueConfig())
         # One timer for the whole queue, due at its earliest deadline (not one per waiter).

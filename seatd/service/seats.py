@@ -36,6 +36,8 @@ class SeatCalls(QueueCalls):
         (`on_queued` hears the position it joined at, `on_moved` every later change)."""
         if self.draining:
             raise Draining(self.arbiter.terms.keepalive_interval)
+        if self.leadership is not None:
+            self.leadership()
         wait = self.limits.retry_after(("seat", req.ip), self.clock.monotonic())
         if wait:
             self.counters.acquires["rate_limited"] += 1

@@ -7,6 +7,7 @@ from seatclient.contract import Reason
 
 from seatd.errors import (
     LimitExceeded,
+    NotLeader,
     SeatdError,
     Superseded,
 )
@@ -26,6 +27,8 @@ class StreamCalls(Core):
 
     def attach(self, session_id: int, token: str) -> tuple[Session, Stream]:
         """Bind a new keepalive stream to the session; an older stream is superseded."""
+        if self.leadership is not None:
+            self.leadership()
         # The token is checked before anything about the session is disclosed.
         before = self.arbiter.owned(session_id, token)
         session = self.arbiter.attach(session_id, token, self.now())
@@ -63,7 +66,14 @@ class StreamCalls(Core):
             )
             return
         try:
+            if self.leadership is not None:
+                self.leadership()
             self.arbiter.renew(stream.session_id, stream.token, self.now())
+        except NotLeader as deposed:
+            # Not renewed: the workstation reattaches to whoever leads now.
+            self._streams.pop(stream.session_id, None)
+            stream.close(deposed)
+            return
         except SeatdError as gone:
             self._streams.pop(stream.session_id, None)
             stream.close(gone)

@@ -29,6 +29,7 @@ import lmdb
 from seatclient.v1 import admin_pb2, admin_pb2_grpc, seat_pb2, seat_pb2_grpc
 
 from tests.bench import attacks
+from tests.bench import failover as cluster_failover
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
@@ -949,6 +950,11 @@ def connection_flood(work: Path) -> None:
     )
 
 
+def failover(work: Path) -> None:
+    """Cluster mode: SIGKILL the leader under held seats (tests/bench/failover.py)."""
+    cluster_failover.failover(work, row, ask, ROOT)
+
+
 def main() -> None:
     out = ROOT / "var" / "bench.json"
     out.parent.mkdir(exist_ok=True)
@@ -978,6 +984,7 @@ def main() -> None:
             connection_flood,
             workstations,
             multiplexed,
+            failover,
         )
         chosen = set(sys.argv[1:])
         for figure in (*figures, peer, etcd_store):

@@ -12,6 +12,7 @@ from seatclient import wire
 from seatclient.core import SeatCore
 from seatclient.events import Draining, Evicted, SeatState, StateChanged
 from seatclient.lease import Backoff, Terms
+from seatclient.targets import Targets
 from seatclient.v1 import seat_pb2, types_pb2
 
 from tests.fakes import FakeRpcError
@@ -19,9 +20,10 @@ from tests.fakes import FakeRpcError
 TERMS = Terms(ttl=30, keepalive_interval=10, reattach_grace=10)
 
 
-def core() -> SeatCore:
+def core(targets: str = "t:1") -> SeatCore:
     grant = wire.Granted(7, "tok", TERMS, types_pb2.LicenceSummary(), datetime.now(UTC))
-    return SeatCore(grant, sent_at=100.0, backoff=Backoff(rng=random.Random(1)), target="t:1")
+    backoff = Backoff(rng=random.Random(1))
+    return SeatCore(grant, sent_at=100.0, backoff=backoff, targets=Targets(targets))
 
 
 def refused(code: grpc.StatusCode, detail: types_pb2.ErrorDetail) -> FakeRpcError:
@@ -70,6 +72,51 @@ def test_unreachable_daemon_is_only_jeopardy() -> None:
     events, delay = c.on_stream_end(now=101.0)
     assert events == [StateChanged(SeatState.ACTIVE, SeatState.JEOPARDY)]
     assert 0 <= delay <= Backoff().ceiling(1)
+
+
+def test_a_standby_naming_the_leader_sends_the_reattach_there_at_once() -> None:
+    """NOT_LEADER with the leader's address: jeopardy, and the reattach goes there now."""
+    c = core("a:1,b:2")
+    detail = types_pb2.ErrorDetail(reason="NOT_LEADER", metadata={"leader": "b:2"})
+    assert c.on_refused(refused(grpc.StatusCode.UNAVAILABLE, detail)) == []  # type: ignore[arg-type]
+    events, delay = c.on_stream_end(now=101.0)
+    assert events == [StateChanged(SeatState.ACTIVE, SeatState.JEOPARDY)]
+    assert (c.target, delay) == ("b:2", 0.0)
+
+
+def test_a_frozen_server_is_given_up_after_two_silent_intervals() -> None:
+    """No renewal answered for two keepalive intervals (a paused leader keeps its
+    connection open): the stream is given up and the next target tried; our own cancel
+    then ends nothing."""
+    c = core("a:1,b:2")
+    assert not c.stale(100.0 + 2 * TERMS.keepalive_interval)
+    assert c.stale(100.0 + 2 * TERMS.keepalive_interval + 0.1)
+    assert c.target == "b:2"
+    assert c.on_refused(FakeRpcError(grpc.StatusCode.CANCELLED, "cancelled")) == []  # type: ignore[arg-type]
+    assert c.state is SeatState.ACTIVE
+    _, delay = c.on_stream_end(now=121.0)
+    assert delay == 0.0
+
+
+def test_a_new_stream_gets_its_own_two_intervals_before_it_is_given_up() -> None:
+    """Reattaching long after the last renewal (the daemon was down), the new stream is not
+    given up at its first ping: its attach has two intervals to be answered."""
+    c = core("a:1,b:2")
+    later = 100.0 + 10 * TERMS.keepalive_interval
+    c.attach(later)
+    assert not c.stale(later + TERMS.keepalive_interval)
+    assert c.target == "a:1"
+
+
+def test_a_cluster_client_never_waits_more_than_a_second_between_reattaches() -> None:
+    """With several targets the reattach backoff stops growing at one second (an election
+    takes a lease TTL; nobody should sleep past the new leader's first second)."""
+    c = core("a:1,b:2")
+    delays = []
+    for n in range(12):
+        c.on_refused(FakeRpcError(grpc.StatusCode.UNAVAILABLE, "down"))  # type: ignore[arg-type]
+        delays.append(c.on_stream_end(now=101.0 + n)[1])
+    assert max(delays) <= 1.0
 
 
 def test_draining_spreads_the_reattach_over_the_announced_delay() -> None:

@@ -12,6 +12,7 @@ from seatclient import AsyncSeatClient, Evicted, EvictedEvent, wire
 from seatclient.core import SeatCore
 from seatclient.errors import LeaseLost
 from seatclient.lease import Backoff, Terms
+from seatclient.targets import Targets
 from seatclient.v1 import types_pb2
 
 from tests.fakes import FakeRpcError
@@ -34,7 +35,7 @@ def test_eviction_event_says_what_it_is() -> None:
 def test_seat_ending_keeps_the_daemons_word() -> None:
     """A lease the daemon says expired leaves its code and message on `ending`."""
     grant = wire.Granted(7, "tok", Terms(30, 10, 10), types_pb2.LicenceSummary(), datetime.now(UTC))
-    core = SeatCore(grant, 0.0, Backoff(rng=random.Random(1)), "t:1")
+    core = SeatCore(grant, 0.0, Backoff(rng=random.Random(1)), Targets("t:1"))
     detail = types_pb2.ErrorDetail(reason="SESSION_EXPIRED", message="session 7 expired")
     core.on_refused(
         FakeRpcError(  # type: ignore[arg-type]

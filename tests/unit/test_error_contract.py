@@ -99,6 +99,11 @@ CASES: list[Case] = [
     ),
     Case(errors.Draining(), client.DaemonUnavailable),
     Case(
+        errors.NotLeader("10.0.0.2:7117", "b"),
+        client.NotLeader,
+        lambda e: isinstance(e, client.NotLeader) and (e.leader, e.name) == ("10.0.0.2:7117", "b"),
+    ),
+    Case(
         errors.RateLimited("10.0.0.5", 2.5),
         client.RateLimited,
         lambda e: isinstance(e, client.RateLimited) and e.retry_after == 2.5,
@@ -169,6 +174,7 @@ EXIT = {
     client.RateLimited: cli.EXIT_BUSY,
     client.QueueFull: cli.EXIT_BUSY,
     client.LimitExceeded: cli.EXIT_BUSY,
+    client.NotLeader: cli.EXIT_UNREACHABLE,
 }
 
 

@@ -44,6 +44,8 @@ export const Reason = {
   POLICY_PER_USER: "POLICY_PER_USER",
   POLICY_RESERVED: "POLICY_RESERVED",
   POLICY_EXCLUDED: "POLICY_EXCLUDED",
+  // Cluster mode: this instance does not arbitrate; Meta.LEADER says where the leader is.
+  NOT_LEADER: "NOT_LEADER",
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 
@@ -61,4 +63,6 @@ export const Meta = {
   POLICY: "policy",
   NEEDED_ROLE: "needed_role",
   GROUP: "group",
+  LEADER: "leader",
+  LEADER_NAME: "leader_name",
 } as const;

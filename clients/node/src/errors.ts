@@ -87,6 +87,19 @@ export class DaemonUnavailable extends SeatError {
   static override readonly reason: string = Reason.UNAVAILABLE;
 }
 
+/** Cluster mode: the instance asked is not the leader; `leader` is where it is ("" if unknown). */
+export class NotLeader extends DaemonUnavailable {
+  static override readonly reason: string = Reason.NOT_LEADER;
+
+  constructor(
+    message: string,
+    readonly leader = "",
+    readonly leaderName = "",
+  ) {
+    super(message, { code: Reason.NOT_LEADER });
+  }
+}
+
 /** The daemon refused this call for now, to protect itself; retry after `retryAfter` s. */
 export class ServerBusy extends SeatError {
   static override readonly reason: string = "SERVER_BUSY";
@@ -251,6 +264,12 @@ export const DECODERS: Record<Reason, Decoder> = {
   POLICY_PER_USER: policy,
   POLICY_RESERVED: policy,
   POLICY_EXCLUDED: policy,
+  NOT_LEADER: (m, d, t) =>
+    new NotLeader(
+      `the seat server at ${t}: ${m}`,
+      d.metadata[Meta.LEADER] ?? "",
+      d.metadata[Meta.LEADER_NAME] ?? "",
+    ),
 };
 
 function isReason(reason: string): reason is Reason {

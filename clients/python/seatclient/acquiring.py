@@ -150,7 +150,11 @@ class AcquirePlan:
         if not isinstance(error, DaemonUnavailable):
             raise error
         self._last = error
-        delay = self.settings.backoff.delay(self._attempt)
+        # A standby that named the leader is followed at once; another target is tried
+        # after a backoff (capped lower for a cluster).
+        targets = self.settings.targets
+        redirected = targets.failed(error)
+        delay = 0.0 if redirected else self.settings.backoff.delay(self._attempt, targets.retry_cap)
         self._attempt += 1
         left = self.deadline - now
         if left <= LAST_TRY:

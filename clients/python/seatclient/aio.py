@@ -7,8 +7,8 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import AsyncIterator, Coroutine
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Coroutine, Sequence
+from typing import Any, TypeVar, cast
 
 import grpc
 
@@ -41,7 +41,7 @@ class AsyncSeatClient(ClientSettings):
 
     def __init__(
         self,
-        target: str,
+        target: str | Sequence[str],
         *,
         client_version: str = "",
         hostname: str | None = None,
@@ -67,9 +67,9 @@ class AsyncSeatClient(ClientSettings):
             backoff=backoff,
             dispatch=dispatch,
         )
-        self._channel = wire.channel(grpc.aio, target, credentials)
-        self.stub = seat_pb2_grpc.SeatServiceStub(self._channel)
-        self._acquire_stream = wire.acquire_as_stream(self._channel)
+        self._credentials = credentials
+        # One channel per target, opened when first called.
+        self._links: dict[str, wire.Link] = {}
         self._seats: weakref.WeakSet[AsyncSeat] = weakref.WeakSet()
 
     def _same_loop(self) -> None:
@@ -78,6 +78,22 @@ class AsyncSeatClient(ClientSettings):
                 "this AsyncSeatClient was created on another event loop: create one client "
                 "per loop, in a coroutine running on it"
             )
+
+    def _link(self) -> wire.Link:
+        target = self.targets.current
+        if target not in self._links:
+            self._links[target] = wire.Link.open(grpc.aio, target, self._credentials)
+        return self._links[target]
+
+    @property
+    def stub(self) -> seat_pb2_grpc.SeatServiceAsyncStub:
+        """The stub of the seat server calls go to now."""
+        # The stub of an asyncio channel (the generated stubs' types say so by overload).
+        return cast("seat_pb2_grpc.SeatServiceAsyncStub", self._link().stub)
+
+    @property
+    def _acquire_stream(self) -> Any:
+        return self._link().acquire_stream
 
     async def acquire(
         self,
@@ -110,7 +126,7 @@ class AsyncSeatClient(ClientSettings):
                     self.deliver(on_unreachable, retry.unreachable)
                 await _unless(cancel, asyncio.sleep(retry.delay), plan)
                 continue
-            core = SeatCore(wire.granted(response), sent_at, self.backoff, self.target)
+            core = SeatCore(wire.granted(response), sent_at, self.backoff, self.targets)
             seat = AsyncSeat(self, core, on_event)
             self._seats.add(seat)
             return seat
@@ -154,7 +170,8 @@ class AsyncSeatClient(ClientSettings):
         self._same_loop()
         for seat in list(self._seats):
             await seat.release()
-        await self._channel.close()
+        for link in self._links.values():
+            await link.channel.close()
 
     async def __aenter__(self) -> AsyncSeatClient:
         return self
@@ -277,7 +294,7 @@ class AsyncSeat:
             pinger: asyncio.Task[None] | None = None
             try:
                 attach_sent = clock.monotonic()
-                await call.write(self._core.attach())
+                await call.write(self._core.attach(attach_sent))
                 pinger = asyncio.create_task(self._ping(call))
                 async for response in call:
                     self._emit(self._core.on_response(response, attach_sent))
@@ -304,8 +321,13 @@ class AsyncSeat:
         with contextlib.suppress(grpc.RpcError, asyncio.InvalidStateError):
             while True:
                 await asyncio.sleep(self._core.terms.keepalive_interval)
-                request, events = self._core.ping(self.client.clock.monotonic())
+                now = self.client.clock.monotonic()
+                stale = self._core.stale(now)
+                request, events = self._core.ping(now)
                 self._emit(events)
+                if stale:
+                    call.cancel()
+                    return
                 await call.write(request)
 
     def _emit(self, events: list[SeatEvent]) -> None:

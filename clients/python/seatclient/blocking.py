@@ -6,7 +6,7 @@ import contextlib
 import logging
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import grpc
@@ -44,7 +44,7 @@ class SeatClient(ClientSettings):
 
     def __init__(
         self,
-        target: str,
+        target: str | Sequence[str],
         *,
         client_version: str = "",
         hostname: str | None = None,
@@ -63,10 +63,25 @@ class SeatClient(ClientSettings):
             backoff=backoff,
             dispatch=dispatch,
         )
-        self._channel = wire.channel(grpc, target, credentials)
-        self.stub = seat_pb2_grpc.SeatServiceStub(self._channel)
-        self._acquire_stream = wire.acquire_as_stream(self._channel)
+        self._credentials = credentials
+        # One channel per target, opened when first called.
+        self._links: dict[str, wire.Link] = {}
         self._seats: weakref.WeakSet[Seat] = weakref.WeakSet()
+
+    def _link(self) -> wire.Link:
+        target = self.targets.current
+        if target not in self._links:
+            self._links[target] = wire.Link.open(grpc, target, self._credentials)
+        return self._links[target]
+
+    @property
+    def stub(self) -> seat_pb2_grpc.SeatServiceStub:
+        """The stub of the seat server calls go to now."""
+        return self._link().stub
+
+    @property
+    def _acquire_stream(self) -> Any:
+        return self._link().acquire_stream
 
     def acquire(
         self,
@@ -110,7 +125,7 @@ class SeatClient(ClientSettings):
                 if (cancel or threading.Event()).wait(retry.delay):
                     raise plan.cancelled() from None
                 continue
-            core = SeatCore(wire.granted(response), sent_at, self.backoff, self.target)
+            core = SeatCore(wire.granted(response), sent_at, self.backoff, self.targets)
             seat = Seat(self, core, on_event)
             self._seats.add(seat)
             return seat
@@ -153,7 +168,8 @@ class SeatClient(ClientSettings):
         """Release every seat still held through this client, then close the channel."""
         for seat in list(self._seats):
             seat.release()
-        self._channel.close()
+        for link in self._links.values():
+            link.channel.close()
 
     def __enter__(self) -> SeatClient:
         return self
@@ -292,13 +308,18 @@ class Seat:
 
     def _requests(self, done: threading.Event) -> Iterator[seat_pb2.KeepaliveRequest]:
         with self._lock:
-            yield self._core.attach()
+            yield self._core.attach(self.client.clock.monotonic())
         while not done.wait(self._core.terms.keepalive_interval):
             if self._stop.is_set():
                 return
             with self._lock:
-                request, events = self._core.ping(self.client.clock.monotonic())
+                now = self.client.clock.monotonic()
+                stale = self._core.stale(now)
+                request, events = self._core.ping(now)
             self._emit(events)
+            if stale:
+                self._call.cancel()
+                return
             yield request
 
     def _publish(self, step: Callable[..., list[SeatEvent]], *args: Any) -> None:

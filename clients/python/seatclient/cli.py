@@ -37,6 +37,7 @@ from seatclient.events import (
 )
 from seatclient.v1 import types_pb2
 
+TARGET_HELP = "HOST:PORT of the seat server (a cluster's instances: A:PORT,B:PORT)"
 EXIT_OK, EXIT_UNREACHABLE, EXIT_FULL, EXIT_EVICTED, EXIT_LOST, EXIT_LICENCE = 0, 1, 2, 3, 4, 5
 EXIT_BUSY, EXIT_SUPERSEDED = 6, 7
 # How a held seat can end on the daemon's word.
@@ -184,11 +185,19 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="seat", description="Hold a seat of a seatd server.")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("status", help="Is the seat server reachable? Licence and seats in use.")
-    s.add_argument("--target", required=True, help="HOST:PORT of the seat server")
+    s.add_argument(
+        "--target",
+        required=True,
+        help="HOST:PORT of the seat server; a cluster's instances comma-separated",
+    )
     s.add_argument("--timeout", type=float, default=5.0, help=argparse.SUPPRESS)
     s.set_defaults(run=status)
     h = sub.add_parser("hold", help="Take a seat and hold it until Ctrl-C.")
-    h.add_argument("--target", required=True, help="HOST:PORT of the seat server")
+    h.add_argument(
+        "--target",
+        required=True,
+        help="HOST:PORT of the seat server; a cluster's instances comma-separated",
+    )
     h.add_argument("--user", required=True, help="user code")
     h.add_argument("--name", default="", help="user name")
     h.add_argument("--wait", type=float, default=None, help="seconds to queue for a seat")

@@ -56,6 +56,9 @@ class Reason:
     CLOUD_SYNC_FAILED: Final = "CLOUD_SYNC_FAILED"
     UNAUTHENTICATED: Final = "UNAUTHENTICATED"
     RECORD_DAMAGED: Final = "RECORD_DAMAGED"
+    # Cluster mode: this instance is a standby (or a leader past its margin); the leader's
+    # advertised address is in the metadata under `Meta.LEADER` (empty while none is known).
+    NOT_LEADER: Final = "NOT_LEADER"
 
 
 # Every licence refusal's reason starts so (LICENCE_MALFORMED, LICENCE_BAD_SIGNATURE, ...).
@@ -77,3 +80,7 @@ class Meta:
     IN_USE: Final = "in_use"
     POLICY: Final = "policy"
     NEEDED_ROLE: Final = "needed_role"
+    # NOT_LEADER: the leader's advertised HOST:PORT for workstations ("" while none is known)
+    # and its instance name.
+    LEADER: Final = "leader"
+    LEADER_NAME: Final = "leader_name"

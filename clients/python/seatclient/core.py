@@ -13,6 +13,7 @@ import grpc
 
 from seatclient import wire
 from seatclient.errors import (
+    DaemonUnavailable,
     Evicted,
     LeaseLost,
     SeatError,
@@ -22,16 +23,27 @@ from seatclient.errors import (
 )
 from seatclient.events import Draining, EvictedEvent, LicenceChanged, SeatEvent, SeatState
 from seatclient.lease import TERMINAL, Backoff, Lease
+from seatclient.targets import Targets
 from seatclient.v1 import seat_pb2, types_pb2
+
+# Keepalive intervals without an answered renewal before a stream is given up.
+STALE_INTERVALS = 2.0
 
 
 class SeatCore:
-    def __init__(self, grant: wire.Granted, sent_at: float, backoff: Backoff, target: str) -> None:
+    def __init__(
+        self, grant: wire.Granted, sent_at: float, backoff: Backoff, targets: Targets
+    ) -> None:
         self.session_id = grant.session_id
         self.token = grant.token
         self.terms = grant.terms
         self.licence: types_pb2.LicenceSummary = grant.licence
-        self.target = target
+        self.targets = targets
+        # A standby named the leader: reattach there at once, not after a backoff.
+        self._redirected = False
+        # This side cancelled the stream (`stale`); when the current stream's attach was sent.
+        self._gave_up = False
+        self._stream_sent = sent_at
         self.lease = Lease(grant.terms, sent_at)
         self.backoff = backoff
         self._attempt = 0
@@ -39,6 +51,10 @@ class SeatCore:
         self._drain_after: float | None = None
         # The daemon's word on why the seat ended (None while held, or once released).
         self.ending: SeatError | None = None
+
+    @property
+    def target(self) -> str:
+        return self.targets.current
 
     @property
     def state(self) -> SeatState:
@@ -50,14 +66,32 @@ class SeatCore:
 
     # -- what to send ------------------------------------------------------------------------
 
-    def attach(self) -> seat_pb2.KeepaliveRequest:
+    def attach(self, now: float | None = None) -> seat_pb2.KeepaliveRequest:
+        """The first message of a new stream, sent `now` (from then on the stream gets its
+        own two intervals before `stale` gives it up)."""
         self._attached = False
+        if now is not None:
+            self._stream_sent = now
         return wire.attach_request(self.session_id, self.token)
 
     def ping(self, now: float) -> tuple[seat_pb2.KeepaliveRequest, list[SeatEvent]]:
         change = self.lease.check(now)
         request = wire.ping_request(self.lease.ping_sent(now))
         return request, [change] if change else []
+
+    def stale(self, now: float) -> bool:
+        """True when the stream should be given up: no renewal answered for
+        `STALE_INTERVALS` keepalive intervals. A frozen server (a paused cluster leader, a
+        hung VM) keeps its connection open and answers nothing; the seat then reattaches,
+        to the next target when there are several, instead of waiting for TCP to notice."""
+        if self.lease.state in TERMINAL:
+            return False
+        heard = max(self.lease.renewed_sent_at, self._stream_sent)
+        if now - heard <= self.terms.keepalive_interval * STALE_INTERVALS:
+            return False
+        self.targets.failed(DaemonUnavailable(f"{self.target} stopped answering renewals"))
+        self._gave_up = True
+        return True
 
     def release_request(self) -> seat_pb2.ReleaseRequest:
         return seat_pb2.ReleaseRequest(session_id=self.session_id, lease_token=self.token)
@@ -91,7 +125,10 @@ class SeatCore:
 
     def on_refused(self, exc: grpc.RpcError) -> list[SeatEvent]:
         """The stream ended with an error: the daemon's word on the lease, or a network fault."""
+        if self._gave_up and exc.code() is grpc.StatusCode.CANCELLED:
+            return []  # our own cancel (`stale`): the target already moved on
         error = from_rpc_error(exc, self.target)
+        self._redirected = self.targets.failed(error)
         if isinstance(error, Evicted | LeaseLost | Superseded) and not self.ended:
             self.ending = error
         if isinstance(error, Evicted):
@@ -109,13 +146,20 @@ class SeatCore:
     def on_stream_end(self, now: float) -> tuple[list[SeatEvent], float]:
         """The stream is gone without the lease ending: jeopardy, and how long to wait."""
         events = _some(self.lease.broken(now))
+        if self._gave_up:
+            # The stream already waited two intervals for an answer: try again at once (the
+            # next target, when there are several) rather than add a backoff on top.
+            self._gave_up = False
+            return events, 0.0
         self._attempt = 0 if self._attached else self._attempt + 1
-        if self._drain_after is not None:
+        if self._redirected:
+            delay, self._redirected = 0.0, False
+        elif self._drain_after is not None:
             # The daemon is restarting: spread the reattach storm over the announced delay.
             delay = self._drain_after * (0.5 + self.backoff.rng.random())
             self._drain_after = None
         else:
-            delay = self.backoff.delay(self._attempt)
+            delay = self.backoff.delay(self._attempt, self.targets.retry_cap)
         return events, delay
 
     def on_released(self) -> list[SeatEvent]:

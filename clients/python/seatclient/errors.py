@@ -148,6 +148,21 @@ class AcquireCancelled(SeatError):
     code = "ACQUIRE_CANCELLED"
 
 
+class NotLeader(DaemonUnavailable):
+    """Cluster mode: the instance asked is not the leader; `leader` is the leader's address
+    ("" while none is known). A client with several targets goes there by itself."""
+
+    code = Reason.NOT_LEADER
+
+    def __init__(
+        self, message: str, *, leader: str = "", name: str = "", target: str = "", cause: str = ""
+    ) -> None:
+        super().__init__(message, target=target, cause=cause)
+        self.metadata = {Meta.LEADER: leader, Meta.LEADER_NAME: name}
+        self.leader = leader
+        self.name = name
+
+
 class ServerBusy(SeatError):
     """The daemon refused this call for now, to protect itself or its store; retry after
     `retry_after` seconds (0 when it gave no hint)."""
@@ -331,6 +346,13 @@ DECODERS: dict[str, Decoder] = {
     Reason.PERMISSION_DENIED: _admin,
     Reason.UNAUTHENTICATED: _admin,
     Reason.RECORD_DAMAGED: _admin,
+    Reason.NOT_LEADER: lambda m, d, t: NotLeader(
+        f"the seat server at {t}: {m}",
+        leader=d.metadata.get(Meta.LEADER, ""),
+        name=d.metadata.get(Meta.LEADER_NAME, ""),
+        target=t,
+        cause=m,
+    ),
 }
 
 

@@ -33,11 +33,11 @@ class Backoff:
     cap: float = 5.0
     rng: random.Random = field(default_factory=random.Random)
 
-    def ceiling(self, attempt: int) -> float:
-        return min(self.cap, self.base * 2.0 ** min(attempt, 30))
+    def ceiling(self, attempt: int, cap: float | None = None) -> float:
+        return min(self.cap if cap is None else cap, self.base * 2.0 ** min(attempt, 30))
 
-    def delay(self, attempt: int) -> float:
-        return self.rng.uniform(0.0, self.ceiling(attempt))
+    def delay(self, attempt: int, cap: float | None = None) -> float:
+        return self.rng.uniform(0.0, self.ceiling(attempt, cap))
 
 
 class Lease:

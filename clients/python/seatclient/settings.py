@@ -4,13 +4,14 @@ application."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from seatclient.clock import Clock, SystemClock
 from seatclient.errors import DaemonUnavailable
 from seatclient.events import SeatEvent
 from seatclient.lease import Backoff
+from seatclient.targets import Targets
 
 log = logging.getLogger("seatclient")
 
@@ -25,7 +26,7 @@ Dispatch = Callable[[Callable[[], None]], Any]
 class ClientSettings:
     def __init__(
         self,
-        target: str,
+        target: str | Sequence[str],
         *,
         client_version: str = "",
         hostname: str | None = None,
@@ -34,7 +35,8 @@ class ClientSettings:
         backoff: Backoff | None = None,
         dispatch: Dispatch | None = None,
     ) -> None:
-        self.target = target
+        # One seat server, or the instances of a cluster (the library finds the leader).
+        self.targets = Targets(target)
         self.client_version = client_version
         self.hostname = hostname
         self.timeout = timeout
@@ -44,6 +46,11 @@ class ClientSettings:
         # Waits use WaitForSeat (the position streamed as it changes) unless the daemon is
         # older and does not know it: then Acquire with `wait` (the position it joined at).
         self.streamed_waits = True
+
+    @property
+    def target(self) -> str:
+        """The seat server calls go to now."""
+        return self.targets.current
 
     def deliver(self, listener: Callable[..., None], *args: Any) -> None:
         """Call `listener(*args)` through the dispatcher (at once without one). An exception

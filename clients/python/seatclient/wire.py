@@ -16,7 +16,7 @@ from seatclient.contract import QUEUE_POSITION_KEY
 from seatclient.errors import InvalidRequest
 from seatclient.events import Draining, EvictedEvent, LicenceChanged, SeatEvent
 from seatclient.lease import Terms
-from seatclient.v1 import seat_pb2, types_pb2
+from seatclient.v1 import seat_pb2, seat_pb2_grpc, types_pb2
 
 # Detect a dead connection within a keepalive interval or so; the daemon never refuses pings.
 CHANNEL_OPTIONS = [
@@ -55,6 +55,20 @@ def acquire_as_stream(channel: Any) -> Any:
         request_serializer=seat_pb2.AcquireRequest.SerializeToString,
         response_deserializer=seat_pb2.AcquireResponse.FromString,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """One seat server's channel and what is called on it."""
+
+    channel: Any
+    stub: seat_pb2_grpc.SeatServiceStub
+    acquire_stream: Any
+
+    @classmethod
+    def open(cls, grpc_module: Any, target: str, credentials: Any) -> Link:
+        ch = channel(grpc_module, target, credentials)
+        return cls(ch, seat_pb2_grpc.SeatServiceStub(ch), acquire_as_stream(ch))
 
 
 def queue_position(metadata: Any) -> int:

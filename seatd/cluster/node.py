@@ -1,0 +1,170 @@
+"""One seatd instance of a cluster: stand by, campaign, lead, step down, stand by again.
+
+While another instance leads, this one serves the standby's refusals (NOT_LEADER with the
+leader's address) on its listeners and watches the leader key. When the key goes it
+campaigns; on winning it lets go of the standby listeners, opens the store fenced by its
+leadership, loads the seat table and serves exactly as a daemon that has just restarted:
+every session keeps its id and lease token and gets the restart grace to reattach
+(DESIGN.md invariant 6), and the journal's chain continues from the head etcd holds. When its
+lease can no longer be proven with the margin it stops arbitrating at once (the service asks
+before every grant and renewal), tells its workstations to reattach, and stands by again. On
+SIGTERM it drains, then revokes its lease so a standby leads at once, not a TTL later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from seatd import metrics
+from seatd.clock import Clock
+from seatd.cluster import standby
+from seatd.cluster.election import Election, Instance
+from seatd.cluster.status import Beacon
+from seatd.config import Config
+from seatd.errors import StorageFailed
+from seatd.notify import Notifier, Watchdog, watchdog_interval
+from seatd.store import Fence, Store
+from seatd.store.etcd import aio_channel
+
+log = structlog.get_logger("seatd")
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """One leadership term: what the service asks before arbitrating, and what ends when
+    the leadership does (with why)."""
+
+    check: Callable[[], None]
+    ended: asyncio.Future[str]
+
+
+# What serves one leadership term (daemon._serve): returns when the
+# term ends or the daemon is stopped.
+ServeTerm = Callable[[Config, Store, Term], Awaitable[None]]
+OpenStore = Callable[[Fence], Store]
+
+
+def me(config: Config) -> Instance:
+    return Instance(config.cluster.instance_name(), config.cluster.advertise, config.admin.listen)
+
+
+async def run(
+    config: Config,
+    clock: Clock,
+    stop: asyncio.Event,
+    serve: ServeTerm,
+    open_store: OpenStore,
+) -> None:
+    etcd = config.cluster.etcd_config()
+    channel = aio_channel(etcd)
+    election = Election(
+        channel,
+        key=etcd.leader_key,
+        site=config.cluster.site,
+        me=me(config),
+        ttl=config.cluster.lease_ttl,
+        clock=clock,
+    )
+    metrics.LEADER.set(0)
+    beacon = asyncio.ensure_future(Beacon(election, clock, float(config.cluster.lease_ttl)).run())
+    try:
+        while not stop.is_set():
+            fence, config = await _stand_by(config, clock, stop, election)
+            if fence is None:
+                break
+            metrics.LEADER.set(1)
+            metrics.LEADERSHIP_CHANGES.inc()
+            holding = asyncio.ensure_future(election.hold())
+            store = None
+            try:
+                store = await asyncio.to_thread(open_store, fence)
+                await serve(config, store, Term(election.check, holding))
+            except StorageFailed as exc:
+                # etcd failed under the new leader (lost quorum, a member gone mid-load):
+                # stand by again rather than exit; another instance, or this one, leads next.
+                log.error("cluster.term_failed", error=exc.message, action="standing by again")
+            finally:
+                metrics.LEADER.set(0)
+                holding.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    try:
+                        await holding
+                    except Exception as exc:  # already reported as the term's end
+                        log.debug("cluster.hold_ended", error=repr(exc))
+                if store is not None:
+                    store.close()
+                # Stopped or deposed, the lease goes now: a standby leads at once.
+                await election.resign()
+    finally:
+        beacon.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beacon
+        await channel.close()
+
+
+def pinned(config: Config, port: int) -> Config:
+    """`config` with a listen (and advertised) port of 0 replaced by the port bound."""
+    host, _, wanted = config.server.listen.rpartition(":")
+    if wanted != "0":
+        return config
+    server = dataclasses.replace(config.server, listen=f"{host}:{port}")
+    cluster = config.cluster
+    ad_host, _, ad_port = cluster.advertise.rpartition(":")
+    if ad_port == "0":
+        cluster = dataclasses.replace(cluster, advertise=f"{ad_host}:{port}")
+    return dataclasses.replace(config, server=server, cluster=cluster)
+
+
+async def _stand_by(
+    config: Config, clock: Clock, stop: asyncio.Event, election: Election
+) -> tuple[Fence | None, Config]:
+    """Serve refusals and campaign until this instance leads (its fence) or is stopped."""
+    servers = await standby.serve(config.server, config.admin, election.refusal, clock)
+    # Port 0 (tests) is chosen once: the leader answers where the standby did.
+    config = pinned(config, servers.port)
+    election.me = me(config)
+    log.info(
+        "cluster.standby",
+        name=election.me.name,
+        listen=config.server.listen,
+        advertise=election.me.address,
+        site=config.cluster.site,
+    )
+    bare = metrics.serve_bare(config.metrics)
+    campaign = asyncio.ensure_future(election.campaign())
+    stopping = asyncio.ensure_future(stop.wait())
+    waits: list[asyncio.Future[Any]] = [campaign, stopping]
+
+    async def standing() -> str:
+        leader = election.leader
+        return f"standby; leader {leader.name} at {leader.address}" if leader else "standby"
+
+    # systemd hears a standby is up and alive too (Type=notify, WatchdogSec).
+    notifier = Notifier()
+    interval = watchdog_interval()
+    if notifier.enabled:
+        notifier.ready(await standing())
+        dog = Watchdog(notifier, standing, interval or 10.0, pet=interval is not None)
+        waits.append(asyncio.ensure_future(dog.run()))
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits[1:]:
+            wait.cancel()
+        await servers.stop()
+        if bare is not None:
+            await asyncio.to_thread(bare.shutdown)
+            bare.server_close()
+    if not campaign.done():
+        campaign.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await campaign
+        return None, config
+    return campaign.result(), config

@@ -1,0 +1,115 @@
+"""What a standby serves: every call refused with NOT_LEADER and where the leader is.
+
+A standby holds no seat table (the leader alone arbitrates), so it answers each seat and
+admin call with UNAVAILABLE, reason NOT_LEADER and the leader's advertised address in the
+error's metadata (`contract.Meta.LEADER`); the client library goes there directly and
+`seatctl` says where to go. Health checks say NOT_SERVING, so a load balancer or probe
+sends nobody here. It binds the same listeners the leader would, and lets them go the moment
+this instance wins the election.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2
+from seatclient.v1 import admin_pb2, seat_pb2
+
+from seatd.auth import AdminConfig
+from seatd.clock import Clock
+from seatd.errors import NotLeader
+from seatd.server import (
+    ADMIN_SERVICE,
+    SEAT_SERVICE,
+    ServerConfig,
+    _bind,
+    _claim_socket,
+    _tls,
+    network_options,
+    options,
+    secure_socket,
+)
+from seatd.transport.handlers import add_service
+from seatd.transport.health import Health, serve_health_and_reflection
+from seatd.transport.status import abort
+
+Refusal = Callable[[], NotLeader]
+
+
+class _Refuser:
+    """A servicer whose every method is the same refusal."""
+
+    def __init__(self, refusal: Refusal, clock: Clock) -> None:
+        self._refusal = refusal
+        self._clock = clock
+
+    def __getattr__(self, name: str) -> Callable[[Any, Any], Awaitable[None]]:
+        async def refuse(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+            await abort(context, self._refusal(), self._clock.wall())
+
+        return refuse
+
+
+@dataclass
+class StandbyServers:
+    servers: list[grpc.aio.Server]
+    health: list[Health]
+    port: int
+
+    async def start(self) -> None:
+        for server in self.servers:
+            await server.start()
+        for checker in self.health:
+            await checker.set(health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    async def stop(self) -> None:
+        for server in self.servers:
+            await server.stop(0)
+
+
+def build(
+    config: ServerConfig, admin_config: AdminConfig, refusal: Refusal, clock: Clock
+) -> StandbyServers:
+    refuser = _Refuser(refusal, clock)
+    seat = grpc.aio.server(options=network_options(config))
+    add_service(seat, seat_pb2.DESCRIPTOR.services_by_name["SeatService"], refuser, clock)
+    checkers = [serve_health_and_reflection(seat, [SEAT_SERVICE])]
+    creds = None
+    if config.tls_cert:
+        creds = _tls(
+            config.tls_cert, config.tls_key, config.client_ca, require_client=bool(config.client_ca)
+        )
+    port = _bind(seat, config.listen, creds, "server.listen (--listen)")
+    admin = grpc.aio.server(options=options(config))
+    admin_service = admin_pb2.DESCRIPTOR.services_by_name["AdminService"]
+    add_service(admin, admin_service, refuser, clock)
+    checkers.append(serve_health_and_reflection(admin, [ADMIN_SERVICE]))
+    _claim_socket(config.admin_socket)
+    admin.add_insecure_port(f"unix:{config.admin_socket}")
+    servers = [seat, admin]
+    if admin_config.listen:
+        remote = grpc.aio.server(options=network_options(config))
+        add_service(remote, admin_service, refuser, clock)
+        checkers.append(serve_health_and_reflection(remote, [ADMIN_SERVICE]))
+        remote_creds = _tls(
+            admin_config.tls_cert,
+            admin_config.tls_key,
+            admin_config.client_ca,
+            require_client=bool(admin_config.client_ca),
+        )
+        _bind(remote, admin_config.listen, remote_creds, "admin.listen")
+        servers.append(remote)
+    return StandbyServers(servers, checkers, port)
+
+
+async def serve(
+    config: ServerConfig, admin_config: AdminConfig, refusal: Refusal, clock: Clock
+) -> StandbyServers:
+    """Build and start the standby's listeners."""
+    standby = build(config, admin_config, refusal, clock)
+    await standby.start()
+    secure_socket(config)
+    return standby

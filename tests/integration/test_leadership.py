@@ -1,0 +1,58 @@
+"""The service asks its leadership before every grant, attach and renewal (cluster mode)."""
+
+from __future__ import annotations
+
+import pytest
+
+from seatd.errors import NotLeader
+from seatd.service import Pong, SeatService
+from tests.fakes import FakeClock
+from tests.integration.test_service import request, take
+
+
+class Switch:
+    """A leadership that holds until turned off."""
+
+    def __init__(self) -> None:
+        self.leads = True
+
+    def __call__(self) -> None:
+        if not self.leads:
+            raise NotLeader("10.0.0.2:7117", "b")
+
+
+async def test_a_deposed_leader_grants_nothing(service: SeatService) -> None:
+    """Acquire on an instance past its margin is NOT_LEADER and leaves the table alone."""
+    switch = Switch()
+    service.leadership = switch
+    switch.leads = False
+    with pytest.raises(NotLeader):
+        await service.acquire(request("AA"))
+    assert service.arbiter.in_use == 0
+
+
+async def test_a_deposed_leader_renews_nothing_and_ends_the_stream(
+    service: SeatService, clock: FakeClock
+) -> None:
+    """A ping on an instance past its margin is not answered: the stream ends NOT_LEADER
+    and the session's deadline stays where it was."""
+    switch = Switch()
+    service.leadership = switch
+    s = await take(service, request("AA"))
+    _, stream = service.attach(s.id, s.token)
+    deadline = service.arbiter.sessions()[0].expires_at
+    clock.advance(5)
+    switch.leads = False
+    service.ping(stream, 1)
+    assert stream.outbox.get_nowait() is None
+    assert isinstance(stream.error, NotLeader)
+    assert service.arbiter.sessions()[0].expires_at == deadline
+
+
+async def test_a_leader_within_its_margin_renews(service: SeatService) -> None:
+    """While leadership holds, a ping is answered as usual."""
+    service.leadership = Switch()
+    s = await take(service, request("AA"))
+    _, stream = service.attach(s.id, s.token)
+    service.ping(stream, 1)
+    assert isinstance(stream.outbox.get_nowait(), Pong)
