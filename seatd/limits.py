@@ -8,6 +8,7 @@ library would read the system clock itself, which DESIGN.md invariant 4 rules ou
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 # A keepalive stream may send pings at up to four times its agreed rate, with a burst of
@@ -17,21 +18,64 @@ PING_BURST = 8.0
 
 
 @dataclass(slots=True)
-class PingBudget:
-    """A token bucket for one keepalive stream's application pings."""
+class TokenBucket:
+    """Up to `burst` tokens, refilled at `rate` per second; each call spends one. The rate
+    and burst are given at each call (they follow a reloaded configuration); the bucket only
+    keeps its level and when it was last seen. Hand-written: the rate-limit libraries read
+    their own clock, and here `now` is given."""
 
-    last: float
-    tokens: float = PING_BURST
+    tokens: float
+    at: float
 
-    def take(self, now: float, interval: float) -> bool:
-        """Spend one ping; False when the stream pings faster than the bucket refills."""
-        refill = (now - self.last) * PINGS_PER_INTERVAL / interval
-        self.tokens = min(PING_BURST, self.tokens + max(0.0, refill))
-        self.last = now
+    @classmethod
+    def full(cls, burst: float, now: float) -> TokenBucket:
+        return cls(burst, now)
+
+    def level(self, now: float, rate: float, burst: float) -> float:
+        """The tokens there are at `now`."""
+        return min(burst, self.tokens + max(0.0, now - self.at) * rate)
+
+    def take(self, now: float, rate: float, burst: float) -> bool:
+        """Spend one token; False (and nothing spent) when the bucket holds less than one."""
+        self.tokens, self.at = self.level(now, rate, burst), now
         if self.tokens < 1.0:
             return False
         self.tokens -= 1.0
         return True
+
+    def wait(self, now: float, rate: float, burst: float) -> float:
+        """Seconds until one token is there (0 when it is there now)."""
+        return max(0.0, 1.0 - self.level(now, rate, burst)) / rate
+
+
+def ping_rate(interval: float) -> float:
+    """Pings per second a stream may keep up with a keepalive `interval`."""
+    return PINGS_PER_INTERVAL / interval
+
+
+class PeerLimits:
+    """A token bucket per peer for refused and denied calls: `burst` at once, then
+    `per_second`. Only peers that were refused lately have a bucket (at most `max_peers`;
+    past that the least recently refused is forgotten, which only ever lets a call through)."""
+
+    def __init__(self, burst: int, per_second: float, max_peers: int = 10_000) -> None:
+        self.burst = burst
+        self.per_second = per_second
+        self.max_peers = max_peers
+        self._buckets: dict[Hashable, TokenBucket] = {}
+
+    def retry_after(self, peer: Hashable, now: float) -> float:
+        """0 when `peer` may make a call that could be refused; else the seconds to wait."""
+        bucket = self._buckets.get(peer)
+        return 0.0 if bucket is None else bucket.wait(now, self.per_second, self.burst)
+
+    def refused(self, peer: Hashable, now: float) -> None:
+        """A call from `peer` was refused or denied: it costs one token."""
+        bucket = self._buckets.pop(peer, None) or TokenBucket.full(self.burst, now)
+        bucket.take(now, self.per_second, self.burst)
+        self._buckets[peer] = bucket  # re-inserted last: the dict is in order of refusal
+        if len(self._buckets) > self.max_peers:
+            del self._buckets[next(iter(self._buckets))]
 
 
 class PeerCounts:

@@ -86,33 +86,3 @@ class Repeats:
         if not window.count or window.since is None:
             return []
         return [Repeated(window.last, window.count, window.since)]
-
-
-class PeerLimits:
-    """A token bucket per peer for refused and denied calls: `burst` at once, then
-    `per_second`. Only peers that were refused lately have a bucket (at most `max_peers`;
-    past that the least recently refused is forgotten, which only ever lets a call through).
-    Hand-written: the rate-limit libraries read their own clock, and here `now` is given."""
-
-    def __init__(self, burst: int, per_second: float, max_peers: int = 10_000) -> None:
-        self.burst = burst
-        self.per_second = per_second
-        self.max_peers = max_peers
-        self._buckets: dict[Hashable, tuple[float, float]] = {}  # tokens, at
-
-    def _tokens(self, peer: Hashable, now: float) -> float:
-        tokens, at = self._buckets.get(peer, (float(self.burst), now))
-        return min(float(self.burst), tokens + (now - at) * self.per_second)
-
-    def retry_after(self, peer: Hashable, now: float) -> float:
-        """0 when `peer` may make a call that could be refused; else the seconds to wait."""
-        tokens = self._tokens(peer, now)
-        return 0.0 if tokens >= 1 else (1 - tokens) / self.per_second
-
-    def refused(self, peer: Hashable, now: float) -> None:
-        """A call from `peer` was refused or denied: it costs one token."""
-        tokens = self._tokens(peer, now) - 1
-        self._buckets.pop(peer, None)
-        self._buckets[peer] = (max(tokens, 0.0), now)
-        if len(self._buckets) > self.max_peers:
-            del self._buckets[next(iter(self._buckets))]

@@ -27,6 +27,7 @@ from seatd.errors import (
     StoreFull,
 )
 from seatd.licence.book import LicenceBook
+from seatd.limits import PeerLimits
 from seatd.model import (
     Actor,
     Ended,
@@ -39,7 +40,7 @@ from seatd.model import (
     Refused,
     StoreProbe,
 )
-from seatd.repeats import Noise, PeerLimits, RefusalConfig, Repeats
+from seatd.repeats import Noise, RefusalConfig, Repeats
 from seatd.service.outbox import EvictedNotice, Stream
 from seatd.service.requests import Waiter
 from seatd.store import Store

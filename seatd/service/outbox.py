@@ -13,7 +13,7 @@ from seatd.errors import (
     LimitExceeded,
     SeatdError,
 )
-from seatd.limits import PingBudget
+from seatd.limits import PING_BURST, TokenBucket
 from seatd.model import (
     Ending,
 )
@@ -58,7 +58,7 @@ class Stream:
         self.outbox: asyncio.Queue[Notice | None] = asyncio.Queue()
         self.error: SeatdError | None = None
         self.closed = False
-        self.pings = PingBudget(now)
+        self.pings = TokenBucket.full(PING_BURST, now)
         # Set when the workstation broke a bound: the transport ends the stream at once,
         # without writing what is still queued.
         self.abandoned = False

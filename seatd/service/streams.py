@@ -11,7 +11,7 @@ from seatd.errors import (
     SeatdError,
     Superseded,
 )
-from seatd.limits import PINGS_PER_INTERVAL
+from seatd.limits import PING_BURST, PINGS_PER_INTERVAL, ping_rate
 from seatd.model import (
     Reattached,
     Session,
@@ -55,7 +55,7 @@ class StreamCalls(Core):
             stream.close()
             return
         interval = self.arbiter.terms.keepalive_interval
-        if not stream.pings.take(self.clock.monotonic(), interval):
+        if not stream.pings.take(self.clock.monotonic(), ping_rate(interval), PING_BURST):
             stream.abandon(
                 LimitExceeded(
                     Reason.PING_FLOOD,

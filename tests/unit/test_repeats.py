@@ -1,9 +1,9 @@
-"""Coalescing repeated refusals and denials, and the per-peer limit (pure, FakeClock)."""
+"""Coalescing repeated refusals and denials (pure, FakeClock)."""
 
 from __future__ import annotations
 
 from seatd.model import Holder, Refused, Repeated
-from seatd.repeats import PeerLimits, Repeats
+from seatd.repeats import Repeats
 from tests.fakes import FakeClock
 
 HOLDER = Holder("AA", "AA name", "PC-1", "10.0.0.5", "15")
@@ -90,26 +90,3 @@ def test_too_many_sources_close_the_oldest_window_early() -> None:
     out = repeats.observe("c", refused(clock), clock.monotonic())
     assert [type(e) for e in out] == [Refused, Repeated]
     assert repeats.open_windows == 2
-
-
-def test_a_peer_is_limited_after_its_burst_of_refusals() -> None:
-    """A peer refused `burst` times in a row must wait; the wait is what refills one token."""
-    clock = FakeClock()
-    limits = PeerLimits(burst=3, per_second=2.0)
-    for _ in range(3):
-        assert limits.retry_after("10.0.0.5", clock.monotonic()) == 0
-        limits.refused("10.0.0.5", clock.monotonic())
-    assert limits.retry_after("10.0.0.5", clock.monotonic()) == 0.5
-    assert limits.retry_after("10.0.0.6", clock.monotonic()) == 0
-    clock.advance(0.5)
-    assert limits.retry_after("10.0.0.5", clock.monotonic()) == 0
-
-
-def test_the_limit_remembers_a_bounded_number_of_peers() -> None:
-    """Past max_peers the least recently refused peer is forgotten (and let through)."""
-    clock = FakeClock()
-    limits = PeerLimits(burst=1, per_second=1.0, max_peers=2)
-    for peer in ("a", "b", "c"):
-        limits.refused(peer, clock.monotonic())
-    assert limits.retry_after("a", clock.monotonic()) == 0
-    assert limits.retry_after("c", clock.monotonic()) == 1.0
