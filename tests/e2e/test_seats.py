@@ -17,11 +17,29 @@ from seatclient import (
     SeatEvent,
     SeatsExhausted,
     SeatState,
+    StateChanged,
 )
+from seatclient.lease import Backoff
+from seatclient.wire import CHANNEL_OPTIONS
 
 from tests.e2e.conftest import Daemon, wait_for
 
 pytestmark = pytest.mark.e2e
+
+# The longest a library client waits before its next reattach attempt: its own backoff's cap,
+# then grpc's reconnect backoff (its maximum plus grpc's 20 % jitter).
+REATTACH_DELAY_MAX = (
+    Backoff().cap + dict(CHANNEL_OPTIONS)["grpc.max_reconnect_backoff_ms"] / 1000 * 1.2
+)
+# The restart tests give restored seats a grace far above that delay (FAST's 2 s is below
+# it: a client backed off to its cap came back to a seat already expired), and wait for the
+# clients to be back for as long as the daemon keeps a restored seat: a client not back by
+# then has lost its seat anyway, so a longer wait could not turn a failure into a pass.
+RESTART_GRACE = 30.0
+RESTORED_FOR = RESTART_GRACE + 2.0  # plus FAST's lease TTL
+assert REATTACH_DELAY_MAX * 3 < RESTART_GRACE
+# A stream ends as soon as the daemon's process does (its connection is reset).
+JEOPARDY_WITHIN = 5.0
 
 
 def test_third_client_is_refused_with_both_sessions_listed(
@@ -101,13 +119,19 @@ def test_killed_workstation_frees_its_seat_within_ttl_and_grace(
 def test_daemon_killed_and_restarted_keeps_every_seat(make_daemon: Callable[..., Daemon]) -> None:
     """SIGKILL the daemon and restart it: both clients reattach with their tokens, keep their
     session ids, and a third still cannot get in."""
-    daemon = make_daemon("--dev-seats", "2")
+    daemon = make_daemon("--dev-seats", "2", "--restart-grace", str(RESTART_GRACE))
     states: dict[str, list[SeatState]] = {"AA": [], "BB": []}
+    jeopardy = {"AA": threading.Event(), "BB": threading.Event()}
+    back = {"AA": threading.Event(), "BB": threading.Event()}
 
     def track(user: str) -> Callable[[SeatEvent], None]:
         def on(event: SeatEvent) -> None:
-            if hasattr(event, "new"):
+            if isinstance(event, StateChanged):
                 states[user].append(event.new)
+                if event.new is SeatState.JEOPARDY:
+                    jeopardy[user].set()
+                elif event.new is SeatState.ACTIVE and jeopardy[user].is_set():
+                    back[user].set()
 
         return on
 
@@ -116,18 +140,12 @@ def test_daemon_killed_and_restarted_keeps_every_seat(make_daemon: Callable[...,
         b = client.acquire(user_code="BB", on_event=track("BB"))
         ids = {a.session_id, b.session_id}
         daemon.kill9()
-        wait_for(
-            lambda: a.state is SeatState.JEOPARDY and b.state is SeatState.JEOPARDY,
-            5,
-            "both clients in jeopardy",
-        )
+        # The connection breaks with the process: each stream ends at once.
+        assert all(e.wait(JEOPARDY_WITHIN) for e in jeopardy.values()), states
         daemon.start()
-
-        def both_back() -> bool:
-            listed = daemon.sessions()["sessions"]
-            return {s["id"] for s in listed if s["attached"]} == ids
-
-        wait_for(both_back, 10, "both clients reattached")
+        assert all(e.wait(RESTORED_FOR) for e in back.values()), states
+        listed = daemon.sessions()["sessions"]
+        assert {s["id"] for s in listed if s["attached"]} == ids
         assert a.state is SeatState.ACTIVE and b.state is SeatState.ACTIVE
         assert states["AA"][-2:] == [SeatState.JEOPARDY, SeatState.ACTIVE]
         with pytest.raises(SeatsExhausted):
@@ -194,9 +212,20 @@ def test_sigterm_drains_and_clients_come_back(make_daemon: Callable[..., Daemon]
     # A restart grace that outlasts a slow restart on a busy machine (FAST's is 2 s).
     daemon = make_daemon("--dev-seats", "2", "--restart-grace", "30")
     told = [threading.Event(), threading.Event()]
+    back = [threading.Event(), threading.Event()]
 
     def listener(i: int) -> Callable[[SeatEvent], None]:
-        return lambda e: told[i].set() if isinstance(e, Draining) else None
+        def on(event: SeatEvent) -> None:
+            if isinstance(event, Draining):
+                told[i].set()
+            elif (
+                isinstance(event, StateChanged)
+                and event.new is SeatState.ACTIVE
+                and told[i].is_set()
+            ):
+                back[i].set()
+
+        return on
 
     with SeatClient(daemon.target) as client:
         seats = [client.acquire(user_code=f"U{i}", on_event=listener(i)) for i in range(2)]
@@ -205,15 +234,11 @@ def test_sigterm_drains_and_clients_come_back(make_daemon: Callable[..., Daemon]
         assert daemon.stop() == 0
         assert time.monotonic() - started < 5
         assert all(t.wait(2) for t in told)
+        daemon.flags += ["--restart-grace", str(RESTART_GRACE)]  # for the restored seats
         daemon.start()
-        wait_for(
-            lambda: (
-                all(s.state is SeatState.ACTIVE for s in seats)
-                and all(s["attached"] for s in daemon.sessions()["sessions"])
-            ),
-            10,
-            "back",
-        )
-        assert {s["id"] for s in daemon.sessions()["sessions"]} == {s.session_id for s in seats}
+        assert all(e.wait(RESTORED_FOR) for e in back), [s.state for s in seats]
+        listed = daemon.sessions()["sessions"]
+        assert all(s["attached"] for s in listed)
+        assert {s["id"] for s in listed} == {s.session_id for s in seats}
         for s in seats:
             s.release()
