@@ -86,6 +86,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "dev.seats": (0, 100_000),
     "queue.max_waiting": (0, 1_000_000),
     "queue.max_waiting_per_peer": (0, 1_000_000),
+    "queue.max_held": (0, 1_000_000),
     "dev.wall_clock_offset": (-10 * 365 * 86400, 10 * 365 * 86400),
     "licence.grace_days": (0, 365),
     "licence.rollback_tolerance": (0.0, 86400.0),

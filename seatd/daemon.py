@@ -169,6 +169,7 @@ async def reload(config: Config, new: Config, service: SeatService, retention: R
     service.takeover = new.policy.takeover
     service.set_refusal_limits(new.refusals)
     service.queue.reconfigure(new.queue)
+    service.tarpit.max_held = new.queue.max_held
     if service.book is not None:
         service.book.config = new.licence
         service.book.trusted = trusted_keys(new.licence.trusted_keys)

@@ -38,6 +38,9 @@ class QueueConfig:
     # terminal server hosts many users behind one address). 0 means no bound.
     max_waiting: int = 1000
     max_waiting_per_peer: int = 100
+    # Refused waits (queue full, address over its refusal budget) held at once until their
+    # wait runs out (seatd.tarpit); beyond, refusals are answered at once.
+    max_held: int = 2_000
 
 
 @dataclass(slots=True)

@@ -44,6 +44,7 @@ from seatd.repeats import Noise, RefusalConfig, Repeats
 from seatd.service.outbox import EvictedNotice, Stream
 from seatd.service.requests import Waiter
 from seatd.store import Store
+from seatd.tarpit import Tarpit
 from seatd.waitqueue import QueueConfig, WaitQueue
 
 log = structlog.get_logger("seatd")
@@ -132,7 +133,12 @@ class Core:
         # before every grant and renewal, so a paused or cut-off leader hands out nothing).
         self.leadership: Callable[[], None] | None = None
         self._streams: dict[int, Stream] = {}
-        self.queue: WaitQueue[Waiter] = WaitQueue(queue or QueueConfig())
+        queue = queue or QueueConfig()
+        self.queue: WaitQueue[Waiter] = WaitQueue(queue)
+        # Refusals held back from callers that would only ask again at once (tarpit.py).
+        self.tarpit = Tarpit(queue.max_held)
+        # Sessions whose stream flooded pings: monotonic time until which a reattach is refused.
+        self._penalties: dict[int, float] = {}
         # One timer for the whole queue, due at its earliest deadline (not one per waiter).
         self._expiry: asyncio.TimerHandle | None = None
         self._expiry_at = 0.0

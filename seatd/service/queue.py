@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from typing import NoReturn
 
 import structlog
 
 from seatd.errors import (
+    Draining,
     LimitExceeded,
     SeatdError,
     SeatsExhausted,
@@ -15,7 +17,7 @@ from seatd.model import (
     Holder,
 )
 from seatd.service.core import Core
-from seatd.service.requests import Acquired, AcquireRequest, OnMoved, OnQueued, Waiter
+from seatd.service.requests import MAX_WAIT, Acquired, AcquireRequest, OnMoved, OnQueued, Waiter
 
 log = structlog.get_logger("seatd")
 
@@ -36,11 +38,11 @@ class QueueCalls(Core):
         started = self.clock.monotonic()
         try:
             ticket, joined_at = self.queue.join(waiter, req.ip, started + req.wait)
-        except LimitExceeded:
+        except LimitExceeded as full:
             self.counters.acquires["queue_full"] += 1
             # A host that keeps knocking on a full queue is rate-limited like any refused one.
             self.limits.refused(("seat", req.ip), started)
-            raise
+            await self._refuse_after_wait(req.wait, full)
         waiter.position = joined_at
         self._arm_expiry()
         log.info("seat.queued", user_code=holder.user_code, position=joined_at, wait=req.wait)
@@ -57,6 +59,15 @@ class QueueCalls(Core):
         grant, committed = result
         await self._settle(grant.events, committed)
         return Acquired(grant.session, joined_at, self.clock.monotonic() - started)
+
+    async def _refuse_after_wait(self, wait: float, refusal: SeatdError) -> NoReturn:
+        """Refuse an acquire that asked to wait `wait` s for a seat once that wait has run out,
+        as if it had queued and no seat had come (`seatd.tarpit`); at once if it asked for no
+        wait or too many are held already."""
+        await self.tarpit.hold(min(wait, MAX_WAIT))
+        if self.draining:
+            raise Draining(self.arbiter.terms.keepalive_interval)
+        raise refusal
 
     def expire_waiters(self) -> int:
         """Answer every waiter whose wait has run out (the queue's timer, and the reaper)."""

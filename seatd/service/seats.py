@@ -41,7 +41,7 @@ class SeatCalls(QueueCalls):
         wait = self.limits.retry_after(("seat", req.ip), self.clock.monotonic())
         if wait:
             self.counters.acquires["rate_limited"] += 1
-            raise RateLimited(req.ip, wait)
+            await self._refuse_after_wait(req.wait, RateLimited(req.ip, wait))
         holder = Holder.checked(
             user_code=req.user_code,
             user_name=req.user_name,
@@ -109,6 +109,9 @@ class SeatCalls(QueueCalls):
 
     async def reap(self) -> list[Ending]:
         self.expire_waiters()
+        if self._penalties:
+            now = self.clock.monotonic()
+            self._penalties = {s: until for s, until in self._penalties.items() if until > now}
         expired = self.arbiter.expire(self.now())
         # In bounded transactions: each fits in the store's reserve, and the pages one frees
         # serve the next, so a full store still frees every silent seat.
@@ -121,6 +124,7 @@ class SeatCalls(QueueCalls):
     async def drain(self) -> None:
         """Stop granting, tell every workstation to reattach later, and commit what is queued."""
         self.draining = True
+        self.tarpit.release_all()
         after = self.arbiter.terms.keepalive_interval
         for stream in list(self._streams.values()):
             stream.push(DrainingNotice(after))

@@ -31,6 +31,7 @@ class StreamCalls(Core):
             self.leadership()
         # The token is checked before anything about the session is disclosed.
         before = self.arbiter.owned(session_id, token)
+        self._check_penalty(session_id)
         session = self.arbiter.attach(session_id, token, self.now())
         if before.restored or before.streams:
             # Not a seat change: journaled in commit order, nobody waits on it.
@@ -48,20 +49,47 @@ class StreamCalls(Core):
         log.info("seat.attached", session_id=session_id, user_code=session.holder.user_code)
         return session, stream
 
+    def _check_penalty(self, session_id: int) -> None:
+        """Refuse a reattach while its session serves a ping-flood penalty: at once, before
+        any work. (Not held like a refused wait: a held stream lets its client fill the
+        stream's flow-control window with pings, which grpc's own threads then read; measured,
+        that cost more CPU than answering every reattach.)"""
+        until = self._penalties.get(session_id)
+        if until is None:
+            return
+        remaining = until - self.clock.monotonic()
+        if remaining <= 0:
+            del self._penalties[session_id]
+            return
+        raise LimitExceeded(
+            Reason.PING_FLOOD,
+            f"this session's keepalive stream sent pings faster than allowed: reattach in "
+            f"{remaining:.1f} s and ping once per keepalive interval",
+            retry_after=remaining,
+        )
+
     def ping(self, stream: Stream, seq: int) -> None:
         if stream.abandoned:
             return
         if self._streams.get(stream.session_id) is not stream:
             stream.close()
             return
-        interval = self.arbiter.terms.keepalive_interval
-        if not stream.pings.take(self.clock.monotonic(), ping_rate(interval), PING_BURST):
+        terms = self.arbiter.terms
+        interval = terms.keepalive_interval
+        now = self.clock.monotonic()
+        if not stream.pings.take(now, ping_rate(interval), PING_BURST):
+            # Its reattaches are refused until then: a client that reattaches at once
+            # (whatever the hint says) floods once per penalty, not once per round trip. Half
+            # the grace, so that a client that waits as told still finds its seat.
+            penalty = min(interval, terms.reattach_grace / 2)
+            self._penalties[stream.session_id] = now + penalty
             stream.abandon(
                 LimitExceeded(
                     Reason.PING_FLOOD,
                     f"keepalive pings arrive faster than {PINGS_PER_INTERVAL:g} per keepalive "
-                    f"interval ({interval:g} s): reattach and ping once per interval",
-                    retry_after=interval,
+                    f"interval ({interval:g} s): reattach in {penalty:g} s and ping once per "
+                    "interval",
+                    retry_after=penalty,
                 )
             )
             return

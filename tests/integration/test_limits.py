@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import pytest
@@ -19,32 +19,53 @@ from grpc_status import rpc_status
 from seatclient.v1 import seat_pb2, seat_pb2_grpc
 
 from seatd.limits import PING_BURST
+from seatd.repeats import RefusalConfig
 from seatd.server import ServerConfig, build
 from seatd.service import SeatService
 from seatd.transport.handlers import add_service
 from seatd.transport.peers import PeerCallLimit
 from seatd.transport.seat import SeatServicer
 from seatd.waitqueue import QueueConfig
+from tests.fakes import FakeClock
 from tests.integration.conftest import Running, until
 from tests.integration.test_grpc import acquire, attach, ping
 
 # Only reached when the bound under test is missing.
 BOUNDED = 10.0
+# A wait short enough for a test, long enough to tell from an answer given at once.
+SHORT_WAIT = duration_pb2.Duration(nanos=500_000_000)
+# How early the event loop may run a timer (its clock's resolution, and then some).
+TIMER_SLACK = 0.05
 
 
 def duration(seconds: int) -> duration_pb2.Duration:
     return duration_pb2.Duration(seconds=seconds)
 
 
-def reason_of(exc: grpc.aio.AioRpcError) -> str:
-    """The ErrorInfo reason of a refusal."""
+D = TypeVar("D", error_details_pb2.ErrorInfo, error_details_pb2.RetryInfo)
+
+
+def detail(exc: grpc.aio.AioRpcError, kind: type[D]) -> D | None:
+    """The refusal's standard detail of type `kind`, if it has one."""
     status = rpc_status.from_call(exc)  # type: ignore[arg-type]
     assert status is not None
-    for detail in status.details:
-        info = error_details_pb2.ErrorInfo()
-        if detail.Unpack(info):
-            return str(info.reason)
-    return ""
+    for packed in status.details:
+        found = kind()
+        if packed.Unpack(found):
+            return found
+    return None
+
+
+def reason_of(exc: grpc.aio.AioRpcError) -> str:
+    """The ErrorInfo reason of a refusal."""
+    info = detail(exc, error_details_pb2.ErrorInfo)
+    return str(info.reason) if info else ""
+
+
+def retry_after(exc: grpc.aio.AioRpcError) -> float:
+    """The RetryInfo delay of a refusal, in seconds."""
+    info = detail(exc, error_details_pb2.RetryInfo)
+    return float(info.retry_delay.ToTimedelta().total_seconds()) if info else 0.0
 
 
 async def test_full_wait_queue_refuses_with_queue_full(running: Running) -> None:
@@ -55,14 +76,88 @@ async def test_full_wait_queue_refuses_with_queue_full(running: Running) -> None
     waiting = running.seat.Acquire(acquire("W1", wait=duration(30)))
     await until(lambda: running.service.waiting == 1)
     with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await running.seat.Acquire(acquire("W2", wait=duration(30)))
+        await running.seat.Acquire(acquire("W2", wait=SHORT_WAIT))
     assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
     assert reason_of(refused.value) == "QUEUE_FULL"
     waiting.cancel()
 
 
+async def full_queue(running: Running) -> grpc.aio.UnaryUnaryCall[Any, Any]:
+    """Both seats held and the one place in the queue taken: the waiter's call."""
+    running.service.queue.reconfigure(QueueConfig(max_waiting=1, max_waiting_per_peer=0))
+    await running.seat.Acquire(acquire("AA"))
+    await running.seat.Acquire(acquire("BB"))
+    waiting = running.seat.Acquire(acquire("W1", wait=duration(30)))
+    await until(lambda: running.service.waiting == 1)
+    return waiting
+
+
+async def refused_after(call: Any) -> tuple[grpc.aio.AioRpcError, float]:
+    """The refusal `call` ends with, and how long it took (bounded)."""
+    started = time.monotonic()
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await asyncio.wait_for(call, BOUNDED)
+    return refused.value, time.monotonic() - started
+
+
+async def test_a_wait_refused_for_a_full_queue_is_answered_when_its_wait_runs_out(
+    running: Running,
+) -> None:
+    """QUEUE_FULL to an acquire that asked to wait comes when that wait has run out, as if it
+    had queued in vain: a caller asking again at once asks once per wait."""
+    waiting = await full_queue(running)
+    refused, took = await refused_after(running.seat.Acquire(acquire("W2", wait=SHORT_WAIT)))
+    assert reason_of(refused) == "QUEUE_FULL"
+    assert took >= SHORT_WAIT.ToTimedelta().total_seconds() - TIMER_SLACK
+    waiting.cancel()
+
+
+async def test_a_rate_limited_wait_is_answered_when_its_wait_runs_out(running: Running) -> None:
+    """RATE_LIMITED to an acquire that asked to wait also comes when that wait has run out."""
+    running.service.set_refusal_limits(RefusalConfig(burst=1, per_second=0.001))
+    await running.seat.Acquire(acquire("AA"))
+    await running.seat.Acquire(acquire("BB"))
+    with pytest.raises(grpc.aio.AioRpcError):
+        await running.seat.Acquire(acquire("CC"))  # refused: the address's one token spent
+    refused, took = await refused_after(running.seat.Acquire(acquire("W", wait=SHORT_WAIT)))
+    assert reason_of(refused) == "RATE_LIMITED"
+    assert took >= SHORT_WAIT.ToTimedelta().total_seconds() - TIMER_SLACK
+
+
+async def test_refusals_beyond_max_held_are_answered_at_once(running: Running) -> None:
+    """With queue.max_held calls already held, a refused wait is answered at once."""
+    waiting = await full_queue(running)
+    running.service.tarpit.max_held = 0
+    refused, _ = await refused_after(running.seat.Acquire(acquire("W2", wait=duration(3600))))
+    assert reason_of(refused) == "QUEUE_FULL"
+    waiting.cancel()
+
+
+async def test_draining_answers_held_refusals_at_once(running: Running) -> None:
+    """A drain answers every held refusal now (UNAVAILABLE, DRAINING), not at its wait's end."""
+    waiting = await full_queue(running)
+    held = asyncio.ensure_future(running.seat.Acquire(acquire("W2", wait=duration(3600))))
+    await until(lambda: len(running.service.tarpit) == 1)
+    await running.service.drain()
+    refused, _ = await refused_after(held)
+    assert refused.code() is grpc.StatusCode.UNAVAILABLE and reason_of(refused) == "DRAINING"
+    waiting.cancel()
+
+
 async def test_application_ping_flood_ends_the_stream(running: Running) -> None:
     """Keepalive pings sent back to back end the stream with RESOURCE_EXHAUSTED, PING_FLOOD."""
+    _, ended = await flood(running)
+    assert ended.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert reason_of(ended) == "PING_FLOOD"
+
+
+async def read_all(call: grpc.aio.StreamStreamCall[Any, Any]) -> None:
+    while await call.read() is not grpc.aio.EOF:
+        pass
+
+
+async def flood(running: Running) -> tuple[seat_pb2.AcquireResponse, grpc.aio.AioRpcError]:
+    """A session whose stream pinged back to back, and the error its stream ended with."""
     r = await running.seat.Acquire(acquire("AA"))
     call = running.seat.Keepalive()
     await call.write(attach(r.session_id, r.lease_token))
@@ -72,13 +167,28 @@ async def test_application_ping_flood_ends_the_stream(running: Running) -> None:
         await call.write(ping(seq))
     with pytest.raises(grpc.aio.AioRpcError) as ended:
         await asyncio.wait_for(read_all(call), BOUNDED)
-    assert ended.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert reason_of(ended.value) == "PING_FLOOD"
+    return r, ended.value
 
 
-async def read_all(call: grpc.aio.StreamStreamCall[Any, Any]) -> None:
-    while await call.read() is not grpc.aio.EOF:
-        pass
+async def test_a_reattach_within_the_ping_flood_penalty_is_refused_at_once(
+    running: Running, clock: FakeClock
+) -> None:
+    """After PING_FLOOD, the session's reattach is refused (PING_FLOOD, the time left as its
+    retry hint) until the penalty, half the reattach grace, has passed; then it attaches."""
+    r, _ = await flood(running)
+    penalty = running.service.arbiter.terms.reattach_grace / 2
+    call = running.seat.Keepalive()
+    await call.write(attach(r.session_id, r.lease_token))
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await asyncio.wait_for(read_all(call), BOUNDED)
+    assert reason_of(refused.value) == "PING_FLOOD"
+    assert retry_after(refused.value) == penalty
+    clock.advance(penalty)
+    call = running.seat.Keepalive()
+    await call.write(attach(r.session_id, r.lease_token))
+    answer = await asyncio.wait_for(call.read(), BOUNDED)
+    assert answer.WhichOneof("event") == "attached"
+    call.cancel()
 
 
 async def test_transport_ping_flood_is_sent_away(running: Running) -> None:
