@@ -35,6 +35,7 @@ from typing import Any
 
 import lmdb
 
+from seatd import filemodes
 from seatd.clock import Clock
 from seatd.cloud.pricing import MONTHS, PriceTable, add_months, prorate, quote
 from seatd.entitlement import Edition, Licensee, Mode, Period
@@ -73,8 +74,10 @@ class Ledger:
         clock: Clock,
         latest_client_version: str = "",
     ) -> None:
-        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.env = lmdb.open(str(state_dir / "cloud.lmdb"), max_dbs=8, map_size=1 << 30)
+        # Private like the daemon's state (seatd.filemodes): LMDB would create its environment
+        # directory with the file mode it is given, and both with the umask's leave.
+        env_dir = filemodes.private_dir(state_dir / "cloud.lmdb")
+        self.env = lmdb.open(str(env_dir), max_dbs=8, map_size=1 << 30, mode=filemodes.PRIVATE_FILE)
         self.subs = self.env.open_db(b"subscriptions")
         self.orders = self.env.open_db(b"orders")
         self.licences = self.env.open_db(b"licences")

@@ -16,6 +16,7 @@ import base64
 import binascii
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from seatd import filemodes
 from seatd.errors import LicenceRejected
 from seatd.journal import canonical
 from seatd.licence.document import Licence, parse_payload
@@ -65,8 +67,9 @@ def write_keys(key: SigningKey, private_path: Path, public_path: Path) -> None:
     pub = key.private.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    private_path.touch(mode=0o600)
-    private_path.write_bytes(f"{KEY_ID_HEADER}{key.kid}\n".encode() + pem)
+    # 0600 even over an existing file, whatever the umask (seatd.filemodes).
+    with os.fdopen(filemodes.write_private(private_path), "wb") as out:
+        out.write(f"{KEY_ID_HEADER}{key.kid}\n".encode() + pem)
     public_path.write_bytes(f"{KEY_ID_HEADER}{key.kid}\n".encode() + pub)
 
 
