@@ -73,9 +73,20 @@ class Report:
 def check(path: Path, *, live: bool, chain: bool = False) -> Report:
     """Check the LMDB environment at `path` (a `seatd.lmdb` directory when `live`, else a
     backup file) in a child process. Raises StoreDamaged saying what is damaged."""
-    cmd = [sys.executable, "-m", "seatd.integrity", str(path)]
-    cmd += ["--live"] if live else []
-    cmd += ["--chain"] if chain else []
+    flags = (["--live"] if live else []) + (["--chain"] if chain else [])
+    return Report(**_child(path, flags))
+
+
+def check_pages(path: Path) -> int:
+    """Check a live LMDB environment whose records this module does not know (the vendor's
+    cloud ledger) in a child process: every page of every database read, the free-page list
+    written to (rolled back). Returns the records read; raises StoreDamaged."""
+    return Report(**_child(path, ["--live", "--pages"])).records
+
+
+def _child(path: Path, flags: list[str]) -> dict[str, Any]:
+    """Run `python -m seatd.integrity PATH FLAGS` and return what it printed."""
+    cmd = [sys.executable, "-m", "seatd.integrity", str(path), *flags]
     # The very interpreter running now (Linux's /proc/self/exe), under its usual name: a
     # service user may be unable to reach it by path (a symlink into a directory only root
     # may enter), and an upgrade may have replaced the file since the daemon started.
@@ -91,7 +102,8 @@ def check(path: Path, *, live: bool, chain: bool = False) -> Report:
     except subprocess.TimeoutExpired:
         raise StoreDamaged(f"reading it did not end within {CHECK_TIMEOUT:.0f} s") from None
     if proc.returncode == 0:
-        return Report(**json.loads(proc.stdout))
+        found: dict[str, Any] = json.loads(proc.stdout)
+        return found
     if proc.returncode == _DAMAGED:
         raise StoreDamaged(str(json.loads(proc.stdout)["damaged"]))
     lines = proc.stderr.splitlines()
@@ -228,17 +240,38 @@ class _Walk:
         return self.meta[key]
 
 
-def walk(path: Path, *, live: bool, chain: bool, progress: Callable[[str], None]) -> Report:
-    """The check itself, in this process (the child's side of `check`)."""
+def walk(
+    path: Path,
+    *,
+    live: bool,
+    chain: bool,
+    progress: Callable[[str], None],
+    pages: bool = False,
+) -> Report:
+    """The check itself, in this process (the child's side of `check`); with `pages`, only
+    the reads and the write, no record of the seat table checked (`check_pages`)."""
     if live:
         # The lock file may be made here: private like the rest of the state.
         env = lmdb.open(str(path), max_dbs=64, create=False, mode=filemodes.PRIVATE_FILE)
     else:
         env = lmdb.open(str(path), subdir=False, readonly=True, lock=False, max_dbs=64)
     try:
-        return _walk(env, _Walk(chain), live, progress)
+        return _walk(env, _Pages() if pages else _Walk(chain), live, progress)
     finally:
         env.close()
+
+
+class _Pages(_Walk):
+    """A walk that decodes nothing: reading every record is the whole check."""
+
+    def __init__(self) -> None:
+        super().__init__(chain=False)
+
+    def checker(self, name: str) -> Callable[[bytes, bytes], object]:
+        return _read_only
+
+    def report(self, records_read: int) -> Report:
+        return Report(0, "", 0, 0, 0, records_read, chain_verified=False)
 
 
 def _read_only(key: bytes, value: bytes) -> None:
@@ -287,13 +320,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("path", type=Path)
     parser.add_argument("--live", action="store_true", help="a state's seatd.lmdb directory")
     parser.add_argument("--chain", action="store_true", help="verify the whole hash chain")
+    parser.add_argument(
+        "--pages", action="store_true", help="only read every page (not a seat table)"
+    )
     args = parser.parse_args(argv)
 
     def progress(what: str) -> None:
         print(f"{_READING}{what}", file=sys.stderr, flush=True)
 
     try:
-        report = walk(args.path, live=args.live, chain=args.chain, progress=progress)
+        report = walk(
+            args.path, live=args.live, chain=args.chain, progress=progress, pages=args.pages
+        )
     except StoreDamaged as exc:
         print(json.dumps({"damaged": str(exc)}))
         return _DAMAGED

@@ -19,6 +19,7 @@ from seatd.cloud import server as cloud_server
 from seatd.cloud.ledger import FREE_REASONS, Ledger, LedgerError
 from seatd.cloud.pricing import PriceTable, PricingError, quote
 from seatd.entitlement import Edition, Licensee, Mode, Period
+from seatd.errors import StateError
 from seatd.licence.signing import SigningKey, load_signing_key
 from seatd.log import configure
 
@@ -45,8 +46,13 @@ def _key(path: Path | None) -> SigningKey | None:
         raise click.ClickException(f"cannot read signing key {path}: {exc}") from None
 
 
-def _ledger(state_dir: Path, key: Path | None, price_table: Path | None) -> Ledger:
-    return Ledger(state_dir, _key(key), _prices(price_table), SystemClock())
+def _ledger(
+    state_dir: Path, key: Path | None, price_table: Path | None, version: str = ""
+) -> Ledger:
+    try:
+        return Ledger(state_dir, _key(key), _prices(price_table), SystemClock(), version)
+    except StateError as exc:  # a damaged ledger: one line that says what to do, no traceback
+        raise click.ClickException(str(exc)) from None
 
 
 def _fail(exc: Exception) -> click.ClickException:
@@ -119,9 +125,7 @@ def serve(
     configure()
     if bool(tls_cert) != bool(tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")
-    ledger = Ledger(
-        state_dir, _key(signing_key), _prices(price_table), SystemClock(), latest_client_version
-    )
+    ledger = _ledger(state_dir, signing_key, price_table, latest_client_version)
     if order_url is not None:
         ledger.set_order_url(order_url)
 

@@ -35,11 +35,11 @@ from typing import Any
 
 import lmdb
 
-from seatd import filemodes
+from seatd import filemodes, integrity
 from seatd.clock import Clock
 from seatd.cloud.pricing import MONTHS, PriceTable, add_months, prorate, quote
 from seatd.entitlement import Edition, Licensee, Mode, Period
-from seatd.errors import LicenceRejected
+from seatd.errors import LicenceRejected, StateError, StoreDamaged
 from seatd.journal import canonical
 from seatd.licence.document import Licence
 from seatd.licence.signing import SigningKey, TrustedKey, sign, time_message, verify
@@ -77,6 +77,16 @@ class Ledger:
         # Private like the daemon's state (seatd.filemodes): LMDB would create its environment
         # directory with the file mode it is given, and both with the umask's leave.
         env_dir = filemodes.private_dir(state_dir / "cloud.lmdb")
+        if (env_dir / "data.mdb").exists():
+            # As the daemon's store is: LMDB aborts the process on a damaged page, and only
+            # at the first read of it, so every page is read once in a child before serving.
+            try:
+                integrity.check_pages(env_dir)
+            except StoreDamaged as exc:
+                raise StateError(
+                    f"the cloud ledger in {state_dir} is damaged: {exc}; restore the state "
+                    "directory from a backup"
+                ) from None
         self.env = lmdb.open(str(env_dir), max_dbs=8, map_size=1 << 30, mode=filemodes.PRIVATE_FILE)
         self.subs = self.env.open_db(b"subscriptions")
         self.orders = self.env.open_db(b"orders")

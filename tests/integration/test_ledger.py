@@ -7,14 +7,17 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import lmdb
 import pytest
 
 from seatd.cloud.ledger import Ledger, LedgerError
 from seatd.cloud.pricing import PriceTable, money
 from seatd.entitlement import Edition, Licensee, Mode, Period
+from seatd.errors import StateError
 from seatd.licence.signing import verify
 from tests.fakes import FakeClock
 from tests.licences import VENDOR, trusted
+from tests.tables import zero_pages_holding
 
 BASE = "82520020025896075"
 NEW_BASE = "99999999999999999"
@@ -255,3 +258,18 @@ def test_extra_seats_after_an_early_renewal_reach_both_periods(ledger: Ledger) -
     assert in_force.serial == paid["licence_serial"]  # type: ignore[attr-defined]
     assert (in_force.seats, in_force.valid_until) == (3, date(2027, 3, 1))  # type: ignore[attr-defined]
     assert (upcoming.seats, upcoming.valid_from) == (3, date(2027, 3, 1))
+
+
+def test_a_damaged_cloud_ledger_is_refused_before_serving(tmp_path: Path, clock: FakeClock) -> None:
+    """A zeroed page of the cloud's LMDB, which would abort the process at its first read, is
+    refused when the ledger opens, with what is damaged and the way out."""
+    Ledger(tmp_path, VENDOR, PriceTable.load(), clock).close()
+    env = lmdb.open(str(tmp_path / "cloud.lmdb"), max_dbs=8)
+    with env.begin(write=True) as txn:
+        audit = env.open_db(b"audit", txn=txn)
+        for n in range(3000):
+            txn.put(f"{n:08}".encode(), f"entry {n}".encode() * 4, db=audit)
+    env.close()
+    zero_pages_holding(tmp_path / "cloud.lmdb" / "data.mdb", b"entry 1000")
+    with pytest.raises(StateError, match=r"(?s)cloud ledger.*database 'audit'.*from a backup"):
+        Ledger(tmp_path, VENDOR, PriceTable.load(), clock)
