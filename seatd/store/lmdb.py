@@ -43,7 +43,6 @@ from seatd.errors import RESTORE_ADVICE, StateError, StorageFailed, StoreDamaged
 from seatd.model import (
     Event,
 )
-from seatd.pacing import Paced, paced
 from seatd.store import plan
 from seatd.store.base import TABLES, Snapshot, Table, read_snapshot
 
@@ -334,10 +333,7 @@ class LmdbStore:
             )
 
     def _chain_point(self, txn: lmdb.Transaction, key: bytes) -> tuple[int, str]:
-        raw = txn.get(key, db=self._meta)
-        if raw is None:
-            return 0, journal.GENESIS
-        return records.decode_chain_point("meta", key, bytes(raw))
+        return integrity.chain_point(txn, self._meta, key)
 
     def recorded_head(self) -> tuple[int, str]:
         """The journal's head (seq, hash) as meta records it, written with every commit."""
@@ -409,22 +405,9 @@ class LmdbStore:
         return found, False
 
     def verify_journal(self) -> tuple[int, int | None, int]:
-        """Entries, the first seq the chain does not prove (None if intact), and the last seq.
-
-        The chain runs from the pruning checkpoint to the head recorded in meta, so a removed
-        tail is caught too. One read transaction: a commit meanwhile cannot look like one.
-        """
-        with self._gate.reading(), self._env.begin() as txn:
-            links = Paced(
-                [
-                    journal.Link(_U64.unpack(k)[0], bytes(v))
-                    for k, v in paced(txn.cursor(db=self._journal))
-                ]
-            )
-            anchor = self._chain_point(txn, b"journal_checkpoint")
-            head = self._chain_point(txn, b"journal_head")
-        last = links[-1].seq if links else 0
-        return len(links), journal.first_unproven(links, anchor, head), last
+        """Entries, the first seq the chain does not prove (None if intact), and the last seq
+        (`integrity.verify_journal`: in a child process, which leaves this one's GIL alone)."""
+        return integrity.verify_journal(self.path / "seatd.lmdb")
 
     def journal_entries(self) -> list[dict[str, Any]]:
         return [json.loads(link.raw) for link in self.journal_links()]

@@ -8,8 +8,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from seatclient.v1 import admin_pb2, admin_pb2_grpc
+from seatclient.v1 import admin_pb2, admin_pb2_grpc, seat_pb2
 
+from seatd import journal
 from tests.integration.conftest import Running, until
 
 # How long the gated read waits for the loop before giving up: only reached on failure.
@@ -57,3 +58,22 @@ async def test_long_admin_read_leaves_the_loop_free(
     loop_ran.set()
     await pending
     assert answered == [True]
+
+
+async def test_journal_verify_hashes_no_entry_in_the_daemons_process(
+    running: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """VerifyJournal checks the hash chain in a child process: a thread hashing in the daemon
+    holds the GIL that the event loop and the commit thread need."""
+    hashed_here: list[int] = []
+    real = journal.first_unproven
+
+    def spy(*args: Any) -> Any:
+        hashed_here.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(journal, "first_unproven", spy)
+    await running.seat.Acquire(seat_pb2.AcquireRequest(user_code="A", idempotency_key="a"))
+    verified = await running.admin.VerifyJournal(admin_pb2.VerifyJournalRequest())
+    assert verified.intact and verified.entries >= 1 and verified.last_seq >= 1
+    assert hashed_here == []
