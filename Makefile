@@ -24,11 +24,14 @@ $(BUF):
 # ARGS wins over the same one here. RUN_DIR holds the state and the admin socket.
 RUN_DIR ?= var
 ARGS ?=
+# The web console, on loopback only (WEB= turns it off).
+WEB ?= 127.0.0.1:7180
 run: $(STAMP)
 	@echo 'seatctl and seat, from another terminal, after pasting this line:'
 	@echo '  export SEATD_ADMIN_SOCKET="$(abspath $(RUN_DIR))/admin.sock" PATH="$(abspath $(VENV))/bin:$$PATH"'
+	@if [ -n "$(WEB)" ]; then echo 'Web console: http://$(WEB)/ (log in with a token: seatctl token create --role owner --name me)'; fi
 	@exec $(VENV)/bin/seatd serve --state-dir $(RUN_DIR) --listen 127.0.0.1:7117 \
-		--admin-socket $(RUN_DIR)/admin.sock $(ARGS)
+		--admin-socket $(RUN_DIR)/admin.sock --web-listen "$(WEB)" $(ARGS)
 
 test: $(STAMP) check-proto buf-lint lint systemd-tools node-client
 	$(PY) -m pytest -q

@@ -46,6 +46,7 @@ def _overrides(**flags: Any) -> dict[str, dict[str, Any]]:
         "sync_interval": ("cloud", "interval"),
         "cloud_ca": ("cloud", "ca_file"),
         "metrics_listen": ("metrics", "listen"),
+        "web_listen": ("web", "listen"),
         "etcd": ("cluster", "etcd"),
         "advertise": ("cluster", "advertise"),
         "name": ("cluster", "name"),
@@ -105,6 +106,9 @@ def _config_options(fn: Any) -> Any:
         click.option("--advertise", help="HOST:PORT workstations reach this instance on."),
         click.option("--name", help="This instance's name in the cluster (default: host name)."),
         click.option("--site", help="The site's key prefix in etcd (default: default)."),
+        click.option(
+            "--web-listen", help='HOST:PORT for the web console and JSON API ("" to disable).'
+        ),
         click.option(
             "--wall-clock-offset",
             type=float,

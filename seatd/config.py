@@ -27,9 +27,10 @@ from seatd.metrics import MetricsConfig
 from seatd.reaper import ReaperConfig
 from seatd.repeats import RefusalConfig
 from seatd.retention import JournalConfig
-from seatd.server import ServerConfig
+from seatd.server import ServerConfig, is_loopback
 from seatd.store import StoreConfig
 from seatd.waitqueue import QueueConfig
+from seatd.web.config import WebConfig
 
 DEFAULT_CONFIG_PATH = Path("/etc/seatd/seatd.toml")
 
@@ -60,6 +61,7 @@ class Config:
     licence: LicenceConfig = field(default_factory=LicenceConfig)
     cloud: CloudConfig = field(default_factory=CloudConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     journal: JournalConfig = field(default_factory=JournalConfig)
     log: LogConfig = field(default_factory=LogConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
@@ -97,6 +99,11 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "refusals.window": (1.0, 3600.0),
     "refusals.burst": (1, 10_000),
     "refusals.per_second": (0.01, 1000.0),
+    "web.idle_timeout": (60.0, 86400.0),
+    "web.max_age": (300.0, 7 * 86400.0),
+    "web.max_logins": (1, 10_000),
+    "web.console_link_ttl": (5.0, 600.0),
+    "web.max_event_streams": (1, 1000),
     "cloud.interval": (10.0, 7 * 86400.0),
     "cloud.jitter": (0.0, 0.5),
     "cloud.retry": (1.0, 86400.0),
@@ -222,6 +229,23 @@ def _check_together(config: Config) -> None:
         raise ConfigError(
             "admin.listen needs admin.tls_cert and admin.tls_key: remote "
             "administration is only served over TLS"
+        )
+    web = config.web
+    if bool(web.tls_cert) != bool(web.tls_key):
+        raise ConfigError("web.tls_cert and web.tls_key go together")
+    if web.client_ca and not web.tls_cert:
+        raise ConfigError("web.client_ca needs web.tls_cert and web.tls_key")
+    host, _, port = web.listen.rpartition(":")
+    if web.listen and not (host and port.isdigit()):
+        raise ConfigError(
+            f"web.listen: expected HOST:PORT such as 127.0.0.1:7118, got {web.listen!r}"
+        )
+    if web.listen and not web.tls_cert and not web.allow_plaintext and not is_loopback(web.listen):
+        raise ConfigError(
+            f"web.listen ({web.listen}) is reachable from other hosts without TLS: admin tokens "
+            "and login cookies would cross the network in clear. Set web.tls_cert and "
+            "web.tls_key, listen on 127.0.0.1, or set web.allow_plaintext = true if a TLS "
+            "proxy on this host is in front of it"
         )
     server = config.server
     if bool(server.tls_cert) != bool(server.tls_key):

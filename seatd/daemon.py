@@ -37,6 +37,7 @@ from seatd.retention import Retention
 from seatd.server import build, secure_socket
 from seatd.service import SEATD, SeatService
 from seatd.store import Fence, Snapshot, Store
+from seatd.web.app import WebServer
 
 log = structlog.get_logger("seatd")
 
@@ -295,6 +296,7 @@ async def _serve(
 
     loop.add_signal_handler(signal.SIGHUP, hup)
     metrics_server = None
+    console: WebServer | None = None
     try:
         # Every listener is bound before anything says ready: build() bound the gRPC ones.
         if config.metrics.listen:
@@ -319,6 +321,11 @@ async def _serve(
         )
         await servers.start()
         secure_socket(config.server)
+        if config.web.listen:
+            console = WebServer(servers.actions, config.web, clock)
+            url = await console.start()
+            servers.actions.console = console.links
+            log.info("web.listening", url=url)
         host = config.server.listen.rpartition(":")[0]
         cap = service.entitlement.seat_cap()
         log.info(
@@ -360,11 +367,16 @@ async def _serve(
             "daemon_stopped",
         )
         await housekeeping(watch.tick(), "licence_watch")
+        if console is not None:
+            await console.stop()
         await servers.stop(STOP_GRACE)
     finally:
         # Also on a failed start: grpc servers must stop while the loop still runs.
         with contextlib.suppress(Exception):
             await servers.stop(0)
+        if console is not None:
+            with contextlib.suppress(Exception):
+                await console.stop()
         for task in tasks:
             task.cancel()
         for task in tasks:

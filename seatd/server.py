@@ -17,6 +17,7 @@ from grpc_health.v1 import health_pb2
 from seatclient.v1 import admin_pb2, seat_pb2
 
 from seatd import filemodes
+from seatd.actions import AdminActions
 from seatd.auth import AdminConfig
 from seatd.cloudsync import CloudSync
 from seatd.errors import StateError
@@ -120,6 +121,8 @@ class Servers:
     # The seat server's health first, then each admin server's.
     health: list[Health]
     service: SeatService
+    # What the admin servers answer with; the web console answers with the same.
+    actions: AdminActions
     remote: grpc.aio.Server | None = None
     remote_port: int = 0
 
@@ -177,7 +180,7 @@ def _bind(
     return port
 
 
-def _is_loopback(address: str) -> bool:
+def is_loopback(address: str) -> bool:
     host = address.rpartition(":")[0].strip("[]")
     return host in ("localhost", "") or host.startswith("127.") or host == "::1"
 
@@ -200,7 +203,7 @@ def build(
         seat_creds = _tls(
             config.tls_cert, config.tls_key, config.client_ca, require_client=bool(config.client_ca)
         )
-    elif not _is_loopback(config.listen):
+    elif not is_loopback(config.listen):
         log.warning(
             "server.plaintext",
             listen=config.listen,
@@ -210,6 +213,7 @@ def build(
     port = _bind(seat, config.listen, seat_creds, "server.listen (--listen)")
 
     admin_config = admin_config or AdminConfig()
+    actions = AdminActions(service, cloud)
     admin_service = admin_pb2.DESCRIPTOR.services_by_name["AdminService"]
 
     def admin_server(opts: list[tuple[str, int]]) -> grpc.aio.Server:
@@ -217,7 +221,7 @@ def build(
         add_service(
             server,
             admin_service,
-            AdminServicer(service, cloud, admin_config.identities),
+            AdminServicer(actions, admin_config.identities),
             service.clock,
         )
         checkers.append(serve_health_and_reflection(server, [ADMIN_SERVICE]))
@@ -234,7 +238,7 @@ def build(
             f"cannot create the admin socket {config.admin_socket}: {exc}; change "
             "server.admin_socket (--admin-socket)"
         ) from exc
-    servers = Servers(seat, admin, port, checkers, service)
+    servers = Servers(seat, admin, port, checkers, service, actions)
     if admin_config.listen:
         # grpc either requires and verifies client certificates or does not ask for them:
         # with a client CA the remote listener is mTLS; without one, TLS plus tokens.

@@ -38,6 +38,7 @@ FAST = [
     "127.0.0.1:0",
 ]
 READY = re.compile(r"event=daemon\.ready listen=[\d.]+:(\d+)")
+WEB_URL = re.compile(r"event=web\.listening url=(\S+)")
 BIN = Path(sys.executable).parent
 
 
@@ -105,6 +106,13 @@ class Daemon:
         self.port = wait_for(ready, 20, "daemon.ready")
         self.log_path = log
         return self
+
+    @property
+    def web_url(self) -> str:
+        """The web console's URL, when started with --web-listen."""
+        found = WEB_URL.search(self.log_path.read_text())
+        assert found, "the daemon logged no web.listening (start it with --web-listen)"
+        return found.group(1)
 
     def kill9(self) -> None:
         assert self.proc is not None

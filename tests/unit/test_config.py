@@ -81,9 +81,9 @@ def test_render_round_trips(tmp_path: Path) -> None:
 )
 def test_plaintext_warning_is_for_non_loopback_addresses(address: str, loopback: bool) -> None:
     """Plaintext workstations are fine on loopback only; elsewhere the daemon warns."""
-    from seatd.server import _is_loopback
+    from seatd.server import is_loopback
 
-    assert _is_loopback(address) is loopback
+    assert is_loopback(address) is loopback
 
 
 def test_remote_admin_requires_tls() -> None:

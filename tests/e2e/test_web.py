@@ -1,0 +1,44 @@
+"""The web console served by the real daemon: its own listener, login, the JSON API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import aiohttp
+import pytest
+
+from tests.e2e.conftest import Daemon
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_daemon_serves_the_console_on_its_web_listener(
+    make_daemon: Callable[..., Daemon],
+) -> None:
+    """--web-listen serves the login page, a token logs a browser in, and the pages open."""
+    daemon = make_daemon("--dev-seats", "2", "--web-listen", "127.0.0.1:0")
+    token = daemon.ctl("token", "create", "--role", "viewer", "--name", "ops").stdout.strip()
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(daemon.web_url, cookie_jar=jar) as http:
+        async with http.get("/login") as page:
+            assert page.status == 200
+            assert 'name="token"' in await page.text()
+        async with http.post("/login", data={"token": token}) as landed:
+            assert landed.status == 200
+            assert str(landed.url).endswith("/")
+            assert "token:ops" in await landed.text()
+
+
+async def test_api_answers_a_bearer_token(make_daemon: Callable[..., Daemon]) -> None:
+    """A script with an admin token reads the sessions over the JSON API."""
+    daemon = make_daemon("--dev-seats", "2", "--web-listen", "127.0.0.1:0")
+    token = daemon.ctl("token", "create", "--role", "viewer", "--name", "erp").stdout.strip()
+    headers = {"Authorization": f"Bearer {token}"}
+    async with (
+        aiohttp.ClientSession(daemon.web_url, headers=headers) as http,
+        http.get("/api/v1/sessions") as answer,
+    ):
+        assert answer.status == 200
+        body = await answer.json()
+    assert body["seat_cap"] == 2
+    assert body["in_use"] == 0
