@@ -29,7 +29,7 @@ from seatclient.v1 import admin_pb2, types_pb2
 from seatd import __version__, auth, journal
 from seatd.cloudsync import CloudSync
 from seatd.entitlement import LicenceView
-from seatd.errors import CloudFailed, NotAllowed
+from seatd.errors import CloudFailed, NotAllowed, Unavailable
 from seatd.model import Actor
 from seatd.service import SeatService
 from seatd.transport import convert, validate
@@ -128,6 +128,17 @@ class AdminActions:
             daemon_started_at=convert.timestamp(service.started_at),
             waiting=service.waiting,
             store=convert.store_usage(service.store.capacity),
+            queue=[
+                admin_pb2.QueuedAcquire(
+                    position=position,
+                    user_code=waiter.holder.user_code,
+                    user_name=waiter.holder.user_name,
+                    hostname=waiter.holder.hostname,
+                    ip=waiter.holder.ip,
+                    client_version=waiter.holder.client_version,
+                )
+                for position, waiter in enumerate(service.queue, 1)
+            ],
         )
         cap = service.entitlement.seat_cap()
         if cap is not None:
@@ -199,7 +210,7 @@ class AdminActions:
     async def OrderSeats(
         self, actor: Actor, request: admin_pb2.OrderSeatsRequest
     ) -> admin_pb2.OrderSeatsResponse:
-        order = await self._cloud().order(request.seats)
+        order = await self._cloud().order(request.seats, quote_only=request.quote_only)
         return admin_pb2.OrderSeatsResponse(
             order_id=order.order_id,
             seats=order.seats,
@@ -293,6 +304,20 @@ class AdminActions:
         return admin_pb2.VerifyJournalResponse(
             intact=broken is None, entries=count, first_broken_seq=broken or 0, last_seq=last
         )
+
+    # -- the web console ---------------------------------------------------------------------
+
+    @action
+    async def CreateConsoleLink(
+        self, actor: Actor, request: admin_pb2.CreateConsoleLinkRequest
+    ) -> admin_pb2.CreateConsoleLinkResponse:
+        if self.console is None:
+            raise Unavailable(
+                "the web console is not served: set [web] listen in seatd.toml (or "
+                "--web-listen) and restart the daemon"
+            )
+        url, expires = self.console.issue(actor)
+        return admin_pb2.CreateConsoleLinkResponse(url=url, expires_at=convert.timestamp(expires))
 
     # -- tokens and backups -------------------------------------------------------------------
 

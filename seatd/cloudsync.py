@@ -213,11 +213,14 @@ class CloudSync:
         await self.service.stage_licence(text, source="sync", actor=CLOUD)
         return True
 
-    async def order(self, seats: int) -> cloud_pb2.Order:
-        """Order extra seats from the cloud: the prorated quote and an order reference."""
+    async def order(self, seats: int, *, quote_only: bool = False) -> cloud_pb2.Order:
+        """Order extra seats from the cloud: the prorated quote and an order reference (only
+        the quote with `quote_only`)."""
         try:
             answer = await self._stub().OrderSeats(
-                cloud_pb2.OrderSeatsRequest(installation=self._installation(), seats=seats),
+                cloud_pb2.OrderSeatsRequest(
+                    installation=self._installation(), seats=seats, quote_only=quote_only
+                ),
                 timeout=self.config.timeout,
             )
         except grpc.RpcError as exc:

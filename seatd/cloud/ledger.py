@@ -37,7 +37,7 @@ import lmdb
 
 from seatd import filemodes, integrity
 from seatd.clock import Clock
-from seatd.cloud.pricing import MONTHS, PriceTable, add_months, prorate, quote
+from seatd.cloud.pricing import MONTHS, PriceTable, Prorated, add_months, prorate, quote
 from seatd.entitlement import Edition, Licensee, Mode, Period
 from seatd.errors import LicenceRejected, StateError, StoreDamaged
 from seatd.journal import canonical
@@ -250,10 +250,25 @@ class Ledger:
         self._put(txn, self.orders, order["order_id"], order)
         return order
 
-    def order_extra_seats(self, base_id: str, seats: int) -> dict[str, Any]:
-        """Extra seats until the renewal date: only the days left are paid."""
+    def quote_extra_seats(self, base_id: str, seats: int) -> dict[str, Any]:
+        """What `order_extra_seats` would ask, recording nothing."""
+        p = self._extra_seats_price(base_id, seats)
+        return {
+            "order_id": "",
+            "base_id": base_id,
+            "kind": "extra_seats",
+            "seats": seats,
+            "days_left": p.days_left,
+            "amount_excl_vat": str(p.amount_excl_vat),
+            "vat": str(p.vat),
+            "amount_incl_vat": str(p.amount_incl_vat),
+            "currency": self.prices.currency,
+            "status": "quote",
+        }
+
+    def _extra_seats_price(self, base_id: str, seats: int) -> Prorated:
         sub = self._active(base_id)
-        p = prorate(
+        return prorate(
             self.prices,
             edition=Edition[sub["edition"]],
             mode=Mode[sub["mode"]],
@@ -264,6 +279,10 @@ class Ledger:
             today=self.clock.wall().date(),
             promo=sub["promo"],
         )
+
+    def order_extra_seats(self, base_id: str, seats: int) -> dict[str, Any]:
+        """Extra seats until the renewal date: only the days left are paid."""
+        p = self._extra_seats_price(base_id, seats)
         with self.env.begin(write=True) as txn:
             return self._new_order(
                 txn,

@@ -100,7 +100,10 @@ class SyncServicer(cloud_pb2_grpc.LicenceSyncServiceServicer):
             self.ledger.authenticate(base_id, request.installation.secret)
             if request.seats < 1:
                 raise PricingError("seats must be at least 1")
-            order = self.ledger.order_extra_seats(base_id, request.seats)
+            if request.quote_only:
+                order = self.ledger.quote_extra_seats(base_id, request.seats)
+            else:
+                order = self.ledger.order_extra_seats(base_id, request.seats)
         except (LedgerError, PricingError) as exc:
             await _refuse(context, exc)
         log.info("cloud.order", base_id=base_id, order_id=order["order_id"], seats=request.seats)

@@ -128,6 +128,8 @@ RULES: dict[str, Rule] = {
     "seatd.v1.RegisterInstallationRequest.registration_code": Text(100, required=True),
     "seatd.v1.SetActiveSeatsRequest.seats": SEATS,
     "seatd.v1.OrderSeatsRequest.seats": SEATS,
+    # A flag: false or true, nothing else to check.
+    "seatd.v1.OrderSeatsRequest.quote_only": Number(0, 1),
     "seatd.v1.ReadJournalRequest.after_seq": OPTIONAL_ID,
     # 0 means the default page (100).
     "seatd.v1.ReadJournalRequest.limit": Number(0, 1000),

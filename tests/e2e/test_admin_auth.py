@@ -43,6 +43,9 @@ CALLS: dict[str, Callable[[admin_pb2_grpc.AdminServiceStub, list[Any]], Any]] = 
     ),
     "ListTokens": lambda s, m: s.ListTokens(admin_pb2.ListTokensRequest(), metadata=m),
     "Backup": lambda s, m: next(iter(s.Backup(admin_pb2.BackupRequest(), metadata=m))),
+    "CreateConsoleLink": lambda s, m: s.CreateConsoleLink(
+        admin_pb2.CreateConsoleLinkRequest(), metadata=m
+    ),
     "RevokeToken": lambda s, m: s.RevokeToken(
         admin_pb2.RevokeTokenRequest(name="nobody"), metadata=m
     ),

@@ -320,3 +320,18 @@ async def test_order_url_is_carried_by_the_licence_and_the_refusal_at_capacity(
     assert (
         detail_of(full.value, daemon.clock.wall()).licence.order_url == full.value.licence.order_url
     )
+
+
+async def test_a_quote_prices_extra_seats_without_ordering(
+    daemon: SeatService, sync: CloudSync, cloud: Cloud
+) -> None:
+    """quote_only asks the cloud the prorated price and records no order; ordering then
+    asks the same price."""
+    await sync.register(subscribe(cloud.ledger))
+    before = cloud.ledger.list_orders(BASE_ID)
+    quote = await sync.order(2, quote_only=True)
+    assert (quote.order_id, quote.status, quote.seats) == ("", "quote", 2)
+    assert cloud.ledger.list_orders(BASE_ID) == before
+    order = await sync.order(2)
+    assert order.status == "pending" and order.order_id
+    assert (order.amount_incl_vat, order.days_left) == (quote.amount_incl_vat, quote.days_left)

@@ -15,6 +15,7 @@ READS = {
     "ReadJournal",
     "WatchJournal",
     "VerifyJournal",
+    "CreateConsoleLink",
 }
 OPERATE = {
     "Evict",

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aseatd/cloud/v1/cloud.proto\x12\x0eseatd.cloud.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"J\n\x0cInstallation\x12\x0f\n\x07\x62\x61se_id\x18\x01 \x01(\t\x12\x0e\n\x06secret\x18\x02 \x01(\t\x12\x19\n\x11registration_code\x18\x03 \x01(\t\"\x9b\x01\n\x0bSyncRequest\x12\x32\n\x0cinstallation\x18\x01 \x01(\x0b\x32\x1c.seatd.cloud.v1.Installation\x12\x17\n\x0fserial_in_force\x18\x02 \x01(\t\x12\x16\n\x0e\x64\x61\x65mon_version\x18\x03 \x01(\t\x12\x15\n\rpeak_sessions\x18\x04 \x01(\r\x12\x10\n\x08refusals\x18\x05 \x01(\r\"g\n\nSignedTime\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x62\x61se_id\x18\x02 \x01(\t\x12\x0b\n\x03kid\x18\x03 \x01(\t\x12\x11\n\tsignature\x18\x04 \x01(\x0c\"\xbe\x01\n\x0cSyncResponse\x12\x14\n\x0clicence_text\x18\x01 \x01(\t\x12/\n\x0bserver_time\x18\x02 \x01(\x0b\x32\x1a.seatd.cloud.v1.SignedTime\x12\x1d\n\x15latest_client_version\x18\x03 \x01(\t\x12\x19\n\x11next_licence_text\x18\x04 \x01(\t\x12-\n\x0btransferred\x18\x05 \x01(\x0b\x32\x18.seatd.cloud.v1.Transfer\"F\n\x08Transfer\x12\x12\n\nto_base_id\x18\x01 \x01(\t\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"V\n\x11OrderSeatsRequest\x12\x32\n\x0cinstallation\x18\x01 \x01(\x0b\x32\x1c.seatd.cloud.v1.Installation\x12\r\n\x05seats\x18\x02 \x01(\r\"\xd3\x01\n\x05Order\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61se_id\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\r\n\x05seats\x18\x04 \x01(\r\x12\x11\n\tdays_left\x18\x05 \x01(\r\x12\x17\n\x0f\x61mount_excl_vat\x18\x06 \x01(\t\x12\x0b\n\x03vat\x18\x07 \x01(\t\x12\x17\n\x0f\x61mount_incl_vat\x18\x08 \x01(\t\x12\x10\n\x08\x63urrency\x18\t \x01(\t\x12\x0e\n\x06status\x18\n \x01(\t\x12\x16\n\x0einvoice_number\x18\x0b \x01(\t\":\n\x12OrderSeatsResponse\x12$\n\x05order\x18\x01 \x01(\x0b\x32\x15.seatd.cloud.v1.Order\"C\n\x14ReportPaymentRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x19\n\x11payment_reference\x18\x02 \x01(\t\"U\n\x15ReportPaymentResponse\x12$\n\x05order\x18\x01 \x01(\x0b\x32\x15.seatd.cloud.v1.Order\x12\x16\n\x0elicence_serial\x18\x02 \x01(\t2\xac\x01\n\x12LicenceSyncService\x12\x41\n\x04Sync\x12\x1b.seatd.cloud.v1.SyncRequest\x1a\x1c.seatd.cloud.v1.SyncResponse\x12S\n\nOrderSeats\x12!.seatd.cloud.v1.OrderSeatsRequest\x1a\".seatd.cloud.v1.OrderSeatsResponse2n\n\x0ePaymentService\x12\\\n\rReportPayment\x12$.seatd.cloud.v1.ReportPaymentRequest\x1a%.seatd.cloud.v1.ReportPaymentResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aseatd/cloud/v1/cloud.proto\x12\x0eseatd.cloud.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"J\n\x0cInstallation\x12\x0f\n\x07\x62\x61se_id\x18\x01 \x01(\t\x12\x0e\n\x06secret\x18\x02 \x01(\t\x12\x19\n\x11registration_code\x18\x03 \x01(\t\"\x9b\x01\n\x0bSyncRequest\x12\x32\n\x0cinstallation\x18\x01 \x01(\x0b\x32\x1c.seatd.cloud.v1.Installation\x12\x17\n\x0fserial_in_force\x18\x02 \x01(\t\x12\x16\n\x0e\x64\x61\x65mon_version\x18\x03 \x01(\t\x12\x15\n\rpeak_sessions\x18\x04 \x01(\r\x12\x10\n\x08refusals\x18\x05 \x01(\r\"g\n\nSignedTime\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x62\x61se_id\x18\x02 \x01(\t\x12\x0b\n\x03kid\x18\x03 \x01(\t\x12\x11\n\tsignature\x18\x04 \x01(\x0c\"\xbe\x01\n\x0cSyncResponse\x12\x14\n\x0clicence_text\x18\x01 \x01(\t\x12/\n\x0bserver_time\x18\x02 \x01(\x0b\x32\x1a.seatd.cloud.v1.SignedTime\x12\x1d\n\x15latest_client_version\x18\x03 \x01(\t\x12\x19\n\x11next_licence_text\x18\x04 \x01(\t\x12-\n\x0btransferred\x18\x05 \x01(\x0b\x32\x18.seatd.cloud.v1.Transfer\"F\n\x08Transfer\x12\x12\n\nto_base_id\x18\x01 \x01(\t\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"j\n\x11OrderSeatsRequest\x12\x32\n\x0cinstallation\x18\x01 \x01(\x0b\x32\x1c.seatd.cloud.v1.Installation\x12\r\n\x05seats\x18\x02 \x01(\r\x12\x12\n\nquote_only\x18\x03 \x01(\x08\"\xd3\x01\n\x05Order\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61se_id\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\r\n\x05seats\x18\x04 \x01(\r\x12\x11\n\tdays_left\x18\x05 \x01(\r\x12\x17\n\x0f\x61mount_excl_vat\x18\x06 \x01(\t\x12\x0b\n\x03vat\x18\x07 \x01(\t\x12\x17\n\x0f\x61mount_incl_vat\x18\x08 \x01(\t\x12\x10\n\x08\x63urrency\x18\t \x01(\t\x12\x0e\n\x06status\x18\n \x01(\t\x12\x16\n\x0einvoice_number\x18\x0b \x01(\t\":\n\x12OrderSeatsResponse\x12$\n\x05order\x18\x01 \x01(\x0b\x32\x15.seatd.cloud.v1.Order\"C\n\x14ReportPaymentRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x19\n\x11payment_reference\x18\x02 \x01(\t\"U\n\x15ReportPaymentResponse\x12$\n\x05order\x18\x01 \x01(\x0b\x32\x15.seatd.cloud.v1.Order\x12\x16\n\x0elicence_serial\x18\x02 \x01(\t2\xac\x01\n\x12LicenceSyncService\x12\x41\n\x04Sync\x12\x1b.seatd.cloud.v1.SyncRequest\x1a\x1c.seatd.cloud.v1.SyncResponse\x12S\n\nOrderSeats\x12!.seatd.cloud.v1.OrderSeatsRequest\x1a\".seatd.cloud.v1.OrderSeatsResponse2n\n\x0ePaymentService\x12\\\n\rReportPayment\x12$.seatd.cloud.v1.ReportPaymentRequest\x1a%.seatd.cloud.v1.ReportPaymentResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,17 +43,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TRANSFER']._serialized_start=611
   _globals['_TRANSFER']._serialized_end=681
   _globals['_ORDERSEATSREQUEST']._serialized_start=683
-  _globals['_ORDERSEATSREQUEST']._serialized_end=769
-  _globals['_ORDER']._serialized_start=772
-  _globals['_ORDER']._serialized_end=983
-  _globals['_ORDERSEATSRESPONSE']._serialized_start=985
-  _globals['_ORDERSEATSRESPONSE']._serialized_end=1043
-  _globals['_REPORTPAYMENTREQUEST']._serialized_start=1045
-  _globals['_REPORTPAYMENTREQUEST']._serialized_end=1112
-  _globals['_REPORTPAYMENTRESPONSE']._serialized_start=1114
-  _globals['_REPORTPAYMENTRESPONSE']._serialized_end=1199
-  _globals['_LICENCESYNCSERVICE']._serialized_start=1202
-  _globals['_LICENCESYNCSERVICE']._serialized_end=1374
-  _globals['_PAYMENTSERVICE']._serialized_start=1376
-  _globals['_PAYMENTSERVICE']._serialized_end=1486
+  _globals['_ORDERSEATSREQUEST']._serialized_end=789
+  _globals['_ORDER']._serialized_start=792
+  _globals['_ORDER']._serialized_end=1003
+  _globals['_ORDERSEATSRESPONSE']._serialized_start=1005
+  _globals['_ORDERSEATSRESPONSE']._serialized_end=1063
+  _globals['_REPORTPAYMENTREQUEST']._serialized_start=1065
+  _globals['_REPORTPAYMENTREQUEST']._serialized_end=1132
+  _globals['_REPORTPAYMENTRESPONSE']._serialized_start=1134
+  _globals['_REPORTPAYMENTRESPONSE']._serialized_end=1219
+  _globals['_LICENCESYNCSERVICE']._serialized_start=1222
+  _globals['_LICENCESYNCSERVICE']._serialized_end=1394
+  _globals['_PAYMENTSERVICE']._serialized_start=1396
+  _globals['_PAYMENTSERVICE']._serialized_end=1506
 # @@protoc_insertion_point(module_scope)

@@ -186,7 +186,12 @@ class OrderSeatsRequest(_message.Message):
 
     INSTALLATION_FIELD_NUMBER: _builtins.int
     SEATS_FIELD_NUMBER: _builtins.int
+    QUOTE_ONLY_FIELD_NUMBER: _builtins.int
     seats: _builtins.int
+    quote_only: _builtins.bool
+    """Price the order only: nothing is recorded, the answer's order_id is empty and its
+    status "quote".
+    """
     @_builtins.property
     def installation(self) -> Global___Installation: ...
     def __init__(
@@ -194,10 +199,11 @@ class OrderSeatsRequest(_message.Message):
         *,
         installation: Global___Installation | None = ...,
         seats: _builtins.int = ...,
+        quote_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["installation", b"installation"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["installation", b"installation", "seats", b"seats"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["installation", b"installation", "quote_only", b"quote_only", "seats", b"seats"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

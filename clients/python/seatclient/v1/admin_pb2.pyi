@@ -512,16 +512,20 @@ class OrderSeatsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     SEATS_FIELD_NUMBER: _builtins.int
+    QUOTE_ONLY_FIELD_NUMBER: _builtins.int
     seats: _builtins.int
     """1 to 100000: seats to add."""
+    quote_only: _builtins.bool
+    """The price only (status "quote", no order_id): nothing is ordered."""
     def __init__(
         self,
         *,
         seats: _builtins.int = ...,
+        quote_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["seats", b"seats"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["quote_only", b"quote_only", "seats", b"seats"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -786,6 +790,7 @@ class ListSessionsResponse(_message.Message):
     DAEMON_STARTED_AT_FIELD_NUMBER: _builtins.int
     WAITING_FIELD_NUMBER: _builtins.int
     STORE_FIELD_NUMBER: _builtins.int
+    QUEUE_FIELD_NUMBER: _builtins.int
     seat_cap: _builtins.int
     """Absent when there is no cap."""
     in_use: _builtins.int
@@ -805,6 +810,10 @@ class ListSessionsResponse(_message.Message):
     def store(self) -> Global___StoreUsage:
         """How full the state store is."""
 
+    @_builtins.property
+    def queue(self) -> _containers.RepeatedCompositeFieldContainer[Global___QueuedAcquire]:
+        """The acquires waiting for a seat, in the order they will be served."""
+
     def __init__(
         self,
         *,
@@ -818,16 +827,91 @@ class ListSessionsResponse(_message.Message):
         daemon_started_at: _timestamp_pb2.Timestamp | None = ...,
         waiting: _builtins.int = ...,
         store: Global___StoreUsage | None = ...,
+        queue: _abc.Iterable[Global___QueuedAcquire] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_seat_cap", b"_seat_cap", "daemon_started_at", b"daemon_started_at", "seat_cap", b"seat_cap", "server_time", b"server_time", "store", b"store"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_seat_cap", b"_seat_cap", "daemon_started_at", b"daemon_started_at", "daemon_version", b"daemon_version", "in_use", b"in_use", "seat_cap", b"seat_cap", "server_time", b"server_time", "server_timezone", b"server_timezone", "server_utc_offset_seconds", b"server_utc_offset_seconds", "sessions", b"sessions", "store", b"store", "waiting", b"waiting"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_seat_cap", b"_seat_cap", "daemon_started_at", b"daemon_started_at", "daemon_version", b"daemon_version", "in_use", b"in_use", "queue", b"queue", "seat_cap", b"seat_cap", "server_time", b"server_time", "server_timezone", b"server_timezone", "server_utc_offset_seconds", b"server_utc_offset_seconds", "sessions", b"sessions", "store", b"store", "waiting", b"waiting"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__seat_cap: _TypeAlias = _typing.Literal["seat_cap"]  # noqa: Y015
     _WhichOneofArgType__seat_cap: _TypeAlias = _typing.Literal["_seat_cap", b"_seat_cap"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType__seat_cap) -> _WhichOneofReturnType__seat_cap | None: ...
 
 Global___ListSessionsResponse: _TypeAlias = ListSessionsResponse  # noqa: Y015
+
+@_typing.final
+class QueuedAcquire(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POSITION_FIELD_NUMBER: _builtins.int
+    USER_CODE_FIELD_NUMBER: _builtins.int
+    USER_NAME_FIELD_NUMBER: _builtins.int
+    HOSTNAME_FIELD_NUMBER: _builtins.int
+    IP_FIELD_NUMBER: _builtins.int
+    CLIENT_VERSION_FIELD_NUMBER: _builtins.int
+    position: _builtins.int
+    """1 = served next."""
+    user_code: _builtins.str
+    user_name: _builtins.str
+    hostname: _builtins.str
+    ip: _builtins.str
+    client_version: _builtins.str
+    def __init__(
+        self,
+        *,
+        position: _builtins.int = ...,
+        user_code: _builtins.str = ...,
+        user_name: _builtins.str = ...,
+        hostname: _builtins.str = ...,
+        ip: _builtins.str = ...,
+        client_version: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_version", b"client_version", "hostname", b"hostname", "ip", b"ip", "position", b"position", "user_code", b"user_code", "user_name", b"user_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QueuedAcquire: _TypeAlias = QueuedAcquire  # noqa: Y015
+
+@_typing.final
+class CreateConsoleLinkRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateConsoleLinkRequest: _TypeAlias = CreateConsoleLinkRequest  # noqa: Y015
+
+@_typing.final
+class CreateConsoleLinkResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    URL_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    url: _builtins.str
+    """Works once, until expires_at."""
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        url: _builtins.str = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at", "url", b"url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateConsoleLinkResponse: _TypeAlias = CreateConsoleLinkResponse  # noqa: Y015
 
 @_typing.final
 class StoreUsage(_message.Message):

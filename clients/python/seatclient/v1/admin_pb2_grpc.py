@@ -120,6 +120,11 @@ class AdminServiceStub:
                 request_serializer=seatd_dot_v1_dot_admin__pb2.BackupRequest.SerializeToString,
                 response_deserializer=seatd_dot_v1_dot_admin__pb2.BackupResponse.FromString,
                 _registered_method=True)
+        self.CreateConsoleLink = channel.unary_unary(
+                '/seatd.v1.AdminService/CreateConsoleLink',
+                request_serializer=seatd_dot_v1_dot_admin__pb2.CreateConsoleLinkRequest.SerializeToString,
+                response_deserializer=seatd_dot_v1_dot_admin__pb2.CreateConsoleLinkResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -241,6 +246,13 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateConsoleLink(self, request, context):
+        """A one-time link that opens the web console logged in as the caller (seatctl console).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -328,6 +340,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.Backup,
                     request_deserializer=seatd_dot_v1_dot_admin__pb2.BackupRequest.FromString,
                     response_serializer=seatd_dot_v1_dot_admin__pb2.BackupResponse.SerializeToString,
+            ),
+            'CreateConsoleLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateConsoleLink,
+                    request_deserializer=seatd_dot_v1_dot_admin__pb2.CreateConsoleLinkRequest.FromString,
+                    response_serializer=seatd_dot_v1_dot_admin__pb2.CreateConsoleLinkResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -790,6 +807,33 @@ class AdminService:
             '/seatd.v1.AdminService/Backup',
             seatd_dot_v1_dot_admin__pb2.BackupRequest.SerializeToString,
             seatd_dot_v1_dot_admin__pb2.BackupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateConsoleLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/seatd.v1.AdminService/CreateConsoleLink',
+            seatd_dot_v1_dot_admin__pb2.CreateConsoleLinkRequest.SerializeToString,
+            seatd_dot_v1_dot_admin__pb2.CreateConsoleLinkResponse.FromString,
             options,
             channel_credentials,
             insecure,

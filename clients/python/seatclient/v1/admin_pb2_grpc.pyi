@@ -64,6 +64,8 @@ class AdminServiceStub:
     RevokeToken: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RevokeTokenRequest, _admin_pb2.RevokeTokenResponse]
     Backup: _grpc.UnaryStreamMultiCallable[_admin_pb2.BackupRequest, _admin_pb2.BackupResponse]
     """A consistent copy of the whole LMDB state, taken while the daemon runs, in chunks."""
+    CreateConsoleLink: _grpc.UnaryUnaryMultiCallable[_admin_pb2.CreateConsoleLinkRequest, _admin_pb2.CreateConsoleLinkResponse]
+    """A one-time link that opens the web console logged in as the caller (seatctl console)."""
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -101,6 +103,8 @@ class AdminServiceAsyncStub(AdminServiceStub):
     RevokeToken: _aio.UnaryUnaryMultiCallable[_admin_pb2.RevokeTokenRequest, _admin_pb2.RevokeTokenResponse]  # type: ignore[assignment]
     Backup: _aio.UnaryStreamMultiCallable[_admin_pb2.BackupRequest, _admin_pb2.BackupResponse]  # type: ignore[assignment]
     """A consistent copy of the whole LMDB state, taken while the daemon runs, in chunks."""
+    CreateConsoleLink: _aio.UnaryUnaryMultiCallable[_admin_pb2.CreateConsoleLinkRequest, _admin_pb2.CreateConsoleLinkResponse]  # type: ignore[assignment]
+    """A one-time link that opens the web console logged in as the caller (seatctl console)."""
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     """Administrators: see and manage the seats. Local unix socket by default."""
@@ -237,5 +241,13 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_admin_pb2.BackupResponse], _abc.AsyncIterator[_admin_pb2.BackupResponse]]:
         """A consistent copy of the whole LMDB state, taken while the daemon runs, in chunks."""
+
+    @_abc_1.abstractmethod
+    def CreateConsoleLink(
+        self,
+        request: _admin_pb2.CreateConsoleLinkRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.CreateConsoleLinkResponse, _abc.Awaitable[_admin_pb2.CreateConsoleLinkResponse]]:
+        """A one-time link that opens the web console logged in as the caller (seatctl console)."""
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
