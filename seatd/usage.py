@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import Any
 
 ENDS = frozenset({"released", "expired", "evicted"})
+# A report's columns, as `Day.as_json` names them (CSV header and JSON keys).
+COLUMNS = ("day", "peak_sessions", "seat_hours", "refusals", "evictions")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,3 +85,12 @@ def daily(
         peak = max((sum(1 for s, e in inside if s <= p < e) for p in points), default=0)
         result.append(Day(first + timedelta(days=i), peak, hours, refusals[i], evictions[i]))
     return result
+
+
+def last_days(
+    entries: Iterable[Mapping[str, Any]], *, days: int, now: datetime, utc_offset: int
+) -> list[Day]:
+    """The `days` days up to today, in the server's zone (its UTC offset in seconds)."""
+    tz = timezone(timedelta(seconds=utc_offset))
+    first = now.astimezone(tz).date() - timedelta(days=days - 1)
+    return daily(entries, first=first, days=days, now=now, tz=tz)

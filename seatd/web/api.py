@@ -16,48 +16,27 @@ import io
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 from aiohttp import web
-from google.protobuf import json_format
 from google.protobuf.message import Message
 from seatclient.v1 import admin_pb2
 
 from seatd import usage
-from seatd.actions import AdminActions
 from seatd.auth import TABLE
 from seatd.errors import InvalidArgument, LimitExceeded
 from seatd.model import Actor
-from seatd.web.request import ACTIONS, CLOCK, CONFIG, caller_of
+from seatd.web import reports
+from seatd.web.protojson import from_json, to_json
+from seatd.web.request import ACTIONS, CLOCK, CONFIG, caller_of, still_valid
 
 log = structlog.get_logger("seatd")
 
 PREFIX = "/api/v1"
-# Entries per page of an export's read: bounded, however long the journal.
-EXPORT_PAGE = 1000
 # Seconds between the comment lines that keep an idle live feed open through proxies.
 FEED_KEEPALIVE = 15.0
-
-
-def to_json(message: Message) -> dict[str, Any]:
-    """`message` in the API's JSON form."""
-    return json_format.MessageToDict(
-        message,
-        always_print_fields_with_no_presence=True,
-        preserving_proto_field_name=True,
-        unquote_int64_if_possible=True,
-    )
-
-
-def from_json(body: Any, message: Message) -> Message:
-    if not isinstance(body, dict):
-        raise InvalidArgument("body", "must be a JSON object")
-    try:
-        return json_format.ParseDict(body, message)
-    except json_format.ParseError as exc:
-        raise InvalidArgument("body", str(exc)) from None
 
 
 async def json_body(request: web.Request) -> Any:
@@ -117,6 +96,12 @@ async def evict_request(request: web.Request) -> Message:
     return message
 
 
+async def quote_request(request: web.Request) -> Message:
+    message = from_json(await json_body(request), admin_pb2.OrderSeatsRequest())
+    message.quote_only = True
+    return message
+
+
 async def revoke_request(request: web.Request) -> Message:
     return admin_pb2.RevokeTokenRequest(name=request.match_info["name"])
 
@@ -166,6 +151,8 @@ class Route:
     build: Build
     summary: str
     status: int = 200
+    # The OpenAPI operationId, when not the action's name (one action, two routes).
+    operation: str = ""
 
 
 ROUTES: tuple[Route, ...] = (
@@ -185,6 +172,9 @@ ROUTES: tuple[Route, ...] = (
           "Sync the licence with the vendor's cloud now"),
     Route("POST", "/licence/active-seats", "SetActiveSeats", body(admin_pb2.SetActiveSeatsRequest),
           "Set the seats in force (at most the purchased seats)"),
+    Route("POST", "/orders/quote", "OrderSeats", quote_request,
+          "The price of more seats, prorated to the renewal date: nothing is ordered",
+          operation="QuoteSeats"),
     Route("POST", "/orders", "OrderSeats", body(admin_pb2.OrderSeatsRequest),
           "Order more seats from the vendor, prorated to the renewal date"),
     Route("GET", "/journal", "ReadJournal", journal_request,
@@ -228,27 +218,12 @@ async def me(request: web.Request) -> web.Response:
     )
 
 
-async def _all_entries(
-    actions: AdminActions, actor: Actor, keep: admin_pb2.JournalFilter
-) -> list[admin_pb2.JournalEntry]:
-    entries: list[admin_pb2.JournalEntry] = []
-    after = 0
-    while True:
-        page = await actions.ReadJournal(
-            actor, admin_pb2.ReadJournalRequest(after_seq=after, limit=EXPORT_PAGE, filter=keep)
-        )
-        entries += page.entries
-        after = page.next_after_seq
-        if not page.more:
-            return entries
-
-
 async def export(request: web.Request) -> web.StreamResponse:
     """The filtered journal whole, as JSON lines (each entry as the journal holds it) or CSV."""
     fmt = request.query.get("format", "jsonl")
     if fmt not in ("jsonl", "csv"):
         raise InvalidArgument("format", "expected jsonl or csv")
-    entries = await _all_entries(
+    entries = await reports.all_entries(
         request.app[ACTIONS], caller_of(request).actor, journal_filter(request)
     )
     if fmt == "jsonl":
@@ -280,26 +255,14 @@ async def usage_report(request: web.Request) -> web.Response:
     days = _int(request.query.get("days", "30"), "days")
     if not 1 <= days <= 3660:
         raise InvalidArgument("days", "must be between 1 and 3660")
-    actions = request.app[ACTIONS]
-    actor = caller_of(request).actor
-    listed = await actions.ListSessions(actor, admin_pb2.ListSessionsRequest())
-    entries = [
-        json.loads(e.json) for e in await _all_entries(actions, actor, admin_pb2.JournalFilter())
-    ]
-    now = listed.server_time.ToDatetime(tzinfo=UTC)
-    tz = timezone(timedelta(seconds=listed.server_utc_offset_seconds))
-    first = now.astimezone(tz).date() - timedelta(days=days - 1)
-    rows = [r.as_json() for r in usage.daily(entries, first=first, days=days, now=now, tz=tz)]
+    rows, cap = await reports.daily_usage(request.app[ACTIONS], caller_of(request).actor, days)
     if request.query.get("format") == "csv":
         out = io.StringIO()
-        writer = csv.DictWriter(
-            out, ["day", "peak_sessions", "seat_hours", "refusals", "evictions"]
-        )
+        writer = csv.DictWriter(out, usage.COLUMNS)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(r.as_json() for r in rows)
         return _download(out.getvalue(), "text/csv", "usage.csv")
-    cap = listed.seat_cap if listed.HasField("seat_cap") else None
-    return web.json_response({"seat_cap": cap, "days": rows})
+    return web.json_response({"seat_cap": cap, "days": [r.as_json() for r in rows]})
 
 
 class Feeds:
@@ -335,9 +298,8 @@ async def events(request: web.Request) -> web.StreamResponse:
         )
     resume = request.headers.get("Last-Event-ID") or request.query.get("after", "")
     after = _int(resume, "Last-Event-ID") if resume else actions.service.store.recorded_head()[0]
-    watch = await actions.WatchJournal(
-        caller_of(request).actor, admin_pb2.WatchJournalRequest(after_seq=after)
-    )
+    caller = caller_of(request)
+    watch = await actions.WatchJournal(caller.actor, admin_pb2.WatchJournalRequest(after_seq=after))
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
     )
@@ -362,8 +324,12 @@ async def events(request: web.Request) -> web.StreamResponse:
             except TimeoutError:
                 if pumping.done():
                     pumping.result()  # the watch failed: raise its error
+                if not still_valid(request, caller):
+                    break  # logged out, expired or revoked meanwhile: the feed ends
                 await response.write(b": keepalive\n\n")
                 continue
+            if not still_valid(request, caller):
+                break
             data = json.dumps(to_json(item.entry), separators=(",", ":"))
             await response.write(f"id: {item.entry.seq}\nevent: journal\ndata: {data}\n\n".encode())
     except ConnectionResetError:

@@ -23,10 +23,10 @@ from aiohttp import web
 from seatd.actions import AdminActions
 from seatd.clock import Clock
 from seatd.errors import NotAllowed, SeatdError, StateError, Unauthenticated
-from seatd.web import api, pages
-from seatd.web.auth import COOKIE, CSRF_FIELD, CSRF_HEADER, ConsoleLinks, Logins, csrf_matches
+from seatd.web import api, openapi, pages
+from seatd.web.auth import CSRF_FIELD, CSRF_HEADER, ConsoleLinks, Logins, csrf_matches
 from seatd.web.config import WebConfig
-from seatd.web.errors import bad_request, error_response
+from seatd.web.errors import error_response
 from seatd.web.request import (
     ACTIONS,
     CLOCK,
@@ -34,7 +34,7 @@ from seatd.web.request import (
     LINKS,
     LOGINS,
     SECURE,
-    Caller,
+    identify,
     is_api,
     set_caller,
 )
@@ -48,36 +48,6 @@ PUBLIC_PREFIXES = ("/login", "/static/", "/api/v1/openapi.json")
 MAX_BODY = 256 * 1024
 # Seconds the listener waits for requests in flight at stop (live feeds end at once).
 STOP_GRACE = 2.0
-
-
-def _bearer(request: web.Request) -> str:
-    header = request.headers.get("Authorization", "")
-    return header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
-
-
-def _token_live(actions: AdminActions, token_hash: str) -> bool:
-    return any(
-        t["hash"] == token_hash and not t["revoked_at"] for t in actions.service.store.tokens()
-    )
-
-
-def _identify(request: web.Request) -> Caller | None:
-    app = request.app
-    token = _bearer(request)
-    if token:
-        actor = app[ACTIONS].service.token_actor(token)
-        if actor is None:
-            raise Unauthenticated("the admin token is unknown or revoked")
-        return Caller(actor)
-    cookie = request.cookies.get(COOKIE, "")
-    login = app[LOGINS].get(cookie) if cookie else None
-    if login is None:
-        return None
-    if login.token_hash and not _token_live(app[ACTIONS], login.token_hash):
-        # The token it logged in with was revoked: so is the login.
-        app[LOGINS].close(cookie)
-        return None
-    return Caller(login.actor, login)
 
 
 async def _csrf_sent(request: web.Request) -> str:
@@ -98,7 +68,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         if request.path.startswith(PUBLIC_PREFIXES):
             return await handler(request)
-        caller = _identify(request)
+        caller = identify(request)
         if caller is None:
             if is_api(request):
                 raise Unauthenticated(
@@ -118,11 +88,16 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             )
         set_caller(request, caller)
         return await handler(request)
-    except (SeatdError, ValueError) as exc:
-        if isinstance(exc, ValueError):
-            # Malformed query or body values (int("x")): the caller's mistake.
-            exc = bad_request(exc)
+    except SeatdError as exc:
         return error_response(request, exc, request.app[CLOCK].wall())
+    except web.HTTPException:
+        raise  # aiohttp's own answers: redirects, 404, 405, 413
+    except Exception:
+        # A defect, not the caller's doing: logged with its traceback, answered 500, and the
+        # daemon serves on.
+        log.exception("web.internal_error", path=request.path)
+        defect = SeatdError("internal error; see the seatd log")
+        return error_response(request, defect, request.app[CLOCK].wall())
 
 
 @web.middleware
@@ -140,6 +115,10 @@ async def headers(request: web.Request, handler: Handler) -> web.StreamResponse:
     return response
 
 
+async def _openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi.document())
+
+
 def build_app(
     actions: AdminActions, config: WebConfig, clock: Clock, *, secure: bool = False
 ) -> web.Application:
@@ -152,6 +131,7 @@ def build_app(
     app[SECURE] = secure
     pages.add_routes(app)
     api.add_routes(app)
+    app.router.add_get(api.PREFIX + "/openapi.json", _openapi)
     static = Path(__file__).parent / "static"
     if static.is_dir():
         app.router.add_static("/static/", static)

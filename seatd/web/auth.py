@@ -7,9 +7,10 @@ state-changing request made with the cookie. A script sends `Authorization: Bear
 instead and needs no CSRF token: nothing is sent on its behalf by a browser.
 
 Bounded: at most `max_logins` logins (past it the one idle longest is logged out), at most
-`MAX_LINKS` unused console links, and failed logins per address are rate-limited by a
-bounded table (seatd.repeats.PeerLimits). Nothing a client sends grows memory. Times come
-from the injected Clock (monotonic), so tests drive idle expiry with a fake clock.
+`MAX_LINKS` unused console links, and failed logins and unknown bearer tokens per address
+are rate-limited by a bounded table (seatd.repeats.PeerLimits). Nothing a client sends grows
+memory. Times come from the injected Clock (monotonic), so tests drive idle expiry with a fake
+clock.
 """
 
 from __future__ import annotations
@@ -101,6 +102,11 @@ class Logins:
         login.seen = now
         self._logins.move_to_end(key)
         return login
+
+    def alive(self, login: Login) -> bool:
+        """Whether `login` is still held and in time (it is not counted as used)."""
+        held = any(found is login for found in self._logins.values())
+        return held and not self._expired(login, self.clock.monotonic())
 
     def close(self, cookie: str) -> None:
         login = self._logins.pop(_digest(cookie), None)

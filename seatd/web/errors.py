@@ -8,10 +8,10 @@ from datetime import datetime
 import grpc
 import structlog
 from aiohttp import web
-from google.protobuf import json_format
 
-from seatd.errors import InvalidArgument, SeatdError
+from seatd.errors import SeatdError
 from seatd.transport.status import code_of, detail_of
+from seatd.web.protojson import to_json
 
 log = structlog.get_logger("seatd")
 
@@ -37,16 +37,16 @@ HTTP_STATUS: dict[grpc.StatusCode, int] = {
 }
 
 
-def bad_request(exc: ValueError) -> InvalidArgument:
-    """A query or body value that does not parse, as the caller's INVALID_ARGUMENT."""
-    return InvalidArgument("request", str(exc) or "a value does not parse")
+def http_status(exc: SeatdError) -> int:
+    """The HTTP status the API answers `exc` with (a page shows the same)."""
+    return HTTP_STATUS[code_of(exc)]
 
 
 def error_body(exc: SeatdError, now: datetime) -> tuple[int, dict[str, object]]:
     code = code_of(exc)
     if code is grpc.StatusCode.INTERNAL:
         log.error("web.unmapped_error", error=type(exc).__name__, message=exc.message)
-    detail = json_format.MessageToDict(detail_of(exc, now), preserving_proto_field_name=True)
+    detail = to_json(detail_of(exc, now))
     return HTTP_STATUS[code], {"error": {"code": code.name, **detail}}
 
 

@@ -7,8 +7,8 @@ from aiohttp import web
 from seatclient.v1 import admin_pb2
 
 from seatd.auth import token_hash
-from seatd.web.api import to_json
 from seatd.web.auth import COOKIE
+from seatd.web.protojson import to_json
 from seatd.web.render import render
 from seatd.web.request import ACTIONS, CLOCK, LINKS, LOGINS, SECURE, caller_of
 

@@ -210,3 +210,29 @@ def holder_process() -> Iterator[Callable[[str, str], tuple[subprocess.Popen[str
         if p.poll() is None:
             p.kill()
             p.wait(10)
+
+
+@pytest.fixture
+def seat() -> Iterator[Callable[..., subprocess.Popen[str]]]:
+    procs: list[subprocess.Popen[str]] = []
+
+    def run(*args: str) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            [str(BIN / "seat"), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        procs.append(proc)
+        return proc
+
+    yield run
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait(10)
+
+
+def read_until(proc: subprocess.Popen[str], prefix: str) -> str:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith(prefix):
+            return line.strip()
+    raise AssertionError(f"no line starting with {prefix!r}; stderr: {proc.stderr.read()}")  # type: ignore[union-attr]

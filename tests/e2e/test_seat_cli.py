@@ -6,40 +6,14 @@ import getpass
 import re
 import signal
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from seatclient import SeatClient
 
-from tests.e2e.conftest import BIN, Daemon, wait_for
+from tests.e2e.conftest import Daemon, read_until, wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def seat() -> Iterator[Callable[..., subprocess.Popen[str]]]:
-    procs: list[subprocess.Popen[str]] = []
-
-    def run(*args: str) -> subprocess.Popen[str]:
-        proc = subprocess.Popen(
-            [str(BIN / "seat"), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        procs.append(proc)
-        return proc
-
-    yield run
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-            p.wait(10)
-
-
-def read_until(proc: subprocess.Popen[str], prefix: str) -> str:
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if line.startswith(prefix):
-            return line.strip()
-    raise AssertionError(f"no line starting with {prefix!r}; stderr: {proc.stderr.read()}")  # type: ignore[union-attr]
 
 
 def test_hold_prints_the_eviction_reason_and_exits_3(

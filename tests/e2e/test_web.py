@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 
 import aiohttp
 import pytest
 
-from tests.e2e.conftest import Daemon
+from tests.e2e.conftest import Daemon, read_until, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -42,3 +43,24 @@ async def test_api_answers_a_bearer_token(make_daemon: Callable[..., Daemon]) ->
         body = await answer.json()
     assert body["seat_cap"] == 2
     assert body["in_use"] == 0
+
+
+async def test_workstation_evicted_through_the_api_hears_the_reason(
+    make_daemon: Callable[..., Daemon], seat: Callable[..., subprocess.Popen[str]]
+) -> None:
+    """An admin token evicts a session over the JSON API; the workstation's `seat hold` is
+    told the reason and who did it, and exits 3."""
+    daemon = make_daemon("--web-listen", "127.0.0.1:0")
+    token = daemon.ctl("token", "create", "--role", "admin", "--name", "erp").stdout.strip()
+    proc = seat("hold", "--target", daemon.target, "--user", "AA", "--name", "Anne")
+    sid = int(read_until(proc, "holding session ").split()[-1])
+    wait_for(lambda: daemon.sessions()["sessions"][0]["attached"], 10, "attached")
+    headers = {"Authorization": f"Bearer {token}"}
+    async with (
+        aiohttp.ClientSession(daemon.web_url, headers=headers) as http,
+        http.post(f"/api/v1/sessions/{sid}/evict", json={"reason": "Dépassement"}) as answer,
+    ):
+        assert answer.status == 200, await answer.text()
+    assert read_until(proc, "evicted:") == "evicted: Dépassement (by token:erp)"
+    assert proc.wait(10) == 3
+

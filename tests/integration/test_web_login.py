@@ -188,3 +188,17 @@ async def test_console_link_expires(service: SeatService, clock: FakeClock) -> N
         clock.advance(60)
         answer = await client.get(url[url.index("/login/once/") :], allow_redirects=False)
         assert answer.status == 401
+
+
+async def test_guessed_bearer_tokens_are_throttled(service: SeatService, clock: FakeClock) -> None:
+    """Past a burst of unknown bearer tokens from one address, the API answers 429 before
+    looking the next one up."""
+    async with web_client(service, clock) as client:
+        for _ in range(FAILED_LOGIN_BURST):
+            answer = await client.get(
+                "/api/v1/sessions", headers={"Authorization": "Bearer sdt_guess"}
+            )
+            assert answer.status == 401
+        answer = await client.get("/api/v1/sessions", headers={"Authorization": "Bearer sdt_x"})
+        assert answer.status == 429
+        assert (await answer.json())["error"]["reason"] == "RATE_LIMITED"
