@@ -29,7 +29,7 @@ WEB ?= 127.0.0.1:7180
 run: $(STAMP)
 	@echo 'seatctl and seat, from another terminal, after pasting this line:'
 	@echo '  export SEATD_ADMIN_SOCKET="$(abspath $(RUN_DIR))/admin.sock" PATH="$(abspath $(VENV))/bin:$$PATH"'
-	@if [ -n "$(WEB)" ]; then echo 'Web console: http://$(WEB)/ (log in with a token: seatctl token create --role owner --name me)'; fi
+	@if [ -n "$(WEB)" ]; then echo 'Web console: http://$(WEB)/ (log in with the one-time link seatctl console prints)'; fi
 	@exec $(VENV)/bin/seatd serve --state-dir $(RUN_DIR) --listen 127.0.0.1:7117 \
 		--admin-socket $(RUN_DIR)/admin.sock --web-listen "$(WEB)" $(ARGS)
 

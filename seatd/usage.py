@@ -8,10 +8,11 @@ refusals at capacity and the evictions.
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
-from typing import Any
+from typing import Any, TextIO
 
 ENDS = frozenset({"released", "expired", "evicted"})
 # A report's columns, as `Day.as_json` names them (CSV header and JSON keys).
@@ -94,3 +95,10 @@ def last_days(
     tz = timezone(timedelta(seconds=utc_offset))
     first = now.astimezone(tz).date() - timedelta(days=days - 1)
     return daily(entries, first=first, days=days, now=now, tz=tz)
+
+
+def write_csv(rows: Iterable[Day], out: TextIO) -> None:
+    """`rows` as CSV with a header (`seatctl report usage --csv`, the console's download)."""
+    writer = csv.DictWriter(out, COLUMNS)
+    writer.writeheader()
+    writer.writerows(r.as_json() for r in rows)

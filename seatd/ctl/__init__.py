@@ -6,6 +6,7 @@ One module per command group; importing them registers their commands on the roo
 from seatd.ctl import (
     backup,
     cluster,
+    console,
     journal,
     licence,
     report,
@@ -20,6 +21,7 @@ __all__ = [
     "Ctx",
     "backup",
     "cluster",
+    "console",
     "journal",
     "licence",
     "main",

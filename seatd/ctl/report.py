@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
-from datetime import timedelta, timezone
 
 import click
 from seatclient.v1 import admin_pb2
@@ -31,21 +29,17 @@ def report_usage(obj: Ctx, days: int, as_json: bool, as_csv: bool) -> None:
     with obj.admin() as admin:
         listed = admin.ListSessions(admin_pb2.ListSessionsRequest(), timeout=TIMEOUT)
         entries = _all_entries(admin)
-    now = dt(listed.server_time)
-    tz = timezone(timedelta(seconds=listed.server_utc_offset_seconds))
-    first = now.astimezone(tz).date() - timedelta(days=days - 1)
-    rows = usage.daily(entries, first=first, days=days, now=now, tz=tz)
+    rows = usage.last_days(
+        entries,
+        days=days,
+        now=dt(listed.server_time),
+        utc_offset=listed.server_utc_offset_seconds,
+    )
     if as_json:
         click.echo(json.dumps([r.as_json() for r in rows], indent=2))
         return
     if as_csv:
-        writer = csv.writer(sys.stdout)
-        writer.writerow(["day", "peak_sessions", "seat_hours", "refusals", "evictions"])
-        for r in rows:
-            j = r.as_json()
-            writer.writerow(
-                [j["day"], j["peak_sessions"], j["seat_hours"], j["refusals"], j["evictions"]]
-            )
+        usage.write_csv(rows, sys.stdout)
         return
     cap = listed.seat_cap if listed.HasField("seat_cap") else None
     top = max([cap or 0, *(r.peak for r in rows), 1])

@@ -258,9 +258,7 @@ async def usage_report(request: web.Request) -> web.Response:
     rows, cap = await reports.daily_usage(request.app[ACTIONS], caller_of(request).actor, days)
     if request.query.get("format") == "csv":
         out = io.StringIO()
-        writer = csv.DictWriter(out, usage.COLUMNS)
-        writer.writeheader()
-        writer.writerows(r.as_json() for r in rows)
+        usage.write_csv(rows, out)
         return _download(out.getvalue(), "text/csv", "usage.csv")
     return web.json_response({"seat_cap": cap, "days": [r.as_json() for r in rows]})
 

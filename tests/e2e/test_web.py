@@ -64,3 +64,29 @@ async def test_workstation_evicted_through_the_api_hears_the_reason(
     assert read_until(proc, "evicted:") == "evicted: Dépassement (by token:erp)"
     assert proc.wait(10) == 3
 
+
+
+async def test_seatctl_console_link_logs_in_once(make_daemon: Callable[..., Daemon]) -> None:
+    """`seatctl console` prints a link (last line) that opens the console as the local admin
+    once; the same link a second time logs no one in."""
+    daemon = make_daemon("--web-listen", "127.0.0.1:0")
+    out = daemon.ctl("console")
+    assert out.returncode == 0, out.stderr
+    url = out.stdout.strip().splitlines()[-1]
+    assert url.startswith(f"{daemon.web_url}/login/once/")
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(cookie_jar=jar) as http, http.get(url) as page:
+        assert page.status == 200
+        assert "web:local-admin-socket" in await page.text()
+    async with aiohttp.ClientSession() as http, http.get(url, allow_redirects=False) as again:
+        assert again.status == 401
+
+
+def test_seatctl_console_without_a_web_listener_says_how(
+    make_daemon: Callable[..., Daemon],
+) -> None:
+    """With the web console off, `seatctl console` fails saying which setting turns it on."""
+    daemon = make_daemon()
+    out = daemon.ctl("console")
+    assert out.returncode != 0
+    assert "[web] listen" in out.stderr
