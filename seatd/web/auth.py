@@ -8,7 +8,7 @@ instead and needs no CSRF token: nothing is sent on its behalf by a browser.
 
 Bounded: at most `max_logins` logins (past it the one idle longest is logged out), at most
 `MAX_LINKS` unused console links, and failed logins and unknown bearer tokens per address
-are rate-limited by a bounded table (seatd.repeats.PeerLimits). Nothing a client sends grows
+are rate-limited by a bounded table (seatd.limits.PeerLimits). Nothing a client sends grows
 memory. Times come from the injected Clock (monotonic), so tests drive idle expiry with a fake
 clock.
 """
@@ -25,8 +25,8 @@ from datetime import datetime, timedelta
 import structlog
 
 from seatd.clock import Clock
+from seatd.limits import PeerLimits
 from seatd.model import Actor
-from seatd.repeats import PeerLimits
 from seatd.web.config import WebConfig
 
 log = structlog.get_logger("seatd")
