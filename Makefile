@@ -8,7 +8,7 @@ BUF_VERSION := 1.75.0
 STAMP := $(VENV)/.installed
 GEN_DIRS := clients/python/seatclient/v1 seatd/cloud/v1
 
-.PHONY: run test proto check-proto buf-lint lint bench chaos clean systemd-tools node-tools node-client
+.PHONY: run test proto check-proto buf-lint lint bench chaos clean systemd-tools node-tools node-client browser catalogs translations
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,14 +26,14 @@ RUN_DIR ?= var
 ARGS ?=
 # The web console, on loopback only (WEB= turns it off).
 WEB ?= 127.0.0.1:7180
-run: $(STAMP)
+run: $(STAMP) catalogs
 	@echo 'seatctl and seat, from another terminal, after pasting this line:'
 	@echo '  export SEATD_ADMIN_SOCKET="$(abspath $(RUN_DIR))/admin.sock" PATH="$(abspath $(VENV))/bin:$$PATH"'
 	@if [ -n "$(WEB)" ]; then echo 'Web console: http://$(WEB)/ (log in with the one-time link seatctl console prints)'; fi
 	@exec $(VENV)/bin/seatd serve --state-dir $(RUN_DIR) --listen 127.0.0.1:7117 \
 		--admin-socket $(RUN_DIR)/admin.sock --web-listen "$(WEB)" $(ARGS)
 
-test: $(STAMP) check-proto buf-lint lint systemd-tools node-client
+test: $(STAMP) catalogs check-proto buf-lint lint systemd-tools node-client browser
 	$(PY) -m pytest -q
 
 proto: $(STAMP)
@@ -68,6 +68,28 @@ $(NODE_STAMP): $(NODE_DIR)/package-lock.json | node-tools
 # end-to-end tests (tests/e2e/test_node_client.py) drive the built CLI under pytest.
 node-client: $(NODE_STAMP)
 	cd $(NODE_DIR) && npm run --silent build && npm test --silent
+
+# The web console's messages: `make translations` extracts them from the templates and the
+# pages' code and merges them into each catalog (then translate the new French entries);
+# `make catalogs` compiles the catalogs the daemon loads (not committed: built from the .po).
+CATALOGS := seatd/web/catalogs
+MO := $(CATALOGS)/fr/LC_MESSAGES/messages.mo
+catalogs: $(MO)
+$(MO): $(CATALOGS)/fr/LC_MESSAGES/messages.po $(STAMP)
+	$(VENV)/bin/pybabel compile --domain messages --directory $(CATALOGS) --statistics
+
+translations: $(STAMP)
+	$(VENV)/bin/pybabel extract --mapping seatd/web/babel.cfg --keywords _ --keywords ngettext:1,2 \
+		--sort-by-file --no-wrap --project seatd --output $(CATALOGS)/messages.pot .
+	$(VENV)/bin/pybabel update --domain messages --input-file $(CATALOGS)/messages.pot \
+		--output-dir $(CATALOGS) --no-wrap --no-fuzzy-matching --ignore-obsolete
+
+# The web console's browser tests drive Debian's chromium through its chromedriver (Selenium);
+# nothing downloads a browser at test time. Fonts so that screenshots show text in both languages.
+browser:
+	@{ command -v chromium && command -v chromedriver; } >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 \
+		chromium chromium-driver fonts-dejavu-core >/dev/null; }
 
 # The peer the bench measures seatd against (and the store of cluster mode): Debian's etcd.
 .PHONY: etcd-server
