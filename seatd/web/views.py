@@ -1,0 +1,163 @@
+"""What the pages show, from the admin actions' answers: plain values a template formats.
+
+Pure: AdminService messages in, dicts of Python values out (datetimes stay datetimes, so
+the template formats them per language and zone; absent values are None, not proto
+defaults). Wording and colours live in the templates.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from seatclient.v1 import admin_pb2, types_pb2
+
+# The reason the seeds prefill when disconnecting a session (and `seatctl evict`'s default).
+DEFAULT_REASON = "Connection limit exceeded"
+
+
+def when(ts: Timestamp) -> datetime:
+    return datetime.fromtimestamp(ts.seconds + ts.nanos / 1e9, UTC)
+
+
+def _enum(enum_type: Any, value: int, prefix: str) -> str:
+    return str(enum_type.Name(value)).removeprefix(prefix).lower()
+
+
+def licence(d: types_pb2.LicenceDetail) -> dict[str, Any]:
+    s = d.summary
+    has = bool(s.serial)
+    return {
+        "status": _enum(types_pb2.LicenceStatus, s.status, "LICENCE_STATUS_"),
+        "base_id": s.base_id,
+        "edition": _enum(types_pb2.Edition, s.edition, "EDITION_"),
+        "mode": _enum(types_pb2.Mode, s.mode, "MODE_"),
+        "period": _enum(types_pb2.Period, s.period, "PERIOD_") if has else None,
+        "seats_purchased": s.seats_purchased if has else None,
+        "seats_active": s.seat_cap if s.HasField("seat_cap") else None,
+        "in_use": d.in_use,
+        "valid_until": when(s.valid_until).date() if has else None,
+        "days_left": s.days_left if has else None,
+        "grace_days_left": s.grace_days_left,
+        "auto_renew": s.auto_renew,
+        "features": list(s.features),
+        "serial": s.serial or None,
+        "order_url": s.order_url or None,
+        "licensee": {
+            "company": d.licensee.company,
+            "contact": d.licensee.contact,
+            "address": d.licensee.address,
+            "postcode": d.licensee.postcode,
+            "city": d.licensee.city,
+            "country": d.licensee.country,
+            "email": d.licensee.email,
+        },
+        "trusted_time": when(d.trusted_time),
+        "clock_rollback": d.clock_rollback,
+        "note": d.note,
+        "cloud_url": d.cloud_url or None,
+        "last_sync": when(d.last_sync) if d.HasField("last_sync") else None,
+        "next_sync": when(d.next_sync) if d.HasField("next_sync") else None,
+        "failed_syncs": d.failed_syncs,
+        "last_sync_error": d.last_sync_error or None,
+        "transferred_to": d.transferred_to or None,
+        "transferred_at": when(d.transferred_at) if d.transferred_to else None,
+        "next_serial": d.next_serial or None,
+        "next_valid_from": when(d.next_valid_from).date() if d.next_serial else None,
+    }
+
+
+def place(lic: dict[str, Any]) -> str:
+    """The licensee's contact and address on one line, as `seatctl licence show` has them."""
+    who = lic["licensee"]
+    parts = (
+        who["contact"],
+        who["address"],
+        f"{who['postcode']} {who['city']}".strip(),
+        who["country"],
+        who["email"],
+    )
+    return ", ".join(p for p in parts if p)
+
+
+def sessions(r: admin_pb2.ListSessionsResponse) -> dict[str, Any]:
+    return {
+        "cap": r.seat_cap if r.HasField("seat_cap") else None,
+        "in_use": r.in_use,
+        "sessions": [
+            {
+                "id": s.id,
+                "user_code": s.user_code,
+                "user_name": s.user_name,
+                "hostname": s.hostname,
+                "ip": s.ip,
+                "client_version": s.client_version,
+                "started_at": when(s.started_at),
+                "started_epoch": s.started_at.seconds,
+                "duration_seconds": s.duration.seconds,
+                "last_seen_at": when(s.last_seen_at),
+                "attached": s.attached,
+            }
+            for s in r.sessions
+        ],
+    }
+
+
+def _detail(stored: dict[str, Any], kind: str) -> str:
+    if stored.get("repeated"):
+        return (
+            f"{stored.get('reason') or kind} (x{stored['repeated']}, since {stored.get('since')})"
+        )
+    if stored.get("reason"):
+        return str(stored["reason"])
+    for key in ("serial", "detail"):
+        if stored.get(key):
+            return str(stored[key])
+    if kind == "active_seats_changed":
+        return f"{stored.get('old')} → {stored.get('new')}"
+    return ""
+
+
+def journal_entry(e: admin_pb2.JournalEntry) -> dict[str, Any]:
+    stored: dict[str, Any] = json.loads(e.json) if e.json else {}
+    by = e.actor
+    if stored.get("claimed_user"):
+        by = f"{e.actor} ({stored['claimed_user']}, claimed)"
+    return {
+        "seq": e.seq,
+        "at": when(e.at),
+        "kind": e.kind,
+        "session_id": e.session_id or None,
+        "user_code": e.user_code or None,
+        "by": by,
+        "detail": _detail(stored, e.kind),
+    }
+
+
+def history_entry(e: types_pb2.LicenceHistoryEntry) -> dict[str, Any]:
+    return {
+        "at": when(e.at),
+        "serial": e.serial or None,
+        "source": e.source,
+        "by": e.by,
+        "previous_serial": e.previous_serial or None,
+    }
+
+
+def token(t: admin_pb2.TokenInfo) -> dict[str, Any]:
+    return {
+        "name": t.name,
+        "role": t.role,
+        "created_by": t.created_by,
+        "created_at": when(t.created_at) if t.HasField("created_at") else None,
+        "revoked": t.HasField("revoked_at"),
+    }
+
+
+def day_bounds(since: date | None, until: date | None) -> tuple[datetime | None, datetime | None]:
+    """A journal period picked as days: from the start of `since` to the end of `until`, UTC."""
+    lo = datetime.combine(since, datetime.min.time(), UTC) if since else None
+    hi = datetime.combine(until, datetime.max.time(), UTC) if until else None
+    return lo, hi
