@@ -8,7 +8,7 @@ BUF_VERSION := 1.75.0
 STAMP := $(VENV)/.installed
 GEN_DIRS := clients/python/seatclient/v1 seatd/cloud/v1
 
-.PHONY: run test proto check-proto buf-lint lint bench chaos clean systemd-tools node-tools node-client browser catalogs translations
+.PHONY: run test proto check-proto buf-lint lint bench chaos clean systemd-tools node-tools node-client browser catalogs translations screenshots
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -79,7 +79,7 @@ $(MO): $(CATALOGS)/fr/LC_MESSAGES/messages.po $(STAMP)
 	$(VENV)/bin/pybabel compile --domain messages --directory $(CATALOGS) --statistics
 
 translations: $(STAMP)
-	$(VENV)/bin/pybabel extract --mapping seatd/web/babel.cfg --keywords _ --keywords ngettext:1,2 \
+	$(VENV)/bin/pybabel extract --mapping seatd/web/babel.cfg --keywords _ --keywords N_ --keywords ngettext:1,2 \
 		--sort-by-file --no-wrap --project seatd --output $(CATALOGS)/messages.pot .
 	$(VENV)/bin/pybabel update --domain messages --input-file $(CATALOGS)/messages.pot \
 		--output-dir $(CATALOGS) --no-wrap --no-fuzzy-matching --ignore-obsolete
@@ -90,6 +90,13 @@ browser:
 	@{ command -v chromium && command -v chromedriver; } >/dev/null || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 \
 		chromium chromium-driver fonts-dejavu-core >/dev/null; }
+
+# The README's screenshots: the browser tests' full-page captures of the console (var/screenshots).
+README_SHOTS := overview-1280 sessions-1280 usage-1280 journal-1280 sessions-390 sessions-fr-390
+screenshots: $(STAMP) catalogs browser
+	$(PY) -m pytest -q tests/e2e/test_web_console.py -k "uploaded or captured or french"
+	mkdir -p docs/screenshots
+	for s in $(README_SHOTS); do cp var/screenshots/$$s.png docs/screenshots/; done
 
 # The peer the bench measures seatd against (and the store of cluster mode): Debian's etcd.
 .PHONY: etcd-server

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 
@@ -71,10 +72,10 @@ class Formats:
     language: str
     local_zone: tzinfo
 
-    def number(self, value: float) -> str:
+    def number(self, value: float | Decimal) -> str:
         return numbers.format_decimal(value, locale=self.language)
 
-    def money(self, value: float, currency: str) -> str:
+    def money(self, value: Decimal, currency: str) -> str:
         return numbers.format_currency(value, currency, locale=self.language)
 
     def date(self, value: dt.date | datetime) -> str:

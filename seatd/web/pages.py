@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import structlog
 from aiohttp import web
-from seatclient.v1 import admin_pb2
 
 from seatd.auth import token_hash
+from seatd.web import screens
 from seatd.web.auth import COOKIE
-from seatd.web.protojson import to_json
 from seatd.web.render import render
-from seatd.web.request import ACTIONS, CLOCK, LINKS, LOGINS, SECURE, caller_of
+from seatd.web.request import ACTIONS, CLOCK, LINKS, LOGINS, SECURE
+from seatd.web.templating import N_
 
 log = structlog.get_logger("seatd")
 
@@ -34,7 +34,7 @@ def _logged_in(request: web.Request, cookie: str, target: str) -> web.Response:
 
 
 async def login_page(request: web.Request) -> web.Response:
-    return render(None, "login.html", next=_safe_next(request.query.get("next", "/")), error="")
+    return render(request, "login.html", next=_safe_next(request.query.get("next", "/")))
 
 
 async def login(request: web.Request) -> web.Response:
@@ -46,7 +46,11 @@ async def login(request: web.Request) -> web.Response:
     if logins.failures.retry_after(peer, now):
         log.warning("web.login_throttled", peer=peer)
         return render(
-            None, "login.html", 429, next=target, error="Too many failed logins: wait a minute."
+            request,
+            "login.html",
+            429,
+            next=target,
+            error=N_("Too many failed logins: wait a minute."),
         )
     token = str(form.get("token", "")).strip()
     actor = request.app[ACTIONS].service.token_actor(token) if token else None
@@ -54,7 +58,7 @@ async def login(request: web.Request) -> web.Response:
         logins.failures.refused(peer, now)
         log.warning("web.login_refused", peer=peer)
         return render(
-            None, "login.html", 401, next=target, error="This token is unknown or revoked."
+            request, "login.html", 401, next=target, error=N_("This token is unknown or revoked.")
         )
     cookie, _ = logins.open(actor, token_hash(token))
     return _logged_in(request, cookie, target)
@@ -65,11 +69,13 @@ async def login_once(request: web.Request) -> web.Response:
     actor = request.app[LINKS].redeem(request.match_info["code"])
     if actor is None:
         return render(
-            None,
+            request,
             "login.html",
             401,
             next="/",
-            error="This console link was used already or has expired: run seatctl console again.",
+            error=N_(
+                "This console link was used already or has expired: run seatctl console again."
+            ),
         )
     cookie, _ = request.app[LOGINS].open(actor)
     return _logged_in(request, cookie, "/")
@@ -82,19 +88,9 @@ async def logout(request: web.Request) -> web.Response:
     return response
 
 
-async def overview(request: web.Request) -> web.Response:
-    actions = request.app[ACTIONS]
-    actor = caller_of(request).actor
-    licence = await actions.GetLicence(actor, admin_pb2.AdminServiceGetLicenceRequest())
-    sessions = await actions.ListSessions(actor, admin_pb2.ListSessionsRequest())
-    return render(
-        request, "overview.html", licence=to_json(licence.licence), sessions=to_json(sessions)
-    )
-
-
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/login", login_page)
     app.router.add_post("/login", login)
     app.router.add_get("/login/once/{code}", login_once)
     app.router.add_post("/logout", logout)
-    app.router.add_get("/", overview)
+    screens.add_routes(app)

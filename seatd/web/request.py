@@ -44,6 +44,11 @@ def caller_of(request: web.Request) -> Caller:
     return request[_CALLER]
 
 
+def caller_if_known(request: web.Request) -> Caller | None:
+    """The caller, or None on the pages anyone may open (the login pages)."""
+    return request.get(_CALLER)
+
+
 def login_of(request: web.Request) -> Login:
     """The browser login of a page request (guard sent requests without one to /login)."""
     login = caller_of(request).login

@@ -36,16 +36,21 @@ URLS: dict[str, str] = {
     "clear": "/licence/clear",
     "seats": "/licence/seats",
     "quote": "/licence/quote",
-    "order": "/licence/order",
     "journal": "/journal",
     "journal_verify": "/journal/verify",
-    "journal_export": "/journal/export",
+    # Downloads are the JSON API's (same authorization, one implementation).
+    "journal_export": "/api/v1/journal/export?format=jsonl",
     "usage": "/usage",
-    "usage_csv": "/usage.csv",
+    "usage_csv": "/api/v1/usage?format=csv",
     "history": "/history",
     "tokens": "/tokens",
     "revoke_template": "/tokens/{name}/revoke",
 }
+
+
+def N_(message: str) -> str:
+    """Mark `message` for the catalogs; it is translated where it is shown."""
+    return message
 
 
 def local_zone() -> tzinfo:

@@ -8,11 +8,15 @@ defaults). Wording and colours live in the templates.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
-from typing import Any
+from decimal import Decimal
+from typing import Any, Protocol
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from seatclient.v1 import admin_pb2, types_pb2
+
+from seatd.model import Holder
 
 # The reason the seeds prefill when disconnecting a session (and `seatctl evict`'s default).
 DEFAULT_REASON = "Connection limit exceeded"
@@ -105,6 +109,26 @@ def sessions(r: admin_pb2.ListSessionsResponse) -> dict[str, Any]:
     }
 
 
+class Queued(Protocol):
+    """A waiter in the service's queue: who asks."""
+
+    holder: Holder
+
+
+def queue(waiters: Iterable[Queued]) -> list[dict[str, Any]]:
+    """The waiters in the order they will be served, with their positions (1 = next)."""
+    return [
+        {
+            "position": position,
+            "user_code": w.holder.user_code,
+            "user_name": w.holder.user_name,
+            "hostname": w.holder.hostname,
+            "ip": w.holder.ip,
+        }
+        for position, w in enumerate(waiters, start=1)
+    ]
+
+
 def _detail(stored: dict[str, Any], kind: str) -> str:
     if stored.get("repeated"):
         return (
@@ -161,3 +185,17 @@ def day_bounds(since: date | None, until: date | None) -> tuple[datetime | None,
     lo = datetime.combine(since, datetime.min.time(), UTC) if since else None
     hi = datetime.combine(until, datetime.max.time(), UTC) if until else None
     return lo, hi
+
+
+def quote(r: admin_pb2.OrderSeatsResponse) -> dict[str, Any]:
+    """An order's prorated price; amounts are decimal strings from the vendor."""
+    return {
+        "order_id": r.order_id,
+        "seats": r.seats,
+        "days_left": r.days_left,
+        "amount_excl_vat": Decimal(r.amount_excl_vat or "0"),
+        "vat": Decimal(r.vat or "0"),
+        "amount_incl_vat": Decimal(r.amount_incl_vat or "0"),
+        "currency": r.currency or "EUR",
+        "status": r.status,
+    }

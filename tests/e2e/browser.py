@@ -8,6 +8,7 @@ var/screenshots/NAME-1280.png and NAME-390.png: the full page at a desktop and a
 from __future__ import annotations
 
 import base64
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
@@ -55,6 +57,8 @@ class Browser:
         ):
             options.add_argument(arg)
         options.add_experimental_option("prefs", {"intl.accept_languages": "en-US,en"})
+        # The page's console messages, kept for a failed wait's report.
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
         self.driver = webdriver.Chrome(options=options, service=Service(executable_path=driver))
         self.base_url = base_url.rstrip("/")
 
@@ -63,9 +67,19 @@ class Browser:
 
     def wait(self, predicate: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
         """Poll `predicate` until it returns something truthy; fail naming `what`."""
-        return WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(
-            lambda _: predicate(), message=f"timed out after {timeout} s waiting for {what}"
-        )
+        try:
+            return WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(
+                lambda _: predicate(), message=f"timed out after {timeout} s waiting for {what}"
+            )
+        except TimeoutException:
+            # What the browser showed then, to look at: var/screenshots/failed-*.
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            name = re.sub(r"\W+", "-", what).strip("-")[:60]
+            self.driver.save_screenshot(str(SHOTS / f"failed-{name}.png"))
+            (SHOTS / f"failed-{name}.html").write_text(self.driver.page_source)
+            logs = "\n".join(str(e) for e in self.driver.get_log("browser"))
+            (SHOTS / f"failed-{name}.log").write_text(logs)
+            raise
 
     def find(self, css: str) -> WebElement:
         return self.driver.find_element(By.CSS_SELECTOR, css)

@@ -158,16 +158,14 @@ def test_the_wait_queue_lists_positions() -> None:
             "user_code": "CC",
             "user_name": "C",
             "hostname": "PC3",
-            "since_epoch": 0,
-            "waited_seconds": 12,
+            "ip": "10.0.0.3",
         },
         {
             "position": 2,
             "user_code": "DD",
             "user_name": "D",
             "hostname": "PC4",
-            "since_epoch": 0,
-            "waited_seconds": 3,
+            "ip": "10.0.0.4",
         },
     ]
     html = render("sessions.html", "viewer", **sessions_values(queue=queue))
@@ -181,7 +179,8 @@ def test_the_usage_page_draws_its_chart_as_inline_svg() -> None:
     days = [Day(first + timedelta(days=i), i % 3, 1.0, i % 2, 0) for i in range(30)]
     values = {
         "chart": chart.layout(days, 2),
-        "chart_summary": "",
+        "peak": 2,
+        "refused": 15,
         "usage_days": days,
         "days": 30,
         "periods": (7, 30, 90, 365),

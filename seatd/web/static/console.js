@@ -75,17 +75,17 @@ async function refresh(live) {
   if (!response.ok) return;
   const fresh = document.createElement("div");
   fresh.innerHTML = await response.text();
-  for (const id of ["sessions-body", "queue-body"]) {
+  const ids = ["sessions-body", "queue-body"];
+  const same = ids.every((id) => !document.getElementById(id) === !fresh.querySelector(`#${id}`));
+  if (!same) {
+    // The queue appeared or emptied: take the whole live part.
+    live.innerHTML = fresh.innerHTML;
+    tick();
+    return;
+  }
+  for (const id of ids) {
     const mine = document.getElementById(id);
-    const theirs = fresh.querySelector(`#${id}`);
-    if (mine && theirs) {
-      mergeRows(mine, theirs);
-    } else {
-      // The queue appeared or emptied: take the whole live part.
-      live.innerHTML = fresh.innerHTML;
-      tick();
-      return;
-    }
+    if (mine) mergeRows(mine, fresh.querySelector(`#${id}`));
   }
   document.getElementById("seat-summary").replaceWith(fresh.querySelector("#seat-summary"));
   tick();
@@ -95,10 +95,11 @@ function follow(live) {
   let pending = null;
   const source = new EventSource(live.dataset.feed, { withCredentials: true });
   // A burst of journal entries (a reattach storm) is one refresh, not one per entry.
-  source.onmessage = () => {
+  // The feed names its events `journal` (one per journal entry).
+  source.addEventListener("journal", () => {
     if (pending) return;
     pending = setTimeout(() => { pending = null; refresh(live); }, 150);
-  };
+  });
   source.onerror = () => { live.dataset.feedState = "reconnecting"; };
   source.onopen = () => { live.dataset.feedState = "open"; };
 }

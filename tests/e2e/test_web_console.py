@@ -1,0 +1,235 @@
+"""The web console in a real browser (headless chromium) against the real daemon, with real
+workstations holding seats through the Python client. One daemon and one browser for the
+module: each test logs in afresh (its own cookies) and waits on what the page shows."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from seatclient import EvictedEvent, Seat, SeatClient, SeatEvent
+from selenium.webdriver.support.ui import Select
+
+from tests.e2e.browser import WIDTHS, Browser, browser_for
+from tests.e2e.conftest import BIN, FAST, Daemon
+
+pytestmark = pytest.mark.e2e
+
+FRENCH_DATE = re.compile(
+    r"\b\d{1,2} (janv|févr|mars|avr|mai|juin|juil|août|sept|oct|nov|déc)\.? \d{4}\b"
+)
+
+
+def vendor(*args: str) -> None:
+    out = subprocess.run(
+        [str(BIN / "seatd-vendor"), *args], capture_output=True, text=True, timeout=30
+    )
+    assert out.returncode == 0, out.stderr
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("vendor")
+    private, public = d / "vendor.key", d / "vendor.pub"
+    vendor("keygen", "--out-private", str(private), "--out-public", str(public))
+    return private, public
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory, keys: tuple[Path, Path]) -> Iterator[Daemon]:
+    """The daemon with its web console on a free loopback port, in Paris time."""
+    tmp = tmp_path_factory.mktemp("console")
+    short = Path(tempfile.mkdtemp(prefix="seatd-", dir="/tmp"))
+    daemon = Daemon(
+        tmp / "state",
+        short / "d.sock",
+        tmp / "d",
+        [*FAST, "--trusted-key", str(keys[1]), "--web-listen", "127.0.0.1:0"],
+        env={"TZ": "Europe/Paris"},
+    )
+    try:
+        yield daemon.start()
+    finally:
+        if daemon.proc is not None and daemon.proc.poll() is None:
+            daemon.proc.kill()
+            daemon.proc.wait(10)
+        shutil.rmtree(short, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def tokens(console: Daemon) -> dict[str, str]:
+    """One admin token per role, made with seatctl as an administrator would."""
+    made = {}
+    for role in ("owner", "admin", "viewer"):
+        out = console.ctl("token", "create", "--role", role, "--name", f"web-{role}")
+        assert out.returncode == 0, out.stderr
+        made[role] = out.stdout.strip()
+    return made
+
+
+@pytest.fixture(scope="module")
+def browser(console: Daemon) -> Iterator[Browser]:
+    yield from browser_for(console.web_url)
+
+
+@pytest.fixture(scope="module")
+def client(console: Daemon) -> Iterator[SeatClient]:
+    with SeatClient(console.target, hostname="ICS01-PC") as c:
+        yield c
+
+
+def row(browser: Browser, session_id: int) -> bool:
+    return bool(browser.all(f"#session-{session_id}"))
+
+
+def test_a_token_logs_in_to_the_licence_screen(
+    browser: Browser, console: Daemon, tokens: dict[str, str]
+) -> None:
+    """The login form takes an admin token and opens the licence screen with its Num ID."""
+    shown = json.loads(console.ctl("licence", "show", "--json").stdout)
+    browser.login(tokens["owner"])
+    assert browser.find("h1").text == "Licence"
+    assert shown["base_id"] in browser.text()
+
+
+def test_sessions_appear_and_vanish_without_reloading(
+    browser: Browser, tokens: dict[str, str], client: SeatClient
+) -> None:
+    """A workstation's new seat shows up on the open sessions page, and goes when released,
+    while the page stays the same document (no reload)."""
+    browser.login(tokens["admin"], "/sessions")
+    browser.wait(lambda: browser.find("#live").get_attribute("data-feed-state") == "open", "feed")
+    browser.driver.execute_script("window.notReloaded = true")
+    seat = client.acquire(user_code="LIVE", user_name="Live One")
+    browser.wait(lambda: row(browser, seat.session_id), "the new session's row")
+    assert "Live One" in browser.find(f"#session-{seat.session_id}").text
+    seat.release()
+    browser.wait(lambda: not row(browser, seat.session_id), "the released session's row to go")
+    assert browser.driver.execute_script("return window.notReloaded") is True
+
+
+def test_a_disconnect_reason_reaches_the_workstation(
+    browser: Browser, tokens: dict[str, str], client: SeatClient
+) -> None:
+    """Disconnect from the page: the seeds' reason is prefilled, the admin edits it, and the
+    workstation's client receives exactly that reason."""
+    events: list[SeatEvent] = []
+    seat = client.acquire(user_code="EV", user_name="Evicted One", on_event=events.append)
+    browser.login(tokens["admin"], "/sessions")
+    browser.wait(lambda: row(browser, seat.session_id), "the session's row")
+    browser.find(f'[data-evict="{seat.session_id}"]').click()
+    reason = browser.find("#evict-dialog input[name=reason]")
+    browser.wait(reason.is_displayed, "the disconnect dialog")
+    assert reason.get_attribute("value") == "Connection limit exceeded"
+    reason.clear()
+    reason.send_keys("Lunch break: back at 2 pm")
+    browser.find("#evict-dialog button[type=submit]").click()
+    got = browser.wait(
+        lambda: [e for e in events if isinstance(e, EvictedEvent)], "the Evicted event"
+    )
+    assert got[0].reason == "Lunch break: back at 2 pm"
+    browser.wait(lambda: not row(browser, seat.session_id), "the row to go")
+
+
+def test_a_viewer_sees_no_disconnect_control_and_cannot_forge_one(
+    browser: Browser, console: Daemon, tokens: dict[str, str], client: SeatClient
+) -> None:
+    """A viewer's sessions page has no disconnect control; a disconnect POSTed anyway, with or
+    without the login's CSRF token, is refused and the session stays."""
+    seat = client.acquire(user_code="VW", user_name="Watched")
+    try:
+        browser.login(tokens["viewer"], "/sessions")
+        browser.wait(lambda: row(browser, seat.session_id), "the session's row")
+        assert not browser.all("[data-evict]") and not browser.all("#evict-dialog")
+        csrf = browser.find("input[name=csrf_token]").get_attribute("value")
+        path = f"/sessions/{seat.session_id}/evict"
+        assert browser.post(path, {"csrf_token": str(csrf), "reason": "forged"}) == 403
+        assert browser.post(path, {"reason": "no csrf"}) == 403
+        ids = [s["id"] for s in console.sessions()["sessions"]]
+        assert seat.session_id in ids
+    finally:
+        seat.release()
+
+
+def test_an_uploaded_licence_file_sets_the_cap(
+    browser: Browser, console: Daemon, tokens: dict[str, str], keys: tuple[Path, Path]
+) -> None:
+    """Import a signed 3-seat licence file through the page: the screen shows 3 active seats
+    and the daemon enforces them."""
+    base_id = json.loads(console.ctl("licence", "show", "--json").stdout)["base_id"]
+    until = (datetime.now(UTC).date() + timedelta(days=90)).isoformat()
+    lic = console.state_dir.parent / "anyway.lic"
+    vendor(
+        "issue", "--key", str(keys[0]), "--base-id", base_id, "--company", "ANYWAY SARL",
+        "--edition", "ENTERPRISE", "--mode", "LOCAL", "--period", "QUARTERLY",
+        "--seats", "3", "--valid-until", until, "--out", str(lic),
+    )  # fmt: skip
+    browser.login(tokens["owner"])
+    browser.find("#licence-file").send_keys(str(lic))
+    browser.find("#licence-file").find_element("xpath", "..").submit()
+    browser.wait(lambda: browser.find("#seats-active").text == "3", "3 active seats")
+    assert "ANYWAY SARL" in browser.text()
+    assert json.loads(console.ctl("licence", "show", "--json").stdout)["seats_active"] == 3
+
+
+def test_the_french_page_has_french_words_and_dates(
+    browser: Browser, tokens: dict[str, str], client: SeatClient
+) -> None:
+    """Switching the language to French gives the seeds' words and French dates."""
+    seat = client.acquire(user_code="FR", user_name="Français")
+    try:
+        browser.login(tokens["admin"], "/sessions")
+        Select(browser.find("#lang-select")).select_by_value("fr")
+        browser.wait(lambda: browser.find("h1").text == "Sessions ouvertes", "the French page")
+        browser.wait(lambda: row(browser, seat.session_id), "the session's row")
+        text = browser.text()
+        assert "Heure locale" in text and "Déconnecter" in text
+        assert FRENCH_DATE.search(browser.find(f"#session-{seat.session_id}").text)
+        browser.shoot("sessions-fr")
+    finally:
+        seat.release()
+
+
+def _holding(client: SeatClient, count: int) -> list[Seat]:
+    users = [("AA", "Anne Aubert"), ("BB", "Bruno Blanc"), ("CC", "Chloé Chevalier")]
+    return [client.acquire(user_code=c, user_name=n) for c, n in users[:count]]
+
+
+def test_every_page_is_captured_at_both_widths(
+    browser: Browser, console: Daemon, tokens: dict[str, str], client: SeatClient
+) -> None:
+    """Each page, full length, at 1280 and 390 px, saved under var/screenshots/ (the README's
+    come from here: make screenshots). A full house and one workstation waiting."""
+    held = _holding(client, 3)
+    waiter = threading.Thread(
+        target=lambda: client.acquire(user_code="DD", user_name="Denis Durand", wait=60).release()
+    )
+    waiter.start()
+    try:
+        browser.login(tokens["owner"])
+        saved = browser.shoot("overview")
+        browser.get("/sessions")
+        browser.wait(lambda: browser.all("#queue-body tr"), "the wait queue")
+        saved += browser.shoot("sessions")
+        for page in ("journal", "usage", "history", "tokens"):
+            browser.get(f"/{page}")
+            browser.wait(lambda: browser.all("main h1"), f"the {page} page")
+            saved += browser.shoot(page)
+        browser.driver.delete_all_cookies()
+        browser.get("/login")
+        saved += browser.shoot("login")
+    finally:
+        for seat in held:
+            seat.release()
+        waiter.join(30)
+    for path in saved:
+        assert path.stat().st_size > 5000, path
+    assert {p.name for p in saved} >= {f"sessions-{w}.png" for w in WIDTHS}
