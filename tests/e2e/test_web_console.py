@@ -103,14 +103,17 @@ def test_a_token_logs_in_to_the_licence_screen(
 def test_sessions_appear_and_vanish_without_reloading(
     browser: Browser, tokens: dict[str, str], client: SeatClient
 ) -> None:
-    """A workstation's new seat shows up on the open sessions page, and goes when released,
-    while the page stays the same document (no reload)."""
+    """A workstation's new seat shows up on the open sessions page, its duration ticks, and it
+    goes when released, while the page stays the same document (no reload)."""
     browser.login(tokens["admin"], "/sessions")
     browser.wait(lambda: browser.find("#live").get_attribute("data-feed-state") == "open", "feed")
     browser.driver.execute_script("window.notReloaded = true")
     seat = client.acquire(user_code="LIVE", user_name="Live One")
     browser.wait(lambda: row(browser, seat.session_id), "the new session's row")
     assert "Live One" in browser.find(f"#session-{seat.session_id}").text
+    ticking = browser.find(f"#session-{seat.session_id} [data-since]")
+    first = ticking.text
+    browser.wait(lambda: ticking.text != first, "the duration to tick")
     seat.release()
     browser.wait(lambda: not row(browser, seat.session_id), "the released session's row to go")
     assert browser.driver.execute_script("return window.notReloaded") is True
