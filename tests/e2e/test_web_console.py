@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from seatclient import EvictedEvent, Seat, SeatClient, SeatEvent
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
 from tests.e2e.browser import WIDTHS, Browser, browser_for
@@ -122,19 +123,20 @@ def test_sessions_appear_and_vanish_without_reloading(
 def test_a_disconnect_reason_reaches_the_workstation(
     browser: Browser, tokens: dict[str, str], client: SeatClient
 ) -> None:
-    """Disconnect from the page: the seeds' reason is prefilled, the admin edits it, and the
-    workstation's client receives exactly that reason."""
+    """Disconnect from the page, by keyboard: the seeds' reason is prefilled, the admin types
+    another, and the workstation's client receives exactly that reason."""
     events: list[SeatEvent] = []
     seat = client.acquire(user_code="EV", user_name="Evicted One", on_event=events.append)
     browser.login(tokens["admin"], "/sessions")
     browser.wait(lambda: row(browser, seat.session_id), "the session's row")
-    browser.find(f'[data-evict="{seat.session_id}"]').click()
+    # By keyboard alone: Enter on the row's Disconnect opens the dialog with the focus in
+    # the reason, typing replaces the selected default, Enter sends it.
+    browser.find(f'[data-evict="{seat.session_id}"]').send_keys(Keys.ENTER)
     reason = browser.find("#evict-dialog input[name=reason]")
     browser.wait(reason.is_displayed, "the disconnect dialog")
+    assert browser.driver.switch_to.active_element == reason
     assert reason.get_attribute("value") == "Connection limit exceeded"
-    reason.clear()
-    reason.send_keys("Lunch break: back at 2 pm")
-    browser.find("#evict-dialog button[type=submit]").click()
+    browser.driver.switch_to.active_element.send_keys("Lunch break: back at 2 pm", Keys.ENTER)
     got = browser.wait(
         lambda: [e for e in events if isinstance(e, EvictedEvent)], "the Evicted event"
     )
