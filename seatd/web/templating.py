@@ -36,6 +36,7 @@ URLS: dict[str, str] = {
     "clear": "/licence/clear",
     "seats": "/licence/seats",
     "quote": "/licence/quote",
+    "order": "/licence/order",
     "journal": "/journal",
     "journal_verify": "/journal/verify",
     # Downloads are the JSON API's (same authorization, one implementation).

@@ -8,15 +8,12 @@ defaults). Wording and colours live in the templates.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from seatclient.v1 import admin_pb2, types_pb2
-
-from seatd.model import Holder
 
 # The reason the seeds prefill when disconnecting a session (and `seatctl evict`'s default).
 DEFAULT_REASON = "Connection limit exceeded"
@@ -88,6 +85,7 @@ def place(lic: dict[str, Any]) -> str:
 
 def sessions(r: admin_pb2.ListSessionsResponse) -> dict[str, Any]:
     return {
+        "queue": queue(r),
         "cap": r.seat_cap if r.HasField("seat_cap") else None,
         "in_use": r.in_use,
         "sessions": [
@@ -109,23 +107,17 @@ def sessions(r: admin_pb2.ListSessionsResponse) -> dict[str, Any]:
     }
 
 
-class Queued(Protocol):
-    """A waiter in the service's queue: who asks."""
-
-    holder: Holder
-
-
-def queue(waiters: Iterable[Queued]) -> list[dict[str, Any]]:
+def queue(r: admin_pb2.ListSessionsResponse) -> list[dict[str, Any]]:
     """The waiters in the order they will be served, with their positions (1 = next)."""
     return [
         {
-            "position": position,
-            "user_code": w.holder.user_code,
-            "user_name": w.holder.user_name,
-            "hostname": w.holder.hostname,
-            "ip": w.holder.ip,
+            "position": w.position,
+            "user_code": w.user_code,
+            "user_name": w.user_name,
+            "hostname": w.hostname,
+            "ip": w.ip,
         }
-        for position, w in enumerate(waiters, start=1)
+        for w in r.queue
     ]
 
 

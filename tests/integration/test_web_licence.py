@@ -41,18 +41,22 @@ async def vendor(
     return Vendor(daemon, sync, cloud, clock)
 
 
-async def test_a_quote_shows_the_vendors_price_and_changes_no_seat(vendor: Vendor) -> None:
-    """Ordering 2 seats first shows the vendor's prorated amounts with VAT and the order's
-    reference; the licence keeps its seats until the order is paid."""
+async def test_a_quote_comes_before_the_order_and_orders_nothing(vendor: Vendor) -> None:
+    """Ordering 2 seats first shows the vendor's prorated amounts with VAT and orders nothing;
+    confirming places the order (pending until paid); the seats change only once it is paid."""
     before = vendor.daemon.entitlement.view()
     token = (await tokens(vendor.daemon))["buyer"]
     async with web_client(vendor.daemon, vendor.clock, cloud=vendor.sync) as client:
         csrf = await login(client, token)
-        page = await client.post("/licence/quote", data={"csrf_token": csrf, "seats": "2"})
-        html = await page.text()
-    assert page.status == 200, html
-    assert "Quote for 2 more seats" in html and "Amount incl. VAT" in html and "€" in html
-    found = re.search(r"Order reference</dt><dd><code>([^<]+)</code>", html)
+        quoted = await client.post("/licence/quote", data={"csrf_token": csrf, "seats": "2"})
+        html = await quoted.text()
+        assert quoted.status == 200, html
+        assert "Quote for 2 more seats" in html and "Amount incl. VAT" in html and "€" in html
+        assert 'action="/licence/order"' in html and 'id="order-id"' not in html
+        ordered = await client.post("/licence/order", data={"csrf_token": csrf, "seats": "2"})
+        html = await ordered.text()
+    assert ordered.status == 200, html
+    found = re.search(r'<code id="order-id">([^<]+)</code>', html)
     assert found, html
     assert vendor.cloud.ledger.order(found.group(1))["status"] == "pending"
     after = vendor.daemon.entitlement.view()

@@ -22,6 +22,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post(URLS["clear"], licence.clear)
     r.add_post(URLS["seats"], licence.set_seats)
     r.add_post(URLS["quote"], licence.quote)
+    r.add_post(URLS["order"], licence.order)
     r.add_get(URLS["history"], licence.history)
     r.add_get(URLS["sessions"], sessions.page)
     r.add_get(URLS["sessions_fragment"], sessions.fragment)

@@ -93,17 +93,31 @@ async def set_seats(request: web.Request) -> web.StreamResponse:
 
 
 async def quote(request: web.Request) -> web.StreamResponse:
-    """The vendor's prorated price for the extra seats: an order that stays pending (nothing
-    is charged, no seat changes) until it is paid, which is the confirmation."""
+    """The vendor's prorated price for the extra seats, before anything is ordered."""
     actor = caller_of(request).actor
     actions = request.app[ACTIONS]
     try:
         seats = _seats(await form(request))
-        priced = await actions.OrderSeats(actor, admin_pb2.OrderSeatsRequest(seats=seats))
+        priced = await actions.OrderSeats(
+            actor, admin_pb2.OrderSeatsRequest(seats=seats, quote_only=True)
+        )
     except SeatdError as exc:
         status, message = refused(request, exc)
         return await overview(request, error=message, status=status)
     return render(request, "quote.html", page="overview", quote=views.quote(priced))
+
+
+async def order(request: web.Request) -> web.StreamResponse:
+    """The order, once the quote was confirmed: pending at the vendor until it is paid."""
+    actor = caller_of(request).actor
+    actions = request.app[ACTIONS]
+    try:
+        seats = _seats(await form(request))
+        ordered = await actions.OrderSeats(actor, admin_pb2.OrderSeatsRequest(seats=seats))
+    except SeatdError as exc:
+        status, message = refused(request, exc)
+        return await overview(request, error=message, status=status)
+    return render(request, "quote.html", page="overview", quote=views.quote(ordered))
 
 
 async def history(request: web.Request) -> web.Response:

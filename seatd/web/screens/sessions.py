@@ -17,12 +17,8 @@ from seatd.web.templating import URLS
 
 async def _listed(request: web.Request) -> dict[str, Any]:
     actor = caller_of(request).actor
-    actions = request.app[ACTIONS]
-    got = await actions.ListSessions(actor, admin_pb2.ListSessionsRequest())
-    # Who waits: read beside the list (ListSessions authorized the caller a line above; the
-    # queue lives in memory, a read takes no await), until ListSessionsResponse carries it.
-    waiting = views.queue(actions.service.queue)
-    return {**views.sessions(got), "queue": waiting, "default_reason": views.DEFAULT_REASON}
+    got = await request.app[ACTIONS].ListSessions(actor, admin_pb2.ListSessionsRequest())
+    return {**views.sessions(got), "default_reason": views.DEFAULT_REASON}
 
 
 async def page(request: web.Request, *, error: str = "", status: int = 200) -> web.Response:
