@@ -113,7 +113,8 @@ def test_restart_keeps_the_sessions_as_the_service_user(
     service_daemon: Callable[..., Daemon], accounts: Accounts
 ) -> None:
     """A seat held by `seat hold` survives a stop and start of the daemon as the seatd user."""
-    daemon = service_daemon()
+    # A restart grace that outlasts a slow restart on a busy machine (FAST's is 2 s).
+    daemon = service_daemon("--restart-grace", "30")
     proc, session = hold(accounts, daemon.target)
     try:
         assert daemon.stop() == 0
