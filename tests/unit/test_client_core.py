@@ -119,6 +119,14 @@ def test_a_cluster_client_never_waits_more_than_a_second_between_reattaches() ->
     assert max(delays) <= 1.0
 
 
+def test_a_single_servers_silent_stream_is_kept() -> None:
+    """With one target a silent stream is not given up: reattaching to the same paused
+    daemon would queue a second attach there that could supersede this one."""
+    c = core("a:1")
+    assert not c.stale(100.0 + 10 * TERMS.keepalive_interval)
+    assert c.target == "a:1"
+
+
 def test_draining_spreads_the_reattach_over_the_announced_delay() -> None:
     """After Draining(d), the reattach waits between d/2 and 3d/2."""
     c = core()

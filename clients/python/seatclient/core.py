@@ -81,10 +81,12 @@ class SeatCore:
 
     def stale(self, now: float) -> bool:
         """True when the stream should be given up: no renewal answered for
-        `STALE_INTERVALS` keepalive intervals. A frozen server (a paused cluster leader, a
-        hung VM) keeps its connection open and answers nothing; the seat then reattaches,
-        to the next target when there are several, instead of waiting for TCP to notice."""
-        if self.lease.state in TERMINAL:
+        `STALE_INTERVALS` keepalive intervals, with several targets. A frozen cluster leader
+        (paused, a hung VM) keeps its connection open and answers nothing; the seat then
+        reattaches to the next target instead of waiting for TCP to notice. With one target
+        the stream is kept: attaching again to the same frozen server only queues a second
+        attach there, which could supersede this one when it resumes."""
+        if self.lease.state in TERMINAL or len(self.targets.all) < 2:
             return False
         heard = max(self.lease.renewed_sent_at, self._stream_sent)
         if now - heard <= self.terms.keepalive_interval * STALE_INTERVALS:
