@@ -24,6 +24,13 @@ Invariants (DESIGN.md section 4, each with a test)
 5. A seat is freed only at `deadline + grace`, or `reattach_grace` after its stream dropped.
 6. `restore` gives every stored session a fresh deadline of TTL + restart grace; the session
    keeps its id and token.
+P. Under the seat policy (`seatd.policy`, a value this table holds and a reload replaces), a
+   grant never exceeds a group's `max` or `max_per_user`, never goes to an excluded group,
+   and never leaves fewer free seats than the other groups' unused reservations. Every
+   refusal names its rule (`PolicyRefused`). A new policy ends no session.
+I. Idle reclaim (`reclaim_idle`): a session whose workstation reports it idle past
+   `reclaim_after` is warned first, then evicted at the warning's deadline unless activity
+   came meanwhile; with `only_when_waiting`, no more sessions than there are waiters.
 7. An ended session's token is dead for good: later calls get `SessionEnded` with the reason.
    Only its holder learns the reason: a wrong token gets `InvalidToken` whatever the
    session's state.
@@ -31,7 +38,6 @@ Invariants (DESIGN.md section 4, each with a test)
 
 from __future__ import annotations
 
-import enum
 import hmac
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -40,6 +46,7 @@ from dataclasses import dataclass, replace
 from seatd.errors import (
     InvalidArgument,
     InvalidToken,
+    PolicyRefused,
     SeatsExhausted,
     SessionEnded,
     SessionNotFound,
@@ -59,6 +66,9 @@ from seatd.model import (
     Session,
     check_text,
 )
+from seatd.policy import POLICY_ACTOR, Policy, TakeoverPolicy, Tally
+
+__all__ = ["Arbiter", "IdleStep", "LeaseTerms", "Takeover", "TakeoverPolicy"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +82,14 @@ class LeaseTerms:
     restart_grace: float = 30.0
 
 
-class TakeoverPolicy(enum.Enum):
-    """Who may take a seat over at capacity by evicting a live session."""
+@dataclass(frozen=True, slots=True)
+class IdleStep:
+    """What idle reclaim decided at one tick: sessions to warn (with the monotonic instant of
+    their eviction), warnings withdrawn (nobody waits any more), and evictions."""
 
-    ANYONE = "anyone"
-    SAME_USER = "same-user"
-    ADMIN_ONLY = "admin-only"
+    warned: tuple[Session, ...] = ()
+    withdrawn: tuple[Session, ...] = ()
+    evicted: tuple[Ended, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,12 +102,24 @@ class Takeover:
 
 
 class Arbiter:
-    def __init__(self, terms: LeaseTerms, next_id: int = 1) -> None:
+    def __init__(self, terms: LeaseTerms, next_id: int = 1, policy: Policy | None = None) -> None:
         self.terms = terms
         self.next_id = next_id
+        self.policy = policy or Policy()
         self._sessions: dict[int, Session] = {}
         self._by_key: dict[str, int] = {}
         self._endings: OrderedDict[int, Ending] = OrderedDict()
+        self._tally = Tally()
+
+    def set_policy(self, policy: Policy) -> None:
+        """A reloaded policy: holds for the next decision; no live session is ended."""
+        self.policy = policy
+        self._recount()
+
+    def _recount(self) -> None:
+        self._tally = Tally()
+        for s in self._sessions.values():
+            self._tally.add(self.policy.group_of(s.holder), s.holder.user_code)
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -119,6 +143,26 @@ class Arbiter:
 
     def ending(self, session_id: int) -> Ending | None:
         return self._endings.get(session_id)
+
+    def group_counts(self) -> dict[str, int]:
+        """Live sessions per policy group (groups with none are left out)."""
+        return dict(self._tally.by_group)
+
+    def unused_reserve(self) -> int:
+        """Seats reserved by the policy's groups and not in use by them."""
+        return self._tally.unused_reserve(self.policy)
+
+    def policy_refusal(
+        self, holder: Holder, cap: int | None, *, policy: Policy | None = None
+    ) -> PolicyRefused | None:
+        """The rule that would refuse `holder` a seat now (under `policy`, by default the one
+        in force), or None; decides nothing."""
+        if policy is None or policy is self.policy:
+            return self._tally.refusal(self.policy, holder, cap=cap, in_use=self.in_use)
+        tally = Tally()
+        for s in self._sessions.values():
+            tally.add(policy.group_of(s.holder), s.holder.user_code)
+        return tally.refusal(policy, holder, cap=cap, in_use=self.in_use)
 
     def holds_key(self, key: str) -> bool:
         """Whether a live session already answers this idempotency key (a retry adds nothing)."""
@@ -148,14 +192,22 @@ class Arbiter:
             return Grant(session)
 
         events: list[Granted | Ended] = []
-        if cap is not None and self.in_use >= cap:
-            if takeover is None:
-                raise SeatsExhausted(
-                    cap, self.in_use, self.sessions(), self.terms.keepalive_interval
-                )
+        victim: Session | None = None
+        if cap is not None and self.in_use >= cap and takeover is not None:
             victim = self._takeover_victim(holder, takeover)
+        # The policy speaks first: a group at its max learns that, not that the seats are
+        # full, since a free seat would not be theirs either.
+        freed = (
+            ()
+            if victim is None
+            else ((self.policy.group_of(victim.holder), victim.holder.user_code),)
+        )
+        refused = self._tally.refusal(self.policy, holder, cap=cap, in_use=self.in_use, freed=freed)
+        if refused is not None:
+            raise refused
+        if cap is not None and self.in_use >= cap:
             # Evicting one seat must bring us under the cap; a lowered cap may need more.
-            if self.in_use - 1 >= cap:
+            if victim is None or takeover is None or self.in_use - 1 >= cap:
                 raise SeatsExhausted(
                     cap, self.in_use, self.sessions(), self.terms.keepalive_interval
                 )
@@ -178,6 +230,7 @@ class Arbiter:
         self.next_id += 1
         self._sessions[session.id] = session
         self._by_key[key] = session.id
+        self._tally.add(self.policy.group_of(holder), holder.user_code)
         events.append(Granted(session))
         return Grant(session, tuple(events))
 
@@ -207,10 +260,59 @@ class Arbiter:
             replace(renewed, attached=True, streams=session.streams + 1, restored=False)
         )
 
-    def renew(self, session_id: int, token: str, now: Instant) -> Session:
-        """A ping: the lease runs TTL (+ grace) from now."""
-        session = self.owned(session_id, token)
-        return self._put(self._renewed(session, now))
+    def renew(
+        self, session_id: int, token: str, now: Instant, idle: float | None = None
+    ) -> Session:
+        """A ping: the lease runs TTL (+ grace) from now. `idle`: seconds since the user was
+        last active, as the workstation reports it (None: it reports nothing); activity after
+        an idle warning withdraws it."""
+        session = self._renewed(self.owned(session_id, token), now)
+        if idle is not None:
+            idle_since = now.mono - min(max(idle, 0.0), now.mono)
+            warned = session.idle_warned_at
+            if warned is not None and idle_since > warned:
+                session = replace(session, idle_warned_at=None, idle_evict_at=None)
+            session = replace(session, idle_since=idle_since)
+        return self._put(session)
+
+    def idle_for(self, session: Session, now: float) -> float | None:
+        """Seconds the session's user has been idle, if its workstation reports it."""
+        return None if session.idle_since is None else max(0.0, now - session.idle_since)
+
+    def reclaim_idle(self, now: Instant, waiting: int) -> IdleStep:
+        """Warn the sessions idle past `reclaim_after` and evict those warned whose deadline
+        came with no activity; with `only_when_waiting`, only as many as `waiting` (longest
+        idle first), and withdraw the warnings once nobody waits."""
+        idle = self.policy.idle
+        if not idle.enabled:
+            return IdleStep()
+        limit = waiting if idle.only_when_waiting else None
+        idle_ones = sorted(
+            (s for s in self._sessions.values() if s.idle_since is not None),
+            key=lambda s: (s.idle_since or 0.0, s.id),
+        )
+        warned: list[Session] = []
+        withdrawn: list[Session] = []
+        evicted: list[Ended] = []
+        pending = 0
+        for s in idle_ones:
+            idle_for = now.mono - (s.idle_since or 0.0)
+            taken = pending + len(evicted)
+            if s.idle_evict_at is not None:
+                if limit is not None and taken >= limit:
+                    withdrawn.append(self._put(replace(s, idle_warned_at=None, idle_evict_at=None)))
+                elif s.idle_evict_at <= now.mono:
+                    reason = _idle_reason(idle_for, waiting, idle.reclaim_after)
+                    evicted.append(Ended(self._end(s, EndKind.EVICTED, reason, POLICY_ACTOR, now)))
+                else:
+                    pending += 1
+            elif idle_for >= idle.reclaim_after and (limit is None or taken < limit):
+                evict_at = now.mono + idle.warn_before
+                warned.append(
+                    self._put(replace(s, idle_warned_at=now.mono, idle_evict_at=evict_at))
+                )
+                pending += 1
+        return IdleStep(tuple(warned), tuple(withdrawn), tuple(evicted))
 
     def detach(self, session_id: int, now: Instant) -> Session | None:
         """The session's stream dropped: keep the seat only for the reattach grace."""
@@ -306,6 +408,7 @@ class Arbiter:
         for sid in self._sessions:
             self._endings.pop(sid, None)
         self.next_id = max([next_id, *(s.id + 1 for s in sessions)])
+        self._recount()
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -347,10 +450,18 @@ class Arbiter:
         ending = Ending(session, kind, reason, by, now.wall, silent_for, claimed, by_claimed)
         del self._sessions[session.id]
         self._by_key.pop(session.key, None)
+        self._tally.remove(self.policy.group_of(session.holder), session.holder.user_code)
         self._endings[session.id] = ending
         if len(self._endings) > ENDINGS_KEPT:
             self._endings.popitem(last=False)
         return ending
+
+
+def _idle_reason(idle_for: float, waiting: int, reclaim_after: float) -> str:
+    minutes = f"{idle_for / 60:.0f} min" if idle_for >= 60 else f"{idle_for:.0f} s"
+    if waiting:
+        return f"idle for {minutes}; the seat went to a waiting user"
+    return f"idle for {minutes}; idle seats are reclaimed after {reclaim_after / 60:g} min"
 
 
 def _check_token(session_id: int, expected: str, token: str) -> None:

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seatd.arbiter import LeaseTerms, TakeoverPolicy
+from seatd import policy as policy_mod
+from seatd.arbiter import LeaseTerms
 from seatd.auth import ROLES, AdminConfig
 from seatd.cloudsync import CloudConfig
 from seatd.cluster.config import ClusterConfig
@@ -24,6 +25,7 @@ from seatd.errors import ConfigError
 from seatd.licence.rules import LicenceConfig
 from seatd.log import LEVELS, LogConfig
 from seatd.metrics import MetricsConfig
+from seatd.policy import Policy
 from seatd.reaper import ReaperConfig
 from seatd.repeats import RefusalConfig
 from seatd.retention import JournalConfig
@@ -33,12 +35,6 @@ from seatd.waitqueue import QueueConfig
 from seatd.web.config import WebConfig
 
 DEFAULT_CONFIG_PATH = Path("/etc/seatd/seatd.toml")
-
-
-@dataclass(frozen=True, slots=True)
-class PolicyConfig:
-    # Who may take a seat over at capacity: "anyone", "same-user" or "admin-only".
-    takeover: TakeoverPolicy = TakeoverPolicy.ANYONE
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +51,8 @@ class Config:
     lease: LeaseTerms = field(default_factory=LeaseTerms)
     reaper: ReaperConfig = field(default_factory=ReaperConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
-    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    # The seat policy (takeover, groups and their rules, idle reclaim): `seatd.policy`.
+    policy: Policy = field(default_factory=Policy)
     refusals: RefusalConfig = field(default_factory=RefusalConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
     licence: LicenceConfig = field(default_factory=LicenceConfig)
@@ -167,6 +164,10 @@ def build(overrides: Mapping[str, Mapping[str, Any]]) -> Config:
             raise ConfigError(f"unknown section [{section}]; known: {', '.join(sections)}")
         if not isinstance(values, Mapping):
             raise ConfigError(f"[{section}] must be a table")
+        if section == "policy":
+            # Groups are named tables, not fixed keys: the policy parses itself.
+            sections[section] = policy_mod.parse(values)
+            continue
         current = sections[section]
         known = {f.name for f in dataclasses.fields(current)}
         changes: dict[str, Any] = {}
@@ -293,6 +294,9 @@ def render(config: Config) -> str:
     """The effective configuration as TOML."""
     lines: list[str] = []
     for f in dataclasses.fields(config):
+        if f.name == "policy":
+            lines.extend(policy_mod.render(config.policy))
+            continue
         lines.append(f"[{f.name}]")
         for sub in dataclasses.fields(getattr(config, f.name)):
             value = getattr(getattr(config, f.name), sub.name)

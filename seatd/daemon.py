@@ -167,7 +167,7 @@ RESTART_NEEDED = ("server", "store")
 async def reload(config: Config, new: Config, service: SeatService, retention: Retention) -> None:
     """Apply a reloaded config to the running daemon; sessions are untouched."""
     service.arbiter.terms = new.lease
-    service.takeover = new.policy.takeover
+    service.set_policy(new.policy)
     service.set_refusal_limits(new.refusals)
     service.queue.reconfigure(new.queue)
     service.tarpit.max_held = new.queue.max_held
@@ -195,7 +195,7 @@ async def _serve(
 ) -> None:
     """Serve until `stop` is set or, in a cluster, the leadership `term` ends."""
     snapshot = store.load()
-    arbiter = Arbiter(config.lease)
+    arbiter = Arbiter(config.lease, policy=config.policy)
     book = LicenceBook(
         base_id=snapshot.base_id,
         config=config.licence,

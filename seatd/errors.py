@@ -183,6 +183,37 @@ class TakeoverDenied(SeatdError):
         return {Meta.POLICY: self.policy}
 
 
+class PolicyRefused(SeatdError):
+    """A rule of the site's seat policy refuses the seat (gRPC RESOURCE_EXHAUSTED; an
+    excluded group PERMISSION_DENIED): `rule` is the config key that decided (max, reserve,
+    max_per_user, exclude), `group` the group it belongs to. `waitable`: a seat may come
+    free for this holder (a waiting request stays in the queue)."""
+
+    def __init__(
+        self, rule: str, reason: str, group: str, message: str, *, waitable: bool = True
+    ) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self._reason = reason
+        self.group = group
+        self.waitable = waitable
+
+    @property
+    def reason(self) -> str:  # type: ignore[override]
+        return self._reason
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        return {Meta.POLICY: self.rule, Meta.GROUP: self.group}
+
+
+class PolicyExcluded(PolicyRefused):
+    """The holder's group may take no seat at all (gRPC PERMISSION_DENIED)."""
+
+    def __init__(self, reason: str, group: str, message: str) -> None:
+        super().__init__("exclude", reason, group, message, waitable=False)
+
+
 class Unavailable(SeatdError):
     """The daemon cannot take the change now; nothing was changed (gRPC UNAVAILABLE)."""
 

@@ -113,6 +113,12 @@ class Session:
     # and has not reattached yet: together they tell a first attach from a reattach.
     streams: int = 0
     restored: bool = False
+    # Idle reclaim (in memory only): the monotonic instant the user was last active, as the
+    # workstation reports it (None: it reports nothing, and is never reclaimed), and when it
+    # was warned and will be evicted unless activity comes first.
+    idle_since: float | None = None
+    idle_warned_at: float | None = None
+    idle_evict_at: float | None = None
 
 
 class EndKind(enum.Enum):

@@ -1,7 +1,8 @@
 """The service layer: where decision -> durable commit -> acknowledgement happens.
 
 One class, `SeatService`, in parts by responsibility: `core` (shared state and the commit path),
-`seats` and `queue` (workstation seats), `streams` (keepalive), `licences`, `access` (tokens).
+`seats` and `queue` (workstation seats), `policy` (applying the seat policy, idle reclaim),
+`streams` (keepalive), `licences`, `access` (tokens).
 Transports (gRPC, web) call it; the arbiter decides, the store commits.
 """
 
@@ -17,13 +18,15 @@ from seatd.service.outbox import (
     Pong,
     Stream,
 )
+from seatd.service.policy import PolicyCalls
 from seatd.service.requests import MAX_WAIT, Acquired, AcquireRequest, OnMoved, OnQueued
 from seatd.service.seats import SeatCalls
 from seatd.service.streams import StreamCalls
 
 
-class SeatService(SeatCalls, StreamCalls, LicenceCalls, AccessCalls):
-    """Every call a transport makes: workstation seats, keepalive, licence, tokens."""
+class SeatService(SeatCalls, PolicyCalls, StreamCalls, LicenceCalls, AccessCalls):
+    """Every call a transport makes: workstation seats, seat policy, keepalive, licence,
+    tokens."""
 
 
 __all__ = [

@@ -1,4 +1,5 @@
-"""The wait queue at capacity: joining, expiry, positions, and serving it in order."""
+"""The wait queue at capacity: joining, expiry, positions, and serving it in order (the seat
+policy's priority, then first come first served)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import structlog
 from seatd.errors import (
     Draining,
     LimitExceeded,
+    PolicyRefused,
     SeatdError,
     SeatsExhausted,
 )
@@ -37,7 +39,9 @@ class QueueCalls(Core):
         waiter = Waiter(holder, req.idempotency_key, outcome, on_moved)
         started = self.clock.monotonic()
         try:
-            ticket, joined_at = self.queue.join(waiter, req.ip, started + req.wait)
+            ticket, joined_at = self.queue.join(
+                waiter, req.ip, started + req.wait, self.arbiter.policy.priority_of(holder)
+            )
         except LimitExceeded as full:
             self.counters.acquires["queue_full"] += 1
             # A host that keeps knocking on a full queue is rate-limited like any refused one.
@@ -54,6 +58,10 @@ class QueueCalls(Core):
             if self.queue.leave(ticket):
                 self._tell_positions()
         if isinstance(result, int):
+            rule = self.arbiter.policy_refusal(holder, self.entitlement.seat_cap())
+            if rule is not None:
+                await self._journal_refusal(holder, f"{rule.reason}: {rule.message}")
+                raise rule
             await self._journal_refusal(holder, "no connection freed while waiting")
             raise self._exhausted(queue_position=result)
         grant, committed = result
@@ -101,25 +109,38 @@ class QueueCalls(Core):
                 waiter.moved(position)
 
     def _serve_queue(self) -> None:
-        """Hand every free seat to the waiters, first come first served. Runs synchronously
-        right after each decision that may free a seat, so nobody can slip in between."""
+        """Hand every free seat to the waiters, by priority then first come first served,
+        passing over those the seat policy does not allow a seat yet (a group at its max
+        keeps nobody else waiting). Runs synchronously right after each decision that may
+        free a seat, so nobody can slip in between."""
         cap = self.entitlement.seat_cap()
-        if not self.store.capacity.grants_ok:
+        if not self.store.capacity.grants_ok or not self.queue:
             return  # the waiters keep waiting (or time out) until there is room again
-        served = 0
-        while cap is None or self.arbiter.in_use < cap:
-            waiter = self.queue.pop_first()
-            if waiter is None:
+        served: list[int] = []
+        for ticket, waiter in self.queue.items():
+            if cap is not None and self.arbiter.in_use >= cap:
                 break
-            served += 1
             if waiter.outcome.done():  # cancelled: its caller is gone
+                served.append(ticket)
                 continue
             try:
                 grant = self._grant(waiter.holder, waiter.key, None)
+            except PolicyRefused as refused:
+                if refused.waitable:
+                    continue
+                served.append(ticket)
+                waiter.outcome.set_exception(refused)
+                continue
+            except SeatsExhausted:
+                break
             except SeatdError as exc:
+                served.append(ticket)
                 waiter.outcome.set_exception(exc)
                 continue
+            served.append(ticket)
             waiter.outcome.set_result((grant, self.committer.submit(grant.events)))
+        for ticket in served:
+            self.queue.leave(ticket)
         if served:
             self._tell_positions()
 

@@ -8,6 +8,7 @@ from seatd.arbiter import Takeover
 from seatd.errors import (
     Draining,
     InvalidArgument,
+    PolicyRefused,
     RateLimited,
     SeatsExhausted,
 )
@@ -65,21 +66,30 @@ class SeatCalls(QueueCalls):
         )
         try:
             grant = self._grant(holder, req.idempotency_key, takeover)
-        except SeatsExhausted as refused:
-            refused.licence = self.entitlement.view()
+        except (SeatsExhausted, PolicyRefused) as refused:
+            waits = req.wait > 0 and takeover is None
+            fields: dict[str, object]
+            if isinstance(refused, SeatsExhausted):
+                refused.licence = self.entitlement.view()
+                why = "all connections in use"
+                fields = {"cap": refused.cap, "in_use": refused.in_use}
+            else:
+                # The rule that decided, in the journal and the log as on the wire.
+                waits = waits and refused.waitable
+                why = f"{refused.reason}: {refused.message}"
+                fields = {"reason": refused.reason, "rule": refused.rule, "group": refused.group}
             self.usage.refusals += 1
-            self.counters.acquires["refused" if req.wait <= 0 else "queued"] += 1
-            if req.wait <= 0 or takeover is not None:
-                await self._journal_refusal(holder, "all connections in use")
+            self.counters.acquires["queued" if waits else "refused"] += 1
+            if not waits:
+                await self._journal_refusal(holder, why)
             log.info(
                 "seat.refused",
                 user_code=holder.user_code,
                 hostname=holder.hostname,
-                cap=refused.cap,
-                in_use=refused.in_use,
                 waiting=len(self.queue),
+                **fields,
             )
-            if req.wait <= 0 or takeover is not None:
+            if not waits:
                 raise
             return await self._wait(holder, req, on_queued, on_moved)
         await self._commit(grant.events)

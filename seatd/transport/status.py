@@ -37,6 +37,8 @@ STATUS: dict[type[errors.SeatdError], grpc.StatusCode] = {
     errors.InvalidToken: grpc.StatusCode.UNAUTHENTICATED,
     errors.Superseded: grpc.StatusCode.ABORTED,
     errors.TakeoverDenied: grpc.StatusCode.PERMISSION_DENIED,
+    errors.PolicyRefused: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errors.PolicyExcluded: grpc.StatusCode.PERMISSION_DENIED,
     errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
     errors.LicenceRejected: grpc.StatusCode.INVALID_ARGUMENT,
     errors.LicenceRefusesGrant: grpc.StatusCode.FAILED_PRECONDITION,

@@ -89,6 +89,28 @@ CASES: list[Case] = [
         client.TakeoverDenied,
         lambda e: isinstance(e, client.TakeoverDenied) and e.policy == "same-user",
     ),
+    *(
+        Case(
+            errors.PolicyRefused(rule, reason, "interns", f"refused by {rule}"),
+            client.PolicyRefused,
+            lambda e, r=rule, c=reason: (
+                isinstance(e, client.PolicyRefused)
+                and (e.code, e.rule, e.group) == (c, r, "interns")
+            ),
+        )
+        for rule, reason in (
+            ("max", contract.Reason.POLICY_MAX),
+            ("reserve", contract.Reason.POLICY_RESERVED),
+            ("max_per_user", contract.Reason.POLICY_PER_USER),
+        )
+    ),
+    Case(
+        errors.PolicyExcluded(contract.Reason.POLICY_EXCLUDED, "guests", "no seat for guests"),
+        client.PolicyRefused,
+        lambda e: (
+            isinstance(e, client.PolicyRefused) and (e.rule, e.group) == ("exclude", "guests")
+        ),
+    ),
     Case(errors.Unavailable("try later"), client.DaemonUnavailable),
     Case(errors.StorageFailed("disk full"), client.DaemonUnavailable),
     Case(errors.Fenced("a newer leader holds the fence"), client.DaemonUnavailable),
@@ -175,6 +197,7 @@ EXIT = {
     client.QueueFull: cli.EXIT_BUSY,
     client.LimitExceeded: cli.EXIT_BUSY,
     client.NotLeader: cli.EXIT_UNREACHABLE,
+    client.PolicyRefused: cli.EXIT_POLICY,
 }
 
 

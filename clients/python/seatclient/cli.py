@@ -5,7 +5,9 @@ Exit codes (part of the contract): 0 released on SIGINT/SIGTERM (or status reach
 5 the licence allows no new connection (expired past its grace): renewing it is the way out,
 not waiting for a seat, 6 the daemon refused for now to protect itself (rate limited, wait
 queue full, storage full): retry after the delay it printed, 7 superseded: another
-instance attached the same session and holds the seat now.
+instance attached the same session and holds the seat now, 8 the site's seat policy
+refused the seat (the line names the rule and its group: a group at its max, a seat reserved
+for another group, one user's seats, an excluded group).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from seatclient.errors import (
     DaemonUnavailable,
     InvalidRequest,
     LicenceInvalid,
+    PolicyRefused,
     SeatError,
     SeatsExhausted,
     ServerBusy,
@@ -39,7 +42,7 @@ from seatclient.v1 import types_pb2
 
 TARGET_HELP = "HOST:PORT of the seat server (a cluster's instances: A:PORT,B:PORT)"
 EXIT_OK, EXIT_UNREACHABLE, EXIT_FULL, EXIT_EVICTED, EXIT_LOST, EXIT_LICENCE = 0, 1, 2, 3, 4, 5
-EXIT_BUSY, EXIT_SUPERSEDED = 6, 7
+EXIT_BUSY, EXIT_SUPERSEDED, EXIT_POLICY = 6, 7, 8
 # How a held seat can end on the daemon's word.
 ENDINGS = {
     SeatState.EVICTED: EXIT_EVICTED,
@@ -125,6 +128,9 @@ def refusal(exc: SeatError) -> tuple[int, str]:
         return EXIT_UNREACHABLE, f"seat: {exc}"
     if isinstance(exc, LicenceInvalid):
         return EXIT_LICENCE, f"seat: {exc}"
+    if isinstance(exc, PolicyRefused):
+        group = f" of group {exc.group}" if exc.group else ""
+        return EXIT_POLICY, f"seat: refused by the seat policy (rule {exc.rule}{group}): {exc}"
     if isinstance(exc, ServerBusy):
         return EXIT_BUSY, f"seat: the seat server refused for now: {exc}"
     if isinstance(exc, InvalidRequest) and exc.field:

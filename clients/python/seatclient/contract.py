@@ -59,6 +59,13 @@ class Reason:
     # Cluster mode: this instance is a standby (or a leader past its margin); the leader's
     # advertised address is in the metadata under `Meta.LEADER` (empty while none is known).
     NOT_LEADER: Final = "NOT_LEADER"
+    # The site's seat policy refused the seat; metadata `policy` names the rule and `group`
+    # the group it concerns. A group over its max, a user at max_per_user, or the free seats
+    # reserved for another group: a seat may come free (wait); an excluded group: never.
+    POLICY_MAX: Final = "POLICY_MAX"
+    POLICY_PER_USER: Final = "POLICY_PER_USER"
+    POLICY_RESERVED: Final = "POLICY_RESERVED"
+    POLICY_EXCLUDED: Final = "POLICY_EXCLUDED"
 
 
 # Every licence refusal's reason starts so (LICENCE_MALFORMED, LICENCE_BAD_SIGNATURE, ...).
@@ -78,7 +85,11 @@ class Meta:
     ENDED_REASON: Final = "ended_reason"
     CAP: Final = "cap"
     IN_USE: Final = "in_use"
+    # TAKEOVER_DENIED: the takeover policy; POLICY_*: the rule (exclude, max, reserve,
+    # max_per_user).
     POLICY: Final = "policy"
+    # POLICY_*: the group the rule belongs to ("" for max_per_user outside any group).
+    GROUP: Final = "group"
     NEEDED_ROLE: Final = "needed_role"
     # NOT_LEADER: the leader's advertised HOST:PORT for workstations ("" while none is known)
     # and its instance name.

@@ -216,6 +216,21 @@ class TakeoverDenied(SeatError):
         self.policy = policy
 
 
+class PolicyRefused(SeatError):
+    """The site's seat policy refused the seat; `rule` names the rule that decided
+    (`max`, `reserve`, `max_per_user`, `exclude`) and `group` the group it belongs to, so
+    the application can translate `code` (POLICY_MAX, POLICY_RESERVED, POLICY_PER_USER,
+    POLICY_EXCLUDED). Except for an excluded group, waiting (`acquire(..., wait=...)`) may
+    get a seat once one comes free for this user."""
+
+    reason = "POLICY_REFUSED"
+
+    def __init__(self, message: str, *, code: str, rule: str, group: str) -> None:
+        super().__init__(message, code=code, metadata={Meta.POLICY: rule, Meta.GROUP: group})
+        self.rule = rule
+        self.group = group
+
+
 class InvalidRequest(SeatError):
     """The daemon refused a malformed request; this is a bug in the caller. `field` names
     the request's proto field at fault (empty when the library refused it itself)."""
@@ -315,6 +330,15 @@ def _lost(message: str, detail: types_pb2.ErrorDetail, target: str) -> SeatError
     return LeaseLost(message, code=detail.reason, metadata=dict(detail.metadata))
 
 
+def _policy(message: str, detail: types_pb2.ErrorDetail, target: str) -> SeatError:
+    return PolicyRefused(
+        message,
+        code=detail.reason,
+        rule=detail.metadata.get(Meta.POLICY, ""),
+        group=detail.metadata.get(Meta.GROUP, ""),
+    )
+
+
 def _admin(message: str, detail: types_pb2.ErrorDetail, target: str) -> SeatError:
     return AdminRefused(message, code=detail.reason, metadata=dict(detail.metadata))
 
@@ -353,6 +377,10 @@ DECODERS: dict[str, Decoder] = {
         target=t,
         cause=m,
     ),
+    Reason.POLICY_MAX: _policy,
+    Reason.POLICY_PER_USER: _policy,
+    Reason.POLICY_RESERVED: _policy,
+    Reason.POLICY_EXCLUDED: _policy,
 }
 
 
