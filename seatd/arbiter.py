@@ -68,7 +68,7 @@ from seatd.model import (
 )
 from seatd.policy import POLICY_ACTOR, Policy, TakeoverPolicy, Tally
 
-__all__ = ["Arbiter", "IdleStep", "LeaseTerms", "Takeover", "TakeoverPolicy"]
+__all__ = ["Arbiter", "Assessment", "IdleStep", "LeaseTerms", "Takeover", "TakeoverPolicy"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +90,16 @@ class IdleStep:
     warned: tuple[Session, ...] = ()
     withdrawn: tuple[Session, ...] = ()
     evicted: tuple[Ended, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """A policy counted against the live sessions (`Arbiter.assess`)."""
+
+    in_use: dict[str, int]
+    unused_reserve: int
+    # Live sessions whose holder the policy would refuse a seat now, and the rule.
+    breaches: tuple[tuple[Session, PolicyRefused], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +161,26 @@ class Arbiter:
     def unused_reserve(self) -> int:
         """Seats reserved by the policy's groups and not in use by them."""
         return self._tally.unused_reserve(self.policy)
+
+    def assess(self, policy: Policy, cap: int | None) -> Assessment:
+        """`policy` counted against the live sessions (it need not be the one in force):
+        seats per group, reserved seats unused, and each session whose holder it would
+        refuse a seat now (with that session's own seat given back first). Decides nothing."""
+        tally = Tally()
+        for s in self._sessions.values():
+            tally.add(policy.group_of(s.holder), s.holder.user_code)
+        breaches = []
+        for s in self.sessions():
+            refused = tally.refusal(
+                policy,
+                s.holder,
+                cap=cap,
+                in_use=self.in_use,
+                freed=((policy.group_of(s.holder), s.holder.user_code),),
+            )
+            if refused is not None:
+                breaches.append((s, refused))
+        return Assessment(dict(tally.by_group), tally.unused_reserve(policy), tuple(breaches))
 
     def policy_refusal(
         self, holder: Holder, cap: int | None, *, policy: Policy | None = None

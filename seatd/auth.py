@@ -36,6 +36,8 @@ TABLE: dict[str, frozenset[str]] = {
     "VerifyJournal": EVERYONE,
     # The link logs a browser in as the caller itself: it grants nothing the caller lacks.
     "CreateConsoleLink": EVERYONE,
+    "GetPolicy": EVERYONE,
+    "CheckPolicy": EVERYONE,
     "Evict": OPERATORS,
     "ImportLicence": OPERATORS,
     "ClearLicence": OPERATORS,

@@ -30,6 +30,7 @@ import enum
 import fnmatch
 import ipaddress
 import re
+import tomllib
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 MAX_GROUPS = 1000
 MAX_SEATS = 100_000
 PRIORITY_RANGE = (-1000, 1000)
-IDLE_RECLAIM_RANGE = (60.0, 7 * 86400.0)
+IDLE_RECLAIM_RANGE = (1.0, 7 * 86400.0)
 IDLE_WARN_RANGE = (0.0, 3600.0)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h)?\s*$")
@@ -431,6 +432,19 @@ def parse(values: Mapping[str, Any]) -> Policy:
         groups=groups,
         idle=_idle(values.get("idle", {})),
     )
+
+
+def parse_text(text: str) -> Policy:
+    """A policy from TOML text: a config file with a [policy] section, or the section's
+    contents alone (`seatctl policy check FILE`)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}") from None
+    table = data.get("policy", data)
+    if not isinstance(table, Mapping):
+        raise ConfigError("policy: expected a [policy] table")
+    return parse(table)
 
 
 def render(policy: Policy) -> list[str]:

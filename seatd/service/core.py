@@ -80,7 +80,7 @@ class Counters:
     def zero(cls) -> Counters:
         return cls(
             {"granted": 0, "refused": 0, "queued": 0, "rate_limited": 0, "queue_full": 0},
-            {"admin": 0, "takeover": 0},
+            {"admin": 0, "takeover": 0, "idle": 0},
         )
 
 

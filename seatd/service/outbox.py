@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 
 import structlog
 from seatclient.contract import Reason
@@ -46,7 +47,18 @@ class LicenceNotice:
     licence: LicenceView
 
 
-Notice = Pong | EvictedNotice | DrainingNotice | LicenceNotice
+@dataclass(frozen=True, slots=True)
+class IdleNotice:
+    """The seat policy will reclaim this idle seat at `evict_at` unless the user is active
+    before then; `withdrawn`: activity came (or nobody waits any more), the seat stays."""
+
+    evict_at: datetime
+    reason: str
+    idle: float
+    withdrawn: bool = False
+
+
+Notice = Pong | EvictedNotice | DrainingNotice | LicenceNotice | IdleNotice
 
 
 class Stream:

@@ -18,13 +18,13 @@ from seatd.model import (
 )
 from seatd.service.core import ENDINGS_PER_COMMIT, consume
 from seatd.service.outbox import DrainingNotice
-from seatd.service.queue import QueueCalls
+from seatd.service.policy import PolicyCalls
 from seatd.service.requests import MAX_WAIT, Acquired, AcquireRequest, OnMoved, OnQueued
 
 log = structlog.get_logger("seatd")
 
 
-class SeatCalls(QueueCalls):
+class SeatCalls(PolicyCalls):
     """Seats: grants at capacity or in the queue, releases, evictions, expiries, draining."""
 
     async def acquire(
@@ -119,6 +119,7 @@ class SeatCalls(QueueCalls):
 
     async def reap(self) -> list[Ending]:
         self.expire_waiters()
+        await self.reclaim_idle()
         if self._penalties:
             now = self.clock.monotonic()
             self._penalties = {s: until for s, until in self._penalties.items() if until > now}

@@ -17,7 +17,7 @@ from seatd.model import (
     Session,
 )
 from seatd.service.core import Core, consume
-from seatd.service.outbox import Pong, Stream
+from seatd.service.outbox import IdleNotice, Pong, Stream
 
 log = structlog.get_logger("seatd")
 
@@ -68,7 +68,9 @@ class StreamCalls(Core):
             retry_after=remaining,
         )
 
-    def ping(self, stream: Stream, seq: int) -> None:
+    def ping(self, stream: Stream, seq: int, idle: float | None = None) -> None:
+        """A ping renews the lease; `idle` (seconds, as the workstation reports it) feeds
+        idle reclaim, and activity after an idle warning withdraws it."""
         if stream.abandoned:
             return
         if self._streams.get(stream.session_id) is not stream:
@@ -96,7 +98,9 @@ class StreamCalls(Core):
         try:
             if self.leadership is not None:
                 self.leadership()
-            self.arbiter.renew(stream.session_id, stream.token, self.now())
+            warned = self.arbiter.get(stream.session_id).idle_evict_at is not None
+            at = self.now()
+            session = self.arbiter.renew(stream.session_id, stream.token, at, idle=idle)
         except NotLeader as deposed:
             # Not renewed: the workstation reattaches to whoever leads now.
             self._streams.pop(stream.session_id, None)
@@ -107,6 +111,9 @@ class StreamCalls(Core):
             stream.close(gone)
             return
         stream.push(Pong(seq, self.arbiter.terms.ttl))
+        if warned and session.idle_evict_at is None:
+            log.info("seat.idle_warning_withdrawn", session_id=session.id, reason="activity")
+            stream.push(IdleNotice(at.wall, "activity seen: the seat stays", 0.0, withdrawn=True))
 
     def detach(self, stream: Stream) -> None:
         """The stream ended: a live session keeps its seat only for the reattach grace."""

@@ -9,9 +9,11 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 from seatclient.v1 import admin_pb2, types_pb2
 
+from seatd.arbiter import Assessment
 from seatd.capacity import Capacity
 from seatd.entitlement import LicenceView
 from seatd.model import Ending, Session
+from seatd.policy import Policy
 
 
 def timestamp(when: datetime) -> Timestamp:
@@ -26,9 +28,12 @@ def duration(seconds: float) -> Duration:
     return d
 
 
-def session(s: Session, now: datetime) -> types_pb2.Session:
+def session(
+    s: Session, now: datetime, *, group: str = "", idle: float | None = None
+) -> types_pb2.Session:
+    """A session for display; `group` and `idle` for administrators only."""
     h = s.holder
-    return types_pb2.Session(
+    shown = types_pb2.Session(
         id=s.id,
         user_code=h.user_code,
         user_name=h.user_name,
@@ -39,7 +44,45 @@ def session(s: Session, now: datetime) -> types_pb2.Session:
         last_seen_at=timestamp(s.last_seen_at),
         duration=duration(max(0.0, (now - s.started_at).total_seconds())),
         attached=s.attached,
+        group=group,
     )
+    if idle is not None:
+        shown.idle.CopyFrom(duration(idle))
+    return shown
+
+
+def policy(
+    p: Policy, assessment: Assessment, cap: int | None, in_use: int
+) -> admin_pb2.GetPolicyResponse:
+    """A policy and its count against the live sessions (`seatctl policy show`)."""
+    shown = admin_pb2.GetPolicyResponse(
+        takeover=p.takeover.value,
+        max_per_user=p.max_per_user,
+        idle=admin_pb2.IdlePolicy(
+            reclaim_after=duration(p.idle.reclaim_after),
+            warn_before=duration(p.idle.warn_before),
+            only_when_waiting=p.idle.only_when_waiting,
+        ),
+        in_use=in_use,
+        unused_reserve=assessment.unused_reserve,
+        rules=p.rules,
+    )
+    for g in p.groups:
+        group = shown.groups.add(
+            name=g.name,
+            users=sorted(g.users),
+            hosts=g.hosts,
+            networks=[str(n) for n in g.networks],
+            reserve=g.reserve,
+            exclude=g.exclude,
+            priority=g.priority,
+            in_use=assessment.in_use.get(g.name, 0),
+        )
+        if g.max is not None:
+            group.max = g.max
+    if cap is not None:
+        shown.seat_cap = cap
+    return shown
 
 
 def ended(e: Ending) -> types_pb2.EndedSession:

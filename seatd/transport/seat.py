@@ -18,6 +18,7 @@ from seatd.service import (
     AcquireRequest,
     DrainingNotice,
     EvictedNotice,
+    IdleNotice,
     LicenceNotice,
     Notice,
     OnMoved,
@@ -227,9 +228,12 @@ class SeatServicer(seat_pb2_grpc.SeatServiceServicer):
                 if isinstance(request, Malformed) or request.WhichOneof("kind") != "ping":
                     stream.close(errors.InvalidArgument("ping", "expected a ping after attach"))
                     return
-                # No field check per ping: a ping's one field (seq, a uint64) has no value
-                # out of range, and this is the path every workstation takes every interval.
-                self.service.ping(stream, request.ping.seq)
+                # No field check per ping: its fields (seq, a uint64; idle, a duration the
+                # arbiter clamps) have no value out of range, and this is the path every
+                # workstation takes every interval.
+                ping = request.ping
+                idle = ping.idle.seconds + ping.idle.nanos / 1e9 if ping.HasField("idle") else None
+                self.service.ping(stream, ping.seq, idle)
                 if stream.abandoned:
                     return
         except grpc.RpcError:
@@ -255,6 +259,15 @@ class SeatServicer(seat_pb2_grpc.SeatServiceServicer):
         if isinstance(notice, DrainingNotice):
             return seat_pb2.KeepaliveResponse(
                 draining=seat_pb2.Draining(reattach_after=convert.duration(notice.reattach_after))
+            )
+        if isinstance(notice, IdleNotice):
+            return seat_pb2.KeepaliveResponse(
+                idle_warning=seat_pb2.IdleWarning(
+                    evict_at=convert.timestamp(notice.evict_at),
+                    reason=notice.reason,
+                    idle=convert.duration(notice.idle),
+                    withdrawn=notice.withdrawn,
+                )
             )
         assert isinstance(notice, LicenceNotice)
         return seat_pb2.KeepaliveResponse(

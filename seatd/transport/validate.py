@@ -34,6 +34,8 @@ MAX_SEATS = 100_000
 TOKEN_LIMIT = 128
 # A signed licence file is a few kilobytes.
 LICENCE_LIMIT = 64 * 1024
+# A policy file: a thousand groups of a few lines each.
+POLICY_LIMIT = 256 * 1024
 # Journal entry kinds in one filter.
 MAX_KINDS = 32
 # What google.protobuf.Timestamp can hold: 0001-01-01 to 9999-12-31 (UTC).
@@ -113,6 +115,8 @@ RULES: dict[str, Rule] = {
     "seatd.v1.Attach.session_id": REQUIRED_ID,
     "seatd.v1.Attach.lease_token": TOKEN,
     "seatd.v1.Ping.seq": Number(0, 2**64 - 1),
+    "seatd.v1.Ping.idle": Seconds(0.0, 366 * 86400.0),
+    "seatd.v1.CheckPolicyRequest.toml": Text(POLICY_LIMIT, required=True, multiline=True),
     "seatd.v1.ReleaseRequest.session_id": REQUIRED_ID,
     "seatd.v1.ReleaseRequest.lease_token": TOKEN,
     # AdminService

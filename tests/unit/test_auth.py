@@ -10,6 +10,8 @@ from seatd.model import Actor
 
 READS = {
     "ListSessions",
+    "GetPolicy",
+    "CheckPolicy",
     "GetLicence",
     "LicenceHistory",
     "ReadJournal",

@@ -10,7 +10,7 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from seatclient import wire
 from seatclient.core import SeatCore
-from seatclient.events import Draining, Evicted, SeatState, StateChanged
+from seatclient.events import Draining, Evicted, IdleWarning, SeatState, StateChanged
 from seatclient.lease import Backoff, Terms
 from seatclient.targets import Targets
 from seatclient.v1 import seat_pb2, types_pb2
@@ -159,3 +159,44 @@ def test_superseded_stream_ends_the_seat_without_reattaching() -> None:
     events = c.on_refused(refused(grpc.StatusCode.ABORTED, detail))  # type: ignore[arg-type]
     assert events == [StateChanged(SeatState.ACTIVE, SeatState.SUPERSEDED)]
     assert c.ended
+
+
+def test_a_ping_reports_no_idle_time_until_the_application_says_anything() -> None:
+    """Without touch() or a callback the ping carries no idle field (never reclaimed)."""
+    request, _ = core().ping(110.0)
+    assert not request.ping.HasField("idle")
+
+
+def test_a_ping_reports_the_time_since_the_last_touch() -> None:
+    """touch() at 100 s, ping at 130 s: the ping says 30 s idle."""
+    c = core()
+    c.touch(100.0)
+    request, _ = c.ping(130.0)
+    assert request.ping.idle.ToTimedelta().total_seconds() == 30.0
+
+
+def test_a_ping_reports_what_the_idle_callback_says_and_survives_its_failure() -> None:
+    """The idle_seconds callback wins; one that raises reports nothing, keeps the seat."""
+    c = core()
+    c.idle_seconds = lambda: 42.5
+    assert c.ping(110.0)[0].ping.idle.ToTimedelta().total_seconds() == 42.5
+
+    def broken() -> float:
+        raise RuntimeError("no input device")
+
+    c.idle_seconds = broken
+    assert not c.ping(120.0)[0].ping.HasField("idle")
+
+
+def test_an_idle_warning_reaches_the_application_and_keeps_the_seat() -> None:
+    """IdleWarning is an event for the application; the seat stays active."""
+    c = core()
+    msg = seat_pb2.KeepaliveResponse(
+        idle_warning=seat_pb2.IdleWarning(
+            evict_at=Timestamp(seconds=1_700_000_000), reason="idle for 31 min"
+        )
+    )
+    (event,) = c.on_response(msg, attach_sent=100.0)
+    assert isinstance(event, IdleWarning) and event.reason == "idle for 31 min"
+    assert event.evict_at == datetime.fromtimestamp(1_700_000_000, UTC)
+    assert c.state is SeatState.ACTIVE

@@ -4,6 +4,7 @@ the wait queue's priorities, driven by a fake clock."""
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from seatd import config
 from seatd.arbiter import Arbiter, IdleStep, LeaseTerms, Takeover, TakeoverPolicy
 from seatd.errors import ConfigError, PolicyExcluded, PolicyRefused, SeatsExhausted
 from seatd.model import EndKind, Holder, Instant, Session
-from seatd.policy import Policy, parse
+from seatd.policy import Policy, parse, parse_text
 from seatd.waitqueue import QueueConfig, WaitQueue
 from tests.fakes import FakeClock
 
@@ -335,3 +336,18 @@ def test_the_queue_serves_higher_priority_first_then_in_arrival_order() -> None:
     assert q.join("boss2", "p", 60.0, priority=10)[1] == 2
     assert list(q) == ["boss", "boss2", "a", "b", "c"]
     assert [q.pop_first() for _ in range(5)] == ["boss", "boss2", "a", "b", "c"]
+
+
+def test_the_readme_month_end_example_keeps_two_seats_for_accounting() -> None:
+    """README's example, 10 seats: after eight others, the ninth goes only to accounting."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    example = readme.split("The month-end accountants")[1].split("```toml")[1].split("```")[0]
+    t = Table(parse_text(example), cap=10)
+    for i in range(8):
+        t.grant(f"U{i}")
+    refused = t.refused("U8")
+    assert refused.message == (
+        "2 seats are reserved for accounting: the 2 seats still free are theirs"
+    )
+    assert t.refused(holder("GUEST1", ip="192.168.100.7")).reason == Reason.POLICY_EXCLUDED
+    assert t.grant(holder("ZOE", host="ACC-3")).holder.user_code == "ZOE"

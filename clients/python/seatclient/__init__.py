@@ -33,6 +33,7 @@ from seatclient.errors import (
 from seatclient.events import (
     Draining,
     EvictedEvent,
+    IdleWarning,
     LicenceChanged,
     SeatEvent,
     SeatState,
@@ -49,6 +50,7 @@ __all__ = [
     "Draining",
     "Evicted",
     "EvictedEvent",
+    "IdleWarning",
     "InvalidRequest",
     "LeaseLost",
     "LicenceChanged",

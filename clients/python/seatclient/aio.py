@@ -15,7 +15,7 @@ import grpc
 from seatclient import wire
 from seatclient.acquiring import AcquirePlan, Call
 from seatclient.clock import Clock
-from seatclient.core import SeatCore
+from seatclient.core import IdleSource, SeatCore
 from seatclient.errors import SeatError, from_rpc_error
 from seatclient.events import SeatEvent, SeatState
 from seatclient.lease import Backoff
@@ -107,6 +107,7 @@ class AsyncSeatClient(ClientSettings):
         on_event: Listener | None = None,
         on_queued: QueueListener | None = None,
         on_unreachable: UnreachableListener | None = None,
+        idle_seconds: IdleSource | None = None,
     ) -> AsyncSeat:
         """Take a seat; see `SeatClient.acquire` for the arguments and errors. Setting
         `cancel` raises `AcquireCancelled`; cancelling the task works as well (CancelledError).
@@ -126,7 +127,9 @@ class AsyncSeatClient(ClientSettings):
                     self.deliver(on_unreachable, retry.unreachable)
                 await _unless(cancel, asyncio.sleep(retry.delay), plan)
                 continue
-            core = SeatCore(wire.granted(response), sent_at, self.backoff, self.targets)
+            core = SeatCore(
+                wire.granted(response), sent_at, self.backoff, self.targets, idle_seconds
+            )
             seat = AsyncSeat(self, core, on_event)
             self._seats.add(seat)
             return seat
@@ -229,6 +232,10 @@ class AsyncSeat:
     def ending(self) -> SeatError | None:
         """Why the daemon ended the seat; see `Seat.ending`."""
         return self._core.ending
+
+    def touch(self) -> None:
+        """The user is active now: see `Seat.touch`."""
+        self._core.touch(self.client.clock.monotonic())
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)

@@ -14,7 +14,7 @@ import grpc
 from seatclient import wire
 from seatclient.acquiring import AcquirePlan, Call
 from seatclient.clock import Clock
-from seatclient.core import SeatCore
+from seatclient.core import IdleSource, SeatCore
 from seatclient.errors import SeatError, from_rpc_error
 from seatclient.events import SeatEvent, SeatState
 from seatclient.lease import Backoff
@@ -95,6 +95,7 @@ class SeatClient(ClientSettings):
         on_event: Listener | None = None,
         on_queued: QueueListener | None = None,
         on_unreachable: UnreachableListener | None = None,
+        idle_seconds: IdleSource | None = None,
     ) -> Seat:
         """Take a seat.
 
@@ -107,6 +108,14 @@ class SeatClient(ClientSettings):
         the queue. `evict_session` takes that session's seat over when the daemon's policy
         allows it (`TakeoverTargetGone` if it ended meanwhile). Raises `DaemonUnavailable`
         when the daemon cannot be reached in time.
+        Raises `PolicyRefused` (naming the rule) when the site's seat policy refuses the
+        seat.
+
+        Idle reclaim: report the user's activity with `seat.touch()`, or pass
+        `idle_seconds`, a function the library calls before each keepalive for the seconds
+        since the user was last active (None: unknown). Each keepalive carries it; a seat
+        that reports nothing is never reclaimed for idleness. An `IdleWarning` event tells
+        the application its seat will be reclaimed unless the user comes back.
         """
         plan = AcquirePlan.start(self, user_code, user_name, evict_session, reason, wait)
         while True:
@@ -125,7 +134,9 @@ class SeatClient(ClientSettings):
                 if (cancel or threading.Event()).wait(retry.delay):
                     raise plan.cancelled() from None
                 continue
-            core = SeatCore(wire.granted(response), sent_at, self.backoff, self.targets)
+            core = SeatCore(
+                wire.granted(response), sent_at, self.backoff, self.targets, idle_seconds
+            )
             seat = Seat(self, core, on_event)
             self._seats.add(seat)
             return seat
@@ -239,6 +250,12 @@ class Seat:
         SESSION_EXPIRED say, and message) or `Superseded`; None while held or once
         released by the application."""
         return self._core.ending
+
+    def touch(self) -> None:
+        """The user is active now (a key, a click): the next keepalive reports no idleness,
+        and withdraws an idle warning."""
+        with self._lock:
+            self._core.touch(self.client.clock.monotonic())
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)

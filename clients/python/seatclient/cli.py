@@ -19,7 +19,7 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
-from seatclient.blocking import SeatClient
+from seatclient.blocking import Seat, SeatClient
 from seatclient.errors import (
     DaemonUnavailable,
     InvalidRequest,
@@ -32,6 +32,7 @@ from seatclient.errors import (
 from seatclient.events import (
     Draining,
     EvictedEvent,
+    IdleWarning,
     LicenceChanged,
     SeatEvent,
     SeatState,
@@ -64,6 +65,8 @@ def describe(event: SeatEvent) -> str:
         return f"state: {event.new.value}"
     if isinstance(event, LicenceChanged):
         return f"licence changed: {licence_line(event.licence)}"
+    if isinstance(event, IdleWarning):
+        return f"idle warning{' withdrawn' if event.withdrawn else ''}: {event.reason}"
     if isinstance(event, Draining):
         return f"daemon restarting: reattaching in about {event.reattach_after:.0f} s"
     return str(event)
@@ -176,6 +179,10 @@ def hold(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr, flush=True)
             return code
         say(f"holding session {seat.session_id}")
+        if args.report_idle:
+            # Each line typed is activity; the time since the last one is reported as idle.
+            seat.touch()
+            threading.Thread(target=_activity, args=(seat,), daemon=True).start()
         if seat.licence.status == types_pb2.LICENCE_STATUS_GRACE:
             say(f"licence: {licence_line(seat.licence)}")
         while not stop.wait(1.0):
@@ -185,6 +192,12 @@ def hold(args: argparse.Namespace) -> int:
         seat.release()
         say(f"released session {seat.session_id}")
         return EXIT_OK
+
+
+def _activity(seat: Seat) -> None:
+    for _ in sys.stdin:
+        seat.touch()
+        say("activity reported")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -209,6 +222,12 @@ def parser() -> argparse.ArgumentParser:
     h.add_argument("--wait", type=float, default=None, help="seconds to queue for a seat")
     h.add_argument("--evict", type=int, default=None, help="session id to take over")
     h.add_argument("--reason", default="", help="reason shown to the evicted user")
+    h.add_argument(
+        "--report-idle",
+        action="store_true",
+        help="report idle time for the seat policy's idle reclaim: each line typed on "
+        "stdin is activity",
+    )
     h.add_argument("--timeout", type=float, default=5.0, help=argparse.SUPPRESS)
     h.set_defaults(run=hold)
     return p

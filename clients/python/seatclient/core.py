@@ -7,6 +7,9 @@ reattach delay and the meaning of every response and refusal.
 
 from __future__ import annotations
 
+import logging
+import math
+from collections.abc import Callable
 from datetime import UTC
 
 import grpc
@@ -21,7 +24,14 @@ from seatclient.errors import (
     detail_of,
     from_rpc_error,
 )
-from seatclient.events import Draining, EvictedEvent, LicenceChanged, SeatEvent, SeatState
+from seatclient.events import (
+    Draining,
+    EvictedEvent,
+    IdleWarning,
+    LicenceChanged,
+    SeatEvent,
+    SeatState,
+)
 from seatclient.lease import TERMINAL, Backoff, Lease
 from seatclient.targets import Targets
 from seatclient.v1 import seat_pb2, types_pb2
@@ -29,10 +39,21 @@ from seatclient.v1 import seat_pb2, types_pb2
 # Keepalive intervals without an answered renewal before a stream is given up.
 STALE_INTERVALS = 2.0
 
+# Seconds since the user was last active, asked before each keepalive (None: unknown).
+IdleSource = Callable[[], float | None]
+
+
+log = logging.getLogger("seatclient")
+
 
 class SeatCore:
     def __init__(
-        self, grant: wire.Granted, sent_at: float, backoff: Backoff, targets: Targets
+        self,
+        grant: wire.Granted,
+        sent_at: float,
+        backoff: Backoff,
+        targets: Targets,
+        idle_seconds: IdleSource | None = None,
     ) -> None:
         self.session_id = grant.session_id
         self.token = grant.token
@@ -51,6 +72,9 @@ class SeatCore:
         self._drain_after: float | None = None
         # The daemon's word on why the seat ended (None while held, or once released).
         self.ending: SeatError | None = None
+        self.idle_seconds = idle_seconds
+        # When `touch` last said the user was active (monotonic); None: never.
+        self._active_at: float | None = None
 
     @property
     def target(self) -> str:
@@ -76,7 +100,7 @@ class SeatCore:
 
     def ping(self, now: float) -> tuple[seat_pb2.KeepaliveRequest, list[SeatEvent]]:
         change = self.lease.check(now)
-        request = wire.ping_request(self.lease.ping_sent(now))
+        request = wire.ping_request(self.lease.ping_sent(now), self.idle(now))
         return request, [change] if change else []
 
     def stale(self, now: float) -> bool:
@@ -94,6 +118,24 @@ class SeatCore:
         self.targets.failed(DaemonUnavailable(f"{self.target} stopped answering renewals"))
         self._gave_up = True
         return True
+
+    def touch(self, now: float) -> None:
+        self._active_at = now
+
+    def idle(self, now: float) -> float | None:
+        """Seconds the user has been idle, from the application's callback or its last
+        `touch`; None when it reports neither (or the callback fails: a broken callback
+        must not cost the seat)."""
+        if self.idle_seconds is not None:
+            try:
+                idle = self.idle_seconds()
+            except Exception:
+                log.exception("seat %s: the idle_seconds callback failed", self.session_id)
+                return None
+            if idle is None or not math.isfinite(idle):
+                return None
+            return max(0.0, float(idle))
+        return None if self._active_at is None else max(0.0, now - self._active_at)
 
     def release_request(self) -> seat_pb2.ReleaseRequest:
         return seat_pb2.ReleaseRequest(session_id=self.session_id, lease_token=self.token)
@@ -122,6 +164,8 @@ class SeatCore:
             return [event]
         if isinstance(event, LicenceChanged):
             self.licence = event.licence
+            return [event]
+        if isinstance(event, IdleWarning):
             return [event]
         return []
 

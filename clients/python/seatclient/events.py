@@ -107,4 +107,16 @@ class Draining:
     reattach_after: float
 
 
-SeatEvent = EvictedEvent | StateChanged | LicenceChanged | Draining
+@dataclass(frozen=True, slots=True)
+class IdleWarning:
+    """The daemon's seat policy will take this idle seat back at `evict_at` unless the user
+    is active before then (`Seat.touch()`); `withdrawn`: activity came in time, or nobody
+    waits any more, and the seat stays."""
+
+    evict_at: datetime
+    reason: str
+    idle: float
+    withdrawn: bool = False
+
+
+SeatEvent = EvictedEvent | StateChanged | LicenceChanged | Draining | IdleWarning

@@ -14,7 +14,7 @@ import grpc
 
 from seatclient.contract import QUEUE_POSITION_KEY
 from seatclient.errors import InvalidRequest
-from seatclient.events import Draining, EvictedEvent, LicenceChanged, SeatEvent
+from seatclient.events import Draining, EvictedEvent, IdleWarning, LicenceChanged, SeatEvent
 from seatclient.lease import Terms
 from seatclient.v1 import seat_pb2, seat_pb2_grpc, types_pb2
 
@@ -34,6 +34,8 @@ CHANNEL_OPTIONS = [
 
 # The longest google.protobuf.Duration: 10,000 years.
 MAX_DURATION = 315_576_000_000
+# Idle time reported on a keepalive, at most (the daemon reads no more than a year).
+MAX_IDLE = 365 * 86400.0
 
 
 def channel(grpc_module: Any, target: str, credentials: Any) -> Any:
@@ -170,8 +172,11 @@ def attach_request(session_id: int, token: str) -> seat_pb2.KeepaliveRequest:
     )
 
 
-def ping_request(seq: int) -> seat_pb2.KeepaliveRequest:
-    return seat_pb2.KeepaliveRequest(ping=seat_pb2.Ping(seq=seq))
+def ping_request(seq: int, idle: float | None = None) -> seat_pb2.KeepaliveRequest:
+    ping = seat_pb2.Ping(seq=seq)
+    if idle is not None:
+        ping.idle.FromNanoseconds(round(min(idle, MAX_IDLE) * 1e9))
+    return seat_pb2.KeepaliveRequest(ping=ping)
 
 
 def pushed_event(response: seat_pb2.KeepaliveResponse) -> SeatEvent | None:
@@ -182,6 +187,14 @@ def pushed_event(response: seat_pb2.KeepaliveResponse) -> SeatEvent | None:
         return EvictedEvent(e.session_id, e.reason, e.by, e.at.ToDatetime(tzinfo=UTC))
     if kind == "licence_changed":
         return LicenceChanged(response.licence_changed.licence)
+    if kind == "idle_warning":
+        w = response.idle_warning
+        return IdleWarning(
+            w.evict_at.ToDatetime(tzinfo=UTC),
+            w.reason,
+            w.idle.ToTimedelta().total_seconds(),
+            w.withdrawn,
+        )
     if kind == "draining":
         return Draining(response.draining.reattach_after.ToTimedelta().total_seconds())
     return None

@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -948,6 +949,232 @@ class StoreUsage(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StoreUsage: _TypeAlias = StoreUsage  # noqa: Y015
+
+@_typing.final
+class GetPolicyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPolicyRequest: _TypeAlias = GetPolicyRequest  # noqa: Y015
+
+@_typing.final
+class PolicyGroup(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    USERS_FIELD_NUMBER: _builtins.int
+    HOSTS_FIELD_NUMBER: _builtins.int
+    NETWORKS_FIELD_NUMBER: _builtins.int
+    RESERVE_FIELD_NUMBER: _builtins.int
+    MAX_FIELD_NUMBER: _builtins.int
+    EXCLUDE_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
+    IN_USE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    reserve: _builtins.int
+    max: _builtins.int
+    """Absent when the group has no max."""
+    exclude: _builtins.bool
+    priority: _builtins.int
+    in_use: _builtins.int
+    """Live sessions in the group."""
+    @_builtins.property
+    def users(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def hosts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def networks(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        users: _abc.Iterable[_builtins.str] | None = ...,
+        hosts: _abc.Iterable[_builtins.str] | None = ...,
+        networks: _abc.Iterable[_builtins.str] | None = ...,
+        reserve: _builtins.int = ...,
+        max: _builtins.int | None = ...,
+        exclude: _builtins.bool = ...,
+        priority: _builtins.int = ...,
+        in_use: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max", b"_max", "max", b"max"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max", b"_max", "exclude", b"exclude", "hosts", b"hosts", "in_use", b"in_use", "max", b"max", "name", b"name", "networks", b"networks", "priority", b"priority", "reserve", b"reserve", "users", b"users"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__max: _TypeAlias = _typing.Literal["max"]  # noqa: Y015
+    _WhichOneofArgType__max: _TypeAlias = _typing.Literal["_max", b"_max"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max) -> _WhichOneofReturnType__max | None: ...
+
+Global___PolicyGroup: _TypeAlias = PolicyGroup  # noqa: Y015
+
+@_typing.final
+class IdlePolicy(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECLAIM_AFTER_FIELD_NUMBER: _builtins.int
+    WARN_BEFORE_FIELD_NUMBER: _builtins.int
+    ONLY_WHEN_WAITING_FIELD_NUMBER: _builtins.int
+    only_when_waiting: _builtins.bool
+    @_builtins.property
+    def reclaim_after(self) -> _duration_pb2.Duration:
+        """Zero: idle seats are never reclaimed."""
+
+    @_builtins.property
+    def warn_before(self) -> _duration_pb2.Duration: ...
+    def __init__(
+        self,
+        *,
+        reclaim_after: _duration_pb2.Duration | None = ...,
+        warn_before: _duration_pb2.Duration | None = ...,
+        only_when_waiting: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["reclaim_after", b"reclaim_after", "warn_before", b"warn_before"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["only_when_waiting", b"only_when_waiting", "reclaim_after", b"reclaim_after", "warn_before", b"warn_before"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IdlePolicy: _TypeAlias = IdlePolicy  # noqa: Y015
+
+@_typing.final
+class GetPolicyResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TAKEOVER_FIELD_NUMBER: _builtins.int
+    MAX_PER_USER_FIELD_NUMBER: _builtins.int
+    GROUPS_FIELD_NUMBER: _builtins.int
+    IDLE_FIELD_NUMBER: _builtins.int
+    SEAT_CAP_FIELD_NUMBER: _builtins.int
+    IN_USE_FIELD_NUMBER: _builtins.int
+    UNUSED_RESERVE_FIELD_NUMBER: _builtins.int
+    RULES_FIELD_NUMBER: _builtins.int
+    takeover: _builtins.str
+    """"anyone", "same-user" or "admin-only"."""
+    max_per_user: _builtins.int
+    """Zero: unlimited."""
+    seat_cap: _builtins.int
+    """Absent when there is no cap."""
+    in_use: _builtins.int
+    unused_reserve: _builtins.int
+    """Seats reserved for groups and not in use by them."""
+    rules: _builtins.int
+    """How many rules the policy states."""
+    @_builtins.property
+    def groups(self) -> _containers.RepeatedCompositeFieldContainer[Global___PolicyGroup]:
+        """In the order membership is decided (the first group that matches)."""
+
+    @_builtins.property
+    def idle(self) -> Global___IdlePolicy: ...
+    def __init__(
+        self,
+        *,
+        takeover: _builtins.str = ...,
+        max_per_user: _builtins.int = ...,
+        groups: _abc.Iterable[Global___PolicyGroup] | None = ...,
+        idle: Global___IdlePolicy | None = ...,
+        seat_cap: _builtins.int | None = ...,
+        in_use: _builtins.int = ...,
+        unused_reserve: _builtins.int = ...,
+        rules: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_seat_cap", b"_seat_cap", "idle", b"idle", "seat_cap", b"seat_cap"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_seat_cap", b"_seat_cap", "groups", b"groups", "idle", b"idle", "in_use", b"in_use", "max_per_user", b"max_per_user", "rules", b"rules", "seat_cap", b"seat_cap", "takeover", b"takeover", "unused_reserve", b"unused_reserve"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__seat_cap: _TypeAlias = _typing.Literal["seat_cap"]  # noqa: Y015
+    _WhichOneofArgType__seat_cap: _TypeAlias = _typing.Literal["_seat_cap", b"_seat_cap"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__seat_cap) -> _WhichOneofReturnType__seat_cap | None: ...
+
+Global___GetPolicyResponse: _TypeAlias = GetPolicyResponse  # noqa: Y015
+
+@_typing.final
+class CheckPolicyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOML_FIELD_NUMBER: _builtins.int
+    toml: _builtins.str
+    """A config file holding a [policy] section, or the [policy] table's contents alone (TOML)."""
+    def __init__(
+        self,
+        *,
+        toml: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["toml", b"toml"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckPolicyRequest: _TypeAlias = CheckPolicyRequest  # noqa: Y015
+
+@_typing.final
+class PolicyBreach(_message.Message):
+    """A live session whose holder the checked policy would refuse a seat now."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    RULE_FIELD_NUMBER: _builtins.int
+    GROUP_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    """POLICY_MAX, POLICY_RESERVED, POLICY_PER_USER or POLICY_EXCLUDED."""
+    rule: _builtins.str
+    group: _builtins.str
+    message: _builtins.str
+    @_builtins.property
+    def session(self) -> _types_pb2.Session: ...
+    def __init__(
+        self,
+        *,
+        session: _types_pb2.Session | None = ...,
+        reason: _builtins.str = ...,
+        rule: _builtins.str = ...,
+        group: _builtins.str = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["group", b"group", "message", b"message", "reason", b"reason", "rule", b"rule", "session", b"session"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PolicyBreach: _TypeAlias = PolicyBreach  # noqa: Y015
+
+@_typing.final
+class CheckPolicyResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POLICY_FIELD_NUMBER: _builtins.int
+    BREACHES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def policy(self) -> Global___GetPolicyResponse:
+        """The checked policy, counted against the live sessions."""
+
+    @_builtins.property
+    def breaches(self) -> _containers.RepeatedCompositeFieldContainer[Global___PolicyBreach]: ...
+    def __init__(
+        self,
+        *,
+        policy: Global___GetPolicyResponse | None = ...,
+        breaches: _abc.Iterable[Global___PolicyBreach] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["policy", b"policy"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["breaches", b"breaches", "policy", b"policy"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckPolicyResponse: _TypeAlias = CheckPolicyResponse  # noqa: Y015
 
 @_typing.final
 class EvictRequest(_message.Message):

@@ -45,6 +45,16 @@ class AdminServiceStub:
                 request_serializer=seatd_dot_v1_dot_admin__pb2.EvictRequest.SerializeToString,
                 response_deserializer=seatd_dot_v1_dot_admin__pb2.EvictResponse.FromString,
                 _registered_method=True)
+        self.GetPolicy = channel.unary_unary(
+                '/seatd.v1.AdminService/GetPolicy',
+                request_serializer=seatd_dot_v1_dot_admin__pb2.GetPolicyRequest.SerializeToString,
+                response_deserializer=seatd_dot_v1_dot_admin__pb2.GetPolicyResponse.FromString,
+                _registered_method=True)
+        self.CheckPolicy = channel.unary_unary(
+                '/seatd.v1.AdminService/CheckPolicy',
+                request_serializer=seatd_dot_v1_dot_admin__pb2.CheckPolicyRequest.SerializeToString,
+                response_deserializer=seatd_dot_v1_dot_admin__pb2.CheckPolicyResponse.FromString,
+                _registered_method=True)
         self.GetLicence = channel.unary_unary(
                 '/seatd.v1.AdminService/GetLicence',
                 request_serializer=seatd_dot_v1_dot_admin__pb2.AdminServiceGetLicenceRequest.SerializeToString,
@@ -139,6 +149,21 @@ class AdminServiceServicer:
 
     def Evict(self, request, context):
         """Ends a session with a reason; its workstation is told at once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPolicy(self, request, context):
+        """The seat policy in force, with each group's seats in use.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckPolicy(self, request, context):
+        """A dry run: a policy checked and counted against the live sessions, with the sessions
+        that would break one of its rules. Changes nothing.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -265,6 +290,16 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.Evict,
                     request_deserializer=seatd_dot_v1_dot_admin__pb2.EvictRequest.FromString,
                     response_serializer=seatd_dot_v1_dot_admin__pb2.EvictResponse.SerializeToString,
+            ),
+            'GetPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPolicy,
+                    request_deserializer=seatd_dot_v1_dot_admin__pb2.GetPolicyRequest.FromString,
+                    response_serializer=seatd_dot_v1_dot_admin__pb2.GetPolicyResponse.SerializeToString,
+            ),
+            'CheckPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckPolicy,
+                    request_deserializer=seatd_dot_v1_dot_admin__pb2.CheckPolicyRequest.FromString,
+                    response_serializer=seatd_dot_v1_dot_admin__pb2.CheckPolicyResponse.SerializeToString,
             ),
             'GetLicence': grpc.unary_unary_rpc_method_handler(
                     servicer.GetLicence,
@@ -402,6 +437,60 @@ class AdminService:
             '/seatd.v1.AdminService/Evict',
             seatd_dot_v1_dot_admin__pb2.EvictRequest.SerializeToString,
             seatd_dot_v1_dot_admin__pb2.EvictResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/seatd.v1.AdminService/GetPolicy',
+            seatd_dot_v1_dot_admin__pb2.GetPolicyRequest.SerializeToString,
+            seatd_dot_v1_dot_admin__pb2.GetPolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/seatd.v1.AdminService/CheckPolicy',
+            seatd_dot_v1_dot_admin__pb2.CheckPolicyRequest.SerializeToString,
+            seatd_dot_v1_dot_admin__pb2.CheckPolicyResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -36,6 +36,12 @@ class AdminServiceStub:
     ListSessions: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListSessionsRequest, _admin_pb2.ListSessionsResponse]
     Evict: _grpc.UnaryUnaryMultiCallable[_admin_pb2.EvictRequest, _admin_pb2.EvictResponse]
     """Ends a session with a reason; its workstation is told at once."""
+    GetPolicy: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetPolicyRequest, _admin_pb2.GetPolicyResponse]
+    """The seat policy in force, with each group's seats in use."""
+    CheckPolicy: _grpc.UnaryUnaryMultiCallable[_admin_pb2.CheckPolicyRequest, _admin_pb2.CheckPolicyResponse]
+    """A dry run: a policy checked and counted against the live sessions, with the sessions
+    that would break one of its rules. Changes nothing.
+    """
     GetLicence: _grpc.UnaryUnaryMultiCallable[_admin_pb2.AdminServiceGetLicenceRequest, _admin_pb2.AdminServiceGetLicenceResponse]
     ImportLicence: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ImportLicenceRequest, _admin_pb2.ImportLicenceResponse]
     """Manual registration of a licence file (the offline path)."""
@@ -75,6 +81,12 @@ class AdminServiceAsyncStub(AdminServiceStub):
     ListSessions: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListSessionsRequest, _admin_pb2.ListSessionsResponse]  # type: ignore[assignment]
     Evict: _aio.UnaryUnaryMultiCallable[_admin_pb2.EvictRequest, _admin_pb2.EvictResponse]  # type: ignore[assignment]
     """Ends a session with a reason; its workstation is told at once."""
+    GetPolicy: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetPolicyRequest, _admin_pb2.GetPolicyResponse]  # type: ignore[assignment]
+    """The seat policy in force, with each group's seats in use."""
+    CheckPolicy: _aio.UnaryUnaryMultiCallable[_admin_pb2.CheckPolicyRequest, _admin_pb2.CheckPolicyResponse]  # type: ignore[assignment]
+    """A dry run: a policy checked and counted against the live sessions, with the sessions
+    that would break one of its rules. Changes nothing.
+    """
     GetLicence: _aio.UnaryUnaryMultiCallable[_admin_pb2.AdminServiceGetLicenceRequest, _admin_pb2.AdminServiceGetLicenceResponse]  # type: ignore[assignment]
     ImportLicence: _aio.UnaryUnaryMultiCallable[_admin_pb2.ImportLicenceRequest, _admin_pb2.ImportLicenceResponse]  # type: ignore[assignment]
     """Manual registration of a licence file (the offline path)."""
@@ -123,6 +135,24 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.EvictResponse, _abc.Awaitable[_admin_pb2.EvictResponse]]:
         """Ends a session with a reason; its workstation is told at once."""
+
+    @_abc_1.abstractmethod
+    def GetPolicy(
+        self,
+        request: _admin_pb2.GetPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.GetPolicyResponse, _abc.Awaitable[_admin_pb2.GetPolicyResponse]]:
+        """The seat policy in force, with each group's seats in use."""
+
+    @_abc_1.abstractmethod
+    def CheckPolicy(
+        self,
+        request: _admin_pb2.CheckPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.CheckPolicyResponse, _abc.Awaitable[_admin_pb2.CheckPolicyResponse]]:
+        """A dry run: a policy checked and counted against the live sessions, with the sessions
+        that would break one of its rules. Changes nothing.
+        """
 
     @_abc_1.abstractmethod
     def GetLicence(

@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from seatclient.v1 import types_pb2 as seatd_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13seatd/v1/seat.proto\x12\x08seatd.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14seatd/v1/types.proto\"?\n\x12WaitForSeatRequest\x12)\n\x07\x61\x63quire\x18\x01 \x01(\x0b\x32\x18.seatd.v1.AcquireRequest\"\x98\x01\n\x13WaitForSeatResponse\x12\"\n\x06queued\x18\x01 \x01(\x0b\x32\x10.seatd.v1.QueuedH\x00\x12&\n\x08\x64raining\x18\x02 \x01(\x0b\x32\x12.seatd.v1.DrainingH\x00\x12,\n\x07granted\x18\x03 \x01(\x0b\x32\x19.seatd.v1.AcquireResponseH\x00\x42\x07\n\x05\x65vent\"\x1a\n\x06Queued\x12\x10\n\x08position\x18\x01 \x01(\r\"\xd2\x01\n\x0e\x41\x63quireRequest\x12\x11\n\tuser_code\x18\x01 \x01(\t\x12\x11\n\tuser_name\x18\x02 \x01(\t\x12\x10\n\x08hostname\x18\x03 \x01(\t\x12\x16\n\x0e\x63lient_version\x18\x04 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\x12\x18\n\x10\x65vict_session_id\x18\x06 \x01(\x04\x12\x14\n\x0c\x65vict_reason\x18\x07 \x01(\t\x12\'\n\x04wait\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xde\x02\n\x0f\x41\x63quireResponse\x12\x12\n\nsession_id\x18\x01 \x01(\x04\x12\x13\n\x0blease_token\x18\x02 \x01(\t\x12&\n\x03ttl\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x35\n\x12keepalive_interval\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x31\n\x0ereattach_grace\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12)\n\x07licence\x18\x06 \x01(\x0b\x32\x18.seatd.v1.LicenceSummary\x12\"\n\x07session\x18\x07 \x01(\x0b\x32\x11.seatd.v1.Session\x12\x16\n\x0equeue_position\x18\x08 \x01(\r\x12)\n\x06waited\x18\t \x01(\x0b\x32\x19.google.protobuf.Duration\"^\n\x10KeepaliveRequest\x12\"\n\x06\x61ttach\x18\x01 \x01(\x0b\x32\x10.seatd.v1.AttachH\x00\x12\x1e\n\x04ping\x18\x02 \x01(\x0b\x32\x0e.seatd.v1.PingH\x00\x42\x06\n\x04kind\"1\n\x06\x41ttach\x12\x12\n\nsession_id\x18\x01 \x01(\x04\x12\x13\n\x0blease_token\x18\x02 \x01(\t\"\x13\n\x04Ping\x12\x0b\n\x03seq\x18\x01 \x01(\x04\"\xe7\x01\n\x11KeepaliveResponse\x12&\n\x08\x61ttached\x18\x01 \x01(\x0b\x32\x12.seatd.v1.AttachedH\x00\x12\x1e\n\x04pong\x18\x02 \x01(\x0b\x32\x0e.seatd.v1.PongH\x00\x12$\n\x07\x65victed\x18\x03 \x01(\x0b\x32\x11.seatd.v1.EvictedH\x00\x12\x33\n\x0flicence_changed\x18\x04 \x01(\x0b\x32\x18.seatd.v1.LicenceChangedH\x00\x12&\n\x08\x64raining\x18\x05 \x01(\x0b\x32\x12.seatd.v1.DrainingH\x00\x42\x07\n\x05\x65vent\"\xb0\x01\n\x08\x41ttached\x12\x12\n\nsession_id\x18\x01 \x01(\x04\x12&\n\x03ttl\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x35\n\x12keepalive_interval\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x31\n\x0ereattach_grace\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\";\n\x04Pong\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12&\n\x03ttl\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"a\n\x07\x45victed\x12\x12\n\nsession_id\x18\x01 \x01(\x04\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\n\n\x02\x62y\x18\x03 \x01(\t\x12&\n\x02\x61t\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\";\n\x0eLicenceChanged\x12)\n\x07licence\x18\x01 \x01(\x0b\x32\x18.seatd.v1.LicenceSummary\"=\n\x08\x44raining\x12\x31\n\x0ereattach_after\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\"9\n\x0eReleaseRequest\x12\x12\n\nsession_id\x18\x01 \x01(\x04\x12\x13\n\x0blease_token\x18\x02 \x01(\t\"#\n\x0fReleaseResponse\x12\x10\n\x08released\x18\x01 \x01(\x08\"\x13\n\x11GetLicenceRequest\"O\n\x12GetLicenceResponse\x12)\n\x07licence\x18\x01 \x01(\x0b\x32\x18.seatd.v1.LicenceSummary\x12\x0e\n\x06in_use\x18\x02 \x01(\r2\xee\x02\n\x0bSeatService\x12>\n\x07\x41\x63quire\x12\x18.seatd.v1.AcquireRequest\x1a\x19.seatd.v1.AcquireResponse\x12H\n\tKeepalive\x12\x1a.seatd.v1.KeepaliveRequest\x1a\x1b.seatd.v1.KeepaliveResponse(\x01\x30\x01\x12>\n\x07Release\x12\x18.seatd.v1.ReleaseRequest\x1a\x19.seatd.v1.ReleaseResponse\x12G\n\nGetLicence\x12\x1b.seatd.v1.GetLicenceRequest\x1a\x1c.seatd.v1.GetLicenceResponse\x12L\n\x0bWaitForSeat\x12\x1c.seatd.v1.WaitForSeatRequest\x1a\x1d.seatd.v1.WaitForSeatResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13seatd/v1/seat.proto\x12\x08seatd.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14seatd/v1/types.proto\"?\n\x12WaitForSeatRequest\x12)\n\x07\x61\x63quire\x18\x01 \x01(\x0b\x32\x18.seatd.v1.AcquireRequest\"\x98\x01\n\x13WaitForSeatResponse\x12\"\n\x06queued\x18\x01 \x01(\x0b\x32\x10.seatd.v1.QueuedH\x00\x12&\n\x08\x64raining\x18\x02 \x01(\x0b\x32\x12.seatd.v1.DrainingH\x00\x12,\n\x07granted\x18\x03 \x01(\x0b\x32\x19.seatd.v1.AcquireResponseH\x00\x42\x07\n\x05\x65vent\"\x1a\n\x06Queued\x12\x10\n\x08position\x18\x01 \x01(\r\"\xd2\x01\n\x0e\x41\x63quireRequest\x12\x11\n\tuser_code\x18\x01 \x01(\t\x12\x11\n\tuser_name\x18\x02 \x01(\t\x12\x10\n\x08hostname\x18\x03 \x01(\t\x12\x16\n\x0e\x63lient_version\x18\x04 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\x12\x18\n\x10\x65vict_session_id\x18\x06 \x01(\x04\x12\x14\n\x0c\x65vict_reason\x18\x07 \x01(\t\x12\'\n\x04wait\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xde\x02\n\x0f\x41\x63quireResponse\x12\x12\n\nsession_id\x18\x01 \x01(\x04\x12\x13\n\x0blease_token\x18\x02 \x01(\t\x12&\n\x03ttl\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x35\n\x12keepalive_interval\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x31\n\x0ereattach_grace\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12)\n\x07licence\x18\x06 \x01(\x0b\x32\x18.seatd.v1.LicenceSummary\x12\"\n\x07session\x18\x07 \x01(\x0b\x32\x11.seatd.v1.Session\x12\x16\n\x0equeue_position\x18\x08 \x01(\r\x12)\n\x06waited\x18\t \x01(\x0b\x32\x19.google.protobuf.Duration\"^\n\x10KeepaliveRequest\x12\"\n\x06\x61ttach\x18\x01 \x01(\x0b\x32\x10.seatd.v1.AttachH\x00\x12\x1e\n\x04ping\x18\x02 \x01(\x0b\x32\x0e.seatd.v1.PingH\x00\x42\x06\n\x04kind\"1\n\x06\x41ttach\x12\x12\n\nsession_id\x18\x01 \x01(\x04\x12\x13\n\x0blease_token\x18\x02 \x01(\t\"<\n\x04Ping\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\'\n\x04idle\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x96\x02\n\x11KeepaliveResponse\x12&\n\x08\x61ttached\x18\x01 \x01(\x0b\x32\x12.seatd.v1.AttachedH\x00\x12\x1e\n\x04pong\x18\x02 \x01(\x0b\x32\x0e.seatd.v1.PongH\x00\x12$\n\x07\x65victed\x18\x03 \x01(\x0b\x32\x11.seatd.v1.EvictedH\x00\x12\x33\n\x0flicence_changed\x18\x04 \x01(\x0b\x32\x18.seatd.v1.LicenceChangedH\x00\x12&\n\x08\x64raining\x18\x05 \x01(\x0b\x32\x12.seatd.v1.DrainingH\x00\x12-\n\x0cidle_warning\x18\x06 \x01(\x0b\x32\x15.seatd.v1.IdleWarningH\x00\x42\x07\n\x05\x65vent\"\xb0\x01\n\x08\x41ttached\x12\x12\n\nsession_id\x18\x01 \x01(\x04\x12&\n\x03ttl\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x35\n\x12keepalive_interval\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x31\n\x0ereattach_grace\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\";\n\x04Pong\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12&\n\x03ttl\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"a\n\x07\x45victed\x12\x12\n\nsession_id\x18\x01 \x01(\x04\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\n\n\x02\x62y\x18\x03 \x01(\t\x12&\n\x02\x61t\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x87\x01\n\x0bIdleWarning\x12,\n\x08\x65vict_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\'\n\x04idle\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x11\n\twithdrawn\x18\x04 \x01(\x08\";\n\x0eLicenceChanged\x12)\n\x07licence\x18\x01 \x01(\x0b\x32\x18.seatd.v1.LicenceSummary\"=\n\x08\x44raining\x12\x31\n\x0ereattach_after\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\"9\n\x0eReleaseRequest\x12\x12\n\nsession_id\x18\x01 \x01(\x04\x12\x13\n\x0blease_token\x18\x02 \x01(\t\"#\n\x0fReleaseResponse\x12\x10\n\x08released\x18\x01 \x01(\x08\"\x13\n\x11GetLicenceRequest\"O\n\x12GetLicenceResponse\x12)\n\x07licence\x18\x01 \x01(\x0b\x32\x18.seatd.v1.LicenceSummary\x12\x0e\n\x06in_use\x18\x02 \x01(\r2\xee\x02\n\x0bSeatService\x12>\n\x07\x41\x63quire\x12\x18.seatd.v1.AcquireRequest\x1a\x19.seatd.v1.AcquireResponse\x12H\n\tKeepalive\x12\x1a.seatd.v1.KeepaliveRequest\x1a\x1b.seatd.v1.KeepaliveResponse(\x01\x30\x01\x12>\n\x07Release\x12\x18.seatd.v1.ReleaseRequest\x1a\x19.seatd.v1.ReleaseResponse\x12G\n\nGetLicence\x12\x1b.seatd.v1.GetLicenceRequest\x1a\x1c.seatd.v1.GetLicenceResponse\x12L\n\x0bWaitForSeat\x12\x1c.seatd.v1.WaitForSeatRequest\x1a\x1d.seatd.v1.WaitForSeatResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -49,27 +49,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ATTACH']._serialized_start=1030
   _globals['_ATTACH']._serialized_end=1079
   _globals['_PING']._serialized_start=1081
-  _globals['_PING']._serialized_end=1100
-  _globals['_KEEPALIVERESPONSE']._serialized_start=1103
-  _globals['_KEEPALIVERESPONSE']._serialized_end=1334
-  _globals['_ATTACHED']._serialized_start=1337
-  _globals['_ATTACHED']._serialized_end=1513
-  _globals['_PONG']._serialized_start=1515
-  _globals['_PONG']._serialized_end=1574
-  _globals['_EVICTED']._serialized_start=1576
-  _globals['_EVICTED']._serialized_end=1673
-  _globals['_LICENCECHANGED']._serialized_start=1675
-  _globals['_LICENCECHANGED']._serialized_end=1734
-  _globals['_DRAINING']._serialized_start=1736
-  _globals['_DRAINING']._serialized_end=1797
-  _globals['_RELEASEREQUEST']._serialized_start=1799
-  _globals['_RELEASEREQUEST']._serialized_end=1856
-  _globals['_RELEASERESPONSE']._serialized_start=1858
-  _globals['_RELEASERESPONSE']._serialized_end=1893
-  _globals['_GETLICENCEREQUEST']._serialized_start=1895
-  _globals['_GETLICENCEREQUEST']._serialized_end=1914
-  _globals['_GETLICENCERESPONSE']._serialized_start=1916
-  _globals['_GETLICENCERESPONSE']._serialized_end=1995
-  _globals['_SEATSERVICE']._serialized_start=1998
-  _globals['_SEATSERVICE']._serialized_end=2364
+  _globals['_PING']._serialized_end=1141
+  _globals['_KEEPALIVERESPONSE']._serialized_start=1144
+  _globals['_KEEPALIVERESPONSE']._serialized_end=1422
+  _globals['_ATTACHED']._serialized_start=1425
+  _globals['_ATTACHED']._serialized_end=1601
+  _globals['_PONG']._serialized_start=1603
+  _globals['_PONG']._serialized_end=1662
+  _globals['_EVICTED']._serialized_start=1664
+  _globals['_EVICTED']._serialized_end=1761
+  _globals['_IDLEWARNING']._serialized_start=1764
+  _globals['_IDLEWARNING']._serialized_end=1899
+  _globals['_LICENCECHANGED']._serialized_start=1901
+  _globals['_LICENCECHANGED']._serialized_end=1960
+  _globals['_DRAINING']._serialized_start=1962
+  _globals['_DRAINING']._serialized_end=2023
+  _globals['_RELEASEREQUEST']._serialized_start=2025
+  _globals['_RELEASEREQUEST']._serialized_end=2082
+  _globals['_RELEASERESPONSE']._serialized_start=2084
+  _globals['_RELEASERESPONSE']._serialized_end=2119
+  _globals['_GETLICENCEREQUEST']._serialized_start=2121
+  _globals['_GETLICENCEREQUEST']._serialized_end=2140
+  _globals['_GETLICENCERESPONSE']._serialized_start=2142
+  _globals['_GETLICENCERESPONSE']._serialized_end=2221
+  _globals['_SEATSERVICE']._serialized_start=2224
+  _globals['_SEATSERVICE']._serialized_end=2590
 # @@protoc_insertion_point(module_scope)

@@ -285,16 +285,25 @@ class Ping(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     SEQ_FIELD_NUMBER: _builtins.int
+    IDLE_FIELD_NUMBER: _builtins.int
     seq: _builtins.int
     """The client's own counter, echoed in Pong.seq (not checked for order)."""
+    @_builtins.property
+    def idle(self) -> _duration_pb2.Duration:
+        """How long the user has been idle (no keyboard or mouse in the application), as the
+        application reports it; unset when it reports nothing (its seat is then never
+        reclaimed for idleness). Drives the seat policy's idle reclaim.
+        """
+
     def __init__(
         self,
         *,
         seq: _builtins.int = ...,
+        idle: _duration_pb2.Duration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["idle", b"idle"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["seq", b"seq"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["idle", b"idle", "seq", b"seq"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -309,6 +318,7 @@ class KeepaliveResponse(_message.Message):
     EVICTED_FIELD_NUMBER: _builtins.int
     LICENCE_CHANGED_FIELD_NUMBER: _builtins.int
     DRAINING_FIELD_NUMBER: _builtins.int
+    IDLE_WARNING_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def attached(self) -> Global___Attached: ...
     @_builtins.property
@@ -319,6 +329,8 @@ class KeepaliveResponse(_message.Message):
     def licence_changed(self) -> Global___LicenceChanged: ...
     @_builtins.property
     def draining(self) -> Global___Draining: ...
+    @_builtins.property
+    def idle_warning(self) -> Global___IdleWarning: ...
     def __init__(
         self,
         *,
@@ -327,12 +339,13 @@ class KeepaliveResponse(_message.Message):
         evicted: Global___Evicted | None = ...,
         licence_changed: Global___LicenceChanged | None = ...,
         draining: Global___Draining | None = ...,
+        idle_warning: Global___IdleWarning | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["attached", b"attached", "draining", b"draining", "event", b"event", "evicted", b"evicted", "licence_changed", b"licence_changed", "pong", b"pong"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["attached", b"attached", "draining", b"draining", "event", b"event", "evicted", b"evicted", "idle_warning", b"idle_warning", "licence_changed", b"licence_changed", "pong", b"pong"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attached", b"attached", "draining", b"draining", "event", b"event", "evicted", b"evicted", "licence_changed", b"licence_changed", "pong", b"pong"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attached", b"attached", "draining", b"draining", "event", b"event", "evicted", b"evicted", "idle_warning", b"idle_warning", "licence_changed", b"licence_changed", "pong", b"pong"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["attached", "pong", "evicted", "licence_changed", "draining"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["attached", "pong", "evicted", "licence_changed", "draining", "idle_warning"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
@@ -429,6 +442,43 @@ class Evicted(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Evicted: _TypeAlias = Evicted  # noqa: Y015
+
+@_typing.final
+class IdleWarning(_message.Message):
+    """The seat policy will take this idle seat back at `evict_at` (someone is waiting, or idle
+    seats are reclaimed anyway) unless the user is active before then; activity reported in a
+    later ping withdraws it, and the daemon then sends it again with `withdrawn` set.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVICT_AT_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    IDLE_FIELD_NUMBER: _builtins.int
+    WITHDRAWN_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    withdrawn: _builtins.bool
+    @_builtins.property
+    def evict_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def idle(self) -> _duration_pb2.Duration:
+        """How long the session had been idle when warned."""
+
+    def __init__(
+        self,
+        *,
+        evict_at: _timestamp_pb2.Timestamp | None = ...,
+        reason: _builtins.str = ...,
+        idle: _duration_pb2.Duration | None = ...,
+        withdrawn: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["evict_at", b"evict_at", "idle", b"idle"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["evict_at", b"evict_at", "idle", b"idle", "reason", b"reason", "withdrawn", b"withdrawn"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IdleWarning: _TypeAlias = IdleWarning  # noqa: Y015
 
 @_typing.final
 class LicenceChanged(_message.Message):

@@ -140,6 +140,8 @@ class Session(_message.Message):
     LAST_SEEN_AT_FIELD_NUMBER: _builtins.int
     DURATION_FIELD_NUMBER: _builtins.int
     ATTACHED_FIELD_NUMBER: _builtins.int
+    GROUP_FIELD_NUMBER: _builtins.int
+    IDLE_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     """Shown to people; monotonic, never reused."""
     user_code: _builtins.str
@@ -153,6 +155,8 @@ class Session(_message.Message):
     client_version: _builtins.str
     attached: _builtins.bool
     """True while a keepalive stream is attached."""
+    group: _builtins.str
+    """The seat policy's group the session belongs to; empty for none."""
     @_builtins.property
     def started_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -164,6 +168,12 @@ class Session(_message.Message):
     @_builtins.property
     def duration(self) -> _duration_pb2.Duration:
         """How long the session has been open, measured on the daemon."""
+
+    @_builtins.property
+    def idle(self) -> _duration_pb2.Duration:
+        """How long the user has been idle, as its workstation reports it; unset when it
+        reports nothing.
+        """
 
     def __init__(
         self,
@@ -178,10 +188,12 @@ class Session(_message.Message):
         last_seen_at: _timestamp_pb2.Timestamp | None = ...,
         duration: _duration_pb2.Duration | None = ...,
         attached: _builtins.bool = ...,
+        group: _builtins.str = ...,
+        idle: _duration_pb2.Duration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["duration", b"duration", "last_seen_at", b"last_seen_at", "started_at", b"started_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["duration", b"duration", "idle", b"idle", "last_seen_at", b"last_seen_at", "started_at", b"started_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attached", b"attached", "client_version", b"client_version", "duration", b"duration", "hostname", b"hostname", "id", b"id", "ip", b"ip", "last_seen_at", b"last_seen_at", "started_at", b"started_at", "user_code", b"user_code", "user_name", b"user_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attached", b"attached", "client_version", b"client_version", "duration", b"duration", "group", b"group", "hostname", b"hostname", "id", b"id", "idle", b"idle", "ip", b"ip", "last_seen_at", b"last_seen_at", "started_at", b"started_at", "user_code", b"user_code", "user_name", b"user_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
