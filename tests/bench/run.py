@@ -29,7 +29,7 @@ import grpc
 import lmdb
 from seatclient.v1 import admin_pb2, admin_pb2_grpc, seat_pb2, seat_pb2_grpc
 
-from tests.bench import attacks
+from tests.bench import attacks, policies
 from tests.bench import failover as cluster_failover
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -268,6 +268,34 @@ def throughput(work: Path) -> None:
         per_call_p99 / base_p99,
         "<= 3 x echo p99",
         per_call_p99 <= 3 * base_p99,
+    )
+
+
+def policy_cost(work: Path) -> None:
+    """Acquire + release throughput under a seat policy of 20 groups and 50 rules, as a
+    ratio to the same daemon without one; the two alternate twice in one run, so a busy
+    machine slows both alike."""
+    config = work / "policy.toml"
+    config.write_text(policies.policy_toml())
+    rates: dict[str, list[float]] = {"none": [], "policy": []}
+    for round_ in range(2):
+        for name, flags in (("none", []), ("policy", ["--config", str(config)])):
+            daemon = Daemon(work / f"policy-{name}-{round_}", "--dev-seats", "100000", *flags)
+            daemon.start()
+            try:
+                rates[name].append(2 * len(loaders("acquire", daemon.target)) / SECONDS)
+            finally:
+                daemon.kill()
+    bare, ruled = sum(rates["none"]) / 2, sum(rates["policy"]) / 2
+    row("acquire+release, no seat policy, 16 clients", bare, "calls/s", "-", None, "", None)
+    row(
+        "acquire+release, policy of 20 groups / 50 rules",
+        ruled,
+        "calls/s",
+        "no policy",
+        ruled / bare,
+        ">= 0.9 x no policy",
+        ruled / bare >= 0.9,
     )
 
 
@@ -1008,6 +1036,7 @@ def main() -> None:
         )
         figures = (
             throughput,
+            policy_cost,
             open_loop,
             eviction,
             dead_workstation,
