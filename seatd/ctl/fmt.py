@@ -46,4 +46,8 @@ def session_json(s: types_pb2.Session) -> dict[str, Any]:
         "duration_seconds": int(s.duration.seconds),
         "last_seen_at": iso(dt(s.last_seen_at)),
         "attached": s.attached,
+        # The seat policy's group ("" for none), and the idle time its workstation reports
+        # (null when it reports none).
+        "group": s.group,
+        "idle_seconds": int(s.idle.seconds) if s.HasField("idle") else None,
     }

@@ -38,10 +38,11 @@ def sessions(obj: Ctx, as_json: bool) -> None:
         )
         return
     # Two lines a session (code over name, computer over IP, date over time) fit eight
-    # fields in 80 columns without cutting any of them.
+    # fields in 80 columns without cutting any of them; the policy group and the idle time,
+    # when there are any, take more lines under the user.
     table = tables.table(
         tables.column("Id", justify="right", no_wrap=True),
-        "User",
+        "User / group",
         tables.column("Computer / IP", min_width=16),
         tables.column("Started (local)", min_width=10, max_width=10),
         tables.column("Duration", justify="right", no_wrap=True),
@@ -52,7 +53,14 @@ def sessions(obj: Ctx, as_json: bool) -> None:
     for s in r.sessions:
         table.add_row(
             str(s.id),
-            f"{s.user_code}\n{s.user_name}",
+            "\n".join(
+                [
+                    s.user_code,
+                    s.user_name,
+                    *([s.group] if s.group else []),
+                    *([f"idle {clock(s.idle.seconds)}"] if s.HasField("idle") else []),
+                ]
+            ),
             f"{s.hostname}\n{s.ip}",
             (dt(s.started_at) + offset).strftime("%d/%m/%Y %H:%M:%S"),
             clock(s.duration.seconds),

@@ -5,6 +5,7 @@ with a bounded deadline."""
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import subprocess
 import threading
@@ -179,3 +180,29 @@ def test_a_sighup_policy_change_takes_effect_without_dropping_a_session(
         client.acquire(user_code="IC")
     assert str(refused.value) == "group interns is at its max of 1"
     assert [s["id"] for s in daemon.sessions()["sessions"]] == [first, second]
+
+
+def test_seatctl_shows_the_policy_and_dry_runs_a_new_one(
+    make_daemon: Callable[..., Daemon],
+    tmp_path: Path,
+    holder_process: Callable[[str, str], tuple[subprocess.Popen[str], int]],
+) -> None:
+    """`seatctl policy show --json` counts the interns seated; `policy check FILE` names the
+    session a max of 1 would refuse and changes nothing; sessions list the group."""
+    daemon, _ = policy_daemon(make_daemon, tmp_path, MONTH_END.format(interns_max=2), seats=5)
+    holder_process(daemon.target, "IA")
+    holder_process(daemon.target, "IB")
+    shown = json.loads(daemon.ctl("policy", "show", "--json").stdout)
+    assert [(g["name"], g["in_use"]) for g in shown["groups"]] == [
+        ("accounting", 0),
+        ("interns", 2),
+    ]
+    tighter = tmp_path / "tighter.toml"
+    tighter.write_text(MONTH_END.format(interns_max=1))
+    checked = daemon.ctl("policy", "check", str(tighter), "--json")
+    assert checked.returncode == 0, checked.stderr
+    breaches = json.loads(checked.stdout)["breaches"]
+    assert {b["user_code"] for b in breaches} == {"IA", "IB"}
+    assert {b["reason"] for b in breaches} == {"POLICY_MAX"}
+    assert [s["group"] for s in daemon.sessions()["sessions"]] == ["interns", "interns"]
+    assert json.loads(daemon.ctl("policy", "show", "--json").stdout) == shown

@@ -59,7 +59,46 @@ class FakeAdmin:
                 last_seen_at=ts(NOW - timedelta(seconds=3)),
             )
             s.duration.seconds = 3 * 3600 + 60 * n
+        r.sessions[0].group = "accounting"
+        r.sessions[0].idle.seconds = 34 * 60
         return r
+
+    def GetPolicy(self, request: Any, timeout: float) -> admin_pb2.GetPolicyResponse:
+        p = admin_pb2.GetPolicyResponse(
+            takeover="same-user", max_per_user=1, in_use=2, unused_reserve=1, rules=6
+        )
+        p.seat_cap = 10
+        p.idle.reclaim_after.seconds = 1800
+        p.idle.warn_before.seconds = 120
+        p.idle.only_when_waiting = True
+        p.groups.add(
+            name="accounting",
+            users=["ANNA", "BORIS", "CLARA"],
+            hosts=["COMPTA-PC-*"],
+            reserve=2,
+            priority=10,
+            in_use=1,
+        )
+        interns = p.groups.add(name="interns", users=["IA", "IB"], in_use=1)
+        interns.max = 2
+        p.groups.add(name="guests", networks=["192.168.100.0/24"], exclude=True)
+        return p
+
+    def CheckPolicy(self, request: Any, timeout: float) -> admin_pb2.CheckPolicyResponse:
+        assert "[policy" in request.toml
+        session = self.ListSessions(request, timeout).sessions[1]
+        return admin_pb2.CheckPolicyResponse(
+            policy=self.GetPolicy(request, timeout),
+            breaches=[
+                admin_pb2.PolicyBreach(
+                    session=session,
+                    reason="POLICY_EXCLUDED",
+                    rule="exclude",
+                    group="guests",
+                    message="group guests may not take a seat on this server (exclude = true)",
+                )
+            ],
+        )
 
     def GetLicence(self, request: Any, timeout: float) -> admin_pb2.AdminServiceGetLicenceResponse:
         d = types_pb2.LicenceDetail(
@@ -196,3 +235,41 @@ def test_licence_history_at_80_columns_keeps_serials_whole(seatctl: Any) -> None
         "2026-12-01",
         "22:29:12",
     )
+
+
+def test_sessions_show_each_sessions_group_and_idle_time(seatctl: Any) -> None:
+    """`seatctl sessions` shows the policy group and idle time; --json carries them."""
+    assert_readable(seatctl("sessions").output, "accounting", "idle 0:34:00")
+    listed = json.loads(seatctl("sessions", "--json").output)["sessions"]
+    assert [(s["group"], s["idle_seconds"]) for s in listed] == [("accounting", 2040), ("", None)]
+
+
+def test_policy_show_at_80_columns_shows_each_groups_seats(seatctl: Any) -> None:
+    """`seatctl policy show`: the rules in force and each group's in use / reserved / max."""
+    out = seatctl("policy", "show").output
+    assert_readable(out, "accounting", "COMPTA-PC-*", "192.168.100.0/24", "excluded", "same-user")
+    assert "2 in use of 10; 1 reserved, unused" in out
+    assert "after 30 min idle, warned 2 min before, when someone waits" in out
+
+
+def test_policy_show_json_is_complete(seatctl: Any) -> None:
+    """`seatctl policy show --json`: every group with its members and numbers."""
+    shown = json.loads(seatctl("policy", "show", "--json").output)
+    assert [(g["name"], g["in_use"], g["reserve"], g["max"]) for g in shown["groups"]] == [
+        ("accounting", 1, 2, None),
+        ("interns", 1, 0, 2),
+        ("guests", 0, 0, None),
+    ]
+    assert shown["idle"]["reclaim_after_seconds"] == 1800 and shown["max_per_user"] == 1
+
+
+def test_policy_check_lists_the_sessions_the_file_would_refuse(seatctl: Any, tmp_path: Any) -> None:
+    """`seatctl policy check FILE` sends the file and names each session it would refuse."""
+    path = tmp_path / "new.toml"
+    path.write_text('[policy.groups.guests]\nnetworks = ["192.168.100.0/24"]\nexclude = true\n')
+    out = seatctl("policy", "check", str(path)).output
+    words = " ".join(out.split())
+    assert "(not applied)" in words and "1 live session breaks this policy" in words
+    assert_readable(out, "1235", "POLICY_EXCLUDED")
+    checked = json.loads(seatctl("policy", "check", str(path), "--json").output)
+    assert checked["breaches"][0]["session_id"] == 1235
