@@ -119,7 +119,7 @@ class Arbiter:
         self._sessions: dict[int, Session] = {}
         self._by_key: dict[str, int] = {}
         self._endings: OrderedDict[int, Ending] = OrderedDict()
-        self._tally = Tally()
+        self._tally = Tally(self.policy)
 
     def set_policy(self, policy: Policy) -> None:
         """A reloaded policy: holds for the next decision; no live session is ended."""
@@ -127,9 +127,13 @@ class Arbiter:
         self._recount()
 
     def _recount(self) -> None:
-        self._tally = Tally()
+        self._tally = self._count(self.policy)
+
+    def _count(self, policy: Policy) -> Tally:
+        tally = Tally(policy)
         for s in self._sessions.values():
-            self._tally.add(self.policy.group_of(s.holder), s.holder.user_code)
+            tally.add(policy.group_of(s.holder), s.holder.user_code)
+        return tally
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -160,19 +164,16 @@ class Arbiter:
 
     def unused_reserve(self) -> int:
         """Seats reserved by the policy's groups and not in use by them."""
-        return self._tally.unused_reserve(self.policy)
+        return self._tally.unused
 
     def assess(self, policy: Policy, cap: int | None) -> Assessment:
         """`policy` counted against the live sessions (it need not be the one in force):
         seats per group, reserved seats unused, and each session whose holder it would
         refuse a seat now (with that session's own seat given back first). Decides nothing."""
-        tally = Tally()
-        for s in self._sessions.values():
-            tally.add(policy.group_of(s.holder), s.holder.user_code)
+        tally = self._count(policy)
         breaches = []
         for s in self.sessions():
             refused = tally.refusal(
-                policy,
                 s.holder,
                 cap=cap,
                 in_use=self.in_use,
@@ -180,7 +181,7 @@ class Arbiter:
             )
             if refused is not None:
                 breaches.append((s, refused))
-        return Assessment(dict(tally.by_group), tally.unused_reserve(policy), tuple(breaches))
+        return Assessment(dict(tally.by_group), tally.unused, tuple(breaches))
 
     def policy_refusal(
         self, holder: Holder, cap: int | None, *, policy: Policy | None = None
@@ -188,11 +189,8 @@ class Arbiter:
         """The rule that would refuse `holder` a seat now (under `policy`, by default the one
         in force), or None; decides nothing."""
         if policy is None or policy is self.policy:
-            return self._tally.refusal(self.policy, holder, cap=cap, in_use=self.in_use)
-        tally = Tally()
-        for s in self._sessions.values():
-            tally.add(policy.group_of(s.holder), s.holder.user_code)
-        return tally.refusal(policy, holder, cap=cap, in_use=self.in_use)
+            return self._tally.refusal(holder, cap=cap, in_use=self.in_use)
+        return self._count(policy).refusal(holder, cap=cap, in_use=self.in_use)
 
     def holds_key(self, key: str) -> bool:
         """Whether a live session already answers this idempotency key (a retry adds nothing)."""
@@ -232,7 +230,7 @@ class Arbiter:
             if victim is None
             else ((self.policy.group_of(victim.holder), victim.holder.user_code),)
         )
-        refused = self._tally.refusal(self.policy, holder, cap=cap, in_use=self.in_use, freed=freed)
+        refused = self._tally.refusal(holder, cap=cap, in_use=self.in_use, freed=freed)
         if refused is not None:
             raise refused
         if cap is not None and self.in_use >= cap:

@@ -42,6 +42,7 @@ from seatd.errors import ConfigError, PolicyExcluded, PolicyRefused
 from seatd.model import Holder
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 # Bounds for each group's numbers and the idle timings (seconds).
 MAX_GROUPS = 1000
@@ -98,7 +99,8 @@ class Group:
     exclude: bool = False
     priority: int = 0
 
-    def matches(self, holder: Holder) -> bool:
+    def matches(self, holder: Holder, address: _Address | None = None) -> bool:
+        """Whether the holder is a member; `address`: its IP, parsed once by the caller."""
         if holder.user_code in self.users:
             return True
         if self.hosts and holder.hostname:
@@ -106,7 +108,7 @@ class Group:
             if any(fnmatch.fnmatchcase(host, pattern) for pattern in self.hosts):
                 return True
         if self.networks:
-            address = _address(holder.ip)
+            address = address if address is not None else _address(holder.ip)
             if address is not None and any(address in net for net in self.networks):
                 return True
         return False
@@ -144,6 +146,7 @@ class Policy:
         # has a bounded set of workstations, and a grant then costs one dict lookup, not a
         # pattern match per group.
         object.__setattr__(self, "_memo", {})
+        object.__setattr__(self, "_reserving", tuple(g for g in self.groups if g.reserve > 0))
 
     def group_of(self, holder: Holder) -> Group | None:
         """The first group (config order) the holder belongs to, or None."""
@@ -155,7 +158,8 @@ class Policy:
             return memo[key]
         except KeyError:
             pass
-        found = next((g for g in self.groups if g.matches(holder)), None)
+        address = _address(holder.ip)
+        found = next((g for g in self.groups if g.matches(holder, address)), None)
         if len(memo) >= _MEMO_LIMIT:
             memo.clear()
         memo[key] = found
@@ -174,14 +178,16 @@ class Policy:
 
     @property
     def reserving(self) -> tuple[Group, ...]:
-        return tuple(g for g in self.groups if g.reserve > 0)
+        """The groups with a reservation (computed once: asked on every grant)."""
+        found: tuple[Group, ...] = self._reserving  # type: ignore[attr-defined]
+        return found
 
 
 # Distinct (user, host, ip) answers remembered: far more workstations than any site has.
 _MEMO_LIMIT = 65_536
 
 
-def _address(ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+def _address(ip: str) -> _Address | None:
     try:
         address = ipaddress.ip_address(ip)
     except ValueError:
@@ -191,39 +197,48 @@ def _address(ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     return address
 
 
-class Tally:
-    """Live seats counted per group and per user code, kept by the arbiter as it grants and
-    ends sessions, so that checking a grant costs O(reserving groups), not O(sessions)."""
+# Shared empty values for the common case of a grant that frees no seat (never mutated).
+_NONE: dict[str, tuple[Group, int]] = {}
+_NOBODY: Counter[str] = Counter()
 
-    def __init__(self) -> None:
+
+class Tally:
+    """Live seats counted per group and per user code under one policy, kept by the arbiter
+    as it grants and ends sessions, with the reserved seats not in use kept as a running
+    total: checking a grant costs O(1), whatever the number of groups and sessions."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
         self.by_group: Counter[str] = Counter()
         self.by_user: Counter[str] = Counter()
+        # Seats the groups have reserved and do not use: sum of max(0, reserve - held).
+        self.unused = sum(g.reserve for g in policy.reserving)
 
     def add(self, group: Group | None, user_code: str) -> None:
         if group is not None:
-            self.by_group[group.name] += 1
+            held = self.by_group[group.name]
+            if held < group.reserve:
+                self.unused -= 1
+            self.by_group[group.name] = held + 1
         self.by_user[user_code] += 1
 
     def remove(self, group: Group | None, user_code: str) -> None:
         if group is not None:
-            self.by_group[group.name] -= 1
-            if not self.by_group[group.name]:
+            held = self.by_group[group.name] - 1
+            if held < group.reserve:
+                self.unused += 1
+            if held:
+                self.by_group[group.name] = held
+            else:
                 del self.by_group[group.name]
-        self.by_user[user_code] -= 1
-        if not self.by_user[user_code]:
+        held = self.by_user[user_code] - 1
+        if held:
+            self.by_user[user_code] = held
+        else:
             del self.by_user[user_code]
-
-    def unused_reserve(self, policy: Policy, *, besides: Group | None = None) -> int:
-        """Seats the reserving groups (other than `besides`) have reserved and not in use."""
-        return sum(
-            max(0, g.reserve - self.by_group[g.name])
-            for g in policy.reserving
-            if besides is None or g.name != besides.name
-        )
 
     def refusal(
         self,
-        policy: Policy,
         holder: Holder,
         *,
         cap: int | None,
@@ -232,15 +247,24 @@ class Tally:
     ) -> PolicyRefused | None:
         """The rule that forbids granting a seat to `holder` now, or None. `freed`: sessions
         (group, user code) ended by the same decision (a takeover's victim)."""
+        policy = self.policy
         group = policy.group_of(holder)
         if group is None and not policy.max_per_user and not policy.reserving:
             return None
-        gone_groups: Counter[str] = Counter()
-        gone_users: Counter[str] = Counter()
-        for g, user in freed:
-            if g is not None:
-                gone_groups[g.name] += 1
-            gone_users[user] += 1
+        # Nearly every grant frees nobody: the sessions a takeover ends are counted apart.
+        gone_groups: dict[str, tuple[Group, int]] = _NONE
+        gone_users: Counter[str] = _NOBODY
+        if freed:
+            gone_groups, gone_users = {}, Counter()
+            for g, user in freed:
+                if g is not None:
+                    gone_groups[g.name] = (g, gone_groups.get(g.name, (g, 0))[1] + 1)
+                gone_users[user] += 1
+
+        def held(g: Group) -> int:
+            gone = gone_groups.get(g.name)
+            return self.by_group[g.name] - (gone[1] if gone else 0)
+
         if group is not None and group.exclude:
             return PolicyExcluded(
                 Rule.EXCLUDE.reason,
@@ -248,37 +272,41 @@ class Tally:
                 f"group {group.name} may not take a seat on this server (exclude = true)",
             )
         if policy.max_per_user:
-            held = self.by_user[holder.user_code] - gone_users[holder.user_code]
-            if held >= policy.max_per_user:
+            mine = self.by_user[holder.user_code] - gone_users[holder.user_code]
+            if mine >= policy.max_per_user:
                 return PolicyRefused(
                     Rule.PER_USER.value,
                     Rule.PER_USER.reason,
                     group.name if group is not None else "",
-                    f"user {holder.user_code} already holds {_seats(held)}, the most one "
+                    f"user {holder.user_code} already holds {_seats(mine)}, the most one "
                     f"person may hold (max_per_user = {policy.max_per_user}): close one first",
                 )
-        if group is not None and group.max is not None:
-            held = self.by_group[group.name] - gone_groups[group.name]
-            if held >= group.max:
-                return PolicyRefused(
-                    Rule.MAX.value,
-                    Rule.MAX.reason,
-                    group.name,
-                    f"group {group.name} is at its max of {group.max}",
-                )
+        if group is not None and group.max is not None and held(group) >= group.max:
+            return PolicyRefused(
+                Rule.MAX.value,
+                Rule.MAX.reason,
+                group.name,
+                f"group {group.name} is at its max of {group.max}",
+            )
         if cap is None or not policy.reserving:
             return None
-        free = cap - (in_use - sum(gone_users.values()))
+        free = cap - in_use + sum(gone_users.values())
         if free <= 0:
             return None  # the cap refuses it (SEATS_EXHAUSTED), with the sessions to offer
+        # Unused reservations once the freed sessions are gone, less the holder's own group's.
+        unused = self.unused
+        for g, k in gone_groups.values():
+            now_held = self.by_group[g.name]
+            unused += max(0, g.reserve - (now_held - k)) - max(0, g.reserve - now_held)
+        if group is not None:
+            unused -= max(0, group.reserve - held(group))
+        if free > unused:
+            return None
         owed = [
-            (g, max(0, g.reserve - (self.by_group[g.name] - gone_groups[g.name])))
+            (g, max(0, g.reserve - held(g)))
             for g in policy.reserving
             if group is None or g.name != group.name
         ]
-        unused = sum(n for _, n in owed)
-        if free > unused:
-            return None
         holders = [(g, n) for g, n in owed if n]
         named = " and ".join(
             f"{_seats(n)} {'is' if n == 1 else 'are'} reserved for {g.name}" for g, n in holders
