@@ -27,10 +27,13 @@ from google.protobuf.message import Message
 from seatclient.v1 import admin_pb2, types_pb2
 
 from seatd import __version__, auth, journal
+from seatd import policy as policy_mod
+from seatd.arbiter import Assessment
 from seatd.cloudsync import CloudSync
 from seatd.entitlement import LicenceView
-from seatd.errors import CloudFailed, NotAllowed, Unavailable
-from seatd.model import Actor
+from seatd.errors import CloudFailed, ConfigError, InvalidArgument, NotAllowed, Unavailable
+from seatd.model import Actor, Session
+from seatd.policy import Policy
 from seatd.service import SeatService
 from seatd.transport import convert, validate
 
@@ -59,6 +62,11 @@ def action(
         return await method(self, actor, request)
 
     return wrapper
+
+
+def _group_name(p: Policy, s: Session) -> str:
+    group = p.group_of(s.holder)
+    return group.name if group is not None else ""
 
 
 def journal_filter(f: admin_pb2.JournalFilter) -> journal.Filter:
@@ -119,7 +127,7 @@ class AdminActions:
         local = now.astimezone()
         offset = local.utcoffset()
         response = admin_pb2.ListSessionsResponse(
-            sessions=[convert.session(s, now) for s in service.arbiter.sessions()],
+            sessions=self._sessions(now),
             in_use=service.arbiter.in_use,
             server_time=convert.timestamp(now),
             server_utc_offset_seconds=int(offset.total_seconds()) if offset else 0,
@@ -144,6 +152,52 @@ class AdminActions:
         if cap is not None:
             response.seat_cap = cap
         return response
+
+    def _sessions(self, now: datetime) -> list[types_pb2.Session]:
+        arbiter = self.service.arbiter
+        mono = self.service.clock.monotonic()
+        return [
+            convert.session(
+                s, now, group=_group_name(arbiter.policy, s), idle=arbiter.idle_for(s, mono)
+            )
+            for s in arbiter.sessions()
+        ]
+
+    @action
+    async def GetPolicy(
+        self, actor: Actor, request: admin_pb2.GetPolicyRequest
+    ) -> admin_pb2.GetPolicyResponse:
+        return self._policy(self.service.arbiter.policy)[0]
+
+    @action
+    async def CheckPolicy(
+        self, actor: Actor, request: admin_pb2.CheckPolicyRequest
+    ) -> admin_pb2.CheckPolicyResponse:
+        try:
+            checked = policy_mod.parse_text(request.toml)
+        except ConfigError as exc:
+            raise InvalidArgument("toml", str(exc)) from None
+        shown, assessment = self._policy(checked)
+        now = self.service.clock.wall()
+        return admin_pb2.CheckPolicyResponse(
+            policy=shown,
+            breaches=[
+                admin_pb2.PolicyBreach(
+                    session=convert.session(s, now, group=_group_name(checked, s)),
+                    reason=refused.reason,
+                    rule=refused.rule,
+                    group=refused.group,
+                    message=refused.message,
+                )
+                for s, refused in assessment.breaches
+            ],
+        )
+
+    def _policy(self, p: Policy) -> tuple[admin_pb2.GetPolicyResponse, Assessment]:
+        arbiter = self.service.arbiter
+        cap = self.service.entitlement.seat_cap()
+        assessment = arbiter.assess(p, cap)
+        return convert.policy(p, assessment, cap, arbiter.in_use), assessment
 
     @action
     async def Evict(self, actor: Actor, request: admin_pb2.EvictRequest) -> admin_pb2.EvictResponse:
