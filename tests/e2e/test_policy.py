@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 from seatclient import PolicyRefused, SeatClient, SeatError, SeatState
 
-from tests.e2e.conftest import BIN, Daemon, wait_for
-from tests.e2e.test_seat_cli import read_until, seat  # noqa: F401  (seat: a fixture)
+from tests.e2e.conftest import BIN, Daemon, read_until, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -58,7 +57,7 @@ def test_a_reservation_holds_a_seat_for_its_group(
 def test_a_max_refuses_with_the_rules_name(
     make_daemon: Callable[..., Daemon],
     tmp_path: Path,
-    seat: Callable[..., subprocess.Popen[str]],  # noqa: F811
+    seat: Callable[..., subprocess.Popen[str]],
 ) -> None:
     """The second intern's `seat hold` prints the rule and its group and exits 8; the
     journal holds the rule too."""
