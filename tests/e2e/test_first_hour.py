@@ -111,7 +111,9 @@ def readme_first_commands() -> list[str]:
     readme = (ROOT / "README.md").read_text()
     block = re.search(r"then, one line at a time:\n\n```sh\n(.*?)```", readme, re.S)
     assert block, "the README's first commands after `make run`"
-    return [line.split("  #")[0].strip() for line in block.group(1).splitlines()]
+    lines = [line.split("  #")[0].strip() for line in block.group(1).splitlines()]
+    # `seatctl console` prints a one-time web link (its own e2e tests in test_web.py).
+    return [line for line in lines if not line.startswith("seatctl console")]
 
 
 def test_the_readme_first_commands_work_as_printed(
