@@ -174,7 +174,9 @@ def test_a_restore_by_root_onto_a_new_server_is_served_by_the_service_user(
 ) -> None:
     """A backup restored by root into the empty state directory systemd made for seatd (a
     server move, before the first start) is served: nothing in it is left to root."""
-    old = service_daemon(name="old")
+    # The dead workstation's seat must still be held when the backup is taken, however slow
+    # the machine: a reattach grace far longer than the backup.
+    old = service_daemon("--lease-ttl", "60", "--reattach-grace", "60", name="old")
     _, session = hold_and_die(accounts, old.target)
     backup = admin_dir / "seatd.backup"
     assert old.ctl("backup", str(backup)).returncode == 0
