@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,74 +13,28 @@ from seatclient.v1 import admin_pb2, types_pb2
 from seatd import tables
 from seatd.ctl.app import TIMEOUT, Ctx, main
 from seatd.ctl.fmt import dt, iso, spaced
+from seatd.licence import detail
 
 
-def _name(enum_type: Any, value: int, prefix: str) -> str:
-    return str(enum_type.Name(value)).removeprefix(prefix).lower()
+def _plain(value: Any) -> Any:
+    """A licence field as JSON has it: times ISO UTC with a Z, dates ISO."""
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
 
 
 def licence_json(d: types_pb2.LicenceDetail) -> dict[str, Any]:
-    s = d.summary
-    status = _name(types_pb2.LicenceStatus, s.status, "LICENCE_STATUS_")
-    has_licence = bool(s.serial)
-    return {
-        "base_id": s.base_id,
-        "status": status,
-        "edition": _name(types_pb2.Edition, s.edition, "EDITION_"),
-        "mode": _name(types_pb2.Mode, s.mode, "MODE_"),
-        "period": _name(types_pb2.Period, s.period, "PERIOD_") if has_licence else None,
-        "seats_purchased": s.seats_purchased if has_licence else None,
-        "seats_active": s.seat_cap if s.HasField("seat_cap") else None,
-        "in_use": d.in_use,
-        "valid_until": dt(s.valid_until).date().isoformat() if has_licence else None,
-        "days_left": s.days_left if has_licence else None,
-        "grace_days_left": s.grace_days_left,
-        "auto_renew": s.auto_renew,
-        "order_url": s.order_url or None,
-        "features": list(s.features),
-        "serial": s.serial or None,
-        "licensee": {
-            "company": d.licensee.company,
-            "contact": d.licensee.contact,
-            "address": d.licensee.address,
-            "postcode": d.licensee.postcode,
-            "city": d.licensee.city,
-            "country": d.licensee.country,
-            "email": d.licensee.email,
-        },
-        "trusted_time": iso(dt(d.trusted_time)),
-        "clock_rollback": d.clock_rollback,
-        "note": d.note,
-        "cloud_url": d.cloud_url or None,
-        "last_sync": iso(dt(d.last_sync)) if d.HasField("last_sync") else None,
-        "failed_syncs": d.failed_syncs,
-        "next_sync": iso(dt(d.next_sync)) if d.HasField("next_sync") else None,
-        "last_sync_error": d.last_sync_error or None,
-        "latest_client_version": d.latest_client_version or None,
-        "transferred_to": d.transferred_to or None,
-        "transferred_at": iso(dt(d.transferred_at)) if d.transferred_to else None,
-        "next_serial": d.next_serial or None,
-        "next_valid_from": dt(d.next_valid_from).date().isoformat() if d.next_serial else None,
-    }
+    return {key: _plain(value) for key, value in detail.fields(d).items()}
 
 
 def print_licence(d: types_pb2.LicenceDetail) -> None:
     j = licence_json(d)
     grid = tables.grid()
-    who = d.licensee
     if j["serial"]:
-        place = ", ".join(
-            x
-            for x in (
-                who.contact,
-                who.address,
-                f"{who.postcode} {who.city}".strip(),
-                who.country,
-                who.email,
-            )
-            if x
-        )
-        grid.add_row("Licensed to", f"{who.company}" + (f" ({place})" if place else ""))
+        place = detail.place(j)
+        grid.add_row("Licensed to", j["licensee"]["company"] + (f" ({place})" if place else ""))
     grid.add_row("Base id (Num ID)", j["base_id"])
     grid.add_row("Edition", j["edition"].upper())
     grid.add_row("Mode", j["mode"].upper())

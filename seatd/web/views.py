@@ -23,66 +23,6 @@ def when(ts: Timestamp) -> datetime:
     return datetime.fromtimestamp(ts.seconds + ts.nanos / 1e9, UTC)
 
 
-def _enum(enum_type: Any, value: int, prefix: str) -> str:
-    return str(enum_type.Name(value)).removeprefix(prefix).lower()
-
-
-def licence(d: types_pb2.LicenceDetail) -> dict[str, Any]:
-    s = d.summary
-    has = bool(s.serial)
-    return {
-        "status": _enum(types_pb2.LicenceStatus, s.status, "LICENCE_STATUS_"),
-        "base_id": s.base_id,
-        "edition": _enum(types_pb2.Edition, s.edition, "EDITION_"),
-        "mode": _enum(types_pb2.Mode, s.mode, "MODE_"),
-        "period": _enum(types_pb2.Period, s.period, "PERIOD_") if has else None,
-        "seats_purchased": s.seats_purchased if has else None,
-        "seats_active": s.seat_cap if s.HasField("seat_cap") else None,
-        "in_use": d.in_use,
-        "valid_until": when(s.valid_until).date() if has else None,
-        "days_left": s.days_left if has else None,
-        "grace_days_left": s.grace_days_left,
-        "auto_renew": s.auto_renew,
-        "features": list(s.features),
-        "serial": s.serial or None,
-        "order_url": s.order_url or None,
-        "licensee": {
-            "company": d.licensee.company,
-            "contact": d.licensee.contact,
-            "address": d.licensee.address,
-            "postcode": d.licensee.postcode,
-            "city": d.licensee.city,
-            "country": d.licensee.country,
-            "email": d.licensee.email,
-        },
-        "trusted_time": when(d.trusted_time),
-        "clock_rollback": d.clock_rollback,
-        "note": d.note,
-        "cloud_url": d.cloud_url or None,
-        "last_sync": when(d.last_sync) if d.HasField("last_sync") else None,
-        "next_sync": when(d.next_sync) if d.HasField("next_sync") else None,
-        "failed_syncs": d.failed_syncs,
-        "last_sync_error": d.last_sync_error or None,
-        "transferred_to": d.transferred_to or None,
-        "transferred_at": when(d.transferred_at) if d.transferred_to else None,
-        "next_serial": d.next_serial or None,
-        "next_valid_from": when(d.next_valid_from).date() if d.next_serial else None,
-    }
-
-
-def place(lic: dict[str, Any]) -> str:
-    """The licensee's contact and address on one line, as `seatctl licence show` has them."""
-    who = lic["licensee"]
-    parts = (
-        who["contact"],
-        who["address"],
-        f"{who['postcode']} {who['city']}".strip(),
-        who["country"],
-        who["email"],
-    )
-    return ", ".join(p for p in parts if p)
-
-
 def sessions(r: admin_pb2.ListSessionsResponse) -> dict[str, Any]:
     return {
         "queue": queue(r),

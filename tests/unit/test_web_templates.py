@@ -10,6 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from seatclient.v1 import admin_pb2, types_pb2
 
 from seatd.auth import ROLES, TABLE
+from seatd.licence import detail
 from seatd.usage import Day
 from seatd.web import chart, templating, views
 
@@ -80,8 +81,8 @@ def licence_detail() -> types_pb2.LicenceDetail:
 
 
 def overview(role: str, lang: str = "en") -> str:
-    lic = views.licence(licence_detail())
-    return render("overview.html", role, lang, lic=lic, place=views.place(lic), page="overview")
+    lic = detail.fields(licence_detail())
+    return render("overview.html", role, lang, lic=lic, place=detail.place(lic), page="overview")
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -8,6 +8,7 @@ from aiohttp import web
 from seatclient.v1 import admin_pb2
 
 from seatd.errors import InvalidArgument, SeatdError
+from seatd.licence import detail
 from seatd.web import views
 from seatd.web.render import render
 from seatd.web.request import ACTIONS, caller_of
@@ -21,7 +22,7 @@ MAX_LICENCE = 64 * 1024
 async def overview(request: web.Request, *, error: str = "", status: int = 200) -> web.Response:
     actor = caller_of(request).actor
     got = await request.app[ACTIONS].GetLicence(actor, admin_pb2.AdminServiceGetLicenceRequest())
-    lic = views.licence(got.licence)
+    lic = detail.fields(got.licence)
     return render(
         request,
         "overview.html",
@@ -29,7 +30,7 @@ async def overview(request: web.Request, *, error: str = "", status: int = 200) 
         status=status,
         error=error,
         lic=lic,
-        place=views.place(lic),
+        place=detail.place(lic),
     )
 
 
