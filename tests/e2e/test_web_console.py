@@ -101,6 +101,42 @@ def test_a_token_logs_in_to_the_licence_screen(
     assert shown["base_id"] in browser.text()
 
 
+def test_a_seatctl_console_link_logs_in_once_and_leaves_no_trace(
+    console: Daemon, client: SeatClient
+) -> None:
+    """The URL `seatctl console` prints opens the console logged in (the licence with its
+    Num ID, the sessions with a workstation's seat), the one-time code is neither in the
+    address bar nor a step back in the history, and a second browser is refused by a page
+    saying what to do next."""
+    shown = json.loads(console.ctl("licence", "show", "--json").stdout)
+    out = console.ctl("console")
+    assert out.returncode == 0, out.stderr
+    url = out.stdout.strip().splitlines()[-1]
+    code = url.rsplit("/", 1)[-1]
+    seat = client.acquire(user_code="LNK", user_name="Linked One")
+    first, second = Browser(console.web_url), Browser(console.web_url)
+    try:
+        first.driver.get(url)
+        first.wait(lambda: first.all("nav"), "the console's menu after opening the link")
+        assert first.driver.current_url == f"{console.web_url}/"
+        assert first.find("h1").text == "Licence"
+        assert shown["base_id"] in first.text()
+        assert "web:local-admin-socket" in first.text()
+        first.get("/sessions")
+        first.wait(lambda: row(first, seat.session_id), "the workstation's session")
+        first.driver.back()
+        first.wait(lambda: first.driver.current_url == f"{console.web_url}/", "back to /")
+        assert code not in first.driver.execute_script("return document.referrer")
+        second.driver.get(url)
+        second.wait(lambda: second.all("form.login"), "the refusal page")
+        assert not second.all("nav")
+        assert "run seatctl console again" in second.text()
+    finally:
+        first.quit()
+        second.quit()
+        seat.release()
+
+
 def test_sessions_appear_and_vanish_without_reloading(
     browser: Browser, tokens: dict[str, str], client: SeatClient
 ) -> None:
