@@ -287,7 +287,7 @@ class NotLeader(Unavailable):
 
     reason = Reason.NOT_LEADER
 
-    def __init__(self, leader: str = "", name: str = "", why: str = "") -> None:
+    def __init__(self, leader: str = "", name: str = "", why: str = "", admin: str = "") -> None:
         where = (
             f"the leader is {name} at {leader}: connect there"
             if leader
@@ -296,10 +296,16 @@ class NotLeader(Unavailable):
         super().__init__(f"this seatd instance is not the cluster's leader{why}; {where}")
         self.leader = leader
         self.name = name
+        # The leader's remote admin listener ("" when it has none): where seatctl follows.
+        self.admin = admin
 
     @property
     def metadata(self) -> dict[str, str]:
-        return {Meta.LEADER: self.leader, Meta.LEADER_NAME: self.name}
+        return {
+            Meta.LEADER: self.leader,
+            Meta.LEADER_NAME: self.name,
+            Meta.LEADER_ADMIN: self.admin,
+        }
 
 
 class StateError(Exception):

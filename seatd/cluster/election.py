@@ -107,7 +107,9 @@ class Election:
         why = f" ({self.why})" if self.why else ""
         if self.fence is not None:
             why = " (its etcd lease could not be renewed in time: stepping down)"
-        return NotLeader(leader.address if leader else "", leader.name if leader else "", why)
+        if leader is None:
+            return NotLeader(why=why)
+        return NotLeader(leader.address, leader.name, why, admin=leader.admin)
 
     # -- campaign ----------------------------------------------------------------------------
 

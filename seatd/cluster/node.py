@@ -51,8 +51,23 @@ ServeTerm = Callable[[Config, Store, Term], Awaitable[None]]
 OpenStore = Callable[[Fence], Store]
 
 
+# Hosts that mean "every address of this machine": no other host can connect to them.
+_WILDCARD_HOSTS = ("", "0.0.0.0", "::", "[::]")
+
+
 def me(config: Config) -> Instance:
-    return Instance(config.cluster.instance_name(), config.cluster.advertise, config.admin.listen)
+    return Instance(config.cluster.instance_name(), config.cluster.advertise, admin_address(config))
+
+
+def admin_address(config: Config) -> str:
+    """The remote admin listener as other hosts reach it ("" without one): where seatctl
+    follows an admin call a standby refused. A wildcard host is the advertised host."""
+    if not config.admin.listen:
+        return ""
+    host, _, port = config.admin.listen.rpartition(":")
+    if host in _WILDCARD_HOSTS:
+        host = config.cluster.advertise.rpartition(":")[0]
+    return f"{host}:{port}"
 
 
 async def run(
@@ -109,8 +124,13 @@ async def run(
         await channel.close()
 
 
-def pinned(config: Config, port: int) -> Config:
-    """`config` with a listen (and advertised) port of 0 replaced by the port bound."""
+def pinned(config: Config, port: int, admin_port: int = 0) -> Config:
+    """`config` with a listen (and advertised) port of 0 replaced by the port bound, and
+    the remote admin listener's port of 0 by the one it bound."""
+    admin_host, _, admin_wanted = config.admin.listen.rpartition(":")
+    if admin_wanted == "0" and admin_port:
+        admin = dataclasses.replace(config.admin, listen=f"{admin_host}:{admin_port}")
+        config = dataclasses.replace(config, admin=admin)
     host, _, wanted = config.server.listen.rpartition(":")
     if wanted != "0":
         return config
@@ -128,13 +148,14 @@ async def _stand_by(
     """Serve refusals and campaign until this instance leads (its fence) or is stopped."""
     servers = await standby.serve(config.server, config.admin, election.refusal, clock)
     # Port 0 (tests) is chosen once: the leader answers where the standby did.
-    config = pinned(config, servers.port)
+    config = pinned(config, servers.port, servers.admin_port)
     election.me = me(config)
     log.info(
         "cluster.standby",
         name=election.me.name,
         listen=config.server.listen,
         advertise=election.me.address,
+        admin=election.me.admin,
         site=config.cluster.site,
     )
     bare = metrics.serve_bare(config.metrics)

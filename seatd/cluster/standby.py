@@ -58,6 +58,8 @@ class StandbyServers:
     servers: list[grpc.aio.Server]
     health: list[Health]
     port: int
+    # The remote admin listener's port (0: none).
+    admin_port: int = 0
 
     async def start(self) -> None:
         for server in self.servers:
@@ -100,8 +102,9 @@ def build(
             admin_config.client_ca,
             require_client=bool(admin_config.client_ca),
         )
-        _bind(remote, admin_config.listen, remote_creds, "admin.listen")
+        admin_port = _bind(remote, admin_config.listen, remote_creds, "admin.listen")
         servers.append(remote)
+        return StandbyServers(servers, checkers, port, admin_port)
     return StandbyServers(servers, checkers, port)
 
 

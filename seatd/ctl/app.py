@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import grp
 import os
@@ -10,14 +11,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 import click
 import grpc
+from seatclient.contract import Reason
 from seatclient.errors import detail_of
 from seatclient.v1 import admin_pb2_grpc
 
 from seatd.auth import USER_KEY
+from seatd.ctl.leader import EXIT_NOT_LEADER, Following, standby_message
 
 DEFAULT_SOCKET = Path("/run/seatd/admin.sock")
 TIMEOUT = 10.0
@@ -41,15 +44,21 @@ class _WithMetadata(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInte
 
 @dataclass(frozen=True)
 class Remote:
-    """Remote administration over TLS: a CA, and a client certificate or a token."""
+    """Remote administration over TLS: a CA, and a client certificate or a token, for one
+    target or several (a cluster's instances: seatctl follows the leader among them)."""
 
-    target: str
+    targets: tuple[str, ...]
     ca: Path | None
     cert: Path | None
     key: Path | None
     token: str
+    # The target a call went to last (for the messages).
+    target: str = ""
 
-    def channel(self) -> grpc.Channel:
+    def at(self, target: str) -> Remote:
+        return dataclasses.replace(self, target=target)
+
+    def channel(self, target: str) -> grpc.Channel:
         def read(path: Path | None) -> bytes | None:
             try:
                 return path.read_bytes() if path else None
@@ -61,7 +70,15 @@ class Remote:
             private_key=read(self.key),
             certificate_chain=read(self.cert),
         )
-        return grpc.secure_channel(self.target, creds)
+        return grpc.secure_channel(target, creds)
+
+    def open(self, target: str) -> tuple[grpc.Channel, admin_pb2_grpc.AdminServiceStub]:
+        channel = self.channel(target)
+        metadata = [("authorization", f"Bearer {self.token}")] if self.token else []
+        stub = admin_pb2_grpc.AdminServiceStub(
+            grpc.intercept_channel(channel, _WithMetadata(metadata))
+        )
+        return channel, stub
 
 
 class Ctx:
@@ -72,14 +89,18 @@ class Ctx:
     @contextmanager
     def admin(self) -> Iterator[admin_pb2_grpc.AdminServiceStub]:
         if self.remote is not None:
-            channel = self.remote.channel()
-            metadata = (
-                [("authorization", f"Bearer {self.remote.token}")] if self.remote.token else []
-            )
-        else:
-            channel = grpc.insecure_channel(f"unix:{self.socket}")
-            # Who runs seatctl, for the journal (the socket's mode is the access control).
-            metadata = [(USER_KEY, getpass.getuser())]
+            following = Following(self.remote.targets, self.remote.open)
+            try:
+                # The stub's methods, following the leader among the targets.
+                yield cast(admin_pb2_grpc.AdminServiceStub, following)
+            except grpc.RpcError as exc:
+                fail_rpc(exc, self.socket, self.remote.at(following.target))
+            finally:
+                following.close()
+            return
+        channel = grpc.insecure_channel(f"unix:{self.socket}")
+        # Who runs seatctl, for the journal (the socket's mode is the access control).
+        metadata = [(USER_KEY, getpass.getuser())]
         with channel:
             try:
                 stub = admin_pb2_grpc.AdminServiceStub(
@@ -142,6 +163,10 @@ def socket_problem(socket: Path) -> str | None:
 def fail_rpc(exc: grpc.RpcError, socket: Path, remote: Remote | None = None) -> NoReturn:
     code = exc.code()
     detail = detail_of(exc)
+    if detail.reason == Reason.NOT_LEADER:
+        where = remote.target if remote is not None else f"the admin socket {socket}"
+        click.echo(f"seatctl: {standby_message(detail, where)}", err=True)
+        sys.exit(EXIT_NOT_LEADER)
     if detail.reason:
         # The daemon answered: its message says what happened and what to do.
         msg = f"{detail.message} ({detail.reason})"
@@ -174,7 +199,8 @@ def fail_rpc(exc: grpc.RpcError, socket: Path, remote: Remote | None = None) -> 
     "--remote",
     envvar="SEATD_REMOTE",
     show_envvar=True,
-    help="HOST:PORT of a remote daemon (TLS).",
+    help="HOST:PORT[,HOST:PORT...] of a remote daemon's admin listener (TLS); a cluster's "
+    "instances: seatctl follows the leader among them.",
 )
 @click.option(
     "--ca",
@@ -203,4 +229,5 @@ def main(
     token: str,
 ) -> None:
     """Manage a running seatd."""
-    ctx.obj = Ctx(socket, Remote(remote, ca, cert, key, token) if remote else None)
+    targets = tuple(t.strip() for t in (remote or "").split(",") if t.strip())
+    ctx.obj = Ctx(socket, Remote(targets, ca, cert, key, token) if targets else None)

@@ -19,6 +19,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tests.e2e.conftest import BIN, FAST, wait_for
 
 STANDBY = re.compile(r"event=cluster\.standby .*listen=[\d.]+:(\d+)")
+# The remote admin listener the instance advertises (with [admin] listen set).
+ADMIN = re.compile(r"event=cluster\.standby .*admin=([\d.]+:\d+)")
 # Bounded waits for a loaded machine (2 cores shared by many test runs).
 START = 30.0
 
@@ -81,6 +83,13 @@ class Member:
 
     def text(self) -> str:
         return "".join(p.read_text() for p in self.logs)
+
+    @property
+    def admin(self) -> str:
+        """HOST:PORT of its remote admin listener, as it advertises it."""
+        found = ADMIN.search(self.text())
+        assert found, self.text()[-3000:]
+        return found.group(1)
 
     def kill9(self) -> None:
         assert self.proc is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from seatd import config
-from seatd.cluster.node import pinned
+from seatd.cluster.node import admin_address, pinned
 from seatd.errors import ConfigError
 
 
@@ -68,3 +68,32 @@ def test_port_zero_is_pinned_to_the_port_the_standby_bound() -> None:
     p = pinned(c, 40123)
     assert (p.server.listen, p.cluster.advertise) == ("127.0.0.1:40123", "127.0.0.1:40123")
     assert pinned(p, 5) is p
+
+
+def _with_admin(listen: str) -> config.Config:
+    return config.build(
+        {
+            "server": {"listen": "0.0.0.0:7117"},
+            "admin": {"listen": listen, "tls_cert": "c.pem", "tls_key": "k.pem"},
+            "cluster": {"etcd": "http://10.0.0.9:2379", "advertise": "10.0.0.1:7117"},
+        }
+    )
+
+
+def test_the_remote_admin_port_zero_is_pinned_to_the_port_the_standby_bound() -> None:
+    """admin.listen port 0 becomes the port bound first, so the leader key names it."""
+    p = pinned(_with_admin("127.0.0.1:0"), 40123, admin_port=40124)
+    assert (p.admin.listen, admin_address(p)) == ("127.0.0.1:40124", "127.0.0.1:40124")
+
+
+def test_a_wildcard_admin_listener_is_advertised_on_the_advertised_host() -> None:
+    """admin.listen 0.0.0.0:7118 is reached at the advertised host (10.0.0.1:7118)."""
+    assert admin_address(_with_admin("0.0.0.0:7118")) == "10.0.0.1:7118"
+
+
+def test_no_remote_admin_listener_advertises_none() -> None:
+    """Without admin.listen the leader names no admin address ("")."""
+    assert (
+        admin_address(config.build({"cluster": {"etcd": "http://e:2379", "advertise": "a:1"}}))
+        == ""
+    )

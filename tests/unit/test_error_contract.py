@@ -121,9 +121,12 @@ CASES: list[Case] = [
     ),
     Case(errors.Draining(), client.DaemonUnavailable),
     Case(
-        errors.NotLeader("10.0.0.2:7117", "b"),
+        errors.NotLeader("10.0.0.2:7117", "b", admin="10.0.0.2:7118"),
         client.NotLeader,
-        lambda e: isinstance(e, client.NotLeader) and (e.leader, e.name) == ("10.0.0.2:7117", "b"),
+        lambda e: (
+            isinstance(e, client.NotLeader)
+            and (e.leader, e.name, e.admin) == ("10.0.0.2:7117", "b", "10.0.0.2:7118")
+        ),
     ),
     Case(
         errors.RateLimited("10.0.0.5", 2.5),

@@ -65,4 +65,5 @@ export const Meta = {
   GROUP: "group",
   LEADER: "leader",
   LEADER_NAME: "leader_name",
+  LEADER_ADMIN: "leader_admin",
 } as const;

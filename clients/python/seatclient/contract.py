@@ -95,3 +95,6 @@ class Meta:
     # and its instance name.
     LEADER: Final = "leader"
     LEADER_NAME: Final = "leader_name"
+    # NOT_LEADER: the leader's remote admin listener, HOST:PORT ("" when it has none), where
+    # seatctl --remote follows an admin call a standby refused.
+    LEADER_ADMIN: Final = "leader_admin"

@@ -150,17 +150,26 @@ class AcquireCancelled(SeatError):
 
 class NotLeader(DaemonUnavailable):
     """Cluster mode: the instance asked is not the leader; `leader` is the leader's address
-    ("" while none is known). A client with several targets goes there by itself."""
+    ("" while none is known), `admin` its remote admin listener ("" when it has none). A
+    client with several targets goes there by itself."""
 
     code = Reason.NOT_LEADER
 
     def __init__(
-        self, message: str, *, leader: str = "", name: str = "", target: str = "", cause: str = ""
+        self,
+        message: str,
+        *,
+        leader: str = "",
+        name: str = "",
+        admin: str = "",
+        target: str = "",
+        cause: str = "",
     ) -> None:
         super().__init__(message, target=target, cause=cause)
-        self.metadata = {Meta.LEADER: leader, Meta.LEADER_NAME: name}
+        self.metadata = {Meta.LEADER: leader, Meta.LEADER_NAME: name, Meta.LEADER_ADMIN: admin}
         self.leader = leader
         self.name = name
+        self.admin = admin
 
 
 class ServerBusy(SeatError):
@@ -374,6 +383,7 @@ DECODERS: dict[str, Decoder] = {
         f"the seat server at {t}: {m}",
         leader=d.metadata.get(Meta.LEADER, ""),
         name=d.metadata.get(Meta.LEADER_NAME, ""),
+        admin=d.metadata.get(Meta.LEADER_ADMIN, ""),
         target=t,
         cause=m,
     ),
