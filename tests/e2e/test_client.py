@@ -171,8 +171,10 @@ async def test_wait_that_runs_out_is_seats_exhausted_with_the_sessions(
     daemon = make_daemon("--dev-seats", "1")
     api = api_for(daemon)
     holder = await api.acquire(user_code="AA")
+    # Long enough that the daemon's refusal gets the client's full margin (0.5 s) to arrive
+    # before the call's deadline, even on a loaded machine.
     with pytest.raises(SeatsExhausted) as refused:
-        await api.acquire(user_code="BB", wait=0.3)
+        await api.acquire(user_code="BB", wait=2.0)
     assert refused.value.queue_position == 1
     assert [s.user_code for s in refused.value.sessions] == ["AA"]
     await holder.release()

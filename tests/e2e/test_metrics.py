@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 from seatclient import SeatClient, SeatsExhausted
 
-from tests.e2e.conftest import Daemon
+from tests.e2e.conftest import Daemon, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -36,12 +36,14 @@ def test_metrics_count_seats_acquires_and_evictions(make_daemon: Callable[..., D
         seat = client.acquire(user_code="AA")
         with pytest.raises(SeatsExhausted):
             client.acquire(user_code="BB")
-        text = scrape(daemon)
+        # A refusal's latency is observed as its handler ends, which may be just after the
+        # client has its answer: wait for that observation, not a fixed time.
+        acquires = 'seatd_rpc_duration_seconds_count{method="Acquire"} 2.0'
+        text = wait_for(lambda: acquires in (t := scrape(daemon)) and t, 10, acquires)
         assert value(text, 'seatd_seats{kind="in_use"}') == 1
         assert value(text, 'seatd_seats{kind="active"}') == 1
         assert value(text, 'seatd_acquires_total{result="granted"}') == 1
         assert value(text, 'seatd_acquires_total{result="refused"}') == 1
-        assert 'seatd_rpc_duration_seconds_count{method="Acquire"} 2.0' in text
         assert 'seatd_licence_info{edition="STANDARD"' in text
         assert daemon.ctl("evict", str(seat.session_id)).returncode == 0
         after = scrape(daemon)
