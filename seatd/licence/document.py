@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from seatclient.contract import LicenceReason
+
 from seatd.entitlement import Edition, Licensee, Mode, Period
 from seatd.errors import LicenceRejected
 
@@ -77,7 +79,7 @@ class Licence:
 
 
 def _malformed(problem: str) -> LicenceRejected:
-    return LicenceRejected("LICENCE_MALFORMED", f"the licence payload is malformed: {problem}")
+    return LicenceRejected(LicenceReason.MALFORMED, f"the licence payload is malformed: {problem}")
 
 
 def _get(obj: dict[str, Any], key: str, kind: type, default: Any = None) -> Any:

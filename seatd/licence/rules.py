@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from seatclient.contract import LicenceReason, Reason
+
 from seatd.entitlement import LicenceView, Status
 from seatd.errors import LicenceRejected
 from seatd.licence.document import Licence
@@ -74,12 +76,12 @@ def check_installable(licence: Licence, base_id: str, today: date, grace_days: i
     _check_consistent(licence, base_id)
     if licence.valid_from > today:
         raise LicenceRejected(
-            "LICENCE_NOT_YET_VALID",
+            LicenceReason.NOT_YET_VALID,
             f"the licence starts on {licence.valid_from}; import it on or after that day",
         )
     if licence.valid_until + timedelta(days=grace_days) < today:
         raise LicenceRejected(
-            "LICENCE_EXPIRED",
+            Reason.LICENCE_EXPIRED,
             f"the licence ended on {licence.valid_until}: renew the subscription",
         )
 
@@ -90,7 +92,7 @@ def check_schedulable(licence: Licence, base_id: str, today: date) -> None:
     _check_consistent(licence, base_id)
     if licence.valid_from <= today:
         raise LicenceRejected(
-            "LICENCE_ALREADY_STARTED",
+            LicenceReason.ALREADY_STARTED,
             f"the licence started on {licence.valid_from}: it is installed, not kept for later",
         )
 
@@ -98,18 +100,18 @@ def check_schedulable(licence: Licence, base_id: str, today: date) -> None:
 def _check_consistent(licence: Licence, base_id: str) -> None:
     if licence.base_id != base_id:
         raise LicenceRejected(
-            "LICENCE_WRONG_BASE",
+            LicenceReason.WRONG_BASE,
             f"this licence is for base id {licence.base_id}, but this server's base id is "
             f"{base_id}: ask the vendor for a licence for {base_id}",
         )
     if licence.valid_until < licence.valid_from:
         raise LicenceRejected(
-            "LICENCE_BAD_DATES",
+            LicenceReason.BAD_DATES,
             f"the licence ends ({licence.valid_until}) before it starts ({licence.valid_from})",
         )
     if licence.issued_at.date() > licence.valid_until:
         raise LicenceRejected(
-            "LICENCE_BAD_DATES",
+            LicenceReason.BAD_DATES,
             f"the licence was issued ({licence.issued_at.date()}) after it ends "
             f"({licence.valid_until})",
         )
@@ -137,7 +139,7 @@ class Lineage:
         """Raise LicenceRejected if installing `licence` would roll the licence back."""
         if licence.serial in self.replaced:
             raise LicenceRejected(
-                "LICENCE_SUPERSEDED",
+                LicenceReason.SUPERSEDED,
                 f"licence {licence.serial} was replaced by a later licence from the vendor and "
                 "cannot be installed again: import the licence that replaced it",
             )
@@ -146,7 +148,7 @@ class Lineage:
         if self.newest_serial in licence.replaces:
             return
         raise LicenceRejected(
-            "LICENCE_SUPERSEDED",
+            LicenceReason.SUPERSEDED,
             f"licence {licence.serial} was issued {licence.issued_at:%Y-%m-%d %H:%M} UTC, before "
             f"licence {self.newest_serial} ({self.newest_issued:%Y-%m-%d %H:%M} UTC) that this "
             "server already had: a licence cannot be rolled back. Import the latest licence, "

@@ -24,6 +24,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from seatclient.contract import LicenceReason
 
 from seatd import filemodes
 from seatd.errors import LicenceRejected
@@ -148,11 +149,11 @@ def verify(text: str | bytes, trusted: dict[str, TrustedKey]) -> Licence:
         try:
             text = text.decode("ascii")
         except UnicodeDecodeError:
-            raise _reject("LICENCE_MALFORMED", "the licence file is not ASCII text") from None
+            raise _reject(LicenceReason.MALFORMED, "the licence file is not ASCII text") from None
     begin, end = text.find(BEGIN), text.find(END)
     if begin < 0 or end < begin:
         raise _reject(
-            "LICENCE_MALFORMED", f"no licence found: expected the lines {BEGIN} ... {END}"
+            LicenceReason.MALFORMED, f"no licence found: expected the lines {BEGIN} ... {END}"
         )
     # Copy and paste may add or drop line breaks and spaces, nothing else.
     body = _WHITESPACE.sub("", text[begin + len(BEGIN) : end])
@@ -163,14 +164,14 @@ def verify(text: str | bytes, trusted: dict[str, TrustedKey]) -> Licence:
         signature = base64.b64decode(envelope["sig"], validate=True)
     except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
         raise _reject(
-            "LICENCE_MALFORMED", "the licence text is damaged: copy the whole file again"
+            LicenceReason.MALFORMED, "the licence text is damaged: copy the whole file again"
         ) from None
     if alg != ALG or not isinstance(kid, str):
-        raise _reject("LICENCE_MALFORMED", f"unsupported signature algorithm {alg!r}")
+        raise _reject(LicenceReason.MALFORMED, f"unsupported signature algorithm {alg!r}")
     key = trusted.get(kid)
     if key is None:
         raise _reject(
-            "LICENCE_UNKNOWN_KEY",
+            LicenceReason.UNKNOWN_KEY,
             f"the licence is signed with key {kid!r}, which this server does not "
             "trust: update seatd or add the vendor's new public key",
         )
@@ -178,7 +179,7 @@ def verify(text: str | bytes, trusted: dict[str, TrustedKey]) -> Licence:
         key.public.verify(signature, DOMAIN + payload)
     except InvalidSignature:
         raise _reject(
-            "LICENCE_BAD_SIGNATURE",
+            LicenceReason.BAD_SIGNATURE,
             "the licence signature does not match: the file was altered or damaged",
         ) from None
     return parse_payload(payload)

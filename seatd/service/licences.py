@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import structlog
+from seatclient.contract import LicenceReason
 
 from seatd.entitlement import LicenceView
 from seatd.errors import (
@@ -85,7 +86,7 @@ class LicenceCalls(Core):
         licence, later = book.check_any(text)
         if not later:
             raise LicenceRejected(
-                "LICENCE_ALREADY_STARTED",
+                LicenceReason.ALREADY_STARTED,
                 f"the licence started on {licence.valid_from}: install it instead",
             )
         book.staged(licence, text)

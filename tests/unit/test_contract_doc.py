@@ -93,3 +93,12 @@ def test_every_rpc_in_the_protos_is_documented() -> None:
     }
     assert not methods - table, f"docs/contract.md, ## The RPCs: add {sorted(methods - table)}"
 
+
+
+def test_every_licence_reason_is_in_the_error_table() -> None:
+    """Each reason in seatclient.contract.LicenceReason is named in the error table."""
+    table = " ".join(row[0] for row in rows("Errors"))
+    reasons = {v for k, v in vars(contract.LicenceReason).items() if not k.startswith("_")}
+    assert reasons, "LicenceReason lists no reason"
+    missing = {r for r in reasons if f"`{r}`" not in table}
+    assert not missing, f"docs/contract.md, ## Errors: add {sorted(missing)} to the LICENCE_ row"

@@ -70,6 +70,25 @@ class Reason:
 
 # Every licence refusal's reason starts so (LICENCE_MALFORMED, LICENCE_BAD_SIGNATURE, ...).
 LICENCE_PREFIX: Final = "LICENCE_"
+
+
+class LicenceReason:
+    """Why a licence file was not installed (INVALID_ARGUMENT; the one in force stays).
+
+    A client acts on `LICENCE_PREFIX` alone; these name the cause for translation."""
+
+    # Not a licence text, or damaged (copy the whole file again).
+    MALFORMED: Final = "LICENCE_MALFORMED"
+    BAD_SIGNATURE: Final = "LICENCE_BAD_SIGNATURE"
+    # Signed with a key this daemon does not trust (update seatd or add the vendor's key).
+    UNKNOWN_KEY: Final = "LICENCE_UNKNOWN_KEY"
+    WRONG_BASE: Final = "LICENCE_WRONG_BASE"
+    BAD_DATES: Final = "LICENCE_BAD_DATES"
+    NOT_YET_VALID: Final = "LICENCE_NOT_YET_VALID"
+    # Kept for later only when it starts after today.
+    ALREADY_STARTED: Final = "LICENCE_ALREADY_STARTED"
+    # Older than (or the same as) the licence in force.
+    SUPERSEDED: Final = "LICENCE_SUPERSEDED"
 # Session endings: the prefix of SESSION_RELEASED / _EXPIRED / _EVICTED.
 SESSION_ENDED_PREFIX: Final = "SESSION_"
 
