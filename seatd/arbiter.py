@@ -42,6 +42,7 @@ import hmac
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from seatd.errors import (
     InvalidArgument,
@@ -68,7 +69,15 @@ from seatd.model import (
 )
 from seatd.policy import POLICY_ACTOR, Policy, TakeoverPolicy, Tally
 
-__all__ = ["Arbiter", "Assessment", "IdleStep", "LeaseTerms", "Takeover", "TakeoverPolicy"]
+__all__ = [
+    "Arbiter",
+    "Assessment",
+    "IdleStep",
+    "LeaseTerms",
+    "Renewal",
+    "Takeover",
+    "TakeoverPolicy",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +99,14 @@ class IdleStep:
     warned: tuple[Session, ...] = ()
     withdrawn: tuple[Session, ...] = ()
     evicted: tuple[Ended, ...] = ()
+
+
+class Renewal(NamedTuple):
+    """A ping's renewal: the renewed session, and whether activity it reported withdrew the
+    session's idle warning (the workstation is told so). A tuple: one per ping."""
+
+    session: Session
+    withdrawn: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +160,7 @@ class Arbiter:
 
     def sessions(self) -> list[Session]:
         """Live sessions, oldest first."""
-        return sorted(self._sessions.values(), key=lambda s: s.id)
+        return sorted(self._sessions.values(), key=_by_id)
 
     def get(self, session_id: int) -> Session:
         """The live session, or `SessionEnded` / `SessionNotFound`."""
@@ -290,18 +307,19 @@ class Arbiter:
 
     def renew(
         self, session_id: int, token: str, now: Instant, idle: float | None = None
-    ) -> Session:
+    ) -> Renewal:
         """A ping: the lease runs TTL (+ grace) from now. `idle`: seconds since the user was
         last active, as the workstation reports it (None: it reports nothing); activity after
-        an idle warning withdraws it."""
+        an idle warning withdraws it, and the answer says so."""
         session = self._renewed(self.owned(session_id, token), now)
-        if idle is not None:
-            idle_since = now.mono - min(max(idle, 0.0), now.mono)
-            warned = session.idle_warned_at
-            if warned is not None and idle_since > warned:
-                session = replace(session, idle_warned_at=None, idle_evict_at=None)
-            session = replace(session, idle_since=idle_since)
-        return self._put(session)
+        if idle is None:
+            return Renewal(self._put(session), False)
+        idle_since = now.mono - min(max(idle, 0.0), now.mono)
+        warned = session.idle_warned_at
+        withdrawn = warned is not None and idle_since > warned
+        if withdrawn:
+            session = replace(session, idle_warned_at=None, idle_evict_at=None)
+        return Renewal(self._put(replace(session, idle_since=idle_since)), withdrawn)
 
     def idle_for(self, session: Session, now: float) -> float | None:
         """Seconds the session's user has been idle, if its workstation reports it."""
@@ -378,7 +396,9 @@ class Arbiter:
 
     def expire(self, now: Instant) -> list[Ended]:
         """Free every seat whose `expires_at` has come."""
-        due = [s for s in self.sessions() if s.expires_at <= now.mono]
+        # One pass over the table and a sort of only what is due: the reaper runs every tick
+        # and the table may hold tens of thousands of sessions, few of them due.
+        due = sorted((s for s in self._sessions.values() if s.expires_at <= now.mono), key=_by_id)
         return [
             Ended(
                 self._end(
@@ -483,6 +503,10 @@ class Arbiter:
         if len(self._endings) > ENDINGS_KEPT:
             self._endings.popitem(last=False)
         return ending
+
+
+def _by_id(session: Session) -> int:
+    return session.id
 
 
 def _idle_reason(idle_for: float, waiting: int, reclaim_after: float) -> str:

@@ -13,6 +13,7 @@ from seatd.errors import (
 )
 from seatd.limits import PING_BURST, PINGS_PER_INTERVAL, ping_rate
 from seatd.model import (
+    Instant,
     Reattached,
     Session,
 )
@@ -95,12 +96,12 @@ class StreamCalls(Core):
                 )
             )
             return
+        # The monotonic reading taken for the ping budget serves the renewal too.
+        at = Instant(now, self.clock.wall())
         try:
             if self.leadership is not None:
                 self.leadership()
-            warned = self.arbiter.get(stream.session_id).idle_evict_at is not None
-            at = self.now()
-            session = self.arbiter.renew(stream.session_id, stream.token, at, idle=idle)
+            renewal = self.arbiter.renew(stream.session_id, stream.token, at, idle=idle)
         except NotLeader as deposed:
             # Not renewed: the workstation reattaches to whoever leads now.
             self._streams.pop(stream.session_id, None)
@@ -110,9 +111,9 @@ class StreamCalls(Core):
             self._streams.pop(stream.session_id, None)
             stream.close(gone)
             return
-        stream.push(Pong(seq, self.arbiter.terms.ttl))
-        if warned and session.idle_evict_at is None:
-            log.info("seat.idle_warning_withdrawn", session_id=session.id, reason="activity")
+        stream.push(Pong(seq, terms.ttl))
+        if renewal.withdrawn:
+            log.info("seat.idle_warning_withdrawn", session_id=stream.session_id, reason="activity")
             stream.push(IdleNotice(at.wall, "activity seen: the seat stays", 0.0, withdrawn=True))
 
     def detach(self, stream: Stream) -> None:

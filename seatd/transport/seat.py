@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import grpc
+from google.protobuf.duration_pb2 import Duration
 from seatclient.contract import QUEUE_POSITION_KEY
 from seatclient.v1 import seat_pb2, seat_pb2_grpc
 from seatclient.v1.types_pb2 import LicenceSummary
@@ -55,6 +56,8 @@ class SeatServicer(seat_pb2_grpc.SeatServiceServicer):
         # terms. A response copies these messages; nobody changes them.
         self._summary: tuple[object, LicenceSummary] | None = None
         self._lease_terms: tuple[object, dict[str, Any]] | None = None
+        # Every pong repeats the TTL: one Duration per value, not one per ping.
+        self._pong_ttl: tuple[float, Duration] | None = None
 
     def _licence(self) -> LicenceSummary:
         view = self.service.entitlement.view()
@@ -74,6 +77,11 @@ class SeatServicer(seat_pb2_grpc.SeatServiceServicer):
                 },
             )
         return self._lease_terms[1]
+
+    def _ttl(self, ttl: float) -> Duration:
+        if self._pong_ttl is None or self._pong_ttl[0] != ttl:
+            self._pong_ttl = (ttl, convert.duration(ttl))
+        return self._pong_ttl[1]
 
     @translated
     @validate.validated
@@ -244,7 +252,7 @@ class SeatServicer(seat_pb2_grpc.SeatServiceServicer):
     def _response(self, notice: Notice) -> seat_pb2.KeepaliveResponse:
         if isinstance(notice, Pong):
             return seat_pb2.KeepaliveResponse(
-                pong=seat_pb2.Pong(seq=notice.seq, ttl=convert.duration(notice.ttl))
+                pong=seat_pb2.Pong(seq=notice.seq, ttl=self._ttl(notice.ttl))
             )
         if isinstance(notice, EvictedNotice):
             e = notice.ending

@@ -141,7 +141,7 @@ def test_renew_pushes_the_expiry(arbiter: Arbiter, clock: FakeClock) -> None:
     """A renewal makes the lease run TTL + grace from the renewal."""
     s = grant(arbiter, clock)
     clock.advance(20)
-    renewed = arbiter.renew(s.id, s.token, now(clock))
+    renewed = arbiter.renew(s.id, s.token, now(clock)).session
     assert renewed.expires_at == clock.monotonic() + 30 + 5
     assert renewed.last_seen_at == clock.wall()
 

@@ -234,7 +234,7 @@ def idle_table(**idle: Any) -> tuple[Table, Session, Session]:
 
 
 def report(t: Table, s: Session, idle: float) -> Session:
-    return t.arbiter.renew(s.id, s.token, t.now(), idle=idle)
+    return t.arbiter.renew(s.id, s.token, t.now(), idle=idle).session
 
 
 def test_an_idle_seat_is_warned_when_someone_waits() -> None:
@@ -278,6 +278,19 @@ def test_activity_after_the_warning_cancels_it() -> None:
     t.clock.advance(60)
     assert t.arbiter.reclaim_idle(t.now(), waiting=1).evicted == ()
     assert t.arbiter.in_use == 2
+
+
+def test_the_renewal_says_when_activity_withdrew_the_warning() -> None:
+    """renew tells the ping whether it withdrew an idle warning, only on that renewal."""
+    t, a, _ = idle_table()
+    report(t, a, 0)
+    t.clock.advance(31 * 60)
+    t.arbiter.reclaim_idle(t.now(), waiting=1)
+    t.clock.advance(10)
+    assert t.arbiter.renew(a.id, a.token, t.now(), idle=31 * 60 + 10).withdrawn is False
+    assert t.arbiter.renew(a.id, a.token, t.now()).withdrawn is False
+    assert t.arbiter.renew(a.id, a.token, t.now(), idle=2).withdrawn is True
+    assert t.arbiter.renew(a.id, a.token, t.now(), idle=2).withdrawn is False
 
 
 def test_a_warning_is_withdrawn_once_nobody_waits() -> None:
