@@ -11,6 +11,9 @@ watch the key and campaign the moment it is deleted.
 The leader keeps its lease alive over a keepalive stream, one request in flight at a time
 (so each answer belongs to a known send time), and asks `LeaderLease` before arbitrating; it
 steps down when the lease can no longer be proven with its margin (`seatd.cluster.lease`).
+Each renewal also reads the leader key: a renewal counts only while the key is still this
+term's (its create revision, this lease), and a key deleted or replaced by hand makes the
+leader step down at once instead of when the lease would end.
 Streams carry etcd's `hasleader` metadata, so a member cut off from its quorum ends them
 instead of leaving them silent.
 """
@@ -257,11 +260,37 @@ class Election:
                     continue
                 if answer.TTL <= 0:
                     return self._lost("etcd says its lease has ended")
+                try:
+                    lost = await self.key_lost()
+                except (grpc.RpcError, TimeoutError) as exc:
+                    # The renewal proves nothing until the key is seen: no more time granted.
+                    log.warning("cluster.renew_failed", error=_describe(exc))
+                    await self._sleep_until_next(sent)
+                    continue
+                if lost:
+                    return self._lost(lost)
                 self.lease.renewed(sent, float(answer.TTL))
                 await self._sleep_until_next(sent)
         finally:
             if call is not None:
                 call.cancel()
+
+    async def key_lost(self) -> str:
+        """Why the leader key is no longer this term's ("" while it is: created at the
+        fence's revision, attached to this lease). A key deleted by hand (or replaced, or put
+        again without the lease, so the lease's end would no longer free it) would otherwise
+        go unnoticed while the lease renews: standbys would campaign, and this instance would
+        go on answering pings (its grants fail in etcd, fenced)."""
+        fence = self.fence
+        if fence is None:
+            return "it no longer leads"
+        found = await self.kv.Range(rpc_pb2.RangeRequest(key=self.key), timeout=CALL_TIMEOUT)
+        if not found.kvs:
+            return "its leader key is gone from etcd (deleted, or its lease has ended)"
+        key = found.kvs[0]
+        if key.create_revision != fence.revision or key.lease != self.lease_id:
+            return "its leader key was replaced in etcd"
+        return ""
 
     async def _sleep_until_next(self, sent: float) -> None:
         next_at = min(sent + self.lease.timing.renew_interval, self.lease.granting_until())

@@ -113,13 +113,14 @@ async def test_a_leader_whose_lease_is_revoked_steps_down(
     channel: grpc.aio.Channel, candidate: Callable[..., Election]
 ) -> None:
     """etcd answering that the lease is gone ends `hold` with the reason, and the check
-    refuses from then on."""
+    refuses from then on. (The keepalive's answer or the key's read may see it first: both
+    say the lease has ended.)"""
     a = candidate("a", ttl=2)
     await asyncio.wait_for(a.campaign(), DEADLINE)
     holding = asyncio.create_task(a.hold())
     await rpc_pb2_grpc.LeaseStub(channel).LeaseRevoke(rpc_pb2.LeaseRevokeRequest(ID=a.lease_id))
     why = await asyncio.wait_for(holding, DEADLINE)
-    assert "ended" in why
+    assert "lease has ended" in why
     with pytest.raises(NotLeader):
         a.check()
 
@@ -141,4 +142,26 @@ async def test_cluster_status_lists_instances_the_leader_and_etcd_members(
     roles = {i["name"]: i["role"] for i in found["instances"]}
     assert (found["leader"], roles) == ("a", {"a": "leader", "b": "standby"})
     assert [m["healthy"] for m in found["etcd"]] == [True, True, True]
+    await a.resign()
+
+
+async def test_a_leader_whose_key_is_deleted_by_hand_steps_down_at_its_next_renewal(
+    channel: grpc.aio.Channel, candidate: Callable[..., Election], etcd_site: EtcdConfig
+) -> None:
+    """The leader key deleted by hand while the lease renews: `hold` ends at the next
+    renewal (well before a TTL, which the renewing lease would never reach), saying why, and
+    the check refuses from then on."""
+    a = candidate("a", ttl=8)
+    await asyncio.wait_for(a.campaign(), DEADLINE)
+    holding = asyncio.create_task(a.hold())
+    await rpc_pb2_grpc.KVStub(channel).DeleteRange(
+        rpc_pb2.DeleteRangeRequest(key=etcd_site.leader_key)
+    )
+    loop = asyncio.get_running_loop()
+    deleted = loop.time()
+    why = await asyncio.wait_for(holding, 8.0)
+    assert "leader key is gone" in why
+    assert loop.time() - deleted < 8.0
+    with pytest.raises(NotLeader):
+        a.check()
     await a.resign()
