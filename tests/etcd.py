@@ -2,7 +2,12 @@
 
 Members listen on free loopback ports with fresh data directories under a directory the
 caller owns (a test's tmp_path), so it runs as root or as any user. Start and stop are
-bounded; every member is stopped by its PID when the `with` block ends, whatever happened.
+bounded; every member is stopped by its PID when the `with` block ends, whatever happened,
+and dies with the process that started it even when that one is killed outright (SIGKILL,
+a CI timeout): each member runs in a process group of its own under util-linux's
+`setpriv --pdeathsig KILL`, which has the kernel send it SIGKILL when its parent ends. (The
+kernel watches the parent *thread*: start and restart members from a thread that outlives
+them, as the tests and the bench do from their main thread.)
 A member can be killed, paused (SIGSTOP), resumed and restarted on its data, for the
 failure scenarios.
 
@@ -70,6 +75,11 @@ class EtcdCluster:
             f"{n}=http://127.0.0.1:{p}" for n, p in zip(self.names, self._peer_ports, strict=True)
         )
         return [
+            # setpriv execs etcd in place (same PID) with PR_SET_PDEATHSIG set, so no
+            # member outlives this process (a preexec_fn is unsafe once threads run).
+            "setpriv",
+            "--pdeathsig",
+            "KILL",
             self._binary,
             f"--name={self.names[i]}",
             f"--data-dir={self.root / self.names[i]}",
@@ -91,6 +101,8 @@ class EtcdCluster:
 
     def _spawn(self, i: int) -> None:
         with self.log(i).open("ab") as out:
+            # A session (and process group) of its own: a Ctrl-C at the terminal reaches
+            # the test, which stops the members in order, not the members themselves.
             self._procs[i] = subprocess.Popen(
                 self._args(i), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )
