@@ -160,8 +160,14 @@ def seatd_cluster(tmp_path: Path, short_dir: Path) -> Iterator[Callable[..., Clu
     made: list[Member] = []
 
     def make(
-        endpoints: list[str], *flags: str, size: int = 2, site: str = "t", prefix: str = "s"
+        endpoints: list[str],
+        *flags: str,
+        size: int = 2,
+        site: str = "t",
+        prefix: str = "s",
+        ports: tuple[int, ...] = (),
     ) -> Cluster:
+        """`size` instances; `ports`: the first ones' listen ports (0, or none: any)."""
         etcd = ",".join(f"http://{e}" for e in endpoints)
         members = []
         for i in range(size):
@@ -170,6 +176,7 @@ def seatd_cluster(tmp_path: Path, short_dir: Path) -> Iterator[Callable[..., Clu
                 tmp_path,
                 short_dir / f"{prefix}{i}.sock",
                 [*FAST, "--etcd", etcd, "--site", site, *flags],
+                port=ports[i] if i < len(ports) else 0,
             )
             made.append(m)
             members.append(m.start())

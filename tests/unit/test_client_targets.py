@@ -42,6 +42,15 @@ def test_an_advertised_leader_outside_the_list_falls_back_to_the_list() -> None:
     assert t.current == "a:1"
 
 
+def test_one_target_that_named_a_leader_now_gone_is_called_again() -> None:
+    """A single target (a standby) named the leader; when that leader goes away the
+    target is called again, not the dead leader forever (it may lead now)."""
+    t = Targets("a:1")
+    t.failed(NotLeader("x", leader="10.0.0.9:7117"))
+    t.failed(DaemonUnavailable("down"))
+    assert t.current == "a:1"
+
+
 def test_one_target_stays_the_target_and_refusals_move_nothing() -> None:
     """A single server, or a refusal that is not about reachability, changes nothing."""
     t = Targets("a:1")

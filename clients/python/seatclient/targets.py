@@ -50,7 +50,11 @@ class Targets:
         if isinstance(error, NotLeader) and error.leader and error.leader != self.current:
             self.current = error.leader
             return True
-        if isinstance(error, DaemonUnavailable) and len(self.all) > 1:
+        # A leader a standby named is not in the list: when it goes away, back to the list,
+        # even a list of one (the standby there may lead now).
+        if isinstance(error, DaemonUnavailable) and (
+            len(self.all) > 1 or self.current not in self.all
+        ):
             self._next()
         return False
 
