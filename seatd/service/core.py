@@ -31,6 +31,7 @@ from seatd.limits import PeerLimits
 from seatd.model import (
     Actor,
     Ended,
+    Ending,
     EndKind,
     Event,
     Grant,
@@ -220,36 +221,29 @@ class Core:
 
     def _announce(self, event: Event) -> None:
         if isinstance(event, Granted):
-            self.usage.peak = max(self.usage.peak, self.arbiter.in_use)
-            s = event.session
-            log.log(
-                ROUTINE,
-                "seat.granted",
-                session_id=s.id,
-                user_code=s.holder.user_code,
-                hostname=s.holder.hostname,
-                ip=s.holder.ip,
-                in_use=self.arbiter.in_use,
-            )
+            in_use = self.arbiter.in_use
+            self.usage.peak = max(self.usage.peak, in_use)
+            # Asked first: at the usual level nothing is logged, and gathering the fields of
+            # a line that is dropped is most of this method's cost on the hot path.
+            if log.is_enabled_for(ROUTINE):
+                s = event.session
+                log.log(
+                    ROUTINE,
+                    "seat.granted",
+                    session_id=s.id,
+                    user_code=s.holder.user_code,
+                    hostname=s.holder.hostname,
+                    ip=s.holder.ip,
+                    in_use=in_use,
+                )
             return
         if not isinstance(event, Ended):
             return
         e = event.ending
         stream = self._streams.pop(e.session.id, None)
-        fields: dict[str, object] = {"reason": e.reason, "by": e.by}
-        if e.claimed:
-            fields["claimed_user"] = e.claimed
-        if e.by_claimed:
-            fields["by_claimed"] = True
-        if e.kind is EndKind.EXPIRED:
-            fields["silent_for"] = round(e.silent_for, 3)
-        log.log(
-            ENDED_LEVEL.get(e.kind, logging.INFO),
-            ENDED_EVENT[e.kind],
-            session_id=e.session.id,
-            user_code=e.session.holder.user_code,
-            **fields,
-        )
+        level = ENDED_LEVEL.get(e.kind, logging.INFO)
+        if log.is_enabled_for(level):
+            self._log_ending(e, level)
         if stream is None:
             return
         if e.kind is EndKind.EVICTED:
@@ -259,6 +253,23 @@ class Core:
         else:
             # Expired, or released by another holder of the token: the status says which.
             stream.close(SessionEnded(e))
+
+    @staticmethod
+    def _log_ending(e: Ending, level: int) -> None:
+        fields: dict[str, object] = {"reason": e.reason, "by": e.by}
+        if e.claimed:
+            fields["claimed_user"] = e.claimed
+        if e.by_claimed:
+            fields["by_claimed"] = True
+        if e.kind is EndKind.EXPIRED:
+            fields["silent_for"] = round(e.silent_for, 3)
+        log.log(
+            level,
+            ENDED_EVENT[e.kind],
+            session_id=e.session.id,
+            user_code=e.session.holder.user_code,
+            **fields,
+        )
 
     def _serve_queue(self) -> None:
         """Hand freed seats to the waiters: the queue's part (`seatd.service.queue`)."""

@@ -15,11 +15,14 @@ from seatd.entitlement import LicenceView
 from seatd.model import Ending, Session
 from seatd.policy import Policy
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 def timestamp(when: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(when)
-    return ts
+    """`when` (naive: UTC) as a Timestamp; what `Timestamp.FromDatetime` gives, at a fifth of
+    its cost (it goes through a time tuple and `calendar.timegm`; two per Acquire answer)."""
+    since = (when if when.tzinfo is not None else when.replace(tzinfo=UTC)) - _EPOCH
+    return Timestamp(seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1_000)
 
 
 def duration(seconds: float) -> Duration:

@@ -41,6 +41,10 @@ class PeerCallLimit(grpc.aio.ServerInterceptor):
         self.counts = PeerCounts(per_peer, 0)
         self.clock = clock
         self.exempt_loopback = exempt_loopback
+        # Per method: the handler grpc found, and that handler wrapped.
+        self._wrapped: dict[
+            str, tuple[grpc.RpcMethodHandler[Any, Any], grpc.RpcMethodHandler[Any, Any]]
+        ] = {}
 
     async def _admit(self, context: Context) -> str | None:
         """The peer to count this call against (None: not counted); aborts beyond the cap."""
@@ -73,6 +77,15 @@ class PeerCallLimit(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None or not self.counts.per_peer:
             return handler
+        # A method's handler is the same object on every call: wrap it once, not per call.
+        known = self._wrapped.get(handler_call_details.method)
+        if known is None or known[0] is not handler:
+            known = (handler, self._wrap(handler))
+            self._wrapped[handler_call_details.method] = known
+        return known[1]
+
+    def _wrap(self, handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
+        """`handler` with its behaviour counted against the caller's address."""
         kind = (
             ("stream" if handler.request_streaming else "unary")
             + "_"

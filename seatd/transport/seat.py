@@ -152,7 +152,8 @@ class SeatServicer(seat_pb2_grpc.SeatServiceServicer):
                 ip=peer_ip(context.peer()),
                 evict_session_id=request.evict_session_id,
                 evict_reason=request.evict_reason,
-                wait=request.wait.ToTimedelta().total_seconds(),
+                # Checked by `validated`: a valid Duration, 0 to MAX_WAIT seconds.
+                wait=request.wait.seconds + request.wait.nanos / 1e9,
             ),
             on_queued=queued,
             on_moved=moved,
