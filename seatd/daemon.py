@@ -184,6 +184,24 @@ async def reload(config: Config, new: Config, service: SeatService, retention: R
     service.licence_changed()
 
 
+def licence_book(
+    snapshot: Snapshot, config: Config, keys: dict[str, TrustedKey], clock: Clock
+) -> LicenceBook:
+    """The licence state the store holds, as the daemon serves it."""
+    return LicenceBook(
+        base_id=snapshot.base_id,
+        config=config.licence,
+        trusted=keys,
+        clock=clock,
+        text=snapshot.licence_text,
+        active=snapshot.active_seats,
+        last_seen=snapshot.last_seen,
+        next_text=snapshot.next_licence_text,
+        transferred=snapshot.transferred,
+        lineage=snapshot.lineage,
+    )
+
+
 async def _serve(
     config: Config,
     clock: Clock,
@@ -196,18 +214,7 @@ async def _serve(
     """Serve until `stop` is set or, in a cluster, the leadership `term` ends."""
     snapshot = store.load()
     arbiter = Arbiter(config.lease, policy=config.policy)
-    book = LicenceBook(
-        base_id=snapshot.base_id,
-        config=config.licence,
-        trusted=keys,
-        clock=clock,
-        text=snapshot.licence_text,
-        active=snapshot.active_seats,
-        last_seen=snapshot.last_seen,
-        next_text=snapshot.next_licence_text,
-        transferred=snapshot.transferred,
-        lineage=snapshot.lineage,
-    )
+    book = licence_book(snapshot, config, keys, clock)
     service = SeatService(
         arbiter=arbiter,
         store=store,
