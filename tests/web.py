@@ -26,10 +26,21 @@ async def web_client(
     cloud: CloudSync | None = None,
     *,
     secure: bool = False,
+    own_origin: bool = True,
 ) -> AsyncIterator[TestClient[Any, Any]]:
+    """A client of the console; it sends the console's own Origin on every request, as a
+    browser on the console's pages does (`own_origin=False`: no Origin at all)."""
     app = build_app(AdminActions(service, cloud), config or WebConfig(), clock, secure=secure)
-    async with TestClient(TestServer(app)) as client:
+    server = TestServer(app)
+    await server.start_server()
+    sent = {"Origin": str(server.make_url("/").origin())} if own_origin else {}
+    async with TestClient(server, headers=sent) as client:
         yield client
+
+
+def own_origin(client: TestClient[Any, Any]) -> dict[str, str]:
+    """The Origin header of a request sent by one of the console's own pages."""
+    return {"Origin": str(client.make_url("/").origin())}
 
 
 async def tokens(service: SeatService) -> dict[str, str]:
@@ -39,7 +50,9 @@ async def tokens(service: SeatService) -> dict[str, str]:
 
 async def login(client: TestClient[Any, Any], token: str) -> str:
     """Log the client's browser in with `token`; return the login's CSRF token."""
-    answer = await client.post("/login", data={"token": token}, allow_redirects=False)
+    answer = await client.post(
+        "/login", data={"token": token}, headers=own_origin(client), allow_redirects=False
+    )
     assert answer.status == 303, await answer.text()
     me = await client.get("/api/v1/me")
     assert me.status == 200

@@ -4,10 +4,12 @@ aiohttp because it is asyncio-native and mature: its AppRunner and TCPSite start
 grpc.aio already runs on (no second thread, no second copy of the state), so a page or an API
 call reaches the service layer as the gRPC admin servicer does, through `seatd.actions`.
 
-Every request passes `guard` first: it finds the caller (a login cookie or a bearer token),
-sends a page without one to /login and answers an API call without one 401, and refuses a
-state-changing request made with the cookie unless it carries the login's CSRF token. What
-the caller may then do is the actions' business (the role table in `seatd.auth`).
+Every request passes `guard` first: it refuses a state-changing request sent from another
+site (`seatd.web.origin`: Origin, else Referer, against the console's own origin; not for a
+bearer token, which no browser sends on its own), finds the caller (a login cookie or a bearer
+token), sends a page without one to /login and answers an API call without one 401, and
+refuses a state-changing request made with the cookie unless it carries the login's CSRF
+token. What the caller may then do is the actions' business (the role table in `seatd.auth`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from aiohttp import web
 from seatd.actions import AdminActions
 from seatd.clock import Clock
 from seatd.errors import NotAllowed, SeatdError, StateError, Unauthenticated
-from seatd.web import api, openapi, pages
+from seatd.web import api, openapi, origin, pages
 from seatd.web.auth import CSRF_FIELD, CSRF_HEADER, ConsoleLinks, Logins, csrf_matches
 from seatd.web.config import WebConfig
 from seatd.web.errors import error_response
@@ -34,6 +36,7 @@ from seatd.web.request import (
     LINKS,
     LOGINS,
     SECURE,
+    bearer,
     identify,
     is_api,
     set_caller,
@@ -60,12 +63,24 @@ async def _csrf_sent(request: web.Request) -> str:
     return sent
 
 
+def _same_origin(request: web.Request) -> None:
+    """Refuse a state-changing request that another site's page sent (seatd.web.origin)."""
+    why = origin.refusal(
+        request.method, request.url, request.headers.get("Origin"), request.headers.get("Referer")
+    )
+    if why:
+        log.warning("web.origin_refused", method=request.method, path=request.path)
+        raise NotAllowed(why)
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @web.middleware
 async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
+        if not bearer(request):
+            _same_origin(request)
         if request.path.startswith(PUBLIC_PREFIXES):
             return await handler(request)
         caller = identify(request)

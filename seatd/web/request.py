@@ -61,7 +61,7 @@ def is_api(request: web.Request) -> bool:
     return request.path.startswith("/api/")
 
 
-def _bearer(request: web.Request) -> str:
+def bearer(request: web.Request) -> str:
     header = request.headers.get("Authorization", "")
     return header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
 
@@ -76,7 +76,7 @@ def identify(request: web.Request) -> Caller | None:
     """The caller a request proves: a bearer token (unknown or revoked: Unauthenticated) or
     a live login cookie; None for neither."""
     app = request.app
-    token = _bearer(request)
+    token = bearer(request)
     if token:
         failures, peer, now = app[LOGINS].failures, request.remote or "", app[CLOCK].monotonic()
         wait = failures.retry_after(peer, now)

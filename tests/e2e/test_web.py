@@ -24,7 +24,9 @@ async def test_daemon_serves_the_console_on_its_web_listener(
         async with http.get("/login") as page:
             assert page.status == 200
             assert 'name="token"' in await page.text()
-        async with http.post("/login", data={"token": token}) as landed:
+        # As the login page's own form sends it: from the console's origin.
+        origin = {"Origin": daemon.web_url}
+        async with http.post("/login", data={"token": token}, headers=origin) as landed:
             assert landed.status == 200
             assert str(landed.url).endswith("/")
             assert "token:ops" in await landed.text()
@@ -63,7 +65,6 @@ async def test_workstation_evicted_through_the_api_hears_the_reason(
         assert answer.status == 200, await answer.text()
     assert read_until(proc, "evicted:") == "evicted: Dépassement (by token:erp)"
     assert proc.wait(10) == 3
-
 
 
 async def test_seatctl_console_link_logs_in_once(make_daemon: Callable[..., Daemon]) -> None:

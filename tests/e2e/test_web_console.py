@@ -11,7 +11,9 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -196,6 +198,59 @@ def test_a_viewer_sees_no_disconnect_control_and_cannot_forge_one(
         assert browser.post(path, {"reason": "no csrf"}) == 403
         ids = [s["id"] for s in console.sessions()["sessions"]]
         assert seat.session_id in ids
+    finally:
+        seat.release()
+
+
+@contextmanager
+def another_site(page: str) -> Iterator[str]:
+    """A page served from another port of this host: same-site for the browser (a site is a
+    host, ports aside), so SameSite=Strict still sends the console's cookie, but another
+    origin. Yields its URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = page.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
+    serving.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        serving.join(10)
+        server.server_close()
+
+
+def test_a_disconnect_posted_from_another_origin_is_refused(
+    browser: Browser, console: Daemon, tokens: dict[str, str], client: SeatClient
+) -> None:
+    """A page on another port of the console's host auto-submits a disconnect form: the
+    browser sends the admin's cookie (same site) and even a leaked CSRF token, and the
+    console refuses it for its Origin; the workstation keeps its seat."""
+    seat = client.acquire(user_code="XO", user_name="Cross Origin")
+    try:
+        browser.login(tokens["admin"], "/sessions")
+        browser.wait(lambda: row(browser, seat.session_id), "the session's row")
+        csrf = browser.find("input[name=csrf_token]").get_attribute("value")
+        forged = (
+            f'<form method="post" action="{console.web_url}/sessions/{seat.session_id}/evict">'
+            f'<input name="csrf_token" value="{csrf}"><input name="reason" value="forged">'
+            "</form><script>document.forms[0].submit()</script>"
+        )
+        with another_site(forged) as url:
+            browser.driver.get(url)
+            browser.wait(lambda: "not from this console" in browser.text(), "the refusal")
+        assert seat.session_id in [s["id"] for s in console.sessions()["sessions"]]
     finally:
         seat.release()
 
