@@ -144,6 +144,8 @@ class AdminActions:
                     hostname=waiter.holder.hostname,
                     ip=waiter.holder.ip,
                     client_version=waiter.holder.client_version,
+                    queued_at=convert.timestamp(waiter.queued_at),
+                    waited=convert.duration(max(0.0, (now - waiter.queued_at).total_seconds())),
                 )
                 for position, waiter in enumerate(service.queue, 1)
             ],

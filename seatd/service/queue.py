@@ -36,7 +36,7 @@ class QueueCalls(Core):
     ) -> Acquired:
         """Queue behind earlier waiters; `_serve_queue` hands seats out in arrival order."""
         outcome = asyncio.get_running_loop().create_future()
-        waiter = Waiter(holder, req.idempotency_key, outcome, on_moved)
+        waiter = Waiter(holder, req.idempotency_key, outcome, self.clock.wall(), on_moved)
         started = self.clock.monotonic()
         try:
             ticket, joined_at = self.queue.join(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from seatd.model import (
     Grant,
@@ -50,6 +51,8 @@ class Waiter:
     # Resolves to the grant and the future of its commit once a seat is handed over, or to
     # the queue position it had reached when its wait ran out.
     outcome: asyncio.Future[tuple[Grant, asyncio.Future[None]] | int]
+    # Wall time it joined the queue: shown to administrators ("waiting since").
+    queued_at: datetime
     moved: OnMoved | None = None
     # The position it was last told.
     position: int = 0

@@ -48,7 +48,8 @@ def sessions(r: admin_pb2.ListSessionsResponse) -> dict[str, Any]:
 
 
 def queue(r: admin_pb2.ListSessionsResponse) -> list[dict[str, Any]]:
-    """The waiters in the order they will be served, with their positions (1 = next)."""
+    """The waiters in the order they will be served, with their positions (1 = next) and
+    since when they wait."""
     return [
         {
             "position": w.position,
@@ -56,6 +57,9 @@ def queue(r: admin_pb2.ListSessionsResponse) -> list[dict[str, Any]]:
             "user_name": w.user_name,
             "hostname": w.hostname,
             "ip": w.ip,
+            "queued_at": when(w.queued_at),
+            "queued_epoch": w.queued_at.seconds,
+            "waited_seconds": w.waited.seconds,
         }
         for w in r.queue
     ]

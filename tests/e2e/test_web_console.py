@@ -10,19 +10,23 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+from babel.dates import format_datetime
 from seatclient import EvictedEvent, Seat, SeatClient, SeatEvent
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
 from tests.e2e.browser import WIDTHS, Browser, browser_for
-from tests.e2e.conftest import BIN, FAST, Daemon
+from tests.e2e.conftest import BIN, FAST, Daemon, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -274,6 +278,58 @@ def test_an_uploaded_licence_file_sets_the_cap(
     browser.wait(lambda: browser.find("#seats-active").text == "3", "3 active seats")
     assert "ANYWAY SARL" in browser.text()
     assert json.loads(console.ctl("licence", "show", "--json").stdout)["seats_active"] == 3
+
+
+def listed(console: Daemon, token: str) -> dict[str, Any]:
+    """The daemon's sessions and wait queue, as the JSON API answers them."""
+    ask = urllib.request.Request(
+        f"{console.web_url}/api/v1/sessions", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(ask, timeout=30) as answer:
+        body: dict[str, Any] = json.load(answer)
+    return body
+
+
+def test_the_wait_queue_shows_since_when_each_waits_and_ticks(
+    browser: Browser, console: Daemon, tokens: dict[str, str], client: SeatClient
+) -> None:
+    """At capacity (the 3 seats imported above), a workstation waiting for a seat is listed
+    with the time it joined the queue, local and UTC, and a waiting time that ticks."""
+    held = _holding(client, 3)
+    viewer = tokens["viewer"]
+    # Each holder's keepalive stream attached first: with the module's 2 s leases, a holder
+    # not yet pinging could lapse and hand its seat straight to the waiter.
+    ids = {seat.session_id for seat in held}
+    wait_for(
+        lambda: {s["id"] for s in listed(console, viewer)["sessions"] if s["attached"]} >= ids,
+        30,
+        "the holders' keepalive streams",
+    )
+    waiter = threading.Thread(
+        target=lambda: client.acquire(user_code="QW", user_name="Queued Waiter", wait=60).release()
+    )
+    waiter.start()
+    try:
+        got = wait_for(lambda: listed(console, viewer)["queue"], 30, "the waiter in the queue")
+        joined = datetime.fromisoformat(str(got[0]["queued_at"]).replace("Z", "+00:00"))
+        browser.login(viewer, "/sessions")
+        browser.wait(lambda: browser.all("#queue-body tr"), "the wait queue")
+        waiting = browser.find("#queue-body tr")
+        assert "Queued Waiter" in waiting.text
+        cells = {
+            str(td.get_attribute("data-label")): td.text
+            for td in waiting.find_elements("css selector", "td")
+        }
+        paris = ZoneInfo("Europe/Paris")
+        assert cells["Waiting since (UTC)"] == format_datetime(joined, "medium", UTC, "en")
+        assert cells["Waiting since (local)"] == format_datetime(joined, "medium", paris, "en")
+        ticking = waiting.find_element("css selector", "[data-since]")
+        first = ticking.text
+        browser.wait(lambda: ticking.text != first, "the waiting time to tick")
+    finally:
+        for seat in held:
+            seat.release()
+        waiter.join(30)
 
 
 def test_the_french_page_has_french_words_and_dates(

@@ -303,6 +303,42 @@ async def test_sessions_list_the_wait_queue_with_positions(
     await asyncio.gather(*waiting, return_exceptions=True)
 
 
+async def test_the_wait_queue_says_since_when_each_waits(
+    service: SeatService, clock: FakeClock
+) -> None:
+    """GET /sessions gives each waiter the time it joined the queue and how long it has
+    waited, as the OpenAPI document describes them."""
+    held = await tokens(service)
+    for n in (1, 2):
+        await service.acquire(AcquireRequest(f"U{n}", "u", "pc", "1.0", f"k{n}", "10.0.0.1"))
+    waiting: list[asyncio.Task[object]] = []
+    for n, then in ((1, 20.0), (2, 10.0)):
+        waiting.append(
+            asyncio.create_task(
+                service.acquire(
+                    AcquireRequest(f"W{n}", "w", f"pc-w{n}", "1.0", f"w{n}", "10.0.0.2", wait=600)
+                )
+            )
+        )
+        for _ in range(500):
+            if len(service.queue) == n:
+                break
+            await asyncio.sleep(0.01)
+        clock.advance(then)
+    try:
+        async with web_client(service, clock) as client:
+            status, raw, _ = await call(client, held["viewer"], "GET", "/api/v1/sessions", "x")
+        assert status == 200, raw
+        queue = json.loads(raw)["queue"]
+        assert [(q["user_code"], q["waited"]) for q in queue] == [("W1", "30s"), ("W2", "10s")]
+        assert queue[0]["queued_at"] == "2026-01-05T09:00:00Z"
+        assert queue[1]["queued_at"] == "2026-01-05T09:00:20Z"
+    finally:
+        for task in waiting:
+            task.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
+
+
 async def test_licence_upload_changes_the_cap(tmp_path: Path) -> None:
     """A licence file uploaded as a form (multipart, field `licence`) is installed: the seat
     cap becomes its seats; the licence history names the web user."""

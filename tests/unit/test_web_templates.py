@@ -151,27 +151,43 @@ def test_every_form_that_changes_something_carries_the_csrf_token() -> None:
         assert forms and html.count('name="csrf_token" value="CSRF123"') == forms
 
 
+def waiters() -> list[dict[str, Any]]:
+    """Two workstations waiting: CC for 45 s, DD for 30 s."""
+    r = admin_pb2.ListSessionsResponse()
+    for position, code, waited in ((1, "CC", 45), (2, "DD", 30)):
+        w = r.queue.add(position=position, user_code=code, user_name=code[0], hostname="PC3")
+        w.queued_at.CopyFrom(ts(NOW - timedelta(seconds=waited)))
+        w.waited.seconds = waited
+    return views.queue(r)
+
+
 def test_the_wait_queue_lists_positions() -> None:
     """Waiters appear with their position, in order."""
-    queue = [
-        {
-            "position": 1,
-            "user_code": "CC",
-            "user_name": "C",
-            "hostname": "PC3",
-            "ip": "10.0.0.3",
-        },
-        {
-            "position": 2,
-            "user_code": "DD",
-            "user_name": "D",
-            "hostname": "PC4",
-            "ip": "10.0.0.4",
-        },
-    ]
-    html = render("sessions.html", "viewer", **sessions_values(queue=queue))
+    html = render("sessions.html", "viewer", **sessions_values(queue=waiters()))
     assert html.index(">CC<") < html.index(">DD<")
     assert "2 waiting" in html
+
+
+def test_the_wait_queue_says_since_when_each_waits() -> None:
+    """Each waiter's row has when it joined the queue, local and UTC, and how long it has
+    waited, in a cell the page's script ticks (data-since, as the sessions' durations)."""
+    html = render("sessions.html", "viewer", **sessions_values(queue=waiters()))
+    since = NOW - timedelta(seconds=45)
+    for text in (
+        "Waiting since (local)",
+        "Waiting since (UTC)",
+        f'<time datetime="{since.isoformat()}">',
+        f'data-since="{int(since.timestamp())}">0:00:45<',
+        "3:16:02",
+    ):
+        assert text in html, text
+
+
+def test_the_french_wait_queue_says_since_when_in_french() -> None:
+    """In French the queue's columns read "En attente depuis", with French dates."""
+    html = render("sessions.html", "viewer", "fr", **sessions_values(queue=waiters()))
+    for text in ("En attente depuis (heure locale)", "En attente depuis (UTC)", "31 déc. 2025"):
+        assert text in html, text
 
 
 def test_the_usage_page_draws_its_chart_as_inline_svg() -> None:

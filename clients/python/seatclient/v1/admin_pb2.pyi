@@ -850,6 +850,8 @@ class QueuedAcquire(_message.Message):
     HOSTNAME_FIELD_NUMBER: _builtins.int
     IP_FIELD_NUMBER: _builtins.int
     CLIENT_VERSION_FIELD_NUMBER: _builtins.int
+    QUEUED_AT_FIELD_NUMBER: _builtins.int
+    WAITED_FIELD_NUMBER: _builtins.int
     position: _builtins.int
     """1 = served next."""
     user_code: _builtins.str
@@ -857,6 +859,14 @@ class QueuedAcquire(_message.Message):
     hostname: _builtins.str
     ip: _builtins.str
     client_version: _builtins.str
+    @_builtins.property
+    def queued_at(self) -> _timestamp_pb2.Timestamp:
+        """When it joined the queue (UTC)."""
+
+    @_builtins.property
+    def waited(self) -> _duration_pb2.Duration:
+        """How long it has waited so far, measured on the daemon."""
+
     def __init__(
         self,
         *,
@@ -866,10 +876,12 @@ class QueuedAcquire(_message.Message):
         hostname: _builtins.str = ...,
         ip: _builtins.str = ...,
         client_version: _builtins.str = ...,
+        queued_at: _timestamp_pb2.Timestamp | None = ...,
+        waited: _duration_pb2.Duration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["queued_at", b"queued_at", "waited", b"waited"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_version", b"client_version", "hostname", b"hostname", "ip", b"ip", "position", b"position", "user_code", b"user_code", "user_name", b"user_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_version", b"client_version", "hostname", b"hostname", "ip", b"ip", "position", b"position", "queued_at", b"queued_at", "user_code", b"user_code", "user_name", b"user_name", "waited", b"waited"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
