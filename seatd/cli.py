@@ -150,6 +150,7 @@ def serve(config_file: Path | None, **flags: Any) -> None:
     configure()
     config = _load(config_file, flags)
     configure(config.log)
+    daemon.collect_in_large_batches()
     try:
         uvloop.run(daemon.run(config, SystemClock(), lambda: _reload(config_file, flags)))
     except StateError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import signal
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -64,6 +65,20 @@ def trusted_keys(paths: tuple[Path, ...]) -> dict[str, TrustedKey]:
             raise StateError(f"cannot read trusted vendor key {path}: {exc}") from exc
         keys[key.kid] = key
     return keys
+
+
+# Allocations between young collections (CPython's default: 700). Every ping replaces its
+# session and leaves a few objects waiting for the next one; at the default rate those survive
+# into the oldest generation, and every few seconds a full collection walks every stream's
+# objects to find almost nothing (measured: ~11 % of the daemon's CPU holding 3,000 sessions,
+# a stall of seconds with 50,000). Young collections this far apart let them die young.
+YOUNG_COLLECTION_EVERY = 50_000
+
+
+def collect_in_large_batches() -> None:
+    """The garbage collector tuned for a heap of many long-lived streams (see above)."""
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_EVERY, middle, old)
 
 
 async def run(
