@@ -2,7 +2,7 @@
 Closed loops print "go" first, when warm.
 
 python -m tests.bench.load echo|echo3|acquire|etcd TARGET CONCURRENCY SECONDS
-python -m tests.bench.load hold TARGET SESSIONS CONNECTIONS SECONDS INTERVAL
+python -m tests.bench.load hold|hold-echo TARGET SESSIONS CONNECTIONS INTERVAL
 python -m tests.bench.load open-echo|open-acquire TARGET RATE SECONDS
 python -m tests.bench.load connect TARGET CONNECTIONS
 """
@@ -15,12 +15,14 @@ import secrets
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import grpc
 from aetcd.rpc import rpc_pb2, rpc_pb2_grpc
 from seatclient.v1 import seat_pb2, seat_pb2_grpc
 
 DEADLINE = 10.0
+RAMP = 50  # acquires (and attaches) in flight per process, as workstations.py
 
 
 Pair = Callable[[int], Awaitable[None]]
@@ -108,50 +110,135 @@ async def closed_loop(mode: str, target: str, concurrency: int, seconds: float) 
     return latencies
 
 
-async def hold(
-    target: str, sessions: int, connections: int, seconds: float, interval: float
-) -> dict[str, int]:
-    """Many sessions, each with its own keepalive stream, multiplexed over a few connections.
-    Reports how many leases were lost (a false expiration, since every one kept pinging)."""
-    channels = [grpc.aio.insecure_channel(target) for _ in range(connections)]
-    lost = 0
-    held = 0
+class Held:
+    """One session held by `hold`: its keepalive stream and what the daemon answered on it."""
 
-    async def one(i: int) -> None:
-        nonlocal lost, held
-        stub = seat_pb2_grpc.SeatServiceStub(channels[i % connections])
+    def __init__(self, session_id: int) -> None:
+        self.session_id = session_id
+        self.lost = False
+        self.pongs = 0
+        self.last_pong = time.monotonic()
+
+
+async def hold(
+    target: str, sessions: int, connections: int, interval: float, echo: bool = False
+) -> None:
+    """Many sessions, each with its own keepalive stream pinging every `interval`, multiplexed
+    over `connections` connections (each channel its own subchannel pool, so its own TCP
+    connection). Prints {"held", "failed", "ids"} once every stream is attached, then answers
+    "check" on stdin with {"lost", "pongs", "round_trips", "active"} until "stop" or EOF. A
+    lost stream is a false expiration, since every one kept pinging; active: answered within
+    1.5 intervals.
+    With `echo`, the same streams on the bare echo server's `Stream` (the baseline)."""
+    loop = asyncio.get_running_loop()
+    channels = [
+        grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)])
+        for _ in range(connections)
+    ]
+    gate = asyncio.Semaphore(RAMP)
+    attached = asyncio.Event()
+    pending = sessions
+    held: list[Held] = []
+    round_trips: list[float] = []  # ping to pong, since the last check
+
+    def settled() -> None:
+        nonlocal pending
+        pending -= 1
+        if pending == 0:
+            attached.set()
+
+    async def attach(i: int) -> tuple[Any, int] | None:
+        """A keepalive stream attached to a new session: (the call, the session id)."""
+        ch = channels[i % connections]
+        if echo:
+            call = ch.stream_stream("/bench.Echo/Stream")()
+            await call.write(b"attach")
+            return (call, i) if await call.read() == b"attach" else None
+        stub = seat_pb2_grpc.SeatServiceStub(ch)
         r = await stub.Acquire(
             seat_pb2.AcquireRequest(user_code=f"H{i}", idempotency_key=secrets.token_hex(8)),
-            timeout=60,
+            timeout=120,
         )
-        held += 1
         call = stub.Keepalive()
         await call.write(
             seat_pb2.KeepaliveRequest(
                 attach=seat_pb2.Attach(session_id=r.session_id, lease_token=r.lease_token)
             )
         )
-        await call.read()
-        end = time.monotonic() + seconds
+        first = await call.read()
+        if first is grpc.aio.EOF or first.attached.session_id != r.session_id:
+            return None
+        return call, r.session_id
+
+    def ping(seq: int) -> Any:
+        return b"ping" if echo else seat_pb2.KeepaliveRequest(ping=seat_pb2.Ping(seq=seq))
+
+    def pong(answer: Any) -> bool:
+        if echo:
+            return bool(answer == b"ping")
+        return answer is not grpc.aio.EOF and answer.WhichOneof("event") == "pong"
+
+    async def one(i: int) -> None:
+        try:
+            async with gate:
+                attached_call = await attach(i)
+        except grpc.RpcError:
+            attached_call = None
+        if attached_call is None:
+            settled()
+            return
+        call, session_id = attached_call
+        me = Held(session_id)
+        held.append(me)
+        settled()
+        # Pings spread evenly over the interval, then one per interval, as the client
+        # library sends them.
+        await asyncio.sleep(interval * ((i * 0.618034) % 1.0))
         seq = 0
         try:
-            while time.monotonic() < end:
-                await asyncio.sleep(interval * (0.9 + 0.2 * (i % 10) / 10))
+            while True:
                 seq += 1
-                await call.write(seat_pb2.KeepaliveRequest(ping=seat_pb2.Ping(seq=seq)))
-                answer = await call.read()
-                if answer is grpc.aio.EOF or answer.WhichOneof("event") != "pong":
-                    lost += 1
+                sent = time.monotonic()
+                await call.write(ping(seq))
+                if not pong(await call.read()):
+                    me.lost = True
                     return
+                me.last_pong = time.monotonic()
+                round_trips.append(me.last_pong - sent)
+                me.pongs += 1
+                await asyncio.sleep(interval)
         except grpc.RpcError:
-            lost += 1
+            me.lost = True
         finally:
             call.cancel()
 
-    await asyncio.gather(*(one(i) for i in range(sessions)))
+    tasks = [asyncio.create_task(one(i)) for i in range(sessions)]
+    await attached.wait()
+    report({"held": len(held), "failed": sessions - len(held), "ids": [h.session_id for h in held]})
+    while True:
+        line = (await loop.run_in_executor(None, sys.stdin.readline)).strip()
+        if line != "check":
+            break
+        now = time.monotonic()
+        report(
+            {
+                "lost": sum(h.lost for h in held),
+                "pongs": sum(h.pongs for h in held),
+                "round_trips": round_trips,
+                "active": sum(not h.lost and now - h.last_pong <= 1.5 * interval for h in held),
+            }
+        )
+        round_trips.clear()
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
     for ch in channels:
         await ch.close()
-    return {"held": held, "lost": lost}
+    report({"stopped": len(held)})
+
+
+def report(payload: object) -> None:
+    print(json.dumps(payload), flush=True)
 
 
 async def open_loop(mode: str, target: str, rate: float, seconds: float) -> list[float]:
@@ -212,14 +299,9 @@ def main() -> None:
         rate, seconds = float(sys.argv[3]), float(sys.argv[4])
         print(json.dumps(asyncio.run(open_loop(mode, target, rate, seconds))))
         return
-    if mode == "hold":
-        sessions, conns, seconds, interval = (
-            int(sys.argv[3]),
-            int(sys.argv[4]),
-            float(sys.argv[5]),
-            float(sys.argv[6]),
-        )
-        print(json.dumps(asyncio.run(hold(target, sessions, conns, seconds, interval))))
+    if mode in ("hold", "hold-echo"):
+        sessions, conns, interval = int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+        asyncio.run(hold(target, sessions, conns, interval, echo=mode == "hold-echo"))
         return
     concurrency, seconds = int(sys.argv[3]), float(sys.argv[4])
     print(json.dumps(asyncio.run(closed_loop(mode, target, concurrency, seconds))))

@@ -29,6 +29,7 @@ import grpc
 import lmdb
 from seatclient.v1 import admin_pb2, admin_pb2_grpc, seat_pb2, seat_pb2_grpc
 
+from seatd.arbiter import LeaseTerms
 from tests.bench import attacks, policies
 from tests.bench import failover as cluster_failover
 
@@ -38,6 +39,9 @@ SECONDS = float(os.environ.get("SEATD_BENCH_SECONDS", "5"))
 SESSIONS = int(os.environ.get("SEATD_BENCH_SESSIONS", "10000"))
 WORKSTATIONS = int(os.environ.get("SEATD_BENCH_WORKSTATIONS", "5000"))
 HOLD_SECONDS = float(os.environ.get("SEATD_BENCH_HOLD_SECONDS", "120"))
+SCALE_SESSIONS = int(os.environ.get("SEATD_BENCH_SCALE_SESSIONS", "50000"))
+SCALE_CONNECTIONS = int(os.environ.get("SEATD_BENCH_SCALE_CONNECTIONS", "500"))
+SCALE_LOADERS = 5
 RATES = (500, 1000)  # open loop, acquires offered per second
 LOADERS, PER_LOADER = 2, 8  # 16 concurrent clients
 PEER_CLIENTS = (1, 16, 64)
@@ -202,10 +206,10 @@ class Daemon:
     def admin(self) -> admin_pb2_grpc.AdminServiceStub:
         return admin_pb2_grpc.AdminServiceStub(grpc.insecure_channel(f"unix:{self.socket}"))
 
-    def kill(self, sig: int = signal.SIGTERM) -> None:
+    def kill(self, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
-            self.proc.wait(30)
+            self.proc.wait(timeout)
 
 
 class EchoServer:
@@ -550,40 +554,235 @@ def etcd_store(work: Path) -> None:
 
 
 def multiplexed(work: Path) -> None:
-    """Sessions beyond what this machine can also host as client connections: the load
-    generator multiplexes their keepalive streams over 100 connections."""
-    daemon = Daemon(work / "mux", "--dev-seats", str(SESSIONS))
-    daemon.start()
-    interval = 10.0
-    procs = [
-        subprocess.Popen(
-            [
-                PY,
-                "-m",
-                "tests.bench.load",
-                "hold",
-                daemon.target,
-                str(SESSIONS // 4),
-                "25",
-                str(HOLD_SECONDS),
-                str(interval),
-            ],
-            stdout=subprocess.PIPE,
-            cwd=ROOT,
+    """SESSIONS sessions, more than this machine can also host as client connections: the
+    load generator multiplexes their keepalive streams over 100 connections."""
+    held_sessions(work, "mux", SESSIONS, 100, 4)
+
+
+def scale(work: Path) -> None:
+    """The scale figure: SCALE_SESSIONS sessions over SCALE_CONNECTIONS connections."""
+    held_sessions(work, "scale", SCALE_SESSIONS, SCALE_CONNECTIONS, SCALE_LOADERS)
+
+
+class Holding:
+    """`sessions` keepalive streams multiplexed over `connections` connections from `loaders`
+    load processes (tests.bench.load hold), pinging every `interval`, against the server
+    process `pid`: its CPU and RSS, and the load processes' CPU, measured over a window."""
+
+    def __init__(
+        self,
+        mode: str,
+        target: str,
+        pid: int,
+        sessions: int,
+        connections: int,
+        loaders: int,
+        interval: float,
+    ) -> None:
+        self.pid, self.interval = pid, interval
+        self.rss0, sockets0 = rss_kib(pid), sockets(pid)
+        self.procs = [
+            subprocess.Popen(
+                [
+                    PY,
+                    "-m",
+                    "tests.bench.load",
+                    mode,
+                    target,
+                    str(sessions // loaders),
+                    str(connections // loaders),
+                    str(interval),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                cwd=ROOT,
+                text=True,
+            )
+            for _ in range(loaders)
+        ]
+        t = time.monotonic()
+        try:
+            taken = ask(self.procs, None, 60 + sessions / 50)
+        except BaseException:
+            self.stop()
+            raise
+        self.ramp = time.monotonic() - t
+        self.held = sum(r["held"] for r in taken)
+        self.ids = {i for r in taken for i in r["ids"]}
+        self.connections = sockets(pid) - sockets0
+
+    def measure(self, seconds: float) -> dict[str, Any]:
+        """Hold for `seconds` (the measurement window itself)."""
+        before = ask(self.procs, "check", 60)
+        cpu0, t0 = cpu_seconds(self.pid), time.monotonic()
+        client0 = sum(cpu_seconds(p.pid) for p in self.procs)
+        time.sleep(seconds)
+        window = time.monotonic() - t0
+        cpu = (cpu_seconds(self.pid) - cpu0) / window
+        client = (sum(cpu_seconds(p.pid) for p in self.procs) - client0) / window
+        rss = rss_kib(self.pid)
+        after = ask(self.procs, "check", 60)
+        pongs = sum(a["pongs"] for a in after) - sum(b["pongs"] for b in before)
+        return {
+            "cpu": cpu,
+            "client": client,
+            "kib": (rss - self.rss0) / max(1, self.held),
+            "pong_s": pongs / window,
+            "cpu_per_pong": cpu * window / max(1, pongs),
+            "p99": pct([x for a in after for x in a["round_trips"]], 0.99),
+            "lost": sum(a["lost"] for a in after),
+            "active": sum(a["active"] for a in after),
+        }
+
+    def stop(self) -> None:
+        for p in self.procs:
+            with contextlib.suppress(Exception):
+                ask([p], "stop", 120)
+
+
+def bare_streams(sessions: int, connections: int, loaders: int, interval: float) -> dict[str, Any]:
+    """The baseline: the same streams on the bare grpc.aio echo server, each ping echoed."""
+    echo = EchoServer()
+    try:
+        bare = Holding(
+            "hold-echo", echo.target, echo.proc.pid, sessions, connections, loaders, interval
         )
-        for _ in range(4)
-    ]
-    results = [json.loads(p.communicate(timeout=HOLD_SECONDS + 300)[0]) for p in procs]
-    daemon.kill()
-    held, lost = sum(r["held"] for r in results), sum(r["lost"] for r in results)
+        try:
+            return bare.measure(min(HOLD_SECONDS, 60))
+        finally:
+            bare.stop()
+    finally:
+        echo.stop()
+
+
+def held_sessions(work: Path, name: str, sessions: int, connections: int, loaders: int) -> None:
+    """`sessions` sessions, each with its keepalive stream pinging at the shipped interval,
+    multiplexed over `connections` connections for HOLD_SECONDS. None may be lost: each is
+    still attached on its own id at the end and the journal has no expiry. Baseline: the same
+    streams on the bare grpc.aio echo server (`bare_streams`), measured after the daemon's."""
+    interval = LeaseTerms().keepalive_interval
+    daemon = Daemon(work / name, "--dev-seats", str(sessions))
+    daemon.start()
+    assert daemon.proc is not None
+    try:
+        holding = Holding(
+            "hold", daemon.target, daemon.proc.pid, sessions, connections, loaders, interval
+        )
+        try:
+            mine = holding.measure(HOLD_SECONDS)
+            admin = admin_pb2_grpc.AdminServiceStub(
+                grpc.insecure_channel(
+                    f"unix:{daemon.socket}", options=[("grpc.max_receive_message_length", -1)]
+                )
+            )
+            listed = admin.ListSessions(admin_pb2.ListSessionsRequest(), timeout=60).sessions
+            ended = admin.ReadJournal(
+                admin_pb2.ReadJournalRequest(
+                    limit=1000, filter=admin_pb2.JournalFilter(kinds=["expired", "evicted"])
+                ),
+                timeout=60,
+            ).entries
+        finally:
+            holding.stop()
+    finally:
+        daemon.kill(timeout=300)  # draining tens of thousands of streams takes a while
+    try:
+        base = bare_streams(sessions, connections, loaders, interval)
+    except TimeoutError:  # the bare server could not take them all: seatd's rows still count
+        base = dict.fromkeys(("cpu", "cpu_per_pong", "kib", "p99"), float("nan"))
+    held, ids = holding.held, holding.ids
+    attached = {s.id for s in listed if s.attached}
+    expired = len(ended)  # expiries (and evictions) in the journal
     row(
-        f"{held} sessions over 100 connections, {HOLD_SECONDS:.0f} s: false expirations",
-        lost,
+        f"{held} sessions over {holding.connections} connections, {HOLD_SECONDS:.0f} s: "
+        "false expirations",
+        mine["lost"] + expired + len(ids - attached),
         "sessions",
         "-",
         None,
-        f"0 (of {SESSIONS} wanted)",
-        lost == 0 and held == SESSIONS,
+        f"0 (of {sessions} wanted)",
+        mine["lost"] == expired == 0 and held == mine["active"] == sessions and ids <= attached,
+    )
+    row(
+        f"  {name}: of which expiries in the journal",
+        expired,
+        "sessions",
+        "-",
+        None,
+        "0",
+        expired == 0,
+    )
+    row(
+        f"  {name}: acquire + attach ramp ({loaders} load processes)",
+        holding.ramp,
+        "s",
+        "-",
+        None,
+        "",
+        None,
+    )
+    row(
+        f"  {name}: pongs vs pings due at the {interval:g} s interval",
+        mine["pong_s"],
+        "pong/s",
+        "held/interval",
+        mine["pong_s"] / (held / interval),
+        ">= 0.95",
+        mine["pong_s"] >= 0.95 * held / interval,
+    )
+    row(
+        f"  {name}: ping round trip p99",
+        mine["p99"] * 1000,
+        "ms",
+        "bare echo p99",
+        mine["p99"] / base["p99"],
+        "",
+        None,
+    )
+    row(
+        f"  {name}: bare grpc.aio echo streams: server CPU",
+        base["cpu"] * 100,
+        "% core",
+        "-",
+        None,
+        "",
+        None,
+    )
+    row(
+        f"  {name}: daemon CPU holding them",
+        mine["cpu"] * 100,
+        "% core",
+        "bare echo",
+        mine["cpu"] / base["cpu"],
+        "",
+        None,
+    )
+    row(
+        f"  {name}: daemon CPU per ping",
+        mine["cpu_per_pong"] * 1000,
+        "ms",
+        "bare grpc.aio",
+        mine["cpu_per_pong"] / base["cpu_per_pong"],
+        "",
+        None,
+    )
+    row(
+        f"  {name}: daemon RSS growth per session",
+        mine["kib"],
+        "KiB",
+        "bare stream",
+        mine["kib"] / base["kib"],
+        "",
+        None,
+    )
+    row(
+        f"  {name}: load generators' CPU (all {loaders})",
+        mine["client"] * 100,
+        "% core",
+        "daemon CPU",
+        mine["client"] / max(mine["cpu"], 1e-9),
+        "",
+        None,
     )
 
 
@@ -1085,6 +1284,7 @@ def main() -> None:
             connection_flood,
             workstations,
             multiplexed,
+            scale,
             failover,
         )
         chosen = set(sys.argv[1:])
