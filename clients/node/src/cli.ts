@@ -54,6 +54,8 @@ export function describe(event: SeatEvent): string {
       return `licence changed: ${licenceLine(event.licence)}`;
     case "draining":
       return `daemon restarting: reattaching in about ${event.reattachAfter.toFixed(0)} s`;
+    case "idle-warning":
+      return `idle warning${event.withdrawn ? " withdrawn" : ""}: ${event.reason}`;
   }
 }
 

@@ -6,7 +6,7 @@ import * as grpc from "@grpc/grpc-js";
 import { randomBytes } from "node:crypto";
 import { hostname as osHostname } from "node:os";
 
-import { SeatCore, granted } from "./core";
+import { SeatCore, granted, type IdleSource } from "./core";
 import {
   AcquireCancelled,
   DaemonUnavailable,
@@ -79,6 +79,10 @@ export interface AcquireOptions {
   onQueued?: (position: number) => void;
   /** Aborting it stops the acquire (and leaves the queue) with AcquireCancelled. */
   signal?: AbortSignal;
+  /** Called before each keepalive for the seconds the user has been idle (no key, no click),
+   * or null; drives the daemon's idle reclaim. Without it, `seat.touch()` marks activity;
+   * a seat that reports neither is never reclaimed for idleness. */
+  idleSeconds?: IdleSource;
 }
 
 const sleep = (s: number): Promise<void> => new Promise((r) => setTimeout(r, s * 1000));
@@ -129,7 +133,13 @@ export class SeatClient {
         await sleep(delay);
         continue;
       }
-      const core = new SeatCore(granted(response), sentAt, this.backoff, this.target);
+      const core = new SeatCore(
+        granted(response),
+        sentAt,
+        this.backoff,
+        this.target,
+        options.idleSeconds ?? null,
+      );
       const seat = new Seat(this, core, options.onEvent);
       this.seats.add(seat);
       seat.ended.then(() => this.seats.delete(seat), () => undefined);
@@ -262,6 +272,12 @@ export class Seat {
 
   addListener(listener: Listener): void {
     this.listeners.push(listener);
+  }
+
+  /** The user is active now (a key, a click): the next keepalive reports no idleness, and
+   * withdraws an idle warning. */
+  touch(): void {
+    this.core.touch(this.client.clock.monotonic());
   }
 
   /** Gives the seat back. Safe to call more than once. */

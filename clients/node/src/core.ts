@@ -11,7 +11,14 @@ import type { KeepaliveRequest } from "./gen/seatd/v1/KeepaliveRequest";
 import type { KeepaliveResponse__Output } from "./gen/seatd/v1/KeepaliveResponse";
 import type { LicenceSummary__Output } from "./gen/seatd/v1/LicenceSummary";
 import { Backoff, Lease, type Terms } from "./lease";
-import { date, seconds } from "./time";
+import { date, duration, seconds } from "./time";
+
+/** The most idleness a ping reports (a year): the wire's Duration stays in range whatever the
+ * application says. */
+export const MAX_IDLE = 365 * 86400;
+
+/** The application's idle time in seconds, or null when it reports none. */
+export type IdleSource = () => number | null;
 
 export interface Granted {
   sessionId: string;
@@ -42,12 +49,14 @@ export class SeatCore {
   private attempt = 0;
   private attachedOnce = false;
   private drainAfter: number | null = null;
+  private activeAt: number | null = null;
 
   constructor(
     grant: Granted,
     sentAt: number,
     readonly backoff: Backoff,
     readonly target: string,
+    readonly idleSeconds: IdleSource | null = null,
   ) {
     this.sessionId = grant.sessionId;
     this.token = grant.token;
@@ -73,8 +82,34 @@ export class SeatCore {
 
   ping(now: number): { request: KeepaliveRequest; events: SeatEvent[] } {
     const change = this.lease.check(now);
-    const request = { ping: { seq: String(this.lease.pingSent(now)) } };
+    const idle = this.idle(now);
+    const seq = String(this.lease.pingSent(now));
+    const request = {
+      ping: idle === null ? { seq } : { seq, idle: duration(Math.min(idle, MAX_IDLE)) },
+    };
     return { request, events: some(change) };
+  }
+
+  /** The user is active now: the next ping reports no idleness (withdrawing a warning). */
+  touch(now: number): void {
+    this.activeAt = now;
+  }
+
+  /** Seconds the user has been idle, from the application's callback or its last `touch`;
+   * null when it reports neither (or the callback fails: a broken callback must not cost
+   * the seat, and a seat that reports nothing is never reclaimed for idleness). */
+  idle(now: number): number | null {
+    if (this.idleSeconds) {
+      let idle: number | null;
+      try {
+        idle = this.idleSeconds();
+      } catch (error) {
+        console.error(`seat ${this.sessionId}: the idleSeconds callback failed`, error);
+        return null;
+      }
+      return idle === null || !Number.isFinite(idle) ? null : Math.max(0, idle);
+    }
+    return this.activeAt === null ? null : Math.max(0, now - this.activeAt);
   }
 
   // -- what happened -----------------------------------------------------------------------
@@ -100,6 +135,18 @@ export class SeatCore {
       case "draining": {
         this.drainAfter = seconds(response.draining?.reattach_after);
         return [{ type: "draining", reattachAfter: this.drainAfter }];
+      }
+      case "idle_warning": {
+        const w = response.idle_warning;
+        return [
+          {
+            type: "idle-warning",
+            evictAt: date(w?.evict_at),
+            reason: w?.reason ?? "",
+            idle: seconds(w?.idle),
+            withdrawn: w?.withdrawn ?? false,
+          },
+        ];
       }
       case "licence_changed": {
         const licence = response.licence_changed?.licence;

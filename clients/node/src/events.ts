@@ -51,7 +51,24 @@ export interface DrainingEvent {
   reattachAfter: number;
 }
 
-export type SeatEvent = EvictedEvent | StateChangedEvent | LicenceChangedEvent | DrainingEvent;
+/** The daemon's seat policy will take this idle seat back at `evictAt` unless the user is
+ * active before then (`seat.touch()`); `withdrawn`: activity came in time, or nobody waits
+ * any more, and the seat stays. */
+export interface IdleWarningEvent {
+  type: "idle-warning";
+  evictAt: Date | null;
+  reason: string;
+  /** Seconds the session had been idle when warned. */
+  idle: number;
+  withdrawn: boolean;
+}
+
+export type SeatEvent =
+  | EvictedEvent
+  | StateChangedEvent
+  | LicenceChangedEvent
+  | DrainingEvent
+  | IdleWarningEvent;
 
 export type Listener = (event: SeatEvent) => void;
 

@@ -51,3 +51,49 @@ test("an Evicted event ends the seat with its reason and actor", () => {
     { type: "state", old: SeatState.ACTIVE, state: SeatState.EVICTED },
   ]);
 });
+
+test("a ping reports no idleness until the application does", () => {
+  const core = new SeatCore(GRANT, 0, new Backoff(), "t");
+  assert.equal(core.ping(10).request.ping?.idle, undefined);
+  core.touch(10);
+  assert.deepEqual(core.ping(72.5).request.ping?.idle, { seconds: "62", nanos: 500_000_000 });
+});
+
+test("the idleSeconds callback wins over touch, is capped at a year, and a failing one reports nothing", () => {
+  let idle: number | null = 400 * 86400;
+  const core = new SeatCore(GRANT, 0, new Backoff(), "t", () => {
+    if (idle === -1) throw new Error("broken");
+    return idle;
+  });
+  core.touch(0);
+  assert.deepEqual(core.ping(10).request.ping?.idle, { seconds: String(365 * 86400), nanos: 0 });
+  idle = null;
+  assert.equal(core.ping(20).request.ping?.idle, undefined);
+  idle = -1;
+  const quiet = console.error;
+  console.error = () => undefined;
+  try {
+    assert.equal(core.ping(30).request.ping?.idle, undefined);
+  } finally {
+    console.error = quiet;
+  }
+});
+
+test("an IdleWarning reaches the application with when, why and how idle", () => {
+  const core = new SeatCore(GRANT, 0, new Backoff(), "t");
+  const events = core.onResponse(
+    {
+      event: "idle_warning",
+      idle_warning: {
+        evict_at: { seconds: "120", nanos: 0 },
+        reason: "idle for 10 minutes while 2 wait",
+        idle: { seconds: "600", nanos: 0 },
+        withdrawn: false,
+      },
+    },
+    0,
+  );
+  assert.deepEqual(events, [
+    { type: "idle-warning", evictAt: new Date(120_000), reason: "idle for 10 minutes while 2 wait", idle: 600, withdrawn: false },
+  ]);
+});
