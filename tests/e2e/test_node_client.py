@@ -12,10 +12,13 @@ import socket
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+from seatclient import SeatClient
 
 from tests.e2e.conftest import Daemon, wait_for
+from tests.e2e.test_policy import IDLE, policy_daemon, wait_in_queue
 from tests.node import node_script
 
 pytestmark = pytest.mark.e2e
@@ -27,6 +30,7 @@ class NodeSeat:
     def __init__(self, *args: str) -> None:
         self.proc = subprocess.Popen(
             [*node_script("src/cli.js"), *args],
+            stdin=subprocess.PIPE,  # activity lines for `--report-idle`
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -53,6 +57,12 @@ class NodeSeat:
             self.seen.append(line)
             if line.startswith(prefix):
                 return line
+
+    def type_line(self) -> None:
+        """A line on stdin: activity, for a `--report-idle` holder."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("\n")
+        self.proc.stdin.flush()
 
     def session_id(self) -> int:
         return int(self.expect("holding session ").split()[-1])
@@ -211,3 +221,43 @@ def test_node_seat_hears_draining_and_comes_back_on_the_same_session(
     assert held.expect("state: active")
     wait_for(lambda: attached(daemon, sid), 10, "reattached")
     assert [s["id"] for s in daemon.sessions()["sessions"]] == [sid]
+
+
+def test_node_idle_holder_is_warned_then_evicted_for_the_waiter(
+    make_daemon: Callable[..., Daemon], tmp_path: Path, seat_node: Callable[..., NodeSeat]
+) -> None:
+    """One seat, held by an idle `seat-node hold --report-idle`; BB waits: the holder prints
+    the policy's warning, then the eviction with its reason, exits 3; BB gets the seat."""
+    daemon, _ = policy_daemon(make_daemon, tmp_path, IDLE.format(warn="1s"), seats=1)
+    holder = seat_node("hold", "--target", daemon.target, "--user", "AA", "--report-idle")
+    holder.session_id()
+    granted: list[int] = []
+    with SeatClient(daemon.target) as client:
+        waiter = wait_in_queue(client, granted, wait=30)
+        assert "the seat goes to a waiting user" in holder.expect("idle warning:")
+        evicted = holder.expect("evicted:")
+        assert evicted.startswith("evicted: idle for ")
+        assert evicted.endswith("; the seat went to a waiting user (by policy)")
+        assert holder.exit_code() == 3
+        waiter.join(30)
+        assert granted, "the waiting user was not served"
+
+
+def test_node_activity_withdraws_the_idle_warning(
+    make_daemon: Callable[..., Daemon], tmp_path: Path, seat_node: Callable[..., NodeSeat]
+) -> None:
+    """A line typed after the warning is activity: the warning is withdrawn and the seat
+    stays with the Node holder."""
+    daemon, _ = policy_daemon(make_daemon, tmp_path, IDLE.format(warn="1.5s"), seats=1)
+    holder = seat_node("hold", "--target", daemon.target, "--user", "AA", "--report-idle")
+    sid = holder.session_id()
+    with SeatClient(daemon.target) as client:
+        wait_in_queue(client, [], wait=5)
+        holder.expect("idle warning:")
+        holder.type_line()
+        assert holder.expect("idle warning withdrawn:").startswith(
+            "idle warning withdrawn: activity seen"
+        )
+        assert [s["id"] for s in daemon.sessions()["sessions"]] == [sid]
+    holder.proc.send_signal(signal.SIGTERM)
+    assert holder.exit_code() == 0

@@ -7,6 +7,7 @@
  * 7 superseded by another instance holding the same session, 8 the site's seat policy refused
  * the seat (the line names the rule and its group).
  */
+import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 
 import { SeatClient, type Seat } from "./client";
@@ -135,6 +136,7 @@ interface HoldArgs {
   evict?: string;
   reason: string;
   timeout: number;
+  reportIdle: boolean;
 }
 
 async function hold(args: HoldArgs): Promise<number> {
@@ -170,6 +172,14 @@ async function hold(args: HoldArgs): Promise<number> {
     return code;
   }
   say(`holding session ${seat.sessionId}`);
+  if (args.reportIdle) {
+    // Each line typed is activity; the time since the last one is reported as idle.
+    seat.touch();
+    createInterface({ input: process.stdin }).on("line", () => {
+      seat.touch();
+      say("activity reported");
+    });
+  }
   if (seat.licence?.status === "LICENCE_STATUS_GRACE") say(`licence: ${licenceLine(seat.licence)}`);
   const aborted = new Promise<void>((resolve) => stop.signal.addEventListener("abort", () => resolve()));
   await Promise.race([seat.ended, aborted]);
@@ -186,7 +196,7 @@ async function hold(args: HoldArgs): Promise<number> {
 
 const USAGE = `usage: seat-node status --target HOST:PORT
        seat-node hold --target HOST:PORT --user CODE [--name NAME] [--wait SECONDS]
-                      [--evict SESSION_ID --reason TEXT]`;
+                      [--evict SESSION_ID --reason TEXT] [--report-idle]`;
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -200,6 +210,7 @@ export async function main(argv: string[]): Promise<number> {
       evict: { type: "string" },
       reason: { type: "string", default: "" },
       timeout: { type: "string", default: "5" },
+      "report-idle": { type: "boolean", default: false },
     },
   });
   const target = values.target;
@@ -217,6 +228,7 @@ export async function main(argv: string[]): Promise<number> {
     evict: values.evict,
     reason: values.reason ?? "",
     timeout,
+    reportIdle: values["report-idle"] ?? false,
   });
 }
 
