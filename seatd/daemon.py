@@ -99,8 +99,8 @@ async def run(
             config,
             clock,
             stop,
-            lambda pinned, store, term: _serve(
-                pinned, clock, store, keys, reload_config, stop, term
+            lambda pinned, store, snapshot, term: _serve(
+                pinned, clock, store, keys, reload_config, stop, term, snapshot
             ),
             cluster_store(config),
         )
@@ -225,9 +225,12 @@ async def _serve(
     reload_config: Callable[[], Config] | None,
     stop: asyncio.Event,
     term: Term | None = None,
+    snapshot: Snapshot | None = None,
 ) -> None:
-    """Serve until `stop` is set or, in a cluster, the leadership `term` ends."""
-    snapshot = store.load()
+    """Serve until `stop` is set or, in a cluster, the leadership `term` ends; from
+    `snapshot` when the table was loaded already (a cluster's takeover)."""
+    if snapshot is None:
+        snapshot = store.load()
     arbiter = Arbiter(config.lease, policy=config.policy)
     book = licence_book(snapshot, config, keys, clock)
     service = SeatService(

@@ -106,6 +106,11 @@ class Election:
 
     def refusal(self) -> NotLeader:
         """What a call is told while this instance does not arbitrate."""
+        if self.leading:
+            # Elected, its standby listeners still answering while it loads the table:
+            # workstations retry here (naming itself keeps them off the other targets).
+            why = " yet (just elected: loading the seat table)"
+            return NotLeader(self.me.address, self.me.name, why, admin=self.me.admin)
         leader = self.leader if self.leader != self.me else None
         why = f" ({self.why})" if self.why else ""
         if self.fence is not None:

@@ -2,8 +2,10 @@
 
 While another instance leads, this one serves the standby's refusals (NOT_LEADER with the
 leader's address) on its listeners and watches the leader key. When the key goes it
-campaigns; on winning it lets go of the standby listeners, opens the store fenced by its
-leadership, loads the seat table and serves exactly as a daemon that has just restarted:
+campaigns; on winning it opens the store fenced by its leadership and loads the seat table
+while its standby listeners still answer (naming this instance: a workstation retries here,
+and never meets a closed port whose refusal grpc would answer with a reconnect backoff),
+then swaps them for the leader's and serves exactly as a daemon that has just restarted:
 every session keeps its id and lease token and gets the restart grace to reattach
 (DESIGN.md invariant 6), and the journal's chain continues from the head etcd holds. When its
 lease can no longer be proven with the margin it stops arbitrating at once (the service asks
@@ -19,6 +21,7 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 import structlog
 
@@ -30,7 +33,7 @@ from seatd.cluster.status import Beacon
 from seatd.config import Config
 from seatd.errors import StorageFailed
 from seatd.notify import Notifier, Watchdog, watchdog_interval
-from seatd.store import Fence, Store
+from seatd.store import Fence, Snapshot, Store
 from seatd.store.etcd import aio_channel
 
 log = structlog.get_logger("seatd")
@@ -45,9 +48,9 @@ class Term:
     ended: asyncio.Future[str]
 
 
-# What serves one leadership term (daemon._serve): returns when the
-# term ends or the daemon is stopped.
-ServeTerm = Callable[[Config, Store, Term], Awaitable[None]]
+# What serves one leadership term (daemon._serve), from the table loaded at the takeover:
+# returns when the term ends or the daemon is stopped.
+ServeTerm = Callable[[Config, Store, Snapshot, Term], Awaitable[None]]
 OpenStore = Callable[[Fence], Store]
 
 
@@ -91,7 +94,7 @@ async def run(
     beacon = asyncio.ensure_future(Beacon(election, clock, float(config.cluster.lease_ttl)).run())
     try:
         while not stop.is_set():
-            fence, config = await _stand_by(config, clock, stop, election)
+            fence, config, listeners = await _stand_by(config, clock, stop, election)
             if fence is None:
                 break
             metrics.LEADER.set(1)
@@ -99,8 +102,13 @@ async def run(
             holding = asyncio.ensure_future(election.hold())
             store = None
             try:
-                store = await asyncio.to_thread(open_store, fence)
-                await serve(config, store, Term(election.check, holding))
+                try:
+                    # Off the loop, which keeps the lease and the standby's answers going.
+                    store = await asyncio.to_thread(open_store, fence)
+                    snapshot = await asyncio.to_thread(store.load)
+                finally:
+                    await listeners.release()
+                await serve(config, store, snapshot, Term(election.check, holding))
             except StorageFailed as exc:
                 # etcd failed under the new leader (lost quorum, a member gone mid-load):
                 # stand by again rather than exit; another instance, or this one, leads next.
@@ -142,10 +150,26 @@ def pinned(config: Config, port: int, admin_port: int = 0) -> Config:
     return dataclasses.replace(config, server=server, cluster=cluster)
 
 
+@dataclass
+class _Standing:
+    """The standby's listeners (and bare metrics endpoint), kept until the leader's replace
+    them."""
+
+    servers: standby.StandbyServers
+    bare: WSGIServer | None
+
+    async def release(self) -> None:
+        await self.servers.stop()
+        if self.bare is not None:
+            await asyncio.to_thread(self.bare.shutdown)
+            self.bare.server_close()
+
+
 async def _stand_by(
     config: Config, clock: Clock, stop: asyncio.Event, election: Election
-) -> tuple[Fence | None, Config]:
-    """Serve refusals and campaign until this instance leads (its fence) or is stopped."""
+) -> tuple[Fence | None, Config, _Standing]:
+    """Serve refusals and campaign until this instance leads (its fence, the standby's
+    listeners still answering: release them once the table is loaded) or is stopped."""
     servers = await standby.serve(config.server, config.admin, election.refusal, clock)
     # Port 0 (tests) is chosen once: the leader answers where the standby did.
     config = pinned(config, servers.port, servers.admin_port)
@@ -158,7 +182,7 @@ async def _stand_by(
         admin=election.me.admin,
         site=config.cluster.site,
     )
-    bare = metrics.serve_bare(config.metrics)
+    listeners = _Standing(servers, metrics.serve_bare(config.metrics))
     campaign = asyncio.ensure_future(election.campaign())
     stopping = asyncio.ensure_future(stop.wait())
     waits: list[asyncio.Future[Any]] = [campaign, stopping]
@@ -174,18 +198,18 @@ async def _stand_by(
         notifier.ready(await standing())
         dog = Watchdog(notifier, standing, interval or 10.0, pet=interval is not None)
         waits.append(asyncio.ensure_future(dog.run()))
+    won = False
     try:
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        won = campaign.done() and not campaign.cancelled() and campaign.exception() is None
     finally:
         for wait in waits[1:]:
             wait.cancel()
-        await servers.stop()
-        if bare is not None:
-            await asyncio.to_thread(bare.shutdown)
-            bare.server_close()
-    if not campaign.done():
+        if not won:
+            await listeners.release()
+    if not won:
         campaign.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await campaign
-        return None, config
-    return campaign.result(), config
+        return None, config, listeners
+    return campaign.result(), config, listeners

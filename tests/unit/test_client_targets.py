@@ -25,6 +25,14 @@ def test_a_standby_naming_the_leader_sends_the_next_call_there_at_once() -> None
     assert t.current == "c:3"
 
 
+def test_an_instance_naming_itself_the_leader_is_retried_not_left() -> None:
+    """NOT_LEADER naming the instance asked (elected, loading its table): stay, after a
+    backoff, rather than go to a target that can only be the dead leader."""
+    t = Targets("a:1,b:2")
+    assert not t.failed(NotLeader("loading", leader="a:1"))
+    assert t.current == "a:1"
+
+
 def test_an_unreachable_target_moves_on_to_the_next_one() -> None:
     """UNAVAILABLE without a leader named: the next target in the list, after a backoff."""
     t = Targets(["a:1", "b:2"])

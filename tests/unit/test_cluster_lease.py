@@ -80,6 +80,14 @@ async def test_a_leader_paused_past_its_margin_refuses_at_the_first_check() -> N
         e.check()
 
 
+async def test_an_elected_instance_still_loading_names_itself() -> None:
+    """Between winning and serving (the table loading) its standby listeners name this
+    instance as the leader: workstations retry here."""
+    with pytest.raises(NotLeader, match="just elected") as refused:
+        raise leading(FakeClock()).refusal()
+    assert (refused.value.leader, refused.value.name) == (ME.address, ME.name)
+
+
 async def test_a_standby_refusal_names_the_leader_it_saw() -> None:
     """A standby refuses with the leader's name and advertised address."""
     e = election(FakeClock())

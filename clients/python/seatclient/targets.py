@@ -4,8 +4,9 @@ A client is given one target or several (`"a:7117"`, `["a:7117", "b:7117"]` or
 `"a:7117,b:7117"`). Only the cluster's leader arbitrates; a standby refuses with NOT_LEADER
 and the leader's advertised address. So after a failed call the client goes to that address
 at once when it was named, and otherwise to the next target in the list after a backoff
-(the daemon may be restarting or electing). With one target nothing changes: it is always
-the one called.
+(the daemon may be restarting or electing). An instance naming itself has just been elected
+and is loading the table: the client stays and retries it after the backoff. With one
+target nothing changes: it is always the one called.
 """
 
 from __future__ import annotations
@@ -47,7 +48,10 @@ class Targets:
     def failed(self, error: SeatError) -> bool:
         """A call to `current` failed with `error`. Move on when the daemon may be elsewhere;
         True when a standby named the leader (call it now, no backoff)."""
-        if isinstance(error, NotLeader) and error.leader and error.leader != self.current:
+        if isinstance(error, NotLeader) and error.leader:
+            if error.leader == self.current:
+                # Just elected, it loads the table: it serves in a moment, the others never.
+                return False
             self.current = error.leader
             return True
         # A leader a standby named is not in the list: when it goes away, back to the list,
