@@ -8,14 +8,16 @@ compares it, so once the lease ends (the key goes with it) or another instance l
 create revision), a write from this instance fails in etcd and changes nothing. Standbys
 watch the key and campaign the moment it is deleted.
 
-The leader keeps its lease alive over a keepalive stream, one request in flight at a time
-(so each answer belongs to a known send time), and asks `LeaderLease` before arbitrating; it
-steps down when the lease can no longer be proven with its margin (`seatd.cluster.lease`).
-Each renewal also reads the leader key: a renewal counts only while the key is still this
-term's (its create revision, this lease), and a key deleted or replaced by hand makes the
-leader step down at once instead of when the lease would end.
-Streams carry etcd's `hasleader` metadata, so a member cut off from its quorum ends them
-instead of leaving them silent.
+The leader keeps its lease alive from a thread of its own, one keepalive at a time on a
+stream of its own (so each answer belongs to a known send time), and asks `LeaderLease`
+before arbitrating; it steps down when the lease can no longer be proven with its margin
+(`seatd.cluster.lease`). Each renewal also reads the leader key: a renewal counts only while
+the key is still this term's (its create revision, this lease), and a key deleted or replaced
+by hand makes the leader step down at once instead of when the lease would end. The thread
+is there because the event loop is not free to renew on time: a thousand workstations
+reattaching at a takeover keep it busy for longer than the margin, and a renewal queued
+behind them would depose a healthy leader. Streams carry etcd's `hasleader` metadata, so a
+member cut off from its quorum ends them instead of leaving them silent.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 import grpc
@@ -71,6 +75,7 @@ class Election:
         self,
         channel: grpc.aio.Channel,
         *,
+        renewals: grpc.Channel | None = None,
         key: bytes,
         site: str,
         me: Instance,
@@ -80,6 +85,10 @@ class Election:
         self.kv = rpc_pb2_grpc.KVStub(channel)
         self.leases = rpc_pb2_grpc.LeaseStub(channel)
         self.watches = rpc_pb2_grpc.WatchStub(channel)
+        # Blocking: the renewing thread's (see the module docstring).
+        self._renewals = rpc_pb2_grpc.LeaseStub(renewals) if renewals is not None else None
+        self._renewal_kv = rpc_pb2_grpc.KVStub(renewals) if renewals is not None else None
+        self._renewing: grpc.Call | None = None
         self.site = site
         self.key = key
         self.me = me
@@ -228,57 +237,81 @@ class Election:
     async def hold(self) -> str:
         """Keep the lease alive while leading; return why leadership ended. Stops trying
         (and so stops granting) at the margin, not when etcd finally says no."""
-        timing = self.lease.timing
-        call: (
-            grpc.aio.StreamStreamCall[rpc_pb2.LeaseKeepAliveRequest, rpc_pb2.LeaseKeepAliveResponse]
-            | None
-        ) = None
+        if self._renewals is None:
+            raise AssertionError("an Election holding a lease needs its `renewals` channel")
+        loop = asyncio.get_running_loop()
+        ended: asyncio.Future[str] = loop.create_future()
+        stop = threading.Event()
+
+        def report(why: str | BaseException) -> None:
+            if ended.done():
+                return
+            if isinstance(why, BaseException):
+                ended.set_exception(why)
+            else:
+                ended.set_result(why)
+
+        def renew() -> None:
+            try:
+                why: str | BaseException = self._renew(stop, self.lease_id)
+            except Exception as exc:
+                why = exc
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
+                loop.call_soon_threadsafe(report, why)
+
+        threading.Thread(target=renew, name="etcd-lease", daemon=True).start()
         try:
-            while True:
-                now = self.clock.monotonic()
-                if not self.lease.granting(now):
-                    return self._lost("its etcd lease could not be renewed in time")
-                if call is None:
-                    call = self.leases.LeaseKeepAlive(metadata=REQUIRE_LEADER)
-                sent = now
-                budget = max(0.0, min(timing.renew_interval, self.lease.granting_until() - now))
+            return self._lost(await ended)
+        finally:
+            stop.set()
+            renewing = self._renewing
+            if renewing is not None:
+                renewing.cancel()
+
+    def _renew(self, stop: threading.Event, lease_id: int) -> str:
+        """The renewing thread: keepalives every renewal interval until the lease can no
+        longer be proven (why), or `stop`."""
+        timing = self.lease.timing
+        while not stop.is_set():
+            sent = self.clock.monotonic()
+            if not self.lease.granting(sent):
+                return "its etcd lease could not be renewed in time"
+            budget = min(timing.renew_interval, self.lease.granting_until() - sent)
+            try:
+                ttl = self._keepalive(lease_id, budget)
+            except grpc.RpcError as exc:
+                if stop.is_set():
+                    break
+                log.warning("cluster.renew_failed", error=_describe(exc))
+                ttl = None
+            if stop.is_set():
+                break
+            if ttl is not None:
+                if ttl <= 0:
+                    self.lease.lost()
+                    return "etcd says its lease has ended"
                 try:
-                    await asyncio.wait_for(
-                        call.write(rpc_pb2.LeaseKeepAliveRequest(ID=self.lease_id)), budget
-                    )
-                    answer = await asyncio.wait_for(call.read(), budget)
-                except (
-                    grpc.RpcError,
-                    TimeoutError,
-                    grpc.aio.UsageError,
-                    asyncio.InvalidStateError,  # a write on a stream etcd already ended
-                ) as exc:
-                    # A fresh stream for the next try: a late answer on this one could not
-                    # be told apart from the next request's.
-                    log.warning("cluster.renew_failed", error=_describe(exc))
-                    call.cancel()
-                    call = None
-                    await self._sleep_until_next(sent)
-                    continue
-                if answer is grpc.aio.EOF:
-                    call = None
-                    continue
-                if answer.TTL <= 0:
-                    return self._lost("etcd says its lease has ended")
-                try:
-                    lost = await self.key_lost()
-                except (grpc.RpcError, TimeoutError) as exc:
+                    lost = self._key_verdict(self._read_key(budget))
+                except grpc.RpcError as exc:
                     # The renewal proves nothing until the key is seen: no more time granted.
                     log.warning("cluster.renew_failed", error=_describe(exc))
-                    await self._sleep_until_next(sent)
-                    continue
+                    lost = None
                 if lost:
-                    return self._lost(lost)
-                self.lease.renewed(sent, float(answer.TTL))
-                await self._sleep_until_next(sent)
-        finally:
-            if call is not None:
-                call.cancel()
+                    self.lease.lost()
+                    return lost
+                if lost is not None and not stop.is_set():
+                    self.lease.renewed(sent, float(ttl))
+            next_at = min(sent + timing.renew_interval, self.lease.granting_until())
+            stop.wait(max(0.0, next_at - self.clock.monotonic()))
+        return ""
+
+    def _read_key(self, budget: float) -> rpc_pb2.RangeResponse:
+        if self._renewal_kv is None:
+            raise AssertionError("an Election holding a lease needs its `renewals` channel")
+        found: rpc_pb2.RangeResponse = self._renewal_kv.Range(
+            rpc_pb2.RangeRequest(key=self.key), timeout=max(budget, 0.05)
+        )
+        return found
 
     async def key_lost(self) -> str:
         """Why the leader key is no longer this term's ("" while it is: created at the
@@ -286,10 +319,16 @@ class Election:
         again without the lease, so the lease's end would no longer free it) would otherwise
         go unnoticed while the lease renews: standbys would campaign, and this instance would
         go on answering pings (its grants fail in etcd, fenced)."""
+        if self.fence is None:
+            return "it no longer leads"
+        found = await self.kv.Range(rpc_pb2.RangeRequest(key=self.key), timeout=CALL_TIMEOUT)
+        return self._key_verdict(found)
+
+    def _key_verdict(self, found: rpc_pb2.RangeResponse) -> str:
+        """`key_lost` on a read of the leader key."""
         fence = self.fence
         if fence is None:
             return "it no longer leads"
-        found = await self.kv.Range(rpc_pb2.RangeRequest(key=self.key), timeout=CALL_TIMEOUT)
         if not found.kvs:
             return "its leader key is gone from etcd (deleted, or its lease has ended)"
         key = found.kvs[0]
@@ -297,9 +336,22 @@ class Election:
             return "its leader key was replaced in etcd"
         return ""
 
-    async def _sleep_until_next(self, sent: float) -> None:
-        next_at = min(sent + self.lease.timing.renew_interval, self.lease.granting_until())
-        await asyncio.sleep(max(0.0, next_at - self.clock.monotonic()))
+    def _keepalive(self, lease_id: int, budget: float) -> int | None:
+        """One keepalive on a stream of its own (a late answer cannot be taken for the next
+        one's): the TTL etcd answered, None when the stream ended without an answer."""
+        requests: Iterator[rpc_pb2.LeaseKeepAliveRequest] = iter(
+            [rpc_pb2.LeaseKeepAliveRequest(ID=lease_id)]
+        )
+        assert self._renewals is not None  # checked by hold
+        call = self._renewals.LeaseKeepAlive(requests, timeout=budget, metadata=REQUIRE_LEADER)
+        self._renewing = call
+        try:
+            for answer in call:
+                return int(answer.TTL)
+            return None
+        finally:
+            self._renewing = None
+            call.cancel()
 
     def _lost(self, why: str) -> str:
         log.warning("cluster.stepping_down", name=self.me.name, reason=why)

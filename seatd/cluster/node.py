@@ -34,7 +34,7 @@ from seatd.config import Config
 from seatd.errors import StorageFailed
 from seatd.notify import Notifier, Watchdog, watchdog_interval
 from seatd.store import Fence, Snapshot, Store
-from seatd.store.etcd import aio_channel
+from seatd.store.etcd import aio_channel, members_channel
 
 log = structlog.get_logger("seatd")
 
@@ -82,8 +82,10 @@ async def run(
 ) -> None:
     etcd = config.cluster.etcd_config()
     channel = aio_channel(etcd)
+    renewals = members_channel(etcd)
     election = Election(
         channel,
+        renewals=renewals,
         key=etcd.leader_key,
         site=config.cluster.site,
         me=me(config),
@@ -130,6 +132,7 @@ async def run(
         with contextlib.suppress(asyncio.CancelledError):
             await beacon
         await channel.close()
+        renewals.close()
 
 
 def pinned(config: Config, port: int, admin_port: int = 0) -> Config:

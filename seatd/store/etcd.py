@@ -149,15 +149,25 @@ def _all_members(config: EtcdConfig) -> str | None:
     return None
 
 
+def _members_target(config: EtcdConfig, endpoint: str | None) -> str:
+    return _target(endpoint) if endpoint else _all_members(config) or _target(config.endpoints[0])
+
+
 def aio_channel(config: EtcdConfig, endpoint: str | None = None) -> grpc.aio.Channel:
     """An asyncio channel to etcd, with the cluster's TLS settings: to `endpoint`, or when
     None to every member (IPv4 endpoints) or else the first one."""
-    target = _target(endpoint) if endpoint else _all_members(config) or _target(
-        config.endpoints[0]
-    )
+    target = _members_target(config, endpoint)
     if config.tls:
         return grpc.aio.secure_channel(target, _credentials(config))
     return grpc.aio.insecure_channel(target)
+
+
+def members_channel(config: EtcdConfig) -> grpc.Channel:
+    """A blocking channel to etcd as `aio_channel(config)` connects, for a thread."""
+    target = _members_target(config, None)
+    if config.tls:
+        return grpc.secure_channel(target, _credentials(config))
+    return grpc.insecure_channel(target)
 
 
 def range_end(prefix: bytes) -> bytes:

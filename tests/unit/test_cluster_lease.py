@@ -53,7 +53,10 @@ def test_an_older_answer_never_shortens_the_proof() -> None:
 
 def election(clock: FakeClock) -> Election:
     channel = grpc.aio.insecure_channel("127.0.0.1:9")
-    return Election(channel, key=b"/seatd/s/leader", site="s", me=ME, ttl=4, clock=clock)
+    renewals = grpc.insecure_channel("127.0.0.1:9")
+    return Election(
+        channel, renewals=renewals, key=b"/seatd/s/leader", site="s", me=ME, ttl=4, clock=clock
+    )
 
 
 def leading(clock: FakeClock) -> Election:
