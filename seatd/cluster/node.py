@@ -173,7 +173,10 @@ async def _stand_by(
 ) -> tuple[Fence | None, Config, _Standing]:
     """Serve refusals and campaign until this instance leads (its fence, the standby's
     listeners still answering: release them once the table is loaded) or is stopped."""
-    servers = await standby.serve(config.server, config.admin, election.refusal, clock)
+    # Elected (leading) with these listeners still up: the table loads; calls are held.
+    servers = await standby.serve(
+        config.server, config.admin, election.refusal, clock, lambda: election.leading
+    )
     # Port 0 (tests) is chosen once: the leader answers where the standby did.
     config = pinned(config, servers.port, servers.admin_port)
     election.me = me(config)

@@ -4,12 +4,15 @@ A standby holds no seat table (the leader alone arbitrates), so it answers each 
 admin call with UNAVAILABLE, reason NOT_LEADER and the leader's advertised address in the
 error's metadata (`contract.Meta.LEADER`); the client library goes there directly and
 `seatctl` says where to go. Health checks say NOT_SERVING, so a load balancer or probe
-sends nobody here. It binds the same listeners the leader would, and lets them go the moment
-this instance wins the election.
+sends nobody here. It binds the same listeners the leader would, and lets them go once
+this instance, elected, has loaded the table (calls meanwhile are held, then refused naming
+it).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,17 +40,34 @@ from seatd.transport.health import Health, serve_health_and_reflection
 from seatd.transport.status import abort
 
 Refusal = Callable[[], NotLeader]
+# True while calls should be held rather than refused at once (just elected, loading).
+Holding = Callable[[], bool]
+# Seconds a call is held at the most.
+HOLD = 1.0
+# Seconds the held calls are given to be answered when the listeners go (they take
+# microseconds; the bound is for a long call such as a health Watch, which is cut).
+RELEASE_GRACE = 0.2
 
 
 class _Refuser:
-    """A servicer whose every method is the same refusal."""
+    """A servicer whose every method is the same refusal. While `holding` (this instance was
+    just elected and loads the table) a call waits for the listeners' release, at most
+    `HOLD`, before its refusal: a thousand workstations retrying meanwhile would take the
+    CPU the load needs, and their next try is better made once the leader serves."""
 
-    def __init__(self, refusal: Refusal, clock: Clock) -> None:
+    def __init__(
+        self, refusal: Refusal, clock: Clock, holding: Holding, released: asyncio.Event
+    ) -> None:
         self._refusal = refusal
         self._clock = clock
+        self._holding = holding
+        self._released = released
 
     def __getattr__(self, name: str) -> Callable[[Any, Any], Awaitable[None]]:
         async def refuse(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+            if self._holding():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._released.wait(), HOLD)
             await abort(context, self._refusal(), self._clock.wall())
 
         return refuse
@@ -58,6 +78,7 @@ class StandbyServers:
     servers: list[grpc.aio.Server]
     health: list[Health]
     port: int
+    released: asyncio.Event
     # The remote admin listener's port (0: none).
     admin_port: int = 0
 
@@ -68,14 +89,21 @@ class StandbyServers:
             await checker.set(health_pb2.HealthCheckResponse.NOT_SERVING)
 
     async def stop(self) -> None:
+        """Answer the held calls, then close the listeners."""
+        self.released.set()
         for server in self.servers:
-            await server.stop(0)
+            await server.stop(RELEASE_GRACE)
 
 
 def build(
-    config: ServerConfig, admin_config: AdminConfig, refusal: Refusal, clock: Clock
+    config: ServerConfig,
+    admin_config: AdminConfig,
+    refusal: Refusal,
+    clock: Clock,
+    holding: Holding = lambda: False,
 ) -> StandbyServers:
-    refuser = _Refuser(refusal, clock)
+    released = asyncio.Event()
+    refuser = _Refuser(refusal, clock, holding, released)
     seat = grpc.aio.server(options=network_options(config))
     add_service(seat, seat_pb2.DESCRIPTOR.services_by_name["SeatService"], refuser, clock)
     checkers = [serve_health_and_reflection(seat, [SEAT_SERVICE])]
@@ -104,15 +132,19 @@ def build(
         )
         admin_port = _bind(remote, admin_config.listen, remote_creds, "admin.listen")
         servers.append(remote)
-        return StandbyServers(servers, checkers, port, admin_port)
-    return StandbyServers(servers, checkers, port)
+        return StandbyServers(servers, checkers, port, released, admin_port)
+    return StandbyServers(servers, checkers, port, released)
 
 
 async def serve(
-    config: ServerConfig, admin_config: AdminConfig, refusal: Refusal, clock: Clock
+    config: ServerConfig,
+    admin_config: AdminConfig,
+    refusal: Refusal,
+    clock: Clock,
+    holding: Holding = lambda: False,
 ) -> StandbyServers:
     """Build and start the standby's listeners."""
-    standby = build(config, admin_config, refusal, clock)
+    standby = build(config, admin_config, refusal, clock, holding)
     await standby.start()
     secure_socket(config)
     return standby

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -58,3 +59,34 @@ async def test_a_standby_refuses_admin_calls_and_its_health_is_not_serving(
         )
     assert isinstance(client.from_rpc_error(refused.value, "x"), client.NotLeader)
     assert health.status == health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def test_a_call_to_an_instance_loading_the_table_is_held_until_it_serves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Just elected (holding), a call waits, doing nothing, until the listeners are released
+    for the leader's, and is then refused NOT_LEADER: no retry storm while the table loads."""
+    monkeypatch.setattr(standby, "HOLD", 60.0)  # however slow this machine, still held
+    config = ServerConfig(listen="127.0.0.1:0", admin_socket=tmp_path / "admin.sock")
+    asked = asyncio.Event()
+
+    def holding() -> bool:
+        asked.set()
+        return True
+
+    servers = await standby.serve(
+        config, AdminConfig(), lambda: NotLeader("127.0.0.1:1", "me"), FakeClock(), holding
+    )
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{servers.port}") as ch:
+        call = asyncio.ensure_future(
+            seat_pb2_grpc.SeatServiceStub(ch).Acquire(
+                seat_pb2.AcquireRequest(user_code="BB"), timeout=30
+            )
+        )
+        await asyncio.wait_for(asked.wait(), 30)
+        assert not call.done()
+        await servers.stop()
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await call
+    error = client.from_rpc_error(refused.value, "x")
+    assert isinstance(error, client.NotLeader) and error.leader == "127.0.0.1:1"
