@@ -103,7 +103,9 @@ class Daemon:
             found = READY.search(log.read_text())
             return int(found.group(1)) if found else None
 
-        self.port = wait_for(ready, 20, "daemon.ready")
+        # Generous: a loaded machine starts a daemon in seconds, not tens; the bound only
+        # decides how long a real start failure takes to be reported.
+        self.port = wait_for(ready, 90, "daemon.ready")
         self.log_path = log
         return self
 
@@ -130,7 +132,7 @@ class Daemon:
             [*self.ctl_runner, str(BIN / "seatctl"), "--socket", str(self.socket), *args],
             capture_output=True,
             text=True,
-            timeout=30,
+            timeout=90,
         )
 
     def sessions(self) -> dict[str, Any]:
