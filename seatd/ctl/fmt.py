@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from seatclient.v1 import types_pb2
+from seatclient.v1 import admin_pb2, types_pb2
 
 
 def dt(ts: Any) -> datetime:
@@ -50,4 +50,18 @@ def session_json(s: types_pb2.Session) -> dict[str, Any]:
         # (null when it reports none).
         "group": s.group,
         "idle_seconds": int(s.idle.seconds) if s.HasField("idle") else None,
+    }
+
+
+def queued_json(w: admin_pb2.QueuedAcquire) -> dict[str, Any]:
+    """One workstation waiting for a seat: what the web console's queue shows."""
+    return {
+        "position": w.position,
+        "user_code": w.user_code,
+        "user_name": w.user_name,
+        "hostname": w.hostname,
+        "ip": w.ip,
+        "client_version": w.client_version,
+        "queued_at": iso(dt(w.queued_at)),
+        "waited_seconds": int(w.waited.seconds),
     }

@@ -6,11 +6,12 @@ import json
 from datetime import timedelta, timezone
 
 import click
+from rich.table import Table
 from seatclient.v1 import admin_pb2
 
 from seatd import tables
 from seatd.ctl.app import TIMEOUT, Ctx, main
-from seatd.ctl.fmt import clock, dt, iso, session_json
+from seatd.ctl.fmt import clock, dt, iso, queued_json, session_json
 
 
 @main.command()
@@ -32,6 +33,8 @@ def sessions(obj: Ctx, as_json: bool) -> None:
                     "server_time_utc": iso(now),
                     "server_time_local": local.isoformat(timespec="seconds"),
                     "sessions": [session_json(s) for s in r.sessions],
+                    # In the order they will be served (position 1 first); [] when none waits.
+                    "waiting": [queued_json(w) for w in r.queue],
                 },
                 indent=2,
             )
@@ -68,8 +71,30 @@ def sessions(obj: Ctx, as_json: bool) -> None:
         )
     tables.show(
         table,
+        *([_waiting(r, offset)] if r.queue else []),
         f"UTC time: {now:%H:%M:%S}   Local time ({r.server_timezone}): {local:%H:%M:%S}",
     )
+
+
+def _waiting(r: admin_pb2.ListSessionsResponse, offset: timedelta) -> Table:
+    """The wait queue (as the web console shows it), in the order it will be served."""
+    table = tables.table(
+        tables.column("Pos", justify="right", no_wrap=True),
+        "User",
+        tables.column("Computer / IP", min_width=16),
+        tables.column("Since (local)", min_width=10, max_width=10),
+        tables.column("Waited", justify="right", no_wrap=True),
+        title=f"Waiting for a seat: {len(r.queue)}",
+    )
+    for w in r.queue:
+        table.add_row(
+            str(w.position),
+            f"{w.user_code}\n{w.user_name}",
+            f"{w.hostname}\n{w.ip}",
+            (dt(w.queued_at) + offset).strftime("%d/%m/%Y %H:%M:%S"),
+            clock(w.waited.seconds),
+        )
+    return table
 
 
 @main.command()

@@ -273,3 +273,68 @@ def test_policy_check_lists_the_sessions_the_file_would_refuse(seatctl: Any, tmp
     assert_readable(out, "1235", "POLICY_EXCLUDED")
     checked = json.loads(seatctl("policy", "check", str(path), "--json").output)
     assert checked["breaches"][0]["session_id"] == 1235
+
+
+class QueuedAdmin(FakeAdmin):
+    """Two workstations wait for a seat, as the daemon lists them."""
+
+    def ListSessions(self, request: Any, timeout: float) -> admin_pb2.ListSessionsResponse:
+        r = super().ListSessions(request, timeout)
+        for n, (code, name, host) in enumerate(
+            [("DAVIDD", "David Durand-Moreau", "ATELIER-PC-01"), ("EVE", "Eve Escoffier", "")]
+        ):
+            w = r.queue.add(
+                position=n + 1,
+                user_code=code,
+                user_name=name,
+                hostname=host,
+                ip="192.168.100.21" if n == 0 else "",
+                client_version="12.4.1",
+                queued_at=ts(NOW - timedelta(seconds=95 - 60 * n)),
+            )
+            w.waited.seconds = 95 - 60 * n
+        r.waiting = len(r.queue)
+        return r
+
+
+@pytest.fixture
+def queued_seatctl(seatctl: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """seatctl against a daemon where two workstations wait for a seat."""
+    monkeypatch.setattr(ctl.Ctx, "admin", lambda self: contextlib.nullcontext(QueuedAdmin()))
+    return seatctl
+
+
+def test_sessions_show_the_wait_queue_below_the_sessions(queued_seatctl: Any) -> None:
+    """`seatctl sessions` lists who waits for a seat, in order, under the sessions table."""
+    out = queued_seatctl("sessions").output
+    assert_readable(out, "Waiting for a seat: 2", "DAVIDD", "ATELIER-PC-01", "0:01:35", "0:00:35")
+    assert out.index("Open sessions") < out.index("Waiting for a seat") < out.index("UTC time")
+    assert out.index("DAVIDD") < out.index("EVE")
+    # Since when, in the daemon's local time (UTC+1 here) as the sessions' start.
+    assert "23:27:37" in out
+
+
+def test_sessions_show_no_wait_table_when_nobody_waits(seatctl: Any) -> None:
+    """With an empty queue `seatctl sessions` prints the sessions table alone."""
+    assert "Waiting" not in seatctl("sessions").output
+
+
+def test_sessions_json_lists_the_waiting_with_stable_keys(queued_seatctl: Any) -> None:
+    """`seatctl sessions --json` has a "waiting" list: position, who, where, since, waited."""
+    waiting = json.loads(queued_seatctl("sessions", "--json").output)["waiting"]
+    assert waiting[0] == {
+        "position": 1,
+        "user_code": "DAVIDD",
+        "user_name": "David Durand-Moreau",
+        "hostname": "ATELIER-PC-01",
+        "ip": "192.168.100.21",
+        "client_version": "12.4.1",
+        "queued_at": "2026-12-01T22:27:37Z",
+        "waited_seconds": 95,
+    }
+    assert [w["position"] for w in waiting] == [1, 2]
+
+
+def test_sessions_json_lists_an_empty_wait_queue(seatctl: Any) -> None:
+    """With nobody waiting the "waiting" list is there, empty (a stable shape for scripts)."""
+    assert json.loads(seatctl("sessions", "--json").output)["waiting"] == []
