@@ -24,6 +24,7 @@ from seatd.clock import Clock, OffsetClock
 from seatd.cloudsync import CloudSync
 from seatd.cluster import node
 from seatd.cluster.node import Term
+from seatd.cluster.standby import StandbyServers
 from seatd.config import Config
 from seatd.entitlement import DevSeats, Entitlement
 from seatd.errors import ConfigError, SeatdError, StateError, StorageFailed
@@ -99,8 +100,8 @@ async def run(
             config,
             clock,
             stop,
-            lambda pinned, store, snapshot, term: _serve(
-                pinned, clock, store, keys, reload_config, stop, term, snapshot
+            lambda pinned, store, snapshot, term, standby: _serve(
+                pinned, clock, store, keys, reload_config, stop, term, snapshot, standby
             ),
             cluster_store(config),
         )
@@ -226,9 +227,11 @@ async def _serve(
     stop: asyncio.Event,
     term: Term | None = None,
     snapshot: Snapshot | None = None,
+    standby: StandbyServers | None = None,
 ) -> None:
     """Serve until `stop` is set or, in a cluster, the leadership `term` ends; from
-    `snapshot` when the table was loaded already (a cluster's takeover)."""
+    `snapshot` when the table was loaded already, on the `standby`'s servers handed over
+    (a cluster's takeover)."""
     if snapshot is None:
         snapshot = store.load()
     arbiter = Arbiter(config.lease, policy=config.policy)
@@ -269,6 +272,7 @@ async def _serve(
         service,
         cloud,
         config.admin,
+        standby,
     )
     tasks = [
         asyncio.create_task(Reaper(service, config.reaper).run(), name="reaper"),

@@ -8,8 +8,9 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 import structlog
@@ -20,6 +21,7 @@ from seatd import filemodes
 from seatd.actions import AdminActions
 from seatd.auth import AdminConfig
 from seatd.cloudsync import CloudSync
+from seatd.cluster.handover import Handlers, Switch
 from seatd.errors import StateError
 from seatd.service import SeatService
 from seatd.transport.admin import AdminServicer
@@ -28,6 +30,9 @@ from seatd.transport.health import Health, serve_health_and_reflection
 from seatd.transport.peers import PeerCallLimit
 from seatd.transport.refusal import Disclosure
 from seatd.transport.seat import SeatServicer
+
+if TYPE_CHECKING:
+    from seatd.cluster.standby import StandbyServers
 
 log = structlog.get_logger("seatd")
 
@@ -125,13 +130,20 @@ class Servers:
     actions: AdminActions
     remote: grpc.aio.Server | None = None
     remote_port: int = 0
+    # A cluster's new leader: the standby's running servers, each switch given its handlers
+    # at `start` (none: these servers are this daemon's own, started by `start`).
+    handover: list[tuple[Switch, list[grpc.GenericRpcHandler]]] = field(default_factory=list)
 
     def all(self) -> list[grpc.aio.Server]:
         return [self.seat, self.admin, *([self.remote] if self.remote else [])]
 
     async def start(self) -> None:
-        for server in self.all():
-            await server.start()
+        if self.handover:
+            for switch, handlers in self.handover:
+                switch.hand_over(handlers)
+        else:
+            for server in self.all():
+                await server.start()
         for checker in self.health:
             await checker.set(health_pb2.HealthCheckResponse.SERVING)
 
@@ -190,7 +202,13 @@ def build(
     service: SeatService,
     cloud: CloudSync | None = None,
     admin_config: AdminConfig | None = None,
+    standby: StandbyServers | None = None,
 ) -> Servers:
+    """The daemon's servers, bound; or, given a cluster `standby`'s servers, those servers
+    with the leader's handlers ready to take over their calls at `start`."""
+    admin_config = admin_config or AdminConfig()
+    if standby is not None:
+        return _take_over(standby, config, service, cloud, admin_config)
     seat = grpc.aio.server(
         options=network_options(config),
         interceptors=[PeerCallLimit(config.max_calls_per_peer, service.clock)],
@@ -212,7 +230,6 @@ def build(
         )
     port = _bind(seat, config.listen, seat_creds, "server.listen (--listen)")
 
-    admin_config = admin_config or AdminConfig()
     actions = AdminActions(service, cloud)
     admin_service = admin_pb2.DESCRIPTOR.services_by_name["AdminService"]
 
@@ -251,6 +268,41 @@ def build(
         servers.remote = admin_server(network_options(config))
         servers.remote_port = _bind(servers.remote, admin_config.listen, creds, "admin.listen")
     return servers
+
+
+def _take_over(
+    standby: StandbyServers,
+    config: ServerConfig,
+    service: SeatService,
+    cloud: CloudSync | None,
+    admin_config: AdminConfig,
+) -> Servers:
+    """The leader's handlers for the standby's servers (seat, admin, remote admin: its
+    switches' order). Health, reflection, the interceptor and the ports are the standby's."""
+    seat = Handlers()
+    seat_service = seat_pb2.DESCRIPTOR.services_by_name["SeatService"]
+    add_service(seat, seat_service, SeatServicer(service, config.refusal_disclosure), service.clock)
+    actions = AdminActions(service, cloud)
+    admin = Handlers()
+    add_service(
+        admin,
+        admin_pb2.DESCRIPTOR.services_by_name["AdminService"],
+        AdminServicer(actions, admin_config.identities),
+        service.clock,
+    )
+    handlers = [seat.generic, *([admin.generic] * (len(standby.switches) - 1))]
+    remote = standby.servers[2] if len(standby.servers) > 2 else None
+    return Servers(
+        standby.servers[0],
+        standby.servers[1],
+        standby.port,
+        standby.health,
+        service,
+        actions,
+        remote,
+        standby.admin_port,
+        list(zip(standby.switches, handlers, strict=True)),
+    )
 
 
 def secure_socket(config: ServerConfig) -> None:

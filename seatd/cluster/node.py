@@ -3,9 +3,9 @@
 While another instance leads, this one serves the standby's refusals (NOT_LEADER with the
 leader's address) on its listeners and watches the leader key. When the key goes it
 campaigns; on winning it opens the store fenced by its leadership and loads the seat table
-while its standby listeners still answer (naming this instance: a workstation retries here,
-and never meets a closed port whose refusal grpc would answer with a reconnect backoff),
-then swaps them for the leader's and serves exactly as a daemon that has just restarted:
+while its standby listeners hold the calls that come in, then hands the same listeners over
+to the leader's handlers (`seatd.cluster.handover`: the port never closes, the held calls
+are answered by the leader) and serves exactly as a daemon that has just restarted:
 every session keeps its id and lease token and gets the restart grace to reattach
 (DESIGN.md invariant 6), and the journal's chain continues from the head etcd holds. When its
 lease can no longer be proven with the margin it stops arbitrating at once (the service asks
@@ -48,9 +48,9 @@ class Term:
     ended: asyncio.Future[str]
 
 
-# What serves one leadership term (daemon._serve), from the table loaded at the takeover:
-# returns when the term ends or the daemon is stopped.
-ServeTerm = Callable[[Config, Store, Snapshot, Term], Awaitable[None]]
+# What serves one leadership term (daemon._serve), from the table loaded at the takeover,
+# on the standby's servers handed over: returns when the term ends or the daemon is stopped.
+ServeTerm = Callable[[Config, Store, Snapshot, Term, standby.StandbyServers], Awaitable[None]]
 OpenStore = Callable[[Fence], Store]
 
 
@@ -109,8 +109,10 @@ async def run(
                     store = await asyncio.to_thread(open_store, fence)
                     snapshot = await asyncio.to_thread(store.load)
                 finally:
-                    await listeners.release()
-                await serve(config, store, snapshot, Term(election.check, holding))
+                    await listeners.release_bare()
+                await serve(
+                    config, store, snapshot, Term(election.check, holding), listeners.servers
+                )
             except StorageFailed as exc:
                 # etcd failed under the new leader (lost quorum, a member gone mid-load):
                 # stand by again rather than exit; another instance, or this one, leads next.
@@ -123,6 +125,8 @@ async def run(
                         await holding
                     except Exception as exc:  # already reported as the term's end
                         log.debug("cluster.hold_ended", error=repr(exc))
+                # The leader's term closed them; not when it failed before serving.
+                await listeners.release()
                 if store is not None:
                     store.close()
                 # Stopped or deposed, the lease goes now: a standby leads at once.
@@ -155,17 +159,22 @@ def pinned(config: Config, port: int, admin_port: int = 0) -> Config:
 
 @dataclass
 class _Standing:
-    """The standby's listeners (and bare metrics endpoint), kept until the leader's replace
-    them."""
+    """The standby's listeners, handed over to the leader at a takeover, and its bare
+    metrics endpoint, which the leader's replaces."""
 
     servers: standby.StandbyServers
     bare: WSGIServer | None
 
     async def release(self) -> None:
         await self.servers.stop()
-        if self.bare is not None:
-            await asyncio.to_thread(self.bare.shutdown)
-            self.bare.server_close()
+        await self.release_bare()
+
+    async def release_bare(self) -> None:
+        """Free the metrics port for the leader's own endpoint."""
+        bare, self.bare = self.bare, None
+        if bare is not None:
+            await asyncio.to_thread(bare.shutdown)
+            bare.server_close()
 
 
 async def _stand_by(

@@ -4,25 +4,26 @@ A standby holds no seat table (the leader alone arbitrates), so it answers each 
 admin call with UNAVAILABLE, reason NOT_LEADER and the leader's advertised address in the
 error's metadata (`contract.Meta.LEADER`); the client library goes there directly and
 `seatctl` says where to go. Health checks say NOT_SERVING, so a load balancer or probe
-sends nobody here. It binds the same listeners the leader would, and lets them go once
-this instance, elected, has loaded the table (calls meanwhile are held, then refused naming
-it).
+sends nobody here. It binds the same listeners the leader would and, once this instance is
+elected and has loaded the table, hands them over to the leader's handlers
+(`seatd.cluster.handover`): the port never closes, and the calls held meanwhile are answered
+by the leader.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health_pb2
 from seatclient.v1 import admin_pb2, seat_pb2
 
 from seatd.auth import AdminConfig
 from seatd.clock import Clock
+from seatd.cluster.handover import Handlers, Holding, Switch
 from seatd.errors import NotLeader
 from seatd.server import (
     ADMIN_SERVICE,
@@ -37,37 +38,25 @@ from seatd.server import (
 )
 from seatd.transport.handlers import add_service
 from seatd.transport.health import Health, serve_health_and_reflection
+from seatd.transport.peers import PeerCallLimit
 from seatd.transport.status import abort
 
 Refusal = Callable[[], NotLeader]
-# True while calls should be held rather than refused at once (just elected, loading).
-Holding = Callable[[], bool]
-# Seconds a call is held at the most.
-HOLD = 1.0
-# Seconds the held calls are given to be answered when the listeners go (they take
-# microseconds; the bound is for a long call such as a health Watch, which is cut).
+# Seconds the held calls are given to be answered when the listeners close without a leader
+# to hand them to (they take microseconds; the bound is for a long call such as a health
+# Watch, which is cut).
 RELEASE_GRACE = 0.2
 
 
 class _Refuser:
-    """A servicer whose every method is the same refusal. While `holding` (this instance was
-    just elected and loads the table) a call waits for the listeners' release, at most
-    `HOLD`, before its refusal: a thousand workstations retrying meanwhile would take the
-    CPU the load needs, and their next try is better made once the leader serves."""
+    """A servicer whose every method is the same refusal."""
 
-    def __init__(
-        self, refusal: Refusal, clock: Clock, holding: Holding, released: asyncio.Event
-    ) -> None:
+    def __init__(self, refusal: Refusal, clock: Clock) -> None:
         self._refusal = refusal
         self._clock = clock
-        self._holding = holding
-        self._released = released
 
     def __getattr__(self, name: str) -> Callable[[Any, Any], Awaitable[None]]:
         async def refuse(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
-            if self._holding():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._released.wait(), HOLD)
             await abort(context, self._refusal(), self._clock.wall())
 
         return refuse
@@ -78,7 +67,8 @@ class StandbyServers:
     servers: list[grpc.aio.Server]
     health: list[Health]
     port: int
-    released: asyncio.Event
+    # One per server, in the same order: who answers its calls (handed over to the leader).
+    switches: list[Switch]
     # The remote admin listener's port (0: none).
     admin_port: int = 0
 
@@ -89,10 +79,25 @@ class StandbyServers:
             await checker.set(health_pb2.HealthCheckResponse.NOT_SERVING)
 
     async def stop(self) -> None:
-        """Answer the held calls, then close the listeners."""
-        self.released.set()
+        """Answer the held calls, then close the listeners (a no-op once they are closed)."""
+        for switch in self.switches:
+            switch.release()
         for server in self.servers:
             await server.stop(RELEASE_GRACE)
+
+
+def _switched(
+    server: grpc.aio.Server,
+    service: ServiceDescriptor,
+    refuser: _Refuser,
+    clock: Clock,
+    holding: Holding,
+) -> Switch:
+    refusals = Handlers()
+    add_service(refusals, service, refuser, clock)
+    switch = Switch(refusals.generic, holding)
+    server.add_generic_rpc_handlers((switch,))
+    return switch
 
 
 def build(
@@ -102,10 +107,14 @@ def build(
     clock: Clock,
     holding: Holding = lambda: False,
 ) -> StandbyServers:
-    released = asyncio.Event()
-    refuser = _Refuser(refusal, clock, holding, released)
-    seat = grpc.aio.server(options=network_options(config))
-    add_service(seat, seat_pb2.DESCRIPTOR.services_by_name["SeatService"], refuser, clock)
+    refuser = _Refuser(refusal, clock)
+    # The leader's interceptor from the start: the server is the leader's once handed over.
+    seat = grpc.aio.server(
+        options=network_options(config),
+        interceptors=[PeerCallLimit(config.max_calls_per_peer, clock)],
+    )
+    seat_service = seat_pb2.DESCRIPTOR.services_by_name["SeatService"]
+    switches = [_switched(seat, seat_service, refuser, clock, holding)]
     checkers = [serve_health_and_reflection(seat, [SEAT_SERVICE])]
     creds = None
     if config.tls_cert:
@@ -115,14 +124,14 @@ def build(
     port = _bind(seat, config.listen, creds, "server.listen (--listen)")
     admin = grpc.aio.server(options=options(config))
     admin_service = admin_pb2.DESCRIPTOR.services_by_name["AdminService"]
-    add_service(admin, admin_service, refuser, clock)
+    switches.append(_switched(admin, admin_service, refuser, clock, holding))
     checkers.append(serve_health_and_reflection(admin, [ADMIN_SERVICE]))
     _claim_socket(config.admin_socket)
     admin.add_insecure_port(f"unix:{config.admin_socket}")
     servers = [seat, admin]
     if admin_config.listen:
         remote = grpc.aio.server(options=network_options(config))
-        add_service(remote, admin_service, refuser, clock)
+        switches.append(_switched(remote, admin_service, refuser, clock, holding))
         checkers.append(serve_health_and_reflection(remote, [ADMIN_SERVICE]))
         remote_creds = _tls(
             admin_config.tls_cert,
@@ -132,8 +141,8 @@ def build(
         )
         admin_port = _bind(remote, admin_config.listen, remote_creds, "admin.listen")
         servers.append(remote)
-        return StandbyServers(servers, checkers, port, released, admin_port)
-    return StandbyServers(servers, checkers, port, released)
+        return StandbyServers(servers, checkers, port, switches, admin_port)
+    return StandbyServers(servers, checkers, port, switches)
 
 
 async def serve(

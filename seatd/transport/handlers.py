@@ -7,9 +7,9 @@ INVALID_ARGUMENT naming the expected message type.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 from google.protobuf import message_factory
@@ -52,8 +52,16 @@ def _timed(behaviour: Any, name: str, clock: Clock) -> Any:
     return timed
 
 
+class HandlerSink(Protocol):
+    """A grpc server, or what collects handlers for one (`seatd.cluster.handover`)."""
+
+    def add_generic_rpc_handlers(
+        self, generic_rpc_handlers: Sequence[grpc.GenericRpcHandler]
+    ) -> None: ...
+
+
 def add_service(
-    server: grpc.aio.Server, service: ServiceDescriptor, servicer: Any, clock: Clock
+    server: HandlerSink, service: ServiceDescriptor, servicer: Any, clock: Clock
 ) -> None:
     handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
     for method in service.methods:

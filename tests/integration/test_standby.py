@@ -13,7 +13,7 @@ from seatclient import errors as client
 from seatclient.v1 import admin_pb2, admin_pb2_grpc, seat_pb2, seat_pb2_grpc
 
 from seatd.auth import AdminConfig
-from seatd.cluster import standby
+from seatd.cluster import handover, standby
 from seatd.errors import NotLeader
 from seatd.server import ServerConfig
 from tests.fakes import FakeClock
@@ -66,7 +66,7 @@ async def test_a_call_to_an_instance_loading_the_table_is_held_until_it_serves(
 ) -> None:
     """Just elected (holding), a call waits, doing nothing, until the listeners are released
     for the leader's, and is then refused NOT_LEADER: no retry storm while the table loads."""
-    monkeypatch.setattr(standby, "HOLD", 60.0)  # however slow this machine, still held
+    monkeypatch.setattr(handover, "HOLD", 60.0)  # however slow this machine, still held
     config = ServerConfig(listen="127.0.0.1:0", admin_socket=tmp_path / "admin.sock")
     asked = asyncio.Event()
 

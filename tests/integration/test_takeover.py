@@ -17,6 +17,7 @@ from seatd import config as seatd_config
 from seatd.clock import SystemClock
 from seatd.cluster import node
 from seatd.cluster.node import Term
+from seatd.cluster.standby import StandbyServers
 from seatd.config import Config
 from seatd.store import EtcdStore, Fence, Snapshot, Store
 from seatd.store.etcd import EtcdConfig
@@ -70,7 +71,9 @@ async def test_an_elected_instance_answers_on_its_port_while_it_loads_the_table(
             seen["listen"] = listen
             return EtcdStore(etcd_site, fence=fence)
 
-        async def serve(config: Config, store: Store, snapshot: Snapshot, term: Term) -> None:
+        async def serve(
+            config: Config, store: Store, snapshot: Snapshot, term: Term, _: StandbyServers
+        ) -> None:
             seen["sessions"] = snapshot.sessions
             stop.set()
 
