@@ -34,6 +34,7 @@ from seatd.store.etcd import EtcdConfig, Fence, channel
 
 STARTUP_SECONDS = 60.0
 STOP_SECONDS = 30.0
+PORT_ATTEMPTS = 5
 MAX_TXN_OPS = 1024
 
 
@@ -56,19 +57,39 @@ class EtcdCluster:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self.names = [f"m{i}" for i in range(members)]
+        self._extra = extra_args
+        self._procs: list[subprocess.Popen[bytes] | None] = [None] * members
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            self._pick_ports()
+            try:
+                for i in range(members):
+                    self._spawn(i)
+                self.wait_ready()
+                return
+            except BaseException:
+                self.close()
+                # A free port is only free when it is picked: another process (a parallel
+                # test, the bench) may bind it before etcd does. Then start over on new ports.
+                if attempt == PORT_ATTEMPTS or not self._lost_a_port():
+                    raise
+                for i, name in enumerate(self.names):
+                    shutil.rmtree(root / name, ignore_errors=True)
+                    if self.log(i).exists():  # kept beside, for whoever wonders why
+                        self.log(i).rename(root / f"{name}.port-taken-{attempt}.log")
+
+    def _pick_ports(self) -> None:
         self._client_ports = [free_port() for _ in self.names]
         self._peer_ports = [free_port() for _ in self.names]
         self.endpoints = [f"127.0.0.1:{p}" for p in self._client_ports]
-        self._extra = extra_args
         self._token = f"seatd-test-{os.getpid()}-{time.monotonic_ns()}"
-        self._procs: list[subprocess.Popen[bytes] | None] = [None] * members
-        try:
-            for i in range(members):
-                self._spawn(i)
-            self.wait_ready()
-        except BaseException:
-            self.close()
-            raise
+
+    def _lost_a_port(self) -> bool:
+        """Whether a member failed because a port picked for it was taken meanwhile."""
+        return any(
+            b"address already in use" in self.log(i).read_bytes()
+            for i in range(len(self.names))
+            if self.log(i).exists()
+        )
 
     def _args(self, i: int) -> list[str]:
         cluster = ",".join(

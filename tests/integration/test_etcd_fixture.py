@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
+
+from tests import etcd
 
 ROOT = Path(__file__).resolve().parents[2]
 # Bounded waits for a loaded machine.
@@ -67,3 +72,19 @@ def test_members_die_with_a_parent_killed_by_sigkill(tmp_path: Path) -> None:
         for pid in pids:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_a_port_taken_between_pick_and_bind_is_picked_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A port another process binds after the fixture picked it does not fail the cluster."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        picks = iter([port])  # the first pick (m0's client port) is the one just taken
+        free_port = etcd.free_port
+        monkeypatch.setattr(etcd, "free_port", lambda: next(picks, None) or free_port())
+        with etcd.EtcdCluster(tmp_path / "etcd", 1) as cluster:
+            assert f"127.0.0.1:{port}" not in cluster.endpoints
+        assert b"address already in use" in (tmp_path / "etcd/m0.port-taken-1.log").read_bytes()
