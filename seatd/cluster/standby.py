@@ -73,10 +73,12 @@ class StandbyServers:
     admin_port: int = 0
 
     async def start(self) -> None:
-        for server in self.servers:
-            await server.start()
+        # Before the port opens: grpc's health servicer starts out SERVING, and a probe
+        # answered that in between would take this standby for the leader.
         for checker in self.health:
             await checker.set(health_pb2.HealthCheckResponse.NOT_SERVING)
+        for server in self.servers:
+            await server.start()
 
     async def stop(self) -> None:
         """Answer the held calls, then close the listeners (a no-op once they are closed)."""
@@ -105,7 +107,7 @@ def build(
     admin_config: AdminConfig,
     refusal: Refusal,
     clock: Clock,
-    holding: Holding = lambda: False,
+    holding: Holding = lambda: 0.0,
 ) -> StandbyServers:
     refuser = _Refuser(refusal, clock)
     # The leader's interceptor from the start: the server is the leader's once handed over.
@@ -150,7 +152,7 @@ async def serve(
     admin_config: AdminConfig,
     refusal: Refusal,
     clock: Clock,
-    holding: Holding = lambda: False,
+    holding: Holding = lambda: 0.0,
 ) -> StandbyServers:
     """Build and start the standby's listeners."""
     standby = build(config, admin_config, refusal, clock, holding)

@@ -13,7 +13,7 @@ from seatclient import errors as client
 from seatclient.v1 import admin_pb2, admin_pb2_grpc, seat_pb2, seat_pb2_grpc
 
 from seatd.auth import AdminConfig
-from seatd.cluster import handover, standby
+from seatd.cluster import standby
 from seatd.errors import NotLeader
 from seatd.server import ServerConfig
 from tests.fakes import FakeClock
@@ -62,17 +62,16 @@ async def test_a_standby_refuses_admin_calls_and_its_health_is_not_serving(
 
 
 async def test_a_call_to_an_instance_loading_the_table_is_held_until_it_serves(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     """Just elected (holding), a call waits, doing nothing, until the listeners are released
     for the leader's, and is then refused NOT_LEADER: no retry storm while the table loads."""
-    monkeypatch.setattr(handover, "HOLD", 60.0)  # however slow this machine, still held
     config = ServerConfig(listen="127.0.0.1:0", admin_socket=tmp_path / "admin.sock")
     asked = asyncio.Event()
 
-    def holding() -> bool:
+    def holding() -> float:
         asked.set()
-        return True
+        return 60.0  # however slow this machine, still held
 
     servers = await standby.serve(
         config, AdminConfig(), lambda: NotLeader("127.0.0.1:1", "me"), FakeClock(), holding
@@ -90,3 +89,25 @@ async def test_a_call_to_an_instance_loading_the_table_is_held_until_it_serves(
             await call
     error = client.from_rpc_error(refused.value, "x")
     assert isinstance(error, client.NotLeader) and error.leader == "127.0.0.1:1"
+
+
+async def test_a_standby_says_not_serving_from_the_moment_its_port_opens(tmp_path: Path) -> None:
+    """Its health is NOT_SERVING before its listeners start (grpc's health servicer starts
+    out SERVING): no probe can take a standby that is starting for the leader."""
+    config = ServerConfig(listen="127.0.0.1:0", admin_socket=tmp_path / "admin.sock")
+    servers = standby.build(config, AdminConfig(), lambda: NotLeader("10.0.0.2:7117"), FakeClock())
+    seen: list[int] = []
+    first = servers.servers[0]
+    real_start = first.start
+
+    async def start() -> None:
+        answer = await servers.health[0].checker.Check(
+            health_pb2.HealthCheckRequest(service=""), None
+        )
+        seen.append(answer.status)
+        await real_start()
+
+    first.start = start  # type: ignore[method-assign]
+    await servers.start()
+    await servers.stop()
+    assert seen == [health_pb2.HealthCheckResponse.NOT_SERVING]
