@@ -7,7 +7,8 @@ carries its calls to the leader (closing the port made every workstation reconne
 that met the port closed waited out grpc's reconnect backoff or went back to the dead
 leader: measured, most of a failover's reattach). A call that comes in while the new
 leader loads the table is held (at most `HOLD`) and, once the leader's handlers are in,
-answered by them: it needs no retry at all.
+answered by them: it needs no retry at all. (A standby whose leader stopped answering holds
+its calls too: `seatd.cluster.probe`.)
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from typing import Any
 
 import grpc
 
-# True while calls should be held rather than refused at once (just elected, loading).
-Holding = Callable[[], bool]
-# Seconds a call is held at the most.
+# Seconds a call coming in now is held at the most before the standby's answer (0: answered
+# at once): just elected and loading the table, or naming a leader that no longer answers.
+Holding = Callable[[], float]
+# Seconds a call is held while this instance, just elected, loads the table.
 HOLD = 1.0
 
 
@@ -86,7 +88,7 @@ class Switch(grpc.GenericRpcHandler):
         if self._leader is not None:
             return _find(self._leader, handler_call_details)
         found = _find(self._standby, handler_call_details)
-        if found is None or not self._holding():
+        if found is None or self._holding() <= 0:
             return found
         method = handler_call_details.method
         held = self._held.get(method)
@@ -97,14 +99,15 @@ class Switch(grpc.GenericRpcHandler):
     def _hold(
         self, standby: grpc.RpcMethodHandler[Any, Any], details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler[Any, Any]:
-        """`standby` made to wait (at most HOLD) for the leader's handler, and answered by
-        it when it came, by the standby's refusal when not."""
+        """`standby` made to wait (at most what `holding` says) for the leader's handler,
+        and answered by it when it came, by the standby's refusal when not."""
         kind = _kind(standby)
 
         async def held(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            if not self._released.is_set():
+            bound = self._holding()
+            if bound > 0 and not self._released.is_set():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._released.wait(), HOLD)
+                    await asyncio.wait_for(self._released.wait(), bound)
             answering = standby
             if self._leader is not None:
                 answering = _find(self._leader, details) or standby

@@ -27,8 +27,9 @@ import structlog
 
 from seatd import metrics
 from seatd.clock import Clock
-from seatd.cluster import standby
+from seatd.cluster import handover, standby
 from seatd.cluster.election import Election, Instance
+from seatd.cluster.probe import LeaderProbe
 from seatd.cluster.status import Beacon
 from seatd.config import Config
 from seatd.errors import StorageFailed
@@ -94,9 +95,10 @@ async def run(
     )
     metrics.LEADER.set(0)
     beacon = asyncio.ensure_future(Beacon(election, clock, float(config.cluster.lease_ttl)).run())
+    probe = LeaderProbe()
     try:
         while not stop.is_set():
-            fence, config, listeners = await _stand_by(config, clock, stop, election)
+            fence, config, listeners = await _stand_by(config, clock, stop, election, probe)
             if fence is None:
                 break
             metrics.LEADER.set(1)
@@ -135,6 +137,7 @@ async def run(
         beacon.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await beacon
+        await probe.close()
         await channel.close()
         renewals.close()
 
@@ -177,14 +180,26 @@ class _Standing:
             bare.server_close()
 
 
+def holding(election: Election, probe: LeaderProbe) -> Callable[[], float]:
+    """How long a call to this standby is held before its answer (0: answered at once)."""
+    gone_for = float(election.ttl)
+
+    def seconds() -> float:
+        if election.leading:
+            return handover.HOLD  # just elected: loading the table
+        return gone_for if probe.gone(election.leader) else 0.0
+
+    return seconds
+
+
 async def _stand_by(
-    config: Config, clock: Clock, stop: asyncio.Event, election: Election
+    config: Config, clock: Clock, stop: asyncio.Event, election: Election, probe: LeaderProbe
 ) -> tuple[Fence | None, Config, _Standing]:
     """Serve refusals and campaign until this instance leads (its fence, the standby's
     listeners still answering: release them once the table is loaded) or is stopped."""
     # Elected (leading) with these listeners still up: the table loads; calls are held.
     servers = await standby.serve(
-        config.server, config.admin, election.refusal, clock, lambda: election.leading
+        config.server, config.admin, election.refusal, clock, holding(election, probe)
     )
     # Port 0 (tests) is chosen once: the leader answers where the standby did.
     config = pinned(config, servers.port, servers.admin_port)
