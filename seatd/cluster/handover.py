@@ -6,7 +6,7 @@ after. The port never closes at a takeover, so a workstation's connection to the
 carries its calls to the leader (closing the port made every workstation reconnect, and one
 that met the port closed waited out grpc's reconnect backoff or went back to the dead
 leader: measured, most of a failover's reattach). A call that comes in while the new
-leader loads the table is held (at most `HOLD`) and, once the leader's handlers are in,
+leader loads the table is held (at most `HOLD_AT_MOST`) and, once the leader's handlers are in,
 answered by them: it needs no retry at all. (A standby whose leader stopped answering holds
 its calls too: `seatd.cluster.probe`.)
 """
@@ -21,11 +21,13 @@ from typing import Any
 
 import grpc
 
-# Seconds a call coming in now is held at the most before the standby's answer (0: answered
-# at once): just elected and loading the table, or naming a leader that no longer answers.
-Holding = Callable[[], float]
-# Seconds a call is held while this instance, just elected, loads the table.
-HOLD = 1.0
+# Whether a call is to be held rather than answered by the standby now: this instance, just
+# elected, loads the table, or the leader it would name no longer answers.
+Holding = Callable[[], bool]
+# Seconds between the checks of `Holding` while a call is held (a leader elected elsewhere
+# meanwhile is named within this), and the longest a call is held (below a client's deadline).
+HOLD = 0.5
+HOLD_AT_MOST = 5.0
 
 
 def _kind(handler: grpc.RpcMethodHandler[Any, Any]) -> str:
@@ -88,7 +90,7 @@ class Switch(grpc.GenericRpcHandler):
         if self._leader is not None:
             return _find(self._leader, handler_call_details)
         found = _find(self._standby, handler_call_details)
-        if found is None or self._holding() <= 0:
+        if found is None or not self._holding():
             return found
         method = handler_call_details.method
         held = self._held.get(method)
@@ -99,15 +101,19 @@ class Switch(grpc.GenericRpcHandler):
     def _hold(
         self, standby: grpc.RpcMethodHandler[Any, Any], details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler[Any, Any]:
-        """`standby` made to wait (at most what `holding` says) for the leader's handler,
-        and answered by it when it came, by the standby's refusal when not."""
+        """`standby` made to wait for the leader's handler while `holding` says so (at most
+        HOLD_AT_MOST), and answered by it when it came, by the standby's refusal when not."""
         kind = _kind(standby)
 
         async def held(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            bound = self._holding()
-            if bound > 0 and not self._released.is_set():
+            loop = asyncio.get_running_loop()
+            until = loop.time() + HOLD_AT_MOST
+            while not self._released.is_set() and self._holding():
+                left = until - loop.time()
+                if left <= 0:
+                    break
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._released.wait(), bound)
+                    await asyncio.wait_for(self._released.wait(), min(HOLD, left))
             answering = standby
             if self._leader is not None:
                 answering = _find(self._leader, details) or standby

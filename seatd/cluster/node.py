@@ -27,7 +27,7 @@ import structlog
 
 from seatd import metrics
 from seatd.clock import Clock
-from seatd.cluster import handover, standby
+from seatd.cluster import standby
 from seatd.cluster.election import Election, Instance
 from seatd.cluster.probe import LeaderProbe
 from seatd.cluster.status import Beacon
@@ -54,6 +54,9 @@ class Term:
 ServeTerm = Callable[[Config, Store, Snapshot, Term, standby.StandbyServers], Awaitable[None]]
 OpenStore = Callable[[Fence], Store]
 
+
+# Seconds between checks of the connection to the leader (seatd.cluster.probe).
+PROBE_EVERY = 0.5
 
 # Hosts that mean "every address of this machine": no other host can connect to them.
 _WILDCARD_HOSTS = ("", "0.0.0.0", "::", "[::]")
@@ -96,6 +99,9 @@ async def run(
     metrics.LEADER.set(0)
     beacon = asyncio.ensure_future(Beacon(election, clock, float(config.cluster.lease_ttl)).run())
     probe = LeaderProbe()
+    following = asyncio.ensure_future(
+        probe.follow(lambda: None if election.leading else election.leader, PROBE_EVERY)
+    )
     try:
         while not stop.is_set():
             fence, config, listeners = await _stand_by(config, clock, stop, election, probe)
@@ -137,6 +143,9 @@ async def run(
         beacon.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await beacon
+        following.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await following
         await probe.close()
         await channel.close()
         renewals.close()
@@ -180,16 +189,10 @@ class _Standing:
             bare.server_close()
 
 
-def holding(election: Election, probe: LeaderProbe) -> Callable[[], float]:
-    """How long a call to this standby is held before its answer (0: answered at once)."""
-    gone_for = float(election.ttl)
-
-    def seconds() -> float:
-        if election.leading:
-            return handover.HOLD  # just elected: loading the table
-        return gone_for if probe.gone(election.leader) else 0.0
-
-    return seconds
+def holding(election: Election, probe: LeaderProbe) -> Callable[[], bool]:
+    """Whether a call to this standby is held rather than answered now: just elected (the
+    table loads), or the leader it would name is gone."""
+    return lambda: election.leading or probe.gone(election.leader)
 
 
 async def _stand_by(

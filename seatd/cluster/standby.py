@@ -107,7 +107,7 @@ def build(
     admin_config: AdminConfig,
     refusal: Refusal,
     clock: Clock,
-    holding: Holding = lambda: 0.0,
+    holding: Holding = lambda: False,
 ) -> StandbyServers:
     refuser = _Refuser(refusal, clock)
     # The leader's interceptor from the start: the server is the leader's once handed over.
@@ -152,7 +152,7 @@ async def serve(
     admin_config: AdminConfig,
     refusal: Refusal,
     clock: Clock,
-    holding: Holding = lambda: 0.0,
+    holding: Holding = lambda: False,
 ) -> StandbyServers:
     """Build and start the standby's listeners."""
     standby = build(config, admin_config, refusal, clock, holding)

@@ -13,7 +13,7 @@ from seatclient import errors as client
 from seatclient.v1 import seat_pb2, seat_pb2_grpc
 
 from seatd.auth import AdminConfig
-from seatd.cluster import standby
+from seatd.cluster import handover, standby
 from seatd.errors import NotLeader
 from seatd.server import ServerConfig, build
 from seatd.store import LmdbStore
@@ -31,14 +31,15 @@ def config(tmp_path: Path) -> ServerConfig:
 
 @pytest.fixture
 async def held(
-    config: ServerConfig, clock: FakeClock
+    config: ServerConfig, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[tuple[standby.StandbyServers, asyncio.Event]]:
     """A just-elected instance's listeners: every call held; the event says one was."""
+    monkeypatch.setattr(handover, "HOLD_AT_MOST", 60.0)  # however slow this machine
     asked = asyncio.Event()
 
-    def holding() -> float:
+    def holding() -> bool:
         asked.set()
-        return 60.0  # however slow this machine, still held
+        return True
 
     servers = await standby.serve(
         config, AdminConfig(), lambda: NotLeader("127.0.0.1:1", "me"), clock, holding

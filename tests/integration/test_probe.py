@@ -13,7 +13,7 @@ import pytest
 from seatclient.v1 import seat_pb2, seat_pb2_grpc
 
 from seatd.auth import AdminConfig
-from seatd.cluster import node, standby
+from seatd.cluster import handover, node, standby
 from seatd.cluster.election import Instance
 from seatd.cluster.probe import LeaderProbe
 from seatd.errors import NotLeader
@@ -67,32 +67,61 @@ async def test_a_leader_whose_port_refuses_after_answering_is_gone(
     await probe.close()
 
 
+async def test_while_no_leader_is_known_the_last_one_gone_still_reads_as_gone(
+    old_leader: tuple[grpc.aio.Server, Instance],
+) -> None:
+    """Between the leader key's expiry and the election no leader is named; calls stay held
+    (they would otherwise be refused with no leader to go to)."""
+    server, leader = old_leader
+    probe = LeaderProbe()
+    await eventually(lambda: not probe.gone(leader) and probe.reached, "reached")
+    await server.stop(0)
+    await eventually(lambda: probe.gone(leader), "gone")
+    assert probe.gone(None)
+    await probe.close()
+
+
+async def test_a_standby_reaches_its_leader_before_any_workstation_asks(
+    old_leader: tuple[grpc.aio.Server, Instance],
+) -> None:
+    """Following the leader it names, the probe has reached it with no call made: the
+    first workstation to come after the leader died is held, not sent there."""
+    _, leader = old_leader
+    probe = LeaderProbe()
+    following = asyncio.ensure_future(probe.follow(lambda: leader, 0.05))
+    await eventually(lambda: probe.reached, "reached")
+    following.cancel()
+    await probe.close()
+
+
 async def test_a_call_to_a_standby_whose_leader_is_gone_waits_for_the_new_leader(
     old_leader: tuple[grpc.aio.Server, Instance],
     tmp_path: Path,
     store: LmdbStore,
     clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """An Acquire sent to the standby after the leader died is held, not refused naming the
     dead leader, and is granted by this instance once it leads."""
+    monkeypatch.setattr(handover, "HOLD_AT_MOST", 60.0)  # however slow this machine
     server, leader = old_leader
     probe = LeaderProbe()
     holding = node.holding(Standing(leader), probe)  # type: ignore[arg-type]
     held = asyncio.Event()
 
-    def observed() -> float:
-        seconds = holding()
-        if seconds > 0:
+    def observed() -> bool:
+        if holding():
             held.set()
-        return seconds
+            return True
+        return False
 
     config = ServerConfig(listen="127.0.0.1:0", admin_socket=tmp_path / "admin.sock")
     listeners = await standby.serve(
         config, AdminConfig(), lambda: NotLeader(leader.address, leader.name), clock, observed
     )
-    await eventually(lambda: holding() == 0 and probe.reached, "reached")
+    await eventually(lambda: not holding() and probe.reached, "reached")
     await server.stop(0)
-    await eventually(lambda: holding() > 0, "holding")
+    await eventually(holding, "holding")
     service = start_service(store, clock)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{listeners.port}") as ch:
         call = asyncio.ensure_future(

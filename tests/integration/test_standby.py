@@ -13,7 +13,7 @@ from seatclient import errors as client
 from seatclient.v1 import admin_pb2, admin_pb2_grpc, seat_pb2, seat_pb2_grpc
 
 from seatd.auth import AdminConfig
-from seatd.cluster import standby
+from seatd.cluster import handover, standby
 from seatd.errors import NotLeader
 from seatd.server import ServerConfig
 from tests.fakes import FakeClock
@@ -62,16 +62,17 @@ async def test_a_standby_refuses_admin_calls_and_its_health_is_not_serving(
 
 
 async def test_a_call_to_an_instance_loading_the_table_is_held_until_it_serves(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Just elected (holding), a call waits, doing nothing, until the listeners are released
     for the leader's, and is then refused NOT_LEADER: no retry storm while the table loads."""
+    monkeypatch.setattr(handover, "HOLD_AT_MOST", 60.0)  # however slow this machine
     config = ServerConfig(listen="127.0.0.1:0", admin_socket=tmp_path / "admin.sock")
     asked = asyncio.Event()
 
-    def holding() -> float:
+    def holding() -> bool:
         asked.set()
-        return 60.0  # however slow this machine, still held
+        return True
 
     servers = await standby.serve(
         config, AdminConfig(), lambda: NotLeader("127.0.0.1:1", "me"), FakeClock(), holding
