@@ -1,7 +1,9 @@
 """The failover figure: SIGKILL the cluster's leader under SEATD_BENCH_FAILOVER_SESSIONS held
 seats (default 1,000, each its own client and connection), until every one is ACTIVE again on
 its own id; with the split read from the new leader's log (detection, election, load) and the
-clients (reattach). A 3-member etcd and two seatd instances, all on loopback."""
+clients (reattach). A 3-member etcd and two seatd instances, all on loopback. Beside it, the
+CPU each side spent from the SIGKILL until every seat was back: on one machine the load
+generators and etcd take from the new leader what separate workstations would not."""
 
 from __future__ import annotations
 
@@ -35,7 +37,13 @@ def _events(log: str) -> dict[str, float]:
     return found
 
 
-def failover(work: Path, row: Row, ask: Callable[..., list[Any]], root: Path) -> None:
+def failover(
+    work: Path,
+    row: Row,
+    ask: Callable[..., list[Any]],
+    root: Path,
+    cpu_seconds: Callable[[int], float],
+) -> None:
     with EtcdCluster(work / "etcd") as etcd:
         sockets = Path(tempfile.mkdtemp(prefix="sf-", dir="/tmp"))
         flags = [
@@ -79,9 +87,21 @@ def failover(work: Path, row: Row, ask: Callable[..., list[Any]], root: Path) ->
             ids = {i for t in taken for i in t["ids"]}
             standby = next(m for m in members if m is not leader)
             before = standby.text()
+            assert standby.proc is not None
+            sides = {
+                "new leader": [standby.proc.pid],
+                f"{PROCESSES} workstation processes": [p.pid for p in procs],
+                "etcd, 3 members": [etcd.pid(i) for i in range(3)],
+            }
+
+            def spent() -> dict[str, float]:
+                return {side: sum(cpu_seconds(pid) for pid in pids) for side, pids in sides.items()}
+
+            cpu_before = spent()
             killed_wall, killed = time.time(), time.monotonic()
             leader.kill9()
             storm = ask(procs, f"storm {killed} {killed}", 120)
+            cpu = {side: used - cpu_before[side] for side, used in spent().items()}
             back = [b for s in storm for b in s["back"]]
             not_back = sum(s["not_back"] for s in storm)
             lost = sum(s["lost"] for s in storm)
@@ -114,6 +134,8 @@ def failover(work: Path, row: Row, ask: Callable[..., list[Any]], root: Path) ->
     row("  election (standby elected)", elected - gone, "s", "-", None, "", None)
     row("  load (table loaded, serving)", ready - elected, "s", "-", None, "", None)
     row("  reattach (last workstation back)", slowest - ready, "s", "-", None, "", None)
+    for side, used in cpu.items():
+        row(f"  CPU, SIGKILL to all back: {side}", used, "s", "-", None, "", None)
     missing = len(ids - on_new)
     row(
         "failover: sessions lost + double grants",

@@ -1251,7 +1251,7 @@ def connection_flood(work: Path) -> None:
 
 def failover(work: Path) -> None:
     """Cluster mode: SIGKILL the leader under held seats (tests/bench/failover.py)."""
-    cluster_failover.failover(work, row, ask, ROOT)
+    cluster_failover.failover(work, row, ask, ROOT, cpu_seconds)
 
 
 def main() -> None:
