@@ -125,7 +125,7 @@ class ClusterChaos(RuleBasedStateMachine):
         if not hasattr(self, "cluster"):
             return
         self.steps += 1
-        leader = self.cluster.leader(SETTLE)
+        self.cluster.leader(SETTLE)
         wait_for(
             lambda: all(h.seat.state is SeatState.ACTIVE for h in self.held.values()),
             SETTLE,
@@ -135,7 +135,13 @@ class ClusterChaos(RuleBasedStateMachine):
         seen: list[str] = []
 
         def listed() -> bool:
-            out = leader.ctl("sessions", "--json")
+            # Asked of whichever instance leads now: leadership may move while this waits
+            # (a fault's after-effect), and what is checked is the table, not who holds it.
+            serving = [m for m in self.cluster.members if m.serving()]
+            if len(serving) != 1:
+                seen[:] = [f"{len(serving)} instances serving"]
+                return False
+            out = serving[0].ctl("sessions", "--json")
             seen[:] = [out.stdout[-500:] + out.stderr[-500:]]
             if out.returncode != 0:
                 return False
