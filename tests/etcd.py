@@ -9,7 +9,8 @@ a CI timeout): each member runs in a process group of its own under util-linux's
 kernel watches the parent *thread*: start and restart members from a thread that outlives
 them, as the tests and the bench do from their main thread.)
 A member can be killed, paused (SIGSTOP), resumed and restarted on its data, for the
-failure scenarios.
+failure scenarios, and etcd's raft leadership found (Maintenance.Status) and moved to a
+chosen member (MoveLeader), so a scenario kills the raft leader on purpose, not by chance.
 
 seatd needs `--max-txn-ops` of at least `EtcdConfig.max_txn_ops` (one group commit is one
 transaction); the members here run with it.
@@ -17,6 +18,7 @@ transaction); the members here run with it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -157,6 +159,58 @@ class EtcdCluster:
                         if time.monotonic() > deadline:
                             raise
                         time.sleep(0.1)
+
+    def _status(self, i: int) -> rpc_pb2.StatusResponse | None:
+        """Member i's own view (its id, and the raft leader it follows: 0 for none)."""
+        with grpc.insecure_channel(self.endpoints[i]) as ch:
+            try:
+                status: rpc_pb2.StatusResponse = rpc_pb2_grpc.MaintenanceStub(ch).Status(
+                    rpc_pb2.StatusRequest(), timeout=2
+                )
+            except grpc.RpcError:
+                return None
+        return status
+
+    def raft_leader(self) -> int | None:
+        """The index of etcd's raft leader as a running member sees it (None: no leader)."""
+        ids: dict[int, int] = {}
+        leader = 0
+        for i in range(len(self.names)):
+            status = self._status(i) if self.running(i) else None
+            if status is not None:
+                ids[status.header.member_id] = i
+                leader = leader or status.leader
+        return ids.get(leader)
+
+    def wait_raft_leader(self, *, not_: int | None = None) -> int:
+        """Until the running members have a raft leader (other than member `not_`): its index."""
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            found = self.raft_leader()
+            if found is not None and found != not_:
+                return found
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"etcd has no raft leader after {STARTUP_SECONDS:g} s")
+            time.sleep(0.05)
+
+    def move_leader(self, i: int) -> None:
+        """Make member i etcd's raft leader (etcd's MoveLeader, asked of the current one)."""
+        target = self._status(i)
+        if target is None:
+            raise RuntimeError(f"etcd member {self.names[i]} does not answer")
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while (now := self.wait_raft_leader()) != i:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"etcd's raft leadership did not move to {self.names[i]}")
+            with (
+                grpc.insecure_channel(self.endpoints[now]) as ch,
+                contextlib.suppress(
+                    grpc.RpcError  # the leader changed meanwhile: ask again
+                ),
+            ):
+                rpc_pb2_grpc.MaintenanceStub(ch).MoveLeader(
+                    rpc_pb2.MoveLeaderRequest(targetID=target.header.member_id), timeout=10
+                )
 
     def kill(self, i: int) -> None:
         """SIGKILL member i (its data stays for `restart`)."""

@@ -1,0 +1,77 @@
+"""One etcd member killed, the raft leader on purpose: no disruption to the seatd cluster.
+
+etcd's raft leader is found (Maintenance.Status) and moved (MoveLeader) so each case kills
+the member it means to, not whichever happened to lead. seatd talks to etcd through one
+gRPC target listing every member, which pick_first connects to in order: member 0 is the
+member the leader's renewals (and its store, and its watch) use while it is up.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+from seatclient import SeatClient, SeatState
+
+from seatd.cluster.config import ClusterConfig
+from tests.e2e.cluster import Cluster, seatd_cluster  # noqa: F401  (a fixture)
+from tests.e2e.test_cluster import Holder
+from tests.etcd import EtcdCluster
+
+pytestmark = pytest.mark.e2e
+
+CAP = 4
+# Bounded waits for a loaded machine.
+TIMEOUT = 60.0
+# The leader's etcd lease (the default): how long after its last proof it may still step down.
+TTL = float(ClusterConfig().lease_ttl)
+# Member 0: where every seatd channel to etcd is connected (see the module docstring).
+RENEWALS = 0
+
+
+@pytest.mark.parametrize(
+    ("raft_leader", "killed", "restarted"),
+    [(2, 2, False), (2, RENEWALS, False), (RENEWALS, RENEWALS, False), (RENEWALS, RENEWALS, True)],
+    ids=["raft-leader", "renewal-member", "raft-leader-and-renewal-member", "and-restarted"],
+)
+def test_one_etcd_member_killed_changes_no_leader_and_no_seat(
+    etcd_cluster: EtcdCluster,
+    seatd_cluster: Callable[..., Cluster],  # noqa: F811
+    raft_leader: int,
+    killed: int,
+    restarted: bool,
+) -> None:
+    """SIGKILL one etcd member (etcd's raft leader, the member seatd's renewals use, or
+    both; then start it again, or not): the seatd leader neither steps down nor changes,
+    held seats stay ACTIVE throughout (no JEOPARDY), and an acquire succeeds on it."""
+    cluster = seatd_cluster(etcd_cluster.endpoints, "--dev-seats", str(CAP))
+    leader = cluster.leader(TIMEOUT)
+    holders = [Holder(cluster.targets, f"H{i}") for i in range(2)]
+    ids = [h.seat.session_id for h in holders]
+    etcd_cluster.move_leader(raft_leader)
+    before = [m.text() for m in cluster.members]
+    etcd_cluster.kill(killed)
+    etcd_cluster.wait_raft_leader(not_=killed)
+    if restarted:
+        etcd_cluster.restart(killed)
+    # Absence over a window: a leader that lost its proof during etcd's election steps
+    # down at the latest one lease TTL after etcd leads again (its last proof came before).
+    until = time.monotonic() + TTL + 1.0
+    while time.monotonic() < until:
+        said = leader.text()[len(before[cluster.members.index(leader)]) :]
+        assert "event=cluster.stepping_down" not in said, said[-3000:]
+        time.sleep(0.05)
+    with SeatClient(cluster.targets, timeout=TIMEOUT) as client:
+        extra = client.acquire(user_code="ONE-DOWN")
+        extra.release()
+    assert cluster.leader(TIMEOUT) is leader
+    for member, old in zip(cluster.members, before, strict=True):
+        said = member.text()[len(old) :]
+        assert "event=cluster.stepping_down" not in said, said[-3000:]
+        assert "event=cluster.elected" not in said, said[-3000:]
+    assert [h.seat.session_id for h in holders] == ids
+    assert all(h.seat.state is SeatState.ACTIVE for h in holders)
+    assert all(h.states == [] for h in holders), [h.states for h in holders]
+    for h in holders:
+        h.close()
