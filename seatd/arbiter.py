@@ -413,6 +413,15 @@ class Arbiter:
             for s in due
         ]
 
+    def pardon(self, paused_for: float) -> None:
+        """Move every live session's deadline `paused_for` seconds later: for that long this
+        instance refused every renewal (a cluster leader whose etcd lease was unproven), so
+        the workstations' silence was its own, not theirs."""
+        if paused_for <= 0:
+            return
+        for session in list(self._sessions.values()):
+            self._put(replace(session, expires_at=session.expires_at + paused_for))
+
     # -- restart and recovery ---------------------------------------------------------------
 
     def restore(

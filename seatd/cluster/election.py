@@ -10,14 +10,16 @@ watch the key and campaign the moment it is deleted.
 
 The leader keeps its lease alive from a thread of its own, one keepalive at a time on a
 stream of its own (so each answer belongs to a known send time), and asks `LeaderLease`
-before arbitrating; it steps down when the lease can no longer be proven with its margin
-(`seatd.cluster.lease`). Each renewal also reads the leader key: a renewal counts only while
-the key is still this term's (its create revision, this lease), and a key deleted or replaced
-by hand makes the leader step down at once instead of when the lease would end. The thread
-is there because the event loop is not free to renew on time: a thousand workstations
-reattaching at a takeover keep it busy for longer than the margin, and a renewal queued
-behind them would depose a healthy leader. Streams carry etcd's `hasleader` metadata, so a
-member cut off from its quorum ends them instead of leaving them silent.
+before arbitrating (`seatd.cluster.lease`): granting pauses at the margin, and leadership
+ends only when etcd says the lease ended or has given no proof for long, so an etcd member
+lost, even etcd's raft leader, is ridden out on the same lease. Each renewal also reads the
+leader key: a renewal counts only while the key is still this term's (its create revision,
+this lease), and a key deleted or replaced by hand makes the leader step down at once
+instead of when the lease would end. The thread is there because the event loop is not
+free to renew on time: a thousand workstations reattaching at a takeover keep it busy for
+longer than the margin, and a renewal queued behind them would depose a healthy leader.
+Streams carry etcd's `hasleader` metadata, so a member cut off from its quorum ends them
+instead of leaving them silent.
 """
 
 from __future__ import annotations
@@ -123,7 +125,10 @@ class Election:
         leader = self.leader if self.leader != self.me else None
         why = f" ({self.why})" if self.why else ""
         if self.fence is not None:
-            why = " (its etcd lease could not be renewed in time: stepping down)"
+            why = (
+                " (etcd has not confirmed its lease in time: not granting until it does, "
+                "or until another instance leads)"
+            )
         if leader is None:
             return NotLeader(why=why)
         return NotLeader(leader.address, leader.name, why, admin=leader.admin)
@@ -235,8 +240,9 @@ class Election:
     # -- holding -------------------------------------------------------------------------------
 
     async def hold(self) -> str:
-        """Keep the lease alive while leading; return why leadership ended. Stops trying
-        (and so stops granting) at the margin, not when etcd finally says no."""
+        """Keep the lease alive while leading; return why leadership ended. Granting stops
+        at the margin; leadership ends when etcd says the lease or the key is gone, or has
+        given no proof for the lease's patience past its end."""
         if self._renewals is None:
             raise AssertionError("an Election holding a lease needs its `renewals` channel")
         loop = asyncio.get_running_loop()
@@ -269,14 +275,28 @@ class Election:
                 renewing.cancel()
 
     def _renew(self, stop: threading.Event, lease_id: int) -> str:
-        """The renewing thread: keepalives every renewal interval until the lease can no
-        longer be proven (why), or `stop`."""
-        timing = self.lease.timing
+        """The renewing thread: keepalives every renewal interval (every retry interval
+        while unproven) until etcd says the lease or the key is gone, or it has given no
+        proof for the lease's patience (why), or `stop`. Granting pauses and resumes with
+        the proof (`seatd.cluster.lease`); this thread only says so."""
+        lease = self.lease
+        paused_at: float | None = None
         while not stop.is_set():
             sent = self.clock.monotonic()
-            if not self.lease.granting(sent):
-                return "its etcd lease could not be renewed in time"
-            budget = min(timing.renew_interval, self.lease.granting_until() - sent)
+            if not lease.keeping(sent):
+                return (
+                    f"etcd has not confirmed its lease for {lease.timing.patience:g} s past "
+                    "its end (etcd unreachable, or without quorum)"
+                )
+            if paused_at is None and not lease.granting(sent):
+                paused_at = lease.granting_until()
+                log.warning(
+                    "cluster.granting_paused",
+                    name=self.me.name,
+                    reason="etcd has not confirmed its lease in time",
+                    action="asking etcd again; granting resumes when it confirms the lease",
+                )
+            budget = max(min(lease.timing.renew_interval, lease.proven_until - sent), 0.05)
             try:
                 ttl = self._keepalive(lease_id, budget)
             except grpc.RpcError as exc:
@@ -286,9 +306,10 @@ class Election:
                 ttl = None
             if stop.is_set():
                 break
+            proved = False
             if ttl is not None:
                 if ttl <= 0:
-                    self.lease.lost()
+                    lease.lost()
                     return "etcd says its lease has ended"
                 try:
                     lost = self._key_verdict(self._read_key(budget))
@@ -297,11 +318,21 @@ class Election:
                     log.warning("cluster.renew_failed", error=_describe(exc))
                     lost = None
                 if lost:
-                    self.lease.lost()
+                    lease.lost()
                     return lost
                 if lost is not None and not stop.is_set():
-                    self.lease.renewed(sent, float(ttl))
-            next_at = min(sent + timing.renew_interval, self.lease.granting_until())
+                    lease.renewed(sent, float(ttl))
+                    proved = True
+            if proved and paused_at is not None:
+                log.info(
+                    "cluster.granting_resumed",
+                    name=self.me.name,
+                    paused_for=round(max(0.0, self.clock.monotonic() - paused_at), 3),
+                )
+                paused_at = None
+            next_at = lease.next_renewal(sent, proved)
+            if proved:
+                next_at = min(next_at, lease.granting_until())
             stop.wait(max(0.0, next_at - self.clock.monotonic()))
         return ""
 

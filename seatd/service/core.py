@@ -23,6 +23,7 @@ from seatd.clock import Clock
 from seatd.committer import Committer
 from seatd.entitlement import Entitlement
 from seatd.errors import (
+    NotLeader,
     SessionEnded,
     StoreFull,
 )
@@ -133,6 +134,8 @@ class Core:
         # Cluster mode: raises NotLeader unless this instance may arbitrate right now (asked
         # before every grant and renewal, so a paused or cut-off leader hands out nothing).
         self.leadership: Callable[[], None] | None = None
+        # Monotonic time the reaper first found leadership refused (None: not paused).
+        self._paused_since: float | None = None
         self._streams: dict[int, Stream] = {}
         queue = queue or QueueConfig()
         self.queue: WaitQueue[Waiter] = WaitQueue(queue)
@@ -278,6 +281,32 @@ class Core:
     def _journal_grew(self) -> None:
         self.journal_changed.set()
         self.journal_changed = asyncio.Event()
+
+    def _arbitrating(self) -> bool:
+        """Whether the reaper may take seats now (cluster mode: while leadership holds).
+
+        While it does not (the leader's etcd lease unproven, or the term over), every
+        renewal is refused, so a workstation's silence is this instance's doing: nothing
+        expires, and when leadership holds again the time refused is added to every deadline
+        (`Arbiter.pardon`). The pause is seen within one reaper tick of its start, which is
+        less than a session's TTL plus grace minus its keepalive interval, so no session
+        falls due in that tick for want of a renewal refused in it.
+        """
+        if self.leadership is None:
+            return True
+        now = self.clock.monotonic()
+        try:
+            self.leadership()
+        except NotLeader:
+            if self._paused_since is None:
+                self._paused_since = now
+            return False
+        if self._paused_since is not None:
+            paused_for = now - self._paused_since
+            self._paused_since = None
+            self.arbiter.pardon(paused_for)
+            log.info("seat.deadlines_extended", by=round(paused_for, 3), reason="leader paused")
+        return True
 
     def _resync(self) -> None:
         snapshot = self.store.load()

@@ -119,10 +119,12 @@ class SeatCalls(PolicyCalls):
 
     async def reap(self) -> list[Ending]:
         self.expire_waiters()
-        await self.reclaim_idle()
         if self._penalties:
             now = self.clock.monotonic()
             self._penalties = {s: until for s, until in self._penalties.items() if until > now}
+        if not self._arbitrating():
+            return []
+        await self.reclaim_idle()
         expired = self.arbiter.expire(self.now())
         # In bounded transactions: each fits in the store's reserve, and the pages one frees
         # serve the next, so a full store still frees every silent seat.

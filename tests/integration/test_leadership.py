@@ -56,3 +56,32 @@ async def test_a_leader_within_its_margin_renews(service: SeatService) -> None:
     _, stream = service.attach(s.id, s.token)
     service.ping(stream, 1)
     assert isinstance(stream.outbox.get_nowait(), Pong)
+
+
+async def test_a_paused_leader_expires_no_session(service: SeatService, clock: FakeClock) -> None:
+    """Past a session's deadline while leadership is refused (renewals refused too), the
+    reaper frees nothing: the silence is the leader's own."""
+    switch = Switch()
+    service.leadership = switch
+    s = await take(service, request("AA"))
+    switch.leads = False
+    clock.advance(service.arbiter.sessions()[0].expires_at - clock.monotonic() + 1)
+    assert await service.reap() == []
+    assert [x.id for x in service.arbiter.sessions()] == [s.id]
+
+
+async def test_a_leader_granting_again_adds_the_pause_to_every_deadline(
+    service: SeatService, clock: FakeClock
+) -> None:
+    """Leadership refused for 100 s, then held again: each session's deadline moves 100 s
+    later, so none expires for renewals the leader refused."""
+    switch = Switch()
+    service.leadership = switch
+    await take(service, request("AA"))
+    deadline = service.arbiter.sessions()[0].expires_at
+    switch.leads = False
+    assert await service.reap() == []
+    clock.advance(100)
+    switch.leads = True
+    assert await service.reap() == []
+    assert service.arbiter.sessions()[0].expires_at == deadline + 100

@@ -452,3 +452,18 @@ def test_resync_forgets_uncommitted_decisions(arbiter: Arbiter, clock: FakeClock
     assert arbiter.get(kept.id).expires_at == lease
     with pytest.raises(SessionNotFound):
         arbiter.get(uncommitted.id)
+
+
+def test_a_pardon_moves_every_deadline_by_the_pause(arbiter: Arbiter, clock: FakeClock) -> None:
+    """After a pause in which renewals were refused, each session expires that much later
+    (and exactly then)."""
+    a = grant(arbiter, clock, "AA")
+    clock.advance(5)
+    b = grant(arbiter, clock, "BB")
+    arbiter.pardon(60)
+    clock.advance(a.expires_at - clock.monotonic() + 60 - 0.001)
+    assert arbiter.expire(now(clock)) == []
+    clock.advance(0.001)
+    assert [e.ending.session.id for e in arbiter.expire(now(clock))] == [a.id]
+    clock.advance(b.expires_at + 60 - clock.monotonic())
+    assert [e.ending.session.id for e in arbiter.expire(now(clock))] == [b.id]
