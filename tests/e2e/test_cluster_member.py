@@ -16,6 +16,7 @@ from seatclient import SeatClient, SeatState
 
 from seatd.cluster.config import ClusterConfig
 from tests.e2e.cluster import Cluster, seatd_cluster  # noqa: F401  (a fixture)
+from tests.e2e.conftest import wait_for
 from tests.e2e.test_cluster import Holder
 from tests.etcd import EtcdCluster
 
@@ -44,13 +45,15 @@ def test_one_etcd_member_killed_changes_no_leader_and_no_seat(
 ) -> None:
     """SIGKILL one etcd member (etcd's raft leader, the member seatd's renewals use, or
     both; then start it again, or not): the seatd leader neither steps down nor changes,
-    held seats stay ACTIVE throughout (no JEOPARDY), and an acquire succeeds on it."""
+    held seats stay ACTIVE throughout (JEOPARDY only if etcd's election outlasted the
+    leader's margin, then ACTIVE on the same ids), and an acquire succeeds on it."""
     cluster = seatd_cluster(etcd_cluster.endpoints, "--dev-seats", str(CAP))
     leader = cluster.leader(TIMEOUT)
     holders = [Holder(cluster.targets, f"H{i}") for i in range(2)]
     ids = [h.seat.session_id for h in holders]
     etcd_cluster.move_leader(raft_leader)
     before = [m.text() for m in cluster.members]
+    mine = cluster.members.index(leader)
     etcd_cluster.kill(killed)
     etcd_cluster.wait_raft_leader(not_=killed)
     if restarted:
@@ -59,7 +62,7 @@ def test_one_etcd_member_killed_changes_no_leader_and_no_seat(
     # down at the latest one lease TTL after etcd leads again (its last proof came before).
     until = time.monotonic() + TTL + 1.0
     while time.monotonic() < until:
-        said = leader.text()[len(before[cluster.members.index(leader)]) :]
+        said = leader.text()[len(before[mine]) :]
         assert "event=cluster.stepping_down" not in said, said[-3000:]
         time.sleep(0.05)
     with SeatClient(cluster.targets, timeout=TIMEOUT) as client:
@@ -70,8 +73,16 @@ def test_one_etcd_member_killed_changes_no_leader_and_no_seat(
         said = member.text()[len(old) :]
         assert "event=cluster.stepping_down" not in said, said[-3000:]
         assert "event=cluster.elected" not in said, said[-3000:]
+    if "event=cluster.granting_paused" not in leader.text()[len(before[mine]) :]:
+        assert all(h.states == [] for h in holders), [h.states for h in holders]
+    # etcd's election outlasted the margin (a loaded machine): pings refused meanwhile
+    # made JEOPARDY, and the seats come back ACTIVE on the same leader and ids.
+    wait_for(
+        lambda: all(h.seat.state is SeatState.ACTIVE for h in holders),
+        TIMEOUT,
+        "held seats ACTIVE",
+    )
     assert [h.seat.session_id for h in holders] == ids
-    assert all(h.seat.state is SeatState.ACTIVE for h in holders)
-    assert all(h.states == [] for h in holders), [h.states for h in holders]
+    assert all(SeatState.LOST not in h.states for h in holders)
     for h in holders:
         h.close()
