@@ -209,13 +209,14 @@ def build(
     admin_config = admin_config or AdminConfig()
     if standby is not None:
         return _take_over(standby, config, service, cloud, admin_config)
-    seat = grpc.aio.server(
-        options=network_options(config),
-        interceptors=[PeerCallLimit(config.max_calls_per_peer, service.clock)],
-    )
+    seat = grpc.aio.server(options=network_options(config))
+    # Every handler on the workstation port, health and reflection included, counted per peer.
+    capped = PeerCallLimit(config.max_calls_per_peer, service.clock).capped(seat)
     seat_service = seat_pb2.DESCRIPTOR.services_by_name["SeatService"]
-    add_service(seat, seat_service, SeatServicer(service, config.refusal_disclosure), service.clock)
-    checkers = [serve_health_and_reflection(seat, [SEAT_SERVICE])]
+    add_service(
+        capped, seat_service, SeatServicer(service, config.refusal_disclosure), service.clock
+    )
+    checkers = [serve_health_and_reflection(capped, [SEAT_SERVICE])]
     seat_creds = None
     if config.tls_cert:
         seat_creds = _tls(
@@ -278,7 +279,7 @@ def _take_over(
     admin_config: AdminConfig,
 ) -> Servers:
     """The leader's handlers for the standby's servers (seat, admin, remote admin: its
-    switches' order). Health, reflection, the interceptor and the ports are the standby's."""
+    switches' order). Health, reflection, the per-peer cap and the ports are the standby's."""
     seat = Handlers()
     seat_service = seat_pb2.DESCRIPTOR.services_by_name["SeatService"]
     add_service(seat, seat_service, SeatServicer(service, config.refusal_disclosure), service.clock)

@@ -36,7 +36,7 @@ from seatd.server import (
     options,
     secure_socket,
 )
-from seatd.transport.handlers import add_service
+from seatd.transport.handlers import HandlerSink, add_service
 from seatd.transport.health import Health, serve_health_and_reflection
 from seatd.transport.peers import PeerCallLimit
 from seatd.transport.status import abort
@@ -89,7 +89,7 @@ class StandbyServers:
 
 
 def _switched(
-    server: grpc.aio.Server,
+    server: HandlerSink,
     service: ServiceDescriptor,
     refuser: _Refuser,
     clock: Clock,
@@ -110,14 +110,12 @@ def build(
     holding: Holding = lambda: False,
 ) -> StandbyServers:
     refuser = _Refuser(refusal, clock)
-    # The leader's interceptor from the start: the server is the leader's once handed over.
-    seat = grpc.aio.server(
-        options=network_options(config),
-        interceptors=[PeerCallLimit(config.max_calls_per_peer, clock)],
-    )
+    seat = grpc.aio.server(options=network_options(config))
+    # The leader's per-peer cap from the start: the server is the leader's once handed over.
+    capped = PeerCallLimit(config.max_calls_per_peer, clock).capped(seat)
     seat_service = seat_pb2.DESCRIPTOR.services_by_name["SeatService"]
-    switches = [_switched(seat, seat_service, refuser, clock, holding)]
-    checkers = [serve_health_and_reflection(seat, [SEAT_SERVICE])]
+    switches = [_switched(capped, seat_service, refuser, clock, holding)]
+    checkers = [serve_health_and_reflection(capped, [SEAT_SERVICE])]
     creds = None
     if config.tls_cert:
         creds = _tls(

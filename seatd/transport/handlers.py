@@ -7,7 +7,7 @@ INVALID_ARGUMENT naming the expected message type.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -57,6 +57,15 @@ class HandlerSink(Protocol):
 
     def add_generic_rpc_handlers(
         self, generic_rpc_handlers: Sequence[grpc.GenericRpcHandler]
+    ) -> None: ...
+
+
+class Registry(HandlerSink, Protocol):
+    """A grpc server, or one whose calls are capped per peer (`seatd.transport.peers`):
+    grpc's own helpers (health, reflection) register through both methods."""
+
+    def add_registered_method_handlers(
+        self, service_name: str, method_handlers: Mapping[str, grpc.RpcMethodHandler[Any, Any]]
     ) -> None: ...
 
 

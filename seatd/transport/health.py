@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
+
+from seatd.transport.handlers import Registry
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,16 +28,14 @@ class Health:
             await self.checker.set(name, status)
 
 
-def serve_health_and_reflection(server: grpc.aio.Server, names: list[str]) -> Health:
+def serve_health_and_reflection(server: Registry, names: list[str]) -> Health:
     """Add health checking and reflection for `names` to `server` (before it starts)."""
     checker = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(checker, server)
-    reflection.enable_server_reflection(
-        [
-            *names,
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-            reflection.SERVICE_NAME,
-        ],
-        server,
+    listed = [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name]
+    # The asyncio servicer by name: `enable_server_reflection` picks it only for a
+    # grpc.aio.Server itself, and `server` may be the per-peer capped registry in front of one.
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+        reflection.aio.ReflectionServicer([*listed, reflection.SERVICE_NAME]), server
     )
     return Health(checker, tuple(names))

@@ -15,14 +15,16 @@ import grpc
 import pytest
 from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 from seatclient.v1 import seat_pb2, seat_pb2_grpc
 
 from seatd.limits import PING_BURST
 from seatd.repeats import RefusalConfig
-from seatd.server import ServerConfig, build
+from seatd.server import SEAT_SERVICE, ServerConfig, build
 from seatd.service import SeatService
 from seatd.transport.handlers import add_service
+from seatd.transport.health import serve_health_and_reflection
 from seatd.transport.peers import PeerCallLimit
 from seatd.transport.seat import SeatServicer
 from seatd.waitqueue import QueueConfig
@@ -213,20 +215,38 @@ async def test_transport_ping_flood_is_sent_away(running: Running) -> None:
 
 
 @pytest.fixture
-async def capped(service: SeatService) -> AsyncIterator[seat_pb2_grpc.SeatServiceStub]:
-    """The workstation service with at most two calls per peer, loopback included."""
-    server = grpc.aio.server(interceptors=[PeerCallLimit(2, service.clock, exempt_loopback=False)])
+async def capped_channel(service: SeatService) -> AsyncIterator[grpc.aio.Channel]:
+    """A channel to the workstation service, health and reflection served as the daemon
+    serves them, with at most two calls per peer, loopback included."""
+    server = grpc.aio.server()
+    registry = PeerCallLimit(2, service.clock, exempt_loopback=False).capped(server)
     add_service(
-        server,
+        registry,
         seat_pb2.DESCRIPTOR.services_by_name["SeatService"],
         SeatServicer(service),
         service.clock,
     )
+    serve_health_and_reflection(registry, [SEAT_SERVICE])
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        yield seat_pb2_grpc.SeatServiceStub(channel)
+        yield channel
     await server.stop(0)
+
+
+@pytest.fixture
+def capped(capped_channel: grpc.aio.Channel) -> seat_pb2_grpc.SeatServiceStub:
+    """The workstation service with at most two calls per peer, loopback included."""
+    return seat_pb2_grpc.SeatServiceStub(capped_channel)
+
+
+async def kept_alive(stub: seat_pb2_grpc.SeatServiceStub, user: str) -> Any:
+    """A seat taken for `user` and its keepalive stream attached (an open call)."""
+    r = await stub.Acquire(acquire(user))
+    call = stub.Keepalive()
+    await call.write(attach(r.session_id, r.lease_token))
+    await call.read()
+    return call
 
 
 async def test_one_peer_cannot_hold_more_calls_than_its_cap(
@@ -238,13 +258,7 @@ async def test_one_peer_cannot_hold_more_calls_than_its_cap(
     for s in streams:
         await s.write(attach(999, "x"))
     await until(lambda: service.stream_count == 0 and all(s.done() for s in streams))
-    held = []
-    for user in ("AA", "BB"):
-        r = await capped.Acquire(acquire(user))
-        call = capped.Keepalive()
-        await call.write(attach(r.session_id, r.lease_token))
-        await call.read()
-        held.append(call)
+    held = [await kept_alive(capped, user) for user in ("AA", "BB")]
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await capped.Acquire(acquire("CC"))
     assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
@@ -252,6 +266,22 @@ async def test_one_peer_cannot_hold_more_calls_than_its_cap(
     held[0].cancel()
     await until(lambda: service.stream_count == 1)
     assert await capped.GetLicence(seat_pb2.GetLicenceRequest())
+
+
+async def test_health_checks_count_against_the_peers_cap(
+    service: SeatService, capped_channel: grpc.aio.Channel
+) -> None:
+    """Health checking, registered through grpc's own helper, is capped per peer like seats."""
+    capped = seat_pb2_grpc.SeatServiceStub(capped_channel)
+    health = health_pb2_grpc.HealthStub(capped_channel)
+    assert (await health.Check(health_pb2.HealthCheckRequest())).status
+    held = [await kept_alive(capped, user) for user in ("AA", "BB")]
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await health.Check(health_pb2.HealthCheckRequest())
+    assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert reason_of(refused.value) == "TOO_MANY_CALLS"
+    for call in held:
+        call.cancel()
 
 
 async def test_connection_that_never_speaks_is_closed(service: SeatService, tmp_path: Path) -> None:
