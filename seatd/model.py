@@ -82,15 +82,14 @@ class Holder:
     client_version: str
 
     @classmethod
-    def checked(
+    def stripped(
         cls, *, user_code: str, user_name: str, hostname: str, ip: str, client_version: str
     ) -> Holder:
+        """The holder a request names, its text stripped. The text's rules (length, control
+        characters, user code required) were checked with the request's other fields, by
+        `seatd.transport.validate`, before it reached the service."""
         return cls(
-            user_code=check_text("user_code", user_code),
-            user_name=check_text("user_name", user_name, required=False),
-            hostname=check_text("hostname", hostname, required=False),
-            ip=ip,
-            client_version=check_text("client_version", client_version, required=False),
+            user_code.strip(), user_name.strip(), hostname.strip(), ip, client_version.strip()
         )
 
 

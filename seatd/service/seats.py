@@ -43,7 +43,7 @@ class SeatCalls(PolicyCalls):
         if wait:
             self.counters.acquires["rate_limited"] += 1
             await self._refuse_after_wait(req.wait, RateLimited(req.ip, wait))
-        holder = Holder.checked(
+        holder = Holder.stripped(
             user_code=req.user_code,
             user_name=req.user_name,
             hostname=req.hostname,

@@ -161,9 +161,7 @@ def fill_journal(state: Path, entries: int) -> None:
     from seatd.store import LmdbStore, StoreConfig
 
     store = LmdbStore(StoreConfig(state))
-    holder = Holder.checked(
-        user_code="J", user_name="journal", hostname="PC", ip="10.0.0.1", client_version="1"
-    )
+    holder = Holder("J", "journal", "PC", "10.0.0.1", "1")
     at = datetime.now(UTC)
     for start in range(0, entries, 5000):
         batch = min(5000, entries - start)

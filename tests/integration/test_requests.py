@@ -185,6 +185,20 @@ async def test_malformed_request_is_invalid_argument_naming_its_field(
     assert running.service.store.journal_entries() == []
 
 
+async def test_the_holders_text_is_kept_without_surrounding_spaces(running: Running) -> None:
+    """User code, name, host name and version sent with spaces around are kept without them."""
+    spaced = acquire(user_code=" AA ", user_name=" Ann A ", hostname=" pc-1 ", client_version=" 7 ")
+    r = await running.seat.Acquire(spaced)
+    shown = r.session
+    assert (shown.user_code, shown.user_name, shown.hostname, shown.client_version) == (
+        "AA",
+        "Ann A",
+        "pc-1",
+        "7",
+    )
+    assert running.service.arbiter.get(r.session_id).holder.user_code == "AA"
+
+
 async def test_keepalive_attach_without_a_session_is_invalid_argument(running: Running) -> None:
     """A keepalive attaching session 0 is INVALID_ARGUMENT naming attach.session_id."""
     call = running.seat.Keepalive()
