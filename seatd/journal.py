@@ -1,8 +1,9 @@
 """The session journal: an append-only, SHA-256 hash-chained record of seat events.
 
-Each entry is canonical JSON (sorted keys, no spaces) holding its sequence number, the wall
-time in UTC, the event's fields and `prev`, the hash of the entry before it. Its own `hash`
-covers everything else, so changing any byte of any entry breaks the chain at that entry.
+Each entry is JSON holding its sequence number, the wall time in UTC, the event's fields and
+`prev`, the hash of the entry before it. Its own `hash`, stored last, is the SHA-256 of the
+canonical JSON (sorted keys, no spaces) of everything else, so changing any byte of any entry
+breaks the chain at that entry.
 """
 
 from __future__ import annotations
@@ -240,9 +241,11 @@ class Link:
 
 def chain(fields: Mapping[str, Any], seq: int, prev: str) -> tuple[bytes, str]:
     """Seal one entry after `prev`: return its stored bytes and its hash."""
-    body = {**fields, "seq": seq, "prev": prev}
-    digest = hashlib.sha256(canonical(body)).hexdigest()
-    return canonical({**body, "hash": digest}), digest
+    body = canonical({**fields, "seq": seq, "prev": prev})
+    digest = hashlib.sha256(body).hexdigest()
+    # The hash is appended last rather than in key order: every reader decodes the JSON and
+    # verify re-canonicalises what it reads, so the entry is encoded once, not twice.
+    return body[:-1] + b',"hash":"' + digest.encode() + b'"}', digest
 
 
 def first_broken(links: Iterable[Link], start_prev: str = GENESIS) -> int | None:

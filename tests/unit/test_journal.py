@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -35,6 +36,17 @@ def links(n: int) -> list[journal.Link]:
 def test_an_intact_chain_verifies() -> None:
     """A chain written by `chain` verifies from the first entry to the last."""
     assert journal.first_broken(links(6)) is None
+
+
+def test_a_sealed_entry_reads_back_as_its_fields_and_the_hash_of_their_canonical_form() -> None:
+    """What `chain` stores decodes to the fields, seq, prev and a hash over their canonical JSON."""
+    fields = journal.fields_of(Granted(session(7)))
+    assert fields is not None
+    raw, digest = journal.chain(fields, 7, "ab" * 32)
+    entry = json.loads(raw)
+    assert entry == {**fields, "seq": 7, "prev": "ab" * 32, "hash": digest}
+    del entry["hash"]
+    assert hashlib.sha256(journal.canonical(entry)).hexdigest() == digest
 
 
 @pytest.mark.parametrize("victim", range(6))
