@@ -311,15 +311,16 @@ class Arbiter:
         """A ping: the lease runs TTL (+ grace) from now. `idle`: seconds since the user was
         last active, as the workstation reports it (None: it reports nothing); activity after
         an idle warning withdraws it, and the answer says so."""
-        session = self._renewed(self.owned(session_id, token), now)
+        session = self.owned(session_id, token)
         if idle is None:
-            return Renewal(self._put(session), False)
+            return Renewal(self._put(self._renewed(session, now)), False)
         idle_since = now.mono - min(max(idle, 0.0), now.mono)
         warned = session.idle_warned_at
         withdrawn = warned is not None and idle_since > warned
+        renewed = session.renewed(now, self._lease_end(now), idle_since)
         if withdrawn:
-            session = replace(session, idle_warned_at=None, idle_evict_at=None)
-        return Renewal(self._put(replace(session, idle_since=idle_since)), withdrawn)
+            renewed = replace(renewed, idle_warned_at=None, idle_evict_at=None)
+        return Renewal(self._put(renewed), withdrawn)
 
     def idle_for(self, session: Session, now: float) -> float | None:
         """Seconds the session's user has been idle, if its workstation reports it."""
@@ -481,12 +482,10 @@ class Arbiter:
         return session
 
     def _renewed(self, session: Session, now: Instant) -> Session:
-        return replace(
-            session,
-            last_seen_at=now.wall,
-            renewed_at=now.mono,
-            expires_at=now.mono + self.terms.ttl + self.terms.grace,
-        )
+        return session.renewed(now, self._lease_end(now), session.idle_since)
+
+    def _lease_end(self, now: Instant) -> float:
+        return now.mono + self.terms.ttl + self.terms.grace
 
     def _put(self, session: Session) -> Session:
         self._sessions[session.id] = session

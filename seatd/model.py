@@ -119,6 +119,27 @@ class Session:
     idle_warned_at: float | None = None
     idle_evict_at: float | None = None
 
+    def renewed(self, at: Instant, expires_at: float, idle_since: float | None) -> Session:
+        """This session renewed at `at` until `expires_at`, its user last active at
+        `idle_since`. Built field by field: `dataclasses.replace` cost three times as much,
+        and this runs on every keepalive ping."""
+        return Session(
+            self.id,
+            self.holder,
+            self.key,
+            self.token,
+            self.started_at,
+            at.wall,
+            at.mono,
+            expires_at,
+            self.attached,
+            self.streams,
+            self.restored,
+            idle_since,
+            self.idle_warned_at,
+            self.idle_evict_at,
+        )
+
 
 class EndKind(enum.Enum):
     RELEASED = 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable
 
 import pytest
@@ -467,3 +468,32 @@ def test_a_pardon_moves_every_deadline_by_the_pause(arbiter: Arbiter, clock: Fak
     assert [e.ending.session.id for e in arbiter.expire(now(clock))] == [a.id]
     clock.advance(b.expires_at + 60 - clock.monotonic())
     assert [e.ending.session.id for e in arbiter.expire(now(clock))] == [b.id]
+
+
+def test_a_renewal_carries_every_field_but_the_lease_and_idle_time(clock: FakeClock) -> None:
+    """A renewed session differs only in last seen, renewal, expiry and idle-since."""
+    values: dict[str, object] = {
+        "id": 7,
+        "holder": holder(),
+        "key": "k",
+        "token": "t",
+        "started_at": clock.wall(),
+        "last_seen_at": clock.wall(),
+        "renewed_at": 1.0,
+        "expires_at": 2.0,
+        "attached": True,
+        "streams": 3,
+        "restored": True,
+        "idle_since": 4.0,
+        "idle_warned_at": 5.0,
+        "idle_evict_at": 6.0,
+    }
+    # Every field is given a value that is not its default: a new one must be added here.
+    assert list(values) == [f.name for f in dataclasses.fields(Session)]
+    session = Session(**values)  # type: ignore[arg-type]
+    clock.advance(60)
+    at = now(clock)
+    renewed = session.renewed(at, 99.0, 8.0)
+    assert renewed == dataclasses.replace(
+        session, last_seen_at=at.wall, renewed_at=at.mono, expires_at=99.0, idle_since=8.0
+    )
