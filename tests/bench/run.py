@@ -47,6 +47,9 @@ LOADERS, PER_LOADER = 2, 8  # 16 concurrent clients
 PEER_CLIENTS = (1, 16, 64)
 PEER_REPEATS = int(os.environ.get("SEATD_BENCH_PEER_REPEATS", "3"))
 PEER_SECONDS = float(os.environ.get("SEATD_BENCH_PEER_SECONDS", "5"))
+# Another seatd tree (a `git worktree` of an older commit), measured in the same run beside
+# this one: the peer table's before and after.
+PEER_BEFORE = os.environ.get("SEATD_BENCH_PEER_BEFORE", "")
 
 rows: list[dict[str, Any]] = []
 
@@ -144,8 +147,9 @@ def cpu_seconds(pid: int) -> float:
 
 
 class Daemon:
-    def __init__(self, state: Path, *flags: str) -> None:
-        self.state, self.flags = state, list(flags)
+    def __init__(self, state: Path, *flags: str, root: Path = ROOT) -> None:
+        """seatd with `flags`, its state in `state`, its code from the tree at `root`."""
+        self.state, self.flags, self.root = state, list(flags), root
         self.socket = Path(tempfile.mkdtemp(prefix="sb-", dir="/tmp")) / "a.sock"
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
@@ -176,7 +180,9 @@ class Daemon:
                 ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                cwd=ROOT,
+                cwd=self.root,
+                # `-m seatd` from the tree's own code, whichever tree the venv installed.
+                env={**os.environ, "PYTHONPATH": str(self.root)},
             )
         deadline = t + 60
         seen = log.read_text().count("event=daemon.ready")
@@ -375,14 +381,18 @@ def peer(work: Path) -> None:
     Both stores write to the same filesystem (var/), both durable."""
     from tests.etcd import EtcdCluster
 
-    servers = ("etcd", "acquire", "echo3")
+    servers: tuple[str, ...] = ("etcd", "acquire", "echo3")
     names = {"etcd": "etcd claim+revoke", "acquire": "seatd acquire+release", "echo3": "echo x3"}
+    if PEER_BEFORE:
+        servers += ("before",)
+        names["before"] = f"seatd at {Path(PEER_BEFORE).name}"
     (ROOT / "var").mkdir(exist_ok=True)
     state = Path(tempfile.mkdtemp(prefix="peer-", dir=ROOT / "var"))
     rates: dict[tuple[str, int], list[float]] = {}
     cpus: dict[tuple[str, int], list[float]] = {}
     latencies: dict[tuple[str, int], list[float]] = {}
     daemon = Daemon(state / "seatd")
+    before = Daemon(state / "before", root=Path(PEER_BEFORE)) if PEER_BEFORE else None
     echo: EchoServer | None = None
     try:
         with EtcdCluster(state / "etcd", members=1) as etcd:
@@ -394,17 +404,24 @@ def peer(work: Path) -> None:
                 "acquire": (daemon.target, daemon.proc.pid),
                 "echo3": (echo.target, echo.proc.pid),
             }
+            if before is not None:
+                before.start()
+                assert before.proc is not None
+                where["before"] = (before.target, before.proc.pid)
             for _ in range(PEER_REPEATS):
                 for clients in PEER_CLIENTS:
                     for server in servers:
                         target, pid = where[server]
-                        lat, cpu = closed_loop(server, target, clients, pid)
+                        mode = "acquire" if server == "before" else server
+                        lat, cpu = closed_loop(mode, target, clients, pid)
                         key = (server, clients)
                         rates.setdefault(key, []).append(len(lat) / PEER_SECONDS)
                         cpus.setdefault(key, []).append(cpu / max(1, len(lat)))
                         latencies.setdefault(key, []).extend(lat)
     finally:
         daemon.kill()
+        if before is not None:
+            before.kill()
         if echo is not None:
             echo.stop()
         shutil.rmtree(state, ignore_errors=True)
@@ -412,8 +429,9 @@ def peer(work: Path) -> None:
         f"\npeer: {PEER_REPEATS} x {PEER_SECONDS:.0f} s each, medians; "
         "latency per pair, server CPU per pair"
     )
-    print(f"| clients | {' | '.join(names[s] for s in servers)} | seatd / etcd |")
-    print(f"|---|{'---|' * len(servers)}---|")
+    compare = " | before / etcd | CPU per pair, seatd / before |" if PEER_BEFORE else " |"
+    print(f"| clients | {' | '.join(names[s] for s in servers)} | seatd / etcd{compare}")
+    print(f"|---|{'---|' * len(servers)}---|{'---|---|' if PEER_BEFORE else ''}")
     for clients in PEER_CLIENTS:
         cells = []
         for server in servers:
@@ -424,7 +442,13 @@ def peer(work: Path) -> None:
                 f"CPU {median(cpus[key]) * 1000:.2f} ms"
             )
         ratio = median(rates[("acquire", clients)]) / median(rates[("etcd", clients)])
-        print(f"| {clients} | {' | '.join(cells)} | {ratio:.2f} |")
+        if PEER_BEFORE:
+            was = median(rates[("before", clients)]) / median(rates[("etcd", clients)])
+            cpu = median(cpus[("acquire", clients)]) / median(cpus[("before", clients)])
+            cells.append(f"{ratio:.2f} | {was:.2f} | {cpu:.2f}")
+        else:
+            cells.append(f"{ratio:.2f}")
+        print(f"| {clients} | {' | '.join(cells)} |")
     print()
     for clients in PEER_CLIENTS:
         seatd, etcd_ = ("acquire", clients), ("etcd", clients)
