@@ -26,9 +26,11 @@ still at this term's create revision and on this lease, prove nobody else led me
 ended lease is never renewed (its id is not granted again), the key goes with it, and a key
 made again has a new create revision. So the leader grants again from that proof. It steps
 down when etcd says the lease or the key is gone, or when etcd has given no proof for
-`patience` (one TTL) past the lease's proven end: by then a live etcd has either confirmed
-the lease or let it expire and a standby may lead; only quorum lost (or this instance cut
-off from etcd) lasts that long. Whatever the wait, nothing is granted without a proof.
+`patience` (two TTLs) past the lease's proven end. The patience is liveness only (nothing
+is granted without a proof, however long the wait), so it errs long: an etcd election
+takes one to two election timeouts and a split vote starts another (measured here with 2 s
+election timeouts: raft leader gone up to 5.8 s), while only quorum lost, or this
+instance cut off from etcd, lasts longer; then a standby leads once the lease expires.
 
 A paused process (SIGSTOP, a frozen VM) resumes with its monotonic clock far ahead, so the
 very first check after the pause already says no: nothing is granted or renewed on a stale
@@ -47,6 +49,8 @@ MARGIN_OF_INTERVAL = 0.5
 # Retries per renewal interval while the lease has no proof (etcd electing its raft leader
 # answers "no leader" at once: the first keepalive after the election is not left waiting).
 RETRIES_PER_INTERVAL = 4
+# TTLs past the lease's proven end that a leader without a proof still asks etcd for it.
+PATIENCE_TTLS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +72,7 @@ class LeaseTiming:
     @property
     def patience(self) -> float:
         """How long past the lease's proven end the leader still asks etcd for it."""
-        return self.ttl
+        return self.ttl * PATIENCE_TTLS
 
 
 class LeaderLease:

@@ -55,14 +55,14 @@ def test_an_older_answer_never_shortens_the_proof() -> None:
     assert lease.proven_until == 106.0
 
 
-def test_granting_pauses_at_the_margin_but_the_lease_is_kept_one_ttl_past_its_end() -> None:
+def test_granting_pauses_at_the_margin_but_the_lease_is_kept_two_ttls_past_its_end() -> None:
     """Unproven, the leader stops granting at the margin and goes on asking etcd for the
-    same lease until one TTL past its proven end (an etcd election is ridden out)."""
+    same lease until two TTLs past its proven end (an etcd election is ridden out)."""
     lease = LeaderLease(LeaseTiming(4.0))
     lease.renewed(sent_at=100.0, ttl=4.0)
     assert not lease.granting(103.5)
-    assert lease.keeping(107.99)
-    assert not lease.keeping(108.0)
+    assert lease.keeping(111.99)
+    assert not lease.keeping(112.0)
 
 
 def test_an_unproven_lease_is_asked_for_again_sooner() -> None:
@@ -231,15 +231,15 @@ async def test_a_leader_retries_every_quarter_interval_while_etcd_has_no_leader(
     assert [round(t, 2) for t in sent] == [0.0, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 2.75, 3.0]
 
 
-async def test_a_leader_etcd_never_answers_steps_down_one_ttl_past_its_lease() -> None:
+async def test_a_leader_etcd_never_answers_steps_down_two_ttls_past_its_lease() -> None:
     """No answer at all (quorum lost, or this instance cut off): granting stops at the
-    margin, and the leader steps down one TTL after its proven lease would have ended."""
+    margin, and the leader steps down two TTLs after its proven lease would have ended."""
     clock = FakeClock()
     start = clock.monotonic()
     e, granting = renewing(clock, lambda now: None)
     why = e._renew(FakeStop(clock), LEASE_ID)
-    assert "etcd has not confirmed its lease for 4 s past its end" in why
-    assert 8.0 <= clock.monotonic() - start < 8.0 + e.lease.timing.retry_interval
+    assert "etcd has not confirmed its lease for 8 s past its end" in why
+    assert 12.0 <= clock.monotonic() - start < 12.0 + e.lease.timing.retry_interval
     assert granting[0] and not granting[-1]
 
 
