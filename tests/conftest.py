@@ -6,12 +6,22 @@ import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 
 from seatd.store.etcd import EtcdConfig
 from tests.etcd import EtcdCluster, config_for
 
 _sites = itertools.count(1)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """grpc.aio held for the whole session. Without it grpc shuts its asyncio poller down
+    whenever the last aio object of a test is collected, and that shutdown joins the poller
+    thread from wherever the collection ran: a landing run hung there for good (main thread
+    in Thread.join under a structlog call). The extra reference, taken once from the main
+    thread, is grpc's own advice (grpc/grpc#22365)."""
+    grpc.aio.init_grpc_aio()
 
 
 @pytest.fixture
