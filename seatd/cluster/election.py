@@ -20,6 +20,11 @@ free to renew on time: a thousand workstations reattaching at a takeover keep it
 longer than the margin, and a renewal queued behind them would depose a healthy leader.
 Streams carry etcd's `hasleader` metadata, so a member cut off from its quorum ends them
 instead of leaving them silent.
+
+A leader key no seatd instance wrote (put by hand without a lease, or holding something
+else) blocks every election for as long as it stays: seatd reports it (`foreign`, the
+`cluster.leader_key_foreign` log line, `seatctl cluster status`) with the command that
+clears it, names no leader from it, and never deletes it itself: whoever wrote it decides.
 """
 
 from __future__ import annotations
@@ -72,6 +77,16 @@ class Instance:
             return None
 
 
+def foreign(key: kv_pb2.KeyValue) -> str:
+    """Why the leader key `key` is not a seatd leader's, "" when it is one: a seatd leader's
+    key is on a lease (it ends with its leader) and holds an `Instance`."""
+    if key.lease == 0:
+        return "the leader key has no lease (not written by seatd): it never ends by itself"
+    if Instance.decode(key.value) is None:
+        return "the leader key does not hold a seatd leader record (not written by seatd)"
+    return ""
+
+
 class Election:
     def __init__(
         self,
@@ -103,6 +118,8 @@ class Election:
         self.fence: Fence | None = None
         # Why the last leadership ended ("" while leading or never led).
         self.why = ""
+        # Why no instance can be elected: a leader key no seatd instance wrote ("" if none).
+        self.blocked = ""
 
     # -- what the service asks -----------------------------------------------------------------
 
@@ -124,6 +141,8 @@ class Election:
             return NotLeader(self.me.address, self.me.name, why, admin=self.me.admin)
         leader = self.leader if self.leader != self.me else None
         why = f" ({self.why})" if self.why else ""
+        if self.blocked:
+            why = f" (elections are blocked: {self.blocked}; an administrator must delete it)"
         if self.fence is not None:
             why = (
                 " (etcd has not confirmed its lease in time: not granting until it does, "
@@ -195,12 +214,25 @@ class Election:
         kvs = answer.responses[0].response_range.kvs
         if not kvs:
             return None  # deleted between the compare and the read: campaign again
-        self._saw(kvs[0].value)
+        self._saw(kvs[0])
         await self._until_deleted(answer.header.revision)
         return None
 
-    def _saw(self, raw: bytes) -> None:
-        leader = Instance.decode(raw)
+    def _saw(self, key: kv_pb2.KeyValue) -> None:
+        blocked = foreign(key)
+        if blocked and blocked != self.blocked:
+            log.error(
+                "cluster.leader_key_foreign",
+                key=key.key.decode(errors="replace"),
+                reason=blocked,
+                action=(
+                    f"no instance can lead until it is deleted: check who wrote it, then "
+                    f"`etcdctl del {key.key.decode(errors='replace')}` "
+                    "(seatd never deletes a key it did not write)"
+                ),
+            )
+        self.blocked = blocked
+        leader = None if blocked else Instance.decode(key.value)
         if leader != self.leader:
             log.info(
                 "cluster.leader_seen",
@@ -228,9 +260,9 @@ class Election:
                 for event in answer.events:
                     if event.type == kv_pb2.Event.DELETE:
                         log.info("cluster.leader_gone", leader=self._leader_name())
-                        self.leader = None
+                        self.leader, self.blocked = None, ""
                         return
-                    self._saw(event.kv.value)
+                    self._saw(event.kv)
         finally:
             call.cancel()
 

@@ -21,7 +21,7 @@ from aetcd.rpc import rpc_pb2, rpc_pb2_grpc
 
 from seatd.clock import Clock, SystemClock
 from seatd.cluster.config import ClusterConfig
-from seatd.cluster.election import CALL_TIMEOUT, Election, Instance
+from seatd.cluster.election import CALL_TIMEOUT, Election, Instance, foreign
 from seatd.config import DEFAULT_CONFIG_PATH, load
 from seatd.errors import ConfigError
 from seatd.store.etcd import EtcdConfig, aio_channel
@@ -96,7 +96,9 @@ async def gather(config: ClusterConfig, now: datetime) -> dict[str, Any]:
         )
     finally:
         await channel.close()
-    leader = Instance.decode(held.kvs[0].value) if held.kvs else None
+    key = held.kvs[0] if held.kvs else None
+    blocked = foreign(key) if key is not None else ""
+    leader = Instance.decode(key.value) if key is not None and not blocked else None
     instances = []
     for item in found.kvs:
         beat = json.loads(item.value)
@@ -113,9 +115,22 @@ async def gather(config: ClusterConfig, now: datetime) -> dict[str, Any]:
     return {
         "site": config.site,
         "leader": leader.name if leader else "",
+        # A leader key no seatd instance wrote: why it blocks every election, and the command
+        # that clears it (seatd never deletes it itself).
+        "elections_blocked": blocked,
+        "unblock": _etcdctl(etcd, f"del {etcd.leader_key.decode()}") if blocked else "",
         "instances": instances,
         "etcd": [await _member(etcd, m) for m in members.members],
     }
+
+
+def _etcdctl(etcd: EtcdConfig, command: str) -> str:
+    """The etcdctl line that runs `command` against this cluster."""
+    flags = [f"--endpoints={','.join(etcd.endpoints)}"]
+    for flag, path in (("cacert", etcd.ca), ("cert", etcd.cert), ("key", etcd.key)):
+        if path is not None:
+            flags.append(f"--{flag}={path}")
+    return f"etcdctl {' '.join(flags)} {command}"
 
 
 async def _member(etcd: EtcdConfig, member: Any) -> dict[str, Any]:
@@ -166,7 +181,14 @@ def report(config_file: Path | None, etcd: str | None, site: str | None) -> dict
 
 def render(found: dict[str, Any]) -> str:
     """The status as a person reads it."""
-    lines = [f"site {found['site']}: leader {found['leader'] or '(none)'}", "", "instances:"]
+    lines = [f"site {found['site']}: leader {found['leader'] or '(none)'}"]
+    if found["elections_blocked"]:
+        lines += [
+            f"ELECTIONS BLOCKED: {found['elections_blocked']}.",
+            "  No instance can lead until it is deleted. Check who wrote it, then run:",
+            f"  {found['unblock']}",
+        ]
+    lines += ["", "instances:"]
     for i in found["instances"]:
         lines.append(
             f"  {i['name']:<16} {i['address']:<22} {i['role']:<8} "

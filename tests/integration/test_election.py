@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import grpc
 import pytest
+import structlog.testing
 from aetcd.rpc import rpc_pb2, rpc_pb2_grpc
 
 from seatd.clock import SystemClock
@@ -17,6 +18,7 @@ from seatd.cluster.status import Beacon, gather
 from seatd.errors import NotLeader
 from seatd.store.etcd import EtcdConfig, aio_channel, members_channel
 from tests.etcd import EtcdCluster
+from tests.integration.conftest import until
 
 # Bounded waits: these run on a shared, loaded machine.
 DEADLINE = 30.0
@@ -191,4 +193,44 @@ async def test_a_leader_whose_key_is_deleted_by_hand_steps_down_at_its_next_rene
     assert loop.time() - deleted < 8.0
     with pytest.raises(NotLeader):
         a.check()
+    await a.resign()
+
+
+async def test_a_foreign_leader_key_is_reported_never_touched_and_its_deletion_frees_the_election(
+    channel: grpc.aio.Channel,
+    candidate: Callable[..., Election],
+    etcd_shared: EtcdCluster,
+    etcd_site: EtcdConfig,
+) -> None:
+    """A leader record put by hand with no lease (it would never end by itself): a candidate
+    campaigns, names no leader, says elections are blocked; `cluster status` shows the command
+    that clears it; the key stays exactly as written; deleted, the candidate leads."""
+    kv = rpc_pb2_grpc.KVStub(channel)
+    record = Instance("ghost", "10.9.9.9:7117").encode()
+    await kv.Put(rpc_pb2.PutRequest(key=etcd_site.leader_key, value=record))
+    a = candidate("a")
+    with structlog.testing.capture_logs() as logs:
+        campaign = asyncio.create_task(a.campaign())
+        await until(lambda: bool(a.blocked), steps=int(DEADLINE * 100))
+    assert "no lease" in a.blocked
+    assert not campaign.done()
+    refusal = a.refusal()
+    assert refusal.leader == "" and "elections are blocked" in str(refusal)
+    assert [e["event"] for e in logs].count("cluster.leader_key_foreign") == 1
+
+    endpoints = ",".join(f"http://{e}" for e in etcd_shared.endpoints)
+    found = await gather(
+        ClusterConfig(etcd=endpoints, advertise="x:1", site=etcd_site.site),
+        SystemClock().wall(),
+    )
+    assert found["leader"] == ""
+    assert "no lease" in found["elections_blocked"]
+    assert found["unblock"].endswith(f"del {etcd_site.leader_key.decode()}")
+
+    held = await kv.Range(rpc_pb2.RangeRequest(key=etcd_site.leader_key))
+    assert (held.kvs[0].value, held.kvs[0].lease, held.kvs[0].version) == (record, 0, 1)
+
+    await kv.DeleteRange(rpc_pb2.DeleteRangeRequest(key=etcd_site.leader_key))
+    await asyncio.wait_for(campaign, DEADLINE)
+    assert a.leading and a.blocked == ""
     await a.resign()

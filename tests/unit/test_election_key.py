@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from aetcd.rpc import kv_pb2, rpc_pb2
+from structlog.testing import capture_logs
 
-from seatd.cluster.election import Election, Instance
-from seatd.store.etcd import Fence
+from seatd.cluster.election import Election, Instance, foreign
+from seatd.cluster.status import _etcdctl, render
+from seatd.store.etcd import EtcdConfig, Fence
 from tests.fakes import FakeClock
 
 KEY = b"/seatd/t/leader"
@@ -49,7 +52,7 @@ def leading(key: kv_pb2.KeyValue | None) -> Election:
     return election
 
 
-def term_key(**changes: int) -> kv_pb2.KeyValue:
+def term_key(**changes: int | bytes) -> kv_pb2.KeyValue:
     return kv_pb2.KeyValue(
         key=KEY,
         **{"create_revision": REVISION, "mod_revision": REVISION, "lease": LEASE, **changes},
@@ -74,3 +77,67 @@ async def test_a_key_created_again_is_not_held() -> None:
 async def test_a_key_put_again_without_the_lease_is_not_held() -> None:
     """The key overwritten without the lease: the lease's end would no longer free it."""
     assert "replaced" in await leading(term_key(lease=0, mod_revision=REVISION + 1)).key_lost()
+
+
+# -- a leader key no seatd instance wrote --------------------------------------------------------
+
+
+def test_a_seatd_leaders_key_is_not_foreign() -> None:
+    """On a lease and holding a leader record: what every seatd leader writes."""
+    assert foreign(term_key(value=Instance("a", "10.0.0.1:7117").encode())) == ""
+
+
+def test_a_leader_record_without_a_lease_is_foreign() -> None:
+    """A leader record put by hand (or copied) without a lease never ends by itself."""
+    why = foreign(term_key(lease=0, value=Instance("a", "10.0.0.1:7117").encode()))
+    assert "no lease" in why and "never ends" in why
+
+
+def test_a_key_on_a_lease_holding_something_else_is_foreign() -> None:
+    why = foreign(term_key(value=b"locked by the ERP's migration script"))
+    assert "does not hold a seatd leader record" in why
+
+
+def test_a_standby_seeing_a_foreign_key_names_no_leader_and_says_an_admin_must_delete_it() -> None:
+    """A workstation sent to a standby is told why nobody leads, and is not sent to whatever
+    address the foreign key holds."""
+    election = leading(None)
+    election.fence = None
+    with capture_logs() as logs:
+        election._saw(term_key(lease=0, value=Instance("x", "10.9.9.9:7117").encode()))
+        election._saw(term_key(lease=0, value=Instance("x", "10.9.9.9:7117").encode()))
+    refusal = election.refusal()
+    assert election.leader is None
+    assert refusal.leader == ""
+    assert "elections are blocked" in str(refusal) and "administrator must delete" in str(refusal)
+    foreign_lines = [e for e in logs if e["event"] == "cluster.leader_key_foreign"]
+    assert len(foreign_lines) == 1  # once per sighting, not once per watch event
+    assert "etcdctl del /seatd/t/leader" in foreign_lines[0]["action"]
+
+
+def test_cluster_status_says_elections_are_blocked_and_how_to_clear_them() -> None:
+    found = {
+        "site": "t",
+        "leader": "",
+        "elections_blocked": foreign(term_key(lease=0, value=b"{}")),
+        "unblock": _etcdctl(EtcdConfig(("10.0.0.5:2379",), site="t"), "del /seatd/t/leader"),
+        "instances": [],
+        "etcd": [],
+    }
+    text = render(found)
+    assert "ELECTIONS BLOCKED: the leader key has no lease (not written by seatd)" in text
+    assert "etcdctl --endpoints=10.0.0.5:2379 del /seatd/t/leader" in text
+
+
+def test_the_unblock_line_carries_the_clusters_tls_files() -> None:
+    etcd = EtcdConfig(
+        ("https://e1:2379", "https://e2:2379"),
+        site="t",
+        ca=Path("/etc/seatd/etcd-ca.pem"),
+        cert=Path("/etc/seatd/etcd.pem"),
+        key=Path("/etc/seatd/etcd.key"),
+    )
+    assert _etcdctl(etcd, "del /seatd/t/leader") == (
+        "etcdctl --endpoints=https://e1:2379,https://e2:2379 --cacert=/etc/seatd/etcd-ca.pem "
+        "--cert=/etc/seatd/etcd.pem --key=/etc/seatd/etcd.key del /seatd/t/leader"
+    )
