@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import click
+import grpc
+from seatclient.contract import Reason
+from seatclient.errors import detail_of
 from seatclient.v1 import admin_pb2, admin_pb2_grpc
 
 from seatd import tables
@@ -17,6 +22,11 @@ from seatd.ctl.app import TIMEOUT, Ctx, main
 from seatd.ctl.fmt import spaced
 
 _RELATIVE = {"m": 60, "h": 3600, "d": 86400}
+# Seconds `--follow` looks for the daemon (over a cluster's targets: the next leader) once its
+# stream is lost: a restart or a failover takes a few seconds.
+FIND_DAEMON_FOR = 60.0
+# Seconds between two looks.
+LOOK_EVERY = 0.5
 
 
 def parse_when(value: str, now: datetime) -> datetime:
@@ -158,21 +168,72 @@ def journal(
             tables.show(table)
         if not follow:
             return
+
+        def line(entry: admin_pb2.JournalEntry) -> None:
+            j = entry_json(entry)
+            if as_json:
+                click.echo(json.dumps(j, ensure_ascii=False))
+            else:
+                click.echo(
+                    f"{j['seq']:>6}  {j['at']}  {j['kind']:<20} "
+                    f"{j['session_id'] or '':>6}  {j['user_code'] or '':<8} "
+                    f"{_actor(j):<12} {_detail(j)}"
+                )
+
+        try:
+            watch(admin, after, keep, line)
+        except KeyboardInterrupt:
+            return
+
+
+def watch(
+    admin: admin_pb2_grpc.AdminServiceStub,
+    after: int,
+    keep: admin_pb2.JournalFilter,
+    show: Callable[[admin_pb2.JournalEntry], None],
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Show each entry after `after` as it is written, for ever. A stream lost to a restart
+    of the daemon, or over a cluster's targets to a failover or a step-down, is taken up
+    again (at the next leader: `Following`) from the last entry shown, so nothing is missed
+    and nothing shown twice (the journal is kept across both: on disk, or in etcd); after
+    FIND_DAEMON_FOR seconds without a daemon to answer, the last error stands."""
+    lost_at: float | None = None
+    while True:
         try:
             for update in admin.WatchJournal(
                 admin_pb2.WatchJournalRequest(after_seq=after, filter=keep)
             ):
-                j = entry_json(update.entry)
-                if as_json:
-                    click.echo(json.dumps(j, ensure_ascii=False))
-                else:
-                    click.echo(
-                        f"{j['seq']:>6}  {j['at']}  {j['kind']:<20} "
-                        f"{j['session_id'] or '':>6}  {j['user_code'] or '':<8} "
-                        f"{_actor(j):<12} {_detail(j)}"
-                    )
-        except KeyboardInterrupt:
-            return
+                if lost_at is not None:
+                    click.echo(f"(following the journal again after seq {after})", err=True)
+                    lost_at = None
+                show(update.entry)
+                after = update.entry.seq
+            why = "closed by the daemon"
+        except grpc.RpcError as exc:
+            if not _daemon_lost(exc):
+                raise
+            if lost_at is not None and clock() - lost_at > FIND_DAEMON_FOR:
+                raise
+            why = exc.code().name
+        if lost_at is None:
+            click.echo(
+                f"(the journal stream ended after seq {after}: {why}; "
+                "waiting for the daemon, or the cluster's next leader)",
+                err=True,
+            )
+            lost_at = clock()
+        sleep(LOOK_EVERY)
+
+
+def _daemon_lost(exc: grpc.RpcError) -> bool:
+    """The stream ended because its daemon went or stopped leading, not by an answer."""
+    reason = detail_of(exc).reason
+    if reason:
+        return bool(reason == Reason.NOT_LEADER)
+    return exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
 
 
 @journal.command("verify")

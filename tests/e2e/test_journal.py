@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from seatclient import SeatClient, SeatsExhausted
 from seatclient.v1 import seat_pb2, seat_pb2_grpc
 
-from tests.e2e.conftest import Daemon, wait_for
+from tests.e2e.conftest import BIN, Daemon, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -138,3 +139,42 @@ def test_the_journal_table_marks_a_claimed_user_as_claimed(
     out = daemon.ctl("journal", "--kind", "evicted")
     assert out.returncode == 0, out.stderr
     assert f"local-admin-socket ({getpass.getuser()}, claimed)" in out.stdout
+
+
+def test_journal_follow_goes_on_across_a_restart_of_the_daemon(
+    make_daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    """`seatctl journal --follow --json` while the daemon is stopped and started again (a
+    `systemctl restart`): it says the stream ended, takes it up from the last entry shown,
+    and prints every entry once, with no seq missing, the new daemon's included."""
+    daemon = make_daemon("--dev-seats", "2")
+    out, err = tmp_path / "follow.out", tmp_path / "follow.err"
+    with out.open("wb") as o, err.open("wb") as e:
+        follower = subprocess.Popen(
+            [str(BIN / "seatctl"), "--socket", str(daemon.socket), "journal", "--follow", "--json"],
+            stdout=o,
+            stderr=e,
+        )
+
+    def shown(user: str) -> bool:
+        return any(json.loads(line)["user_code"] == user for line in out.read_text().splitlines())
+
+    try:
+        with SeatClient(daemon.target) as client:
+            client.acquire(user_code="AA").release()
+            wait_for(lambda: shown("AA"), 30, "AA's grant followed")
+        assert daemon.stop() == 0
+        daemon.start()
+        with SeatClient(daemon.target) as client:
+            client.acquire(user_code="BB").release()
+        wait_for(lambda: shown("BB"), 90, f"BB's grant followed; stderr: {err.read_text()}")
+        entries = [json.loads(line) for line in out.read_text().splitlines()]
+        seqs = [j["seq"] for j in entries]
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), seqs
+        kinds = [j["kind"] for j in entries]
+        assert "daemon_stopped" in kinds and kinds.count("daemon_started") == 2
+        assert "the journal stream ended after seq" in err.read_text()
+        assert follower.poll() is None, err.read_text()
+    finally:
+        follower.kill()
+        follower.wait(10)
