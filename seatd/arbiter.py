@@ -414,14 +414,25 @@ class Arbiter:
             for s in due
         ]
 
-    def pardon(self, paused_for: float) -> None:
-        """Move every live session's deadline `paused_for` seconds later: for that long this
-        instance refused every renewal (a cluster leader whose etcd lease was unproven), so
-        the workstations' silence was its own, not theirs."""
+    def pardon(self, since: float, paused_for: float) -> None:
+        """Move the deadlines of the sessions last renewed before `since` `paused_for` seconds
+        later: from `since` for that long this instance refused every renewal (a cluster
+        leader whose etcd lease was unproven), so the workstations' silence was its own, not
+        theirs. Their idle eviction too: the activity they reported meanwhile was refused. A
+        session granted or renewed after the pause already counts from then."""
         if paused_for <= 0:
             return
         for session in list(self._sessions.values()):
-            self._put(replace(session, expires_at=session.expires_at + paused_for))
+            if session.renewed_at > since:
+                continue
+            evict_at = session.idle_evict_at
+            self._put(
+                replace(
+                    session,
+                    expires_at=session.expires_at + paused_for,
+                    idle_evict_at=None if evict_at is None else evict_at + paused_for,
+                )
+            )
 
     # -- restart and recovery ---------------------------------------------------------------
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import gc
 import signal
 from collections.abc import Awaitable, Callable
@@ -94,6 +93,7 @@ async def run(
         )
         clock = OffsetClock(clock, config.dev.wall_clock_offset)
     keys = trusted_keys(config.licence.trusted_keys)
+    raise_descriptors(config)
     stop = stop_on_signals()
     if config.cluster.enabled:
         await node.run(
@@ -111,6 +111,22 @@ async def run(
         await _serve(config, clock, store, keys, reload_config, stop)
     finally:
         store.close()
+
+
+def raise_descriptors(config: Config) -> None:
+    """Raise the soft descriptor limit to the hard one, once, before any listener is built
+    (a standby's included: they become the leader's at a takeover); each workstation-facing
+    listener then accepts only the connections that leave the reserve free
+    (`server.network_options`). Says so when that is fewer than configured."""
+    soft = fds.raise_limit()
+    connections = fds.connection_cap(config.server.max_connections, soft)
+    if connections < config.server.max_connections:
+        log.warning(
+            "server.connections_capped",
+            max_connections=connections,
+            nofile=soft,
+            action="raise LimitNOFILE in the unit to accept server.max_connections",
+        )
 
 
 def cluster_store(config: Config) -> Callable[[Fence], Store]:
@@ -258,22 +274,7 @@ async def _serve(
     watch = LicenceWatch(service, book, config.licence.check_interval)
     retention = Retention(service, config.journal)
     cloud = CloudSync(service, config.cloud, snapshot.base_id, snapshot.installation_secret)
-    soft = fds.raise_limit()
-    connections = fds.connection_cap(config.server.max_connections, soft)
-    if connections < config.server.max_connections:
-        log.warning(
-            "server.connections_capped",
-            max_connections=connections,
-            nofile=soft,
-            action="raise LimitNOFILE in the unit to accept server.max_connections",
-        )
-    servers = build(
-        dataclasses.replace(config.server, max_connections=connections),
-        service,
-        cloud,
-        config.admin,
-        standby,
-    )
+    servers = build(config.server, service, cloud, config.admin, standby)
     tasks = [
         asyncio.create_task(Reaper(service, config.reaper).run(), name="reaper"),
         asyncio.create_task(watch.run(), name="licence-watch"),

@@ -34,6 +34,11 @@ def raise_limit() -> int:
     return soft
 
 
-def connection_cap(requested: int, soft: int) -> int:
-    """Workstation connections to accept: `requested`, but never into the reserve."""
+def connection_cap(requested: int, soft: int | None = None) -> int:
+    """Workstation connections to accept: `requested`, but never into the reserve of the
+    soft limit `soft` (None: the one in force)."""
+    if soft is None:
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        if soft == resource.RLIM_INFINITY:
+            return requested
     return max(1, min(requested, soft - RESERVE))

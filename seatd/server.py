@@ -17,7 +17,7 @@ import structlog
 from grpc_health.v1 import health_pb2
 from seatclient.v1 import admin_pb2, seat_pb2
 
-from seatd import filemodes
+from seatd import fds, filemodes
 from seatd.actions import AdminActions
 from seatd.auth import AdminConfig
 from seatd.cloudsync import CloudSync
@@ -89,7 +89,8 @@ def network_options(config: ServerConfig) -> list[tuple[str, int]]:
     """For listeners any LAN host can reach: connections are bounded and must do something."""
     return [
         *options(config),
-        ("grpc.max_allowed_incoming_connections", config.max_connections),
+        # Never into the descriptors kept for the admin socket, the store and the rest.
+        ("grpc.max_allowed_incoming_connections", fds.connection_cap(config.max_connections)),
         ("grpc.server_handshake_timeout_ms", int(config.handshake_timeout * 1000)),
         ("grpc.max_connection_idle_ms", int(config.idle_timeout * 1000)),
     ]

@@ -202,7 +202,7 @@ class Election:
             self.lease_id = lease_id
             self.lease.renewed(sent, float(granted.TTL))
             self.fence = Fence(self.key, answer.header.revision)
-            self.leader, self.why = self.me, ""
+            self.leader, self.why, self.blocked = self.me, "", ""
             log.info(
                 "cluster.elected",
                 name=self.me.name,
@@ -328,7 +328,13 @@ class Election:
                     reason="etcd has not confirmed its lease in time",
                     action="asking etcd again; granting resumes when it confirms the lease",
                 )
-            budget = max(min(lease.timing.renew_interval, lease.proven_until - sent), 0.05)
+            # Up to the proof's end while there is one; past it (paused) a retry interval: an
+            # etcd that has just elected its raft leader may take longer than a LAN round
+            # trip to answer, and an answer however late proves from its send time.
+            budget = max(
+                min(lease.timing.renew_interval, lease.proven_until - sent),
+                lease.timing.retry_interval,
+            )
             try:
                 ttl = self._keepalive(lease_id, budget)
             except grpc.RpcError as exc:

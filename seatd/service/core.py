@@ -282,30 +282,37 @@ class Core:
         self.journal_changed.set()
         self.journal_changed = asyncio.Event()
 
+    def _leading(self) -> bool:
+        """Whether this instance may hand out a seat now (always, outside cluster mode)."""
+        if self.leadership is None:
+            return True
+        try:
+            self.leadership()
+        except NotLeader:
+            return False
+        return True
+
     def _arbitrating(self) -> bool:
         """Whether the reaper may take seats now (cluster mode: while leadership holds).
 
         While it does not (the leader's etcd lease unproven, or the term over), every
-        renewal is refused, so a workstation's silence is this instance's doing: nothing
-        expires, and when leadership holds again the time refused is added to every deadline
-        (`Arbiter.pardon`). The pause is seen within one reaper tick of its start, which is
-        less than a session's TTL plus grace minus its keepalive interval, so no session
-        falls due in that tick for want of a renewal refused in it.
+        renewal is refused and no waiter is served, so a workstation's silence is this
+        instance's doing: nothing expires, and when leadership holds again the time refused
+        is added to the deadlines of the sessions it held back (`Arbiter.pardon`), then the
+        seats freed meanwhile go to the waiters. The pause is seen within one reaper tick of
+        its start, which is less than a session's TTL plus grace minus its keepalive
+        interval, so no session falls due in that tick for want of a renewal refused in it.
         """
-        if self.leadership is None:
-            return True
         now = self.clock.monotonic()
-        try:
-            self.leadership()
-        except NotLeader:
+        if not self._leading():
             if self._paused_since is None:
                 self._paused_since = now
             return False
         if self._paused_since is not None:
-            paused_for = now - self._paused_since
-            self._paused_since = None
-            self.arbiter.pardon(paused_for)
-            log.info("seat.deadlines_extended", by=round(paused_for, 3), reason="leader paused")
+            since, self._paused_since = self._paused_since, None
+            self.arbiter.pardon(since, now - since)
+            log.info("seat.deadlines_extended", by=round(now - since, 3), reason="leader paused")
+            self._serve_queue()
         return True
 
     def _resync(self) -> None:

@@ -116,6 +116,8 @@ class QueueCalls(Core):
         cap = self.entitlement.seat_cap()
         if not self.store.capacity.grants_ok or not self.queue:
             return  # the waiters keep waiting (or time out) until there is room again
+        if not self._leading():
+            return  # a paused leader grants nothing: served when it grants again (reap)
         served: list[int] = []
         for ticket, waiter in self.queue.items():
             if cap is not None and self.arbiter.in_use >= cap:

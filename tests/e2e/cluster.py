@@ -37,6 +37,8 @@ class Member:
     proc: subprocess.Popen[bytes] | None = None
     runs: int = 0
     logs: list[Path] = field(default_factory=list)
+    # A command prefix the instance runs under (prlimit, say).
+    runner: list[str] = field(default_factory=list)
 
     @property
     def target(self) -> str:
@@ -50,6 +52,7 @@ class Member:
         with log.open("wb") as out:
             self.proc = subprocess.Popen(
                 [
+                    *self.runner,
                     sys.executable,
                     "-m",
                     "seatd",
@@ -166,8 +169,10 @@ def seatd_cluster(tmp_path: Path, short_dir: Path) -> Iterator[Callable[..., Clu
         site: str = "t",
         prefix: str = "s",
         ports: tuple[int, ...] = (),
+        runner: tuple[str, ...] = (),
     ) -> Cluster:
-        """`size` instances; `ports`: the first ones' listen ports (0, or none: any)."""
+        """`size` instances; `ports`: the first ones' listen ports (0, or none: any);
+        `runner`: a command prefix each runs under."""
         etcd = ",".join(f"http://{e}" for e in endpoints)
         members = []
         for i in range(size):
@@ -177,6 +182,7 @@ def seatd_cluster(tmp_path: Path, short_dir: Path) -> Iterator[Callable[..., Clu
                 short_dir / f"{prefix}{i}.sock",
                 [*FAST, "--etcd", etcd, "--site", site, *flags],
                 port=ports[i] if i < len(ports) else 0,
+                runner=list(runner),
             )
             made.append(m)
             members.append(m.start())

@@ -51,14 +51,16 @@ def test_one_etcd_member_killed_changes_no_leader_and_no_seat(
     ride_out(etcd_cluster, seatd_cluster, raft_leader, killed, restarted)
 
 
-def test_an_etcd_election_past_the_margin_pauses_granting_and_keeps_the_leader(
+def test_a_slow_etcd_election_keeps_the_leader_and_every_seat(
     tmp_path: Path,
     seatd_cluster: Callable[..., Cluster],  # noqa: F811
 ) -> None:
-    """etcd with 2 s election timeouts loses its raft leader (no leader for 2 to 4 s, past
-    the seatd leader's margin of 2.6 s from its last renewal): the seatd leader pauses
-    granting and does not step down; etcd elected, it grants again on the same lease and
-    the held seats are ACTIVE on their ids, on the same leader."""
+    """etcd with 2 s election timeouts loses its raft leader (no leader for 2 to 4 s, mostly
+    past the seatd leader's margin of 2.6 s from its last renewal): the seatd leader does not
+    step down and nobody else is elected; etcd elected, it grants again on the same lease and
+    the held seats are ACTIVE on their ids, on the same leader. Whether granting paused on
+    the way depends on how fast etcd elected (printed; `ride_out` checks both cases, and
+    the pause itself is checked on the fake clock in tests/unit/test_cluster_lease.py)."""
     slow = ("--election-timeout=2000",)
     with EtcdCluster(tmp_path / "slow-etcd", extra_args=slow) as etcd:
         said = ride_out(etcd, seatd_cluster, 2, 2, False)

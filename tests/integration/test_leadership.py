@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from seatd.errors import NotLeader
 from seatd.service import Pong, SeatService
 from tests.fakes import FakeClock
+from tests.integration.conftest import until
 from tests.integration.test_service import request, take
 
 
@@ -85,3 +88,44 @@ async def test_a_leader_granting_again_adds_the_pause_to_every_deadline(
     switch.leads = True
     assert await service.reap() == []
     assert service.arbiter.sessions()[0].expires_at == deadline + 100
+
+
+async def test_a_paused_leader_hands_a_freed_seat_to_no_waiter_until_it_grants_again(
+    service: SeatService, clock: FakeClock
+) -> None:
+    """A release while leadership is refused frees the seat, but the waiter is not served
+    (nothing is granted without a proven lease); once leadership holds again the reaper's
+    pass hands it over."""
+    switch = Switch()
+    service.leadership = switch
+    aa = await take(service, request("AA"))
+    await take(service, request("BB"))
+    cc = asyncio.ensure_future(service.acquire(request("CC", wait=60)))
+    await until(lambda: service.waiting == 1)
+    switch.leads = False
+    await service.release(aa.id, aa.token)
+    assert service.arbiter.in_use == 1
+    assert not cc.done() and service.waiting == 1
+    await service.reap()
+    assert not cc.done()
+    switch.leads = True
+    await service.reap()
+    assert (await cc).session.holder.user_code == "CC"
+    assert service.arbiter.in_use == 2
+
+
+async def test_a_session_granted_after_the_pause_is_not_pardoned(
+    service: SeatService, clock: FakeClock
+) -> None:
+    """Leadership refused for 100 s: a seat granted once it holds again, before the reaper
+    sees the pause end, expires on its own deadline, not 100 s later."""
+    switch = Switch()
+    service.leadership = switch
+    switch.leads = False
+    assert await service.reap() == []
+    clock.advance(100)
+    switch.leads = True
+    bb = await take(service, request("BB"))
+    deadline = service.arbiter.get(bb.id).expires_at
+    assert await service.reap() == []
+    assert service.arbiter.get(bb.id).expires_at == deadline

@@ -231,3 +231,36 @@ async def test_policy_check_refuses_a_bad_file_naming_the_key(running: Running) 
         await running.admin.CheckPolicy(admin_pb2.CheckPolicyRequest(toml=bad))
     assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert "policy.groups.x.maxx" in (refused.value.details() or "")
+
+
+async def test_a_leader_pause_moves_the_idle_eviction_by_its_length(
+    service: SeatService, clock: FakeClock
+) -> None:
+    """Cluster mode: AA is warned, its user comes back during a leader's pause, and the ping
+    saying so is refused. When the leader grants again the eviction deadline has moved by
+    the pause, so AA is not evicted before its workstation can reattach and say so."""
+    from tests.integration.test_leadership import Switch
+
+    switch = Switch()
+    service.leadership = switch
+    _, stream, other = await idle_house(service, clock)
+    waiter = asyncio.ensure_future(service.acquire(request("CC", wait=600)))
+    await until(lambda: service.waiting == 1)
+    await service.reap()
+    aa = next(s for s in service.arbiter.sessions() if s.holder.user_code == "AA")
+    assert aa.idle_evict_at is not None
+    for seq in range(50, 61):  # both workstations ping on; AA's user is still away
+        clock.advance(10)
+        service.ping(stream, seq, idle=32 * 60.0 + 10 * (seq - 50))
+        service.ping(other, seq, idle=1.0)
+    assert clock.monotonic() == aa.idle_evict_at - 10
+    switch.leads = False
+    await service.reap()
+    clock.advance(5)
+    service.ping(stream, 100, idle=2.0)  # refused: NOT_LEADER
+    clock.advance(10)
+    switch.leads = True
+    await service.reap()
+    assert aa.id in {s.id for s in service.arbiter.sessions()}
+    assert service.waiting == 1
+    waiter.cancel()

@@ -461,13 +461,41 @@ def test_a_pardon_moves_every_deadline_by_the_pause(arbiter: Arbiter, clock: Fak
     a = grant(arbiter, clock, "AA")
     clock.advance(5)
     b = grant(arbiter, clock, "BB")
-    arbiter.pardon(60)
+    clock.advance(1)
+    arbiter.pardon(clock.monotonic(), 60)
     clock.advance(a.expires_at - clock.monotonic() + 60 - 0.001)
     assert arbiter.expire(now(clock)) == []
     clock.advance(0.001)
     assert [e.ending.session.id for e in arbiter.expire(now(clock))] == [a.id]
     clock.advance(b.expires_at + 60 - clock.monotonic())
     assert [e.ending.session.id for e in arbiter.expire(now(clock))] == [b.id]
+
+
+def test_a_pardon_leaves_a_session_renewed_since_the_pause_began(
+    arbiter: Arbiter, clock: FakeClock
+) -> None:
+    """A session granted (or renewed) after `since` was not held back: its deadline, counted
+    from then, stays."""
+    a = grant(arbiter, clock, "AA")
+    clock.advance(5)
+    since = clock.monotonic()
+    clock.advance(5)
+    b = grant(arbiter, clock, "BB")
+    arbiter.pardon(since, 60)
+    assert arbiter.get(a.id).expires_at == a.expires_at + 60
+    assert arbiter.get(b.id).expires_at == b.expires_at
+
+
+def test_a_pardon_moves_an_idle_eviction_by_the_pause(arbiter: Arbiter, clock: FakeClock) -> None:
+    """A session warned for idleness is evicted the pause later: the activity its
+    workstation reported during the pause was refused."""
+    a = grant(arbiter, clock, "AA")
+    warned = dataclasses.replace(
+        arbiter.get(a.id), idle_since=0.0, idle_warned_at=1.0, idle_evict_at=9.0
+    )
+    arbiter._put(warned)
+    arbiter.pardon(clock.monotonic() + 1, 60)
+    assert arbiter.get(a.id).idle_evict_at == 69.0
 
 
 def test_a_renewal_carries_every_field_but_the_lease_and_idle_time(clock: FakeClock) -> None:

@@ -165,10 +165,13 @@ LEASE_ID = 42
 REVISION = 7
 
 
-def renewing(clock: FakeClock, etcd: Callable[[float], int | None]) -> tuple[Election, list[bool]]:
+def renewing(
+    clock: FakeClock, etcd: Callable[[float], int | None], answers_in: float = 0.0
+) -> tuple[Election, list[bool]]:
     """A leader (TTL 4, proven now) whose keepalives etcd answers with `etcd(now)` (a TTL;
-    None: raise "no leader"), its key always this term's. Returns it, and whether it was
-    granting at each keepalive sent."""
+    None: raise "no leader") after `answers_in` seconds (a shorter budget: the deadline is
+    exceeded), its key always this term's. Returns it, and whether it was granting at each
+    keepalive sent."""
     e = leading(clock)
     e.lease_id = LEASE_ID
     granting: list[bool] = []
@@ -179,6 +182,10 @@ def renewing(clock: FakeClock, etcd: Callable[[float], int | None]) -> tuple[Ele
         ttl = etcd(clock.monotonic())
         if ttl is None:
             raise NoLeader()
+        if budget < answers_in:
+            clock.advance(budget)
+            raise NoLeader()  # what a deadline exceeded is to the renewing thread
+        clock.advance(answers_in)
         return ttl
 
     def read_key(budget: float) -> rpc_pb2.RangeResponse:
@@ -210,6 +217,25 @@ async def test_a_leader_rides_out_an_etcd_election_on_the_same_lease() -> None:
     assert False in granting
     assert granting[-1]
     assert e.leading
+
+
+async def test_a_paused_leader_gives_etcd_more_than_a_round_trip_to_answer() -> None:
+    """Past its proof, the leader still waits a retry interval for each keepalive: an etcd
+    that answers in 0.2 s once it has elected its raft leader (loaded, or a member away)
+    proves the lease again, where a 50 ms deadline would have ridden the whole patience
+    out and stepped down."""
+    clock = FakeClock()
+    start = clock.monotonic()
+    stop = FakeStop(clock)
+
+    def etcd(now: float) -> int | None:
+        if now - start >= 12.0:
+            stop.set()
+        return None if 0.5 <= now - start < 4.3 else 4
+
+    e, granting = renewing(clock, etcd, answers_in=0.2)
+    assert e._renew(stop, LEASE_ID) == ""
+    assert False in granting and granting[-1]
 
 
 async def test_a_leader_retries_every_quarter_interval_while_etcd_has_no_leader() -> None:

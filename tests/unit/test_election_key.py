@@ -141,3 +141,29 @@ def test_the_unblock_line_carries_the_clusters_tls_files() -> None:
         "etcdctl --endpoints=https://e1:2379,https://e2:2379 --cacert=/etc/seatd/etcd-ca.pem "
         "--cert=/etc/seatd/etcd.pem --key=/etc/seatd/etcd.key del /seatd/t/leader"
     )
+
+
+async def test_elected_after_a_foreign_key_it_no_longer_says_elections_are_blocked() -> None:
+    """The foreign key went while the watch was down (no DELETE event seen): winning the next
+    campaign clears `blocked`, so a later refusal does not send an admin after a key that is
+    gone."""
+
+    class Leases:
+        async def LeaseGrant(self, request: Any, **options: Any) -> rpc_pb2.LeaseGrantResponse:
+            return rpc_pb2.LeaseGrantResponse(ID=LEASE, TTL=4)
+
+    class Txn:
+        async def Txn(self, request: Any, **options: Any) -> rpc_pb2.TxnResponse:
+            return rpc_pb2.TxnResponse(
+                succeeded=True, header=rpc_pb2.ResponseHeader(revision=REVISION)
+            )
+
+    election = leading(None)
+    election.fence = None
+    election.blocked = foreign(term_key(lease=0))
+    election.leases = Leases()  # type: ignore[assignment]
+    election.kv = Txn()  # type: ignore[assignment]
+    await election.campaign()
+    assert election.blocked == ""
+    election.fence = None  # the term ended
+    assert "blocked" not in str(election.refusal())
