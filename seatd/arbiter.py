@@ -414,23 +414,23 @@ class Arbiter:
             for s in due
         ]
 
-    def pardon(self, since: float, paused_for: float) -> None:
-        """Move the deadlines of the sessions last renewed before `since` `paused_for` seconds
-        later: from `since` for that long this instance refused every renewal (a cluster
-        leader whose etcd lease was unproven), so the workstations' silence was its own, not
-        theirs. Their idle eviction too: the activity they reported meanwhile was refused. A
-        session granted or renewed after the pause already counts from then."""
-        if paused_for <= 0:
-            return
+    def pardon(self, since: float, until: float) -> None:
+        """Move each live session's deadline later by the time this instance held it back:
+        from `since` to `until` it refused renewals (a cluster leader whose etcd lease was
+        unproven, possibly more than once in between), so the workstations' silence was its
+        own, not theirs. A session renewed after `since` is held back only from its renewal
+        on (a pause can end and start again between two looks); its idle eviction moves too,
+        the activity reported meanwhile having been refused."""
         for session in list(self._sessions.values()):
-            if session.renewed_at > since:
+            held_back = until - max(since, session.renewed_at)
+            if held_back <= 0:
                 continue
             evict_at = session.idle_evict_at
             self._put(
                 replace(
                     session,
-                    expires_at=session.expires_at + paused_for,
-                    idle_evict_at=None if evict_at is None else evict_at + paused_for,
+                    expires_at=session.expires_at + held_back,
+                    idle_evict_at=None if evict_at is None else evict_at + held_back,
                 )
             )
 

@@ -152,18 +152,8 @@ def journal(
                 _detail(j),
             )
 
-    after = 0
     with obj.admin() as admin:
-        while True:
-            page = admin.ReadJournal(
-                admin_pb2.ReadJournalRequest(after_seq=after, limit=1000, filter=keep),
-                timeout=TIMEOUT,
-            )
-            for entry in page.entries:
-                show(entry)
-            after = page.next_after_seq
-            if not page.more:
-                break
+        after = read(admin, 0, keep, show)
         if table is not None:
             tables.show(table)
         if not follow:
@@ -186,6 +176,26 @@ def journal(
             return
 
 
+def read(
+    admin: admin_pb2_grpc.AdminServiceStub,
+    after: int,
+    keep: admin_pb2.JournalFilter,
+    show: Callable[[admin_pb2.JournalEntry], None],
+) -> int:
+    """Show every entry after `after` that `keep` lets through, page by page; return the
+    seq to go on after."""
+    while True:
+        page = admin.ReadJournal(
+            admin_pb2.ReadJournalRequest(after_seq=after, limit=1000, filter=keep),
+            timeout=TIMEOUT,
+        )
+        for entry in page.entries:
+            show(entry)
+        after = page.next_after_seq
+        if not page.more:
+            return after
+
+
 def watch(
     admin: admin_pb2_grpc.AdminServiceStub,
     after: int,
@@ -197,18 +207,21 @@ def watch(
 ) -> None:
     """Show each entry after `after` as it is written, for ever. A stream lost to a restart
     of the daemon, or over a cluster's targets to a failover or a step-down, is taken up
-    again (at the next leader: `Following`) from the last entry shown, so nothing is missed
-    and nothing shown twice (the journal is kept across both: on disk, or in etcd); after
-    FIND_DAEMON_FOR seconds without a daemon to answer, the last error stands."""
+    again (at the next leader: `Following`): the entries written meanwhile are read first,
+    which also proves a daemon answers again, then the stream reopens after the last one
+    shown, so nothing is missed and nothing shown twice (the journal is kept across both:
+    on disk, or in etcd). After FIND_DAEMON_FOR seconds with no daemon answering, the last
+    error stands."""
     lost_at: float | None = None
     while True:
         try:
+            if lost_at is not None:
+                after = read(admin, after, keep, show)
+                click.echo(f"(following the journal again after seq {after})", err=True)
+                lost_at = None
             for update in admin.WatchJournal(
                 admin_pb2.WatchJournalRequest(after_seq=after, filter=keep)
             ):
-                if lost_at is not None:
-                    click.echo(f"(following the journal again after seq {after})", err=True)
-                    lost_at = None
                 show(update.entry)
                 after = update.entry.seq
             why = "closed by the daemon"
@@ -229,11 +242,16 @@ def watch(
 
 
 def _daemon_lost(exc: grpc.RpcError) -> bool:
-    """The stream ended because its daemon went or stopped leading, not by an answer."""
+    """The stream or a read ended because its daemon went, froze or stopped leading, not
+    by an answer (a read that ran out of time changed nothing: it is asked again)."""
     reason = detail_of(exc).reason
     if reason:
         return bool(reason == Reason.NOT_LEADER)
-    return exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
+    return exc.code() in (
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.CANCELLED,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+    )
 
 
 @journal.command("verify")

@@ -23,6 +23,20 @@ from seatclient.v1 import admin_pb2, types_pb2
 EXIT_NOT_LEADER = 3
 
 _METHODS = admin_pb2.DESCRIPTOR.services_by_name["AdminService"].methods_by_name
+# The calls that change nothing: one that ran out of time may be asked of another target.
+READS = frozenset(
+    {
+        "ListSessions",
+        "GetPolicy",
+        "CheckPolicy",
+        "GetLicence",
+        "LicenceHistory",
+        "ReadJournal",
+        "WatchJournal",
+        "VerifyJournal",
+        "ListTokens",
+    }
+)
 
 
 def next_target(
@@ -30,15 +44,20 @@ def next_target(
     tried: Sequence[str],
     code: grpc.StatusCode,
     detail: types_pb2.ErrorDetail,
+    reads: bool = False,
 ) -> str | None:
     """Where a call refused with (`code`, `detail`) goes next, after `tried`; None: nowhere
     (the answer stands). A standby naming the leader's admin listener: there. A standby that
-    cannot name one, or a target that did not answer at all: the next target not tried."""
+    cannot name one, or a target that did not answer at all (for a call that only `reads`,
+    in time either: a frozen host): the next target not tried."""
+    unanswered = code is grpc.StatusCode.UNAVAILABLE or (
+        reads and code is grpc.StatusCode.DEADLINE_EXCEEDED
+    )
     if detail.reason == Reason.NOT_LEADER:
         admin = detail.metadata.get(Meta.LEADER_ADMIN, "")
         if admin and admin not in tried:
             return admin
-    elif detail.reason or code is not grpc.StatusCode.UNAVAILABLE:
+    elif detail.reason or not unanswered:
         # The daemon answered, or may have acted (a deadline): never ask another.
         return None
     return next((t for t in targets if t not in tried), None)
@@ -106,7 +125,9 @@ class Following:
                     return _started(answer) if streaming else answer
                 except grpc.RpcError as exc:
                     tried.append(self.target)
-                    where = next_target(self.targets, tried, exc.code(), detail_of(exc))
+                    where = next_target(
+                        self.targets, tried, exc.code(), detail_of(exc), name in READS
+                    )
                     if where is None:
                         raise
                     self._go(where)

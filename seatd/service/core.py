@@ -136,6 +136,9 @@ class Core:
         self.leadership: Callable[[], None] | None = None
         # Monotonic time the reaper first found leadership refused (None: not paused).
         self._paused_since: float | None = None
+        # A freed seat was kept from the waiters while leadership was refused: the reaper
+        # serves them once it holds (the pause may end before a reaper tick sees it).
+        self._queue_held = False
         self._streams: dict[int, Stream] = {}
         queue = queue or QueueConfig()
         self.queue: WaitQueue[Waiter] = WaitQueue(queue)
@@ -299,7 +302,8 @@ class Core:
         renewal is refused and no waiter is served, so a workstation's silence is this
         instance's doing: nothing expires, and when leadership holds again the time refused
         is added to the deadlines of the sessions it held back (`Arbiter.pardon`), then the
-        seats freed meanwhile go to the waiters. The pause is seen within one reaper tick of
+        seats freed meanwhile go to the waiters (also after a pause too short for a tick to
+        see: `_serve_queue` says it held them back). The pause is seen within one reaper tick of
         its start, which is less than a session's TTL plus grace minus its keepalive
         interval, so no session falls due in that tick for want of a renewal refused in it.
         """
@@ -310,8 +314,11 @@ class Core:
             return False
         if self._paused_since is not None:
             since, self._paused_since = self._paused_since, None
-            self.arbiter.pardon(since, now - since)
+            self.arbiter.pardon(since, now)
             log.info("seat.deadlines_extended", by=round(now - since, 3), reason="leader paused")
+            self._queue_held = True
+        if self._queue_held:
+            self._queue_held = False
             self._serve_queue()
         return True
 

@@ -117,7 +117,8 @@ class QueueCalls(Core):
         if not self.store.capacity.grants_ok or not self.queue:
             return  # the waiters keep waiting (or time out) until there is room again
         if not self._leading():
-            return  # a paused leader grants nothing: served when it grants again (reap)
+            self._queue_held = True  # a paused leader grants nothing: the reaper serves them
+            return
         served: list[int] = []
         for ticket, waiter in self.queue.items():
             if cap is not None and self.arbiter.in_use >= cap:

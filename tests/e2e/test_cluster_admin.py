@@ -103,12 +103,14 @@ def test_seatctl_on_a_standbys_socket_says_where_the_leader_is(
     assert f"seatctl --remote {leader.admin} ..." in out.stderr
 
 
+@pytest.mark.parametrize("end", ["kill9", "pause"])
 def test_journal_follow_over_the_targets_takes_up_at_the_new_leader_with_no_gap_or_repeat(
-    admin_cluster: tuple[Cluster, Path], tmp_path: Path
+    admin_cluster: tuple[Cluster, Path], tmp_path: Path, end: str
 ) -> None:
-    """`seatctl --remote A,B journal --follow --json` while the leader is SIGKILLed: the
-    stream is taken up at the new leader from the last entry shown. Every entry shows once,
-    in order, with no seq missing, including those the new leader writes."""
+    """`seatctl --remote A,B journal --follow --json` while the leader is SIGKILLed, or
+    frozen (SIGSTOP: no FIN, no RST; seatctl's keepalive finds it): the stream is taken up at
+    the new leader from the last entry shown. Every entry shows once, in order, with no seq
+    missing, including those the new leader writes."""
     cluster, ca = admin_cluster
     leader, standby = standby_of(cluster)
     created = leader.ctl("token", "create", "--role", "viewer", "--name", "follow")
@@ -147,7 +149,7 @@ def test_journal_follow_over_the_targets_takes_up_at_the_new_leader_with_no_gap_
                     TIMEOUT,
                     f"{user}'s grant followed",
                 )
-            leader.kill9()
+            getattr(leader, end)()
             wait_for(lambda: standby.serving(), TIMEOUT, "the standby leading")
             bob = client.acquire(user_code="BOB")
             wait_for(

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from seatd.errors import NotLeader
-from seatd.service import Pong, SeatService
+from seatd.service import Acquired, Pong, SeatService
 from tests.fakes import FakeClock
 from tests.integration.conftest import until
 from tests.integration.test_service import request, take
@@ -90,12 +90,8 @@ async def test_a_leader_granting_again_adds_the_pause_to_every_deadline(
     assert service.arbiter.sessions()[0].expires_at == deadline + 100
 
 
-async def test_a_paused_leader_hands_a_freed_seat_to_no_waiter_until_it_grants_again(
-    service: SeatService, clock: FakeClock
-) -> None:
-    """A release while leadership is refused frees the seat, but the waiter is not served
-    (nothing is granted without a proven lease); once leadership holds again the reaper's
-    pass hands it over."""
+async def released_while_paused(service: SeatService) -> tuple[Switch, asyncio.Future[Acquired]]:
+    """cap 2 held by AA and BB, CC waiting; leadership refused, then AA released."""
     switch = Switch()
     service.leadership = switch
     aa = await take(service, request("AA"))
@@ -104,13 +100,23 @@ async def test_a_paused_leader_hands_a_freed_seat_to_no_waiter_until_it_grants_a
     await until(lambda: service.waiting == 1)
     switch.leads = False
     await service.release(aa.id, aa.token)
+    return switch, cc
+
+
+async def test_a_paused_leader_hands_a_freed_seat_to_no_waiter_until_it_grants_again(
+    service: SeatService, clock: FakeClock
+) -> None:
+    """A release while leadership is refused frees the seat, but the waiter is not served
+    (nothing is granted without a proven lease); once leadership holds again the reaper's
+    pass hands it over."""
+    switch, cc = await released_while_paused(service)
     assert service.arbiter.in_use == 1
     assert not cc.done() and service.waiting == 1
     await service.reap()
     assert not cc.done()
     switch.leads = True
     await service.reap()
-    assert (await cc).session.holder.user_code == "CC"
+    assert (await asyncio.wait_for(cc, 5)).session.holder.user_code == "CC"
     assert service.arbiter.in_use == 2
 
 
@@ -129,3 +135,39 @@ async def test_a_session_granted_after_the_pause_is_not_pardoned(
     deadline = service.arbiter.get(bb.id).expires_at
     assert await service.reap() == []
     assert service.arbiter.get(bb.id).expires_at == deadline
+
+
+async def test_a_pause_no_reaper_tick_saw_still_hands_the_freed_seat_to_the_waiter(
+    service: SeatService, clock: FakeClock
+) -> None:
+    """A release during a pause shorter than a reaper tick: the waiter is served at the
+    next tick, not left waiting while a newcomer could take the free seat."""
+    switch, cc = await released_while_paused(service)
+    switch.leads = True
+    assert not cc.done()
+    await service.reap()
+    assert (await asyncio.wait_for(cc, 5)).session.holder.user_code == "CC"
+
+
+async def test_a_session_renewed_between_two_pauses_is_pardoned_the_second(
+    service: SeatService, clock: FakeClock
+) -> None:
+    """Pause A (seen by the reaper), a resume it did not see in which AA renews, pause B,
+    then the resume it sees: AA's deadline moves by the time since its renewal, so pause B
+    cannot expire it."""
+    switch = Switch()
+    service.leadership = switch
+    s = await take(service, request("AA"))
+    _, stream = service.attach(s.id, s.token)
+    switch.leads = False
+    assert await service.reap() == []
+    clock.advance(10)
+    switch.leads = True
+    service.ping(stream, 1)
+    renewed = service.arbiter.get(s.id).expires_at
+    clock.advance(1)
+    switch.leads = False
+    clock.advance(20)
+    switch.leads = True
+    assert await service.reap() == []
+    assert service.arbiter.get(s.id).expires_at == renewed + 21

@@ -462,7 +462,7 @@ def test_a_pardon_moves_every_deadline_by_the_pause(arbiter: Arbiter, clock: Fak
     clock.advance(5)
     b = grant(arbiter, clock, "BB")
     clock.advance(1)
-    arbiter.pardon(clock.monotonic(), 60)
+    arbiter.pardon(clock.monotonic(), clock.monotonic() + 60)
     clock.advance(a.expires_at - clock.monotonic() + 60 - 0.001)
     assert arbiter.expire(now(clock)) == []
     clock.advance(0.001)
@@ -471,19 +471,23 @@ def test_a_pardon_moves_every_deadline_by_the_pause(arbiter: Arbiter, clock: Fak
     assert [e.ending.session.id for e in arbiter.expire(now(clock))] == [b.id]
 
 
-def test_a_pardon_leaves_a_session_renewed_since_the_pause_began(
+def test_a_session_renewed_after_the_pause_began_is_held_back_from_its_renewal_on(
     arbiter: Arbiter, clock: FakeClock
 ) -> None:
-    """A session granted (or renewed) after `since` was not held back: its deadline, counted
-    from then, stays."""
+    """Between two looks a pause can end and start again: a session granted (or renewed)
+    after `since` moves by the time from its renewal to `until`; one granted at `until`
+    does not move."""
     a = grant(arbiter, clock, "AA")
     clock.advance(5)
     since = clock.monotonic()
     clock.advance(5)
     b = grant(arbiter, clock, "BB")
-    arbiter.pardon(since, 60)
+    clock.advance(55)
+    c = grant(arbiter, clock, "CC")
+    arbiter.pardon(since, since + 60)
     assert arbiter.get(a.id).expires_at == a.expires_at + 60
-    assert arbiter.get(b.id).expires_at == b.expires_at
+    assert arbiter.get(b.id).expires_at == b.expires_at + 55
+    assert arbiter.get(c.id).expires_at == c.expires_at
 
 
 def test_a_pardon_moves_an_idle_eviction_by_the_pause(arbiter: Arbiter, clock: FakeClock) -> None:
@@ -494,7 +498,7 @@ def test_a_pardon_moves_an_idle_eviction_by_the_pause(arbiter: Arbiter, clock: F
         arbiter.get(a.id), idle_since=0.0, idle_warned_at=1.0, idle_evict_at=9.0
     )
     arbiter._put(warned)
-    arbiter.pardon(clock.monotonic() + 1, 60)
+    arbiter.pardon(clock.monotonic() + 1, clock.monotonic() + 61)
     assert arbiter.get(a.id).idle_evict_at == 69.0
 
 

@@ -15,7 +15,7 @@ from seatd.ctl.journal import FIND_DAEMON_FOR, LOOK_EVERY, watch
 
 
 class Ended(grpc.RpcError):
-    """A stream's end as grpc raises it: a code and the daemon's ErrorDetail, if any."""
+    """A call's end as grpc raises it: a code and the daemon's ErrorDetail, if any."""
 
     def __init__(self, code: grpc.StatusCode, reason: str = "") -> None:
         self._code = code
@@ -31,22 +31,7 @@ class Ended(grpc.RpcError):
         return ((DETAIL_KEY, self._detail.SerializeToString()),) if self._detail.reason else ()
 
 
-class Scripted:
-    """WatchJournal answering each call with the next script: seqs, then how it ends (None:
-    the stream stays open and the test is over)."""
-
-    def __init__(self, *scripts: tuple[list[int], BaseException | None]) -> None:
-        self.scripts = list(scripts)
-        self.asked: list[int] = []
-
-    def WatchJournal(self, request: admin_pb2.WatchJournalRequest) -> Iterator[Any]:
-        self.asked.append(request.after_seq)
-        seqs, end = self.scripts.pop(0)
-        for seq in seqs:
-            yield admin_pb2.WatchJournalResponse(entry=admin_pb2.JournalEntry(seq=seq))
-        if end is None:
-            raise Done
-        raise end
+GONE = Ended(grpc.StatusCode.UNAVAILABLE)
 
 
 class Done(Exception):
@@ -56,17 +41,60 @@ class Done(Exception):
 class Clock:
     def __init__(self) -> None:
         self.now = 0.0
-        self.slept: list[float] = []
 
     def __call__(self) -> float:
         return self.now
 
     def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
         self.now += seconds
 
 
-def follow(admin: Scripted, clock: Clock, after: int = 0) -> list[int]:
+def watching(*seqs: int, then: BaseException | None = GONE, lasting: float = 0.0) -> Any:
+    """A WatchJournal stream: these entries, `lasting` seconds, then `then` (None: it stays
+    open, and the test is over)."""
+    return ("watch", seqs, then, lasting)
+
+
+def reading(*seqs: int, then: BaseException | None = None) -> Any:
+    """A ReadJournal: these entries, or `then` raised."""
+    return ("read", seqs, then, 0.0)
+
+
+class Scripted:
+    """An AdminService answering each call with the next step of its script."""
+
+    def __init__(self, clock: Clock, *steps: Any) -> None:
+        self.clock = clock
+        self.steps = list(steps)
+        self.asked: list[tuple[str, int]] = []
+
+    def _next(self, kind: str, after: int) -> Any:
+        self.asked.append((kind, after))
+        if not self.steps:
+            raise Done
+        step = self.steps.pop(0)
+        assert step[0] == kind, (step, kind)
+        return step
+
+    def ReadJournal(self, request: admin_pb2.ReadJournalRequest, **options: Any) -> Any:
+        _, seqs, then, _ = self._next("read", request.after_seq)
+        if then is not None:
+            raise then
+        entries = [admin_pb2.JournalEntry(seq=s) for s in seqs]
+        last = seqs[-1] if seqs else request.after_seq
+        return admin_pb2.ReadJournalResponse(entries=entries, next_after_seq=last, more=False)
+
+    def WatchJournal(self, request: admin_pb2.WatchJournalRequest) -> Iterator[Any]:
+        _, seqs, then, lasting = self._next("watch", request.after_seq)
+        for seq in seqs:
+            yield admin_pb2.WatchJournalResponse(entry=admin_pb2.JournalEntry(seq=seq))
+        self.clock.now += lasting
+        if then is None:
+            raise Done
+        raise then
+
+
+def follow(admin: Scripted, after: int = 0) -> list[int]:
     shown: list[int] = []
     with pytest.raises(Done):
         watch(
@@ -74,85 +102,67 @@ def follow(admin: Scripted, clock: Clock, after: int = 0) -> list[int]:
             after,
             admin_pb2.JournalFilter(),
             lambda e: shown.append(e.seq),
-            clock=clock,
-            sleep=clock.sleep,
+            clock=admin.clock,
+            sleep=admin.clock.sleep,
         )
     return shown
 
 
-def test_a_failover_mid_stream_resumes_after_the_last_entry_shown() -> None:
-    """The leader dies after entry 12: the next stream asks from 12, so entry 13 is shown
-    once and nothing between is missed."""
-    admin = Scripted(
-        ([11, 12], Ended(grpc.StatusCode.UNAVAILABLE)),
-        ([13, 14], None),
-    )
-    clock = Clock()
-    assert follow(admin, clock, after=10) == [11, 12, 13, 14]
-    assert admin.asked == [10, 12]
-    assert clock.slept == [LOOK_EVERY]
+def test_a_failover_mid_stream_reads_what_was_missed_then_follows_after_it() -> None:
+    """The leader dies after entry 12; 13 is written meanwhile: it is read once, and the
+    stream reopens after it."""
+    admin = Scripted(Clock(), watching(11, 12), reading(13), watching(14, then=None))
+    assert follow(admin, after=10) == [11, 12, 13, 14]
+    assert admin.asked == [("watch", 10), ("read", 12), ("watch", 13)]
 
 
 def test_a_leader_stepping_down_and_an_election_under_way_are_waited_out() -> None:
-    """NOT_LEADER from the old leader, then no instance reachable for a while: it keeps
-    looking, from the same entry, until a leader answers."""
+    """NOT_LEADER from the old leader, then nobody answering for a while: it keeps looking,
+    from the same entry, until a daemon answers."""
     admin = Scripted(
-        ([5], Ended(grpc.StatusCode.UNAVAILABLE, Reason.NOT_LEADER)),
-        ([], Ended(grpc.StatusCode.UNAVAILABLE)),
-        ([], Ended(grpc.StatusCode.CANCELLED)),
-        ([6], None),
+        Clock(),
+        watching(5, then=Ended(grpc.StatusCode.UNAVAILABLE, Reason.NOT_LEADER)),
+        reading(then=GONE),
+        reading(then=Ended(grpc.StatusCode.DEADLINE_EXCEEDED)),  # a frozen host
+        reading(6),
+        watching(7, then=None),
     )
-    assert follow(admin, Clock()) == [5, 6]
-    assert admin.asked == [0, 5, 5, 5]
+    assert follow(admin) == [5, 6, 7]
+    assert [after for _, after in admin.asked] == [0, 5, 5, 5, 6]
 
 
 def test_an_answer_from_the_daemon_is_not_retried() -> None:
     """PERMISSION_DENIED (a revoked token, say) is the daemon's answer: it stands at once."""
     denied = Ended(grpc.StatusCode.PERMISSION_DENIED, Reason.PERMISSION_DENIED)
-    admin = Scripted(([1], denied))
-    shown: list[int] = []
+    admin = Scripted(Clock(), watching(1, then=denied))
     with pytest.raises(Ended) as raised:
-        watch(
-            admin,  # type: ignore[arg-type]
-            0,
-            admin_pb2.JournalFilter(),
-            lambda e: shown.append(e.seq),
-            clock=Clock(),
-            sleep=Clock().sleep,
-        )
+        follow(admin)
     assert raised.value is denied
-    assert shown == [1]
 
 
 def test_no_daemon_for_the_whole_bound_leaves_the_last_error() -> None:
     """Nobody answers for FIND_DAEMON_FOR seconds: the last error stands (seatctl then says
     what it says for an unreachable daemon), after a bounded number of looks."""
-    gone = Ended(grpc.StatusCode.UNAVAILABLE)
     looks = int(FIND_DAEMON_FOR / LOOK_EVERY) + 3
-    admin = Scripted(*([([], gone)] * looks))
-    clock = Clock()
+    admin = Scripted(Clock(), watching(), *([reading(then=GONE)] * looks))
     with pytest.raises(Ended):
-        watch(
-            admin,  # type: ignore[arg-type]
-            0,
-            admin_pb2.JournalFilter(),
-            lambda e: None,
-            clock=clock,
-            sleep=clock.sleep,
-        )
-    assert FIND_DAEMON_FOR < clock.now <= FIND_DAEMON_FOR + 2 * LOOK_EVERY
-    assert admin.scripts  # it stopped before running out of answers
+        follow(admin)
+    assert FIND_DAEMON_FOR < admin.clock.now <= FIND_DAEMON_FOR + 2 * LOOK_EVERY
+    assert admin.steps  # it stopped before running out of answers
 
 
-def test_each_outage_gets_the_whole_bound() -> None:
-    """An entry shown resets the bound: two failovers an hour apart are both waited out."""
-    gone = Ended(grpc.StatusCode.UNAVAILABLE)
-    half = int(FIND_DAEMON_FOR / LOOK_EVERY * 0.8)
+def test_each_outage_gets_the_whole_bound_even_with_nothing_shown_between() -> None:
+    """A daemon that answered again resets the bound, even if the stream then stayed quiet
+    (a filter let nothing through) for an hour before the next restart."""
+    almost = int(FIND_DAEMON_FOR / LOOK_EVERY * 0.8)
     admin = Scripted(
-        ([1], gone),
-        *([([], gone)] * half),
-        ([2], gone),
-        *([([], gone)] * half),
-        ([3], None),
+        Clock(),
+        watching(5),
+        *([reading(then=GONE)] * almost),
+        reading(),
+        watching(lasting=3600.0),
+        *([reading(then=GONE)] * almost),
+        reading(),
+        watching(7, then=None),
     )
-    assert follow(admin, Clock()) == [1, 2, 3]
+    assert follow(admin) == [5, 7]

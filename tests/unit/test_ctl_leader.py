@@ -56,3 +56,26 @@ def test_the_standby_message_names_the_leader_and_the_remote_line() -> None:
     assert "at here is a standby" in msg
     assert "the cluster's leader is seat-b at 10.0.0.2:7117" in msg
     assert "seatctl --remote 10.0.0.2:7118 ..." in msg
+
+
+def test_a_read_that_ran_out_of_time_goes_to_the_next_target() -> None:
+    """A frozen host answers nothing, not even a refusal: a call that only reads goes on to
+    the next target; one that may have acted does not."""
+    got = next_target(
+        TARGETS, ["a:7118"], grpc.StatusCode.DEADLINE_EXCEEDED, types_pb2.ErrorDetail(), True
+    )
+    assert got == "b:7118"
+    assert (
+        next_target(TARGETS, ["a:7118"], grpc.StatusCode.DEADLINE_EXCEEDED, types_pb2.ErrorDetail())
+        is None
+    )
+
+
+def test_every_read_named_is_an_admin_call_that_changes_nothing() -> None:
+    """The reads are AdminService methods (a misspelt one would never be followed), and
+    none of them is one an operator or purchaser must be allowed to make."""
+    from seatd.auth import EVERYONE, TABLE
+    from seatd.ctl.leader import _METHODS, READS
+
+    assert READS.issubset(_METHODS)
+    assert all(TABLE[name] == EVERYONE or name == "ListTokens" for name in READS)
