@@ -221,14 +221,14 @@ class Election:
     def _saw(self, key: kv_pb2.KeyValue) -> None:
         blocked = foreign(key)
         if blocked and blocked != self.blocked:
+            name = key.key.decode(errors="replace")
             log.error(
                 "cluster.leader_key_foreign",
-                key=key.key.decode(errors="replace"),
+                key=name,
                 reason=blocked,
                 action=(
                     f"no instance can lead until it is deleted: check who wrote it, then "
-                    f"`etcdctl del {key.key.decode(errors='replace')}` "
-                    "(seatd never deletes a key it did not write)"
+                    f"`etcdctl del {name}` (seatd never deletes a key it did not write)"
                 ),
             )
         self.blocked = blocked
